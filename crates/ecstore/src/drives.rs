@@ -1,0 +1,334 @@
+//! The drives of the deployment: `format.json` identity (deployment id, set and drive
+//! index), start-up checks (missing, empty/replaced, swapped, foreign drives), state and
+//! usage, and the durable file helpers every writer uses. This module must never decide
+//! what an object is: it deals in directories and files only.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+
+/// Drives per erasure set.
+pub const SET_DRIVES: usize = 12;
+/// Folder on every drive for the server's own files (never a bucket: bucket names cannot
+/// start with a dot).
+pub const SYS_DIR: &str = ".rustfs.sys";
+pub const FORMAT_FILE: &str = "format.json";
+const FORMAT_NAME: &str = "rustfs-erasure";
+const FORMAT_VERSION: u32 = 1;
+
+/// `<drive>/.rustfs.sys/format.json`, format version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Format {
+    pub version: u32,
+    pub format: String,
+    pub deployment_id: String,
+    pub set: usize,
+    pub drive: usize,
+    pub sets: usize,
+    pub drives_per_set: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum DriveState {
+    Online,
+    Offline(String),
+}
+
+#[derive(Debug)]
+pub struct Drive {
+    pub path: PathBuf,
+    pub set: usize,
+    pub index: usize,
+    state: RwLock<DriveState>,
+    /// Set when the drive was found empty and formatted at start: its shards need heal.
+    pub fresh: AtomicBool,
+    pub io_errors: AtomicU64,
+    lock: Mutex<Option<File>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriveInfo {
+    pub path: String,
+    pub set: usize,
+    pub index: usize,
+    #[serde(flatten)]
+    pub state: DriveState,
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub used_bytes: u64,
+    pub io_errors: u64,
+}
+
+impl Drive {
+    pub fn is_online(&self) -> bool {
+        matches!(
+            *self.state.read().unwrap_or_else(|e| e.into_inner()),
+            DriveState::Online
+        )
+    }
+
+    pub fn state(&self) -> DriveState {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn sys_dir(&self) -> PathBuf {
+        self.path.join(SYS_DIR)
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.sys_dir().join("tmp")
+    }
+
+    /// Counts an I/O error against the drive.
+    pub fn note_error(&self) {
+        self.io_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn info(&self) -> DriveInfo {
+        let (total, free) = match rustix::fs::statvfs(&self.path) {
+            Ok(s) => (s.f_blocks * s.f_frsize, s.f_bavail * s.f_frsize),
+            Err(_) => (0, 0),
+        };
+        DriveInfo {
+            path: self.path.display().to_string(),
+            set: self.set,
+            index: self.index,
+            state: self.state(),
+            total_bytes: total,
+            free_bytes: free,
+            used_bytes: total.saturating_sub(free),
+            io_errors: self.io_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Re-checks a drive's format (e.g. after it was replaced) and brings it online.
+    pub fn recheck(&self, deployment_id: &str, sets: usize) {
+        let expected = Format {
+            version: FORMAT_VERSION,
+            format: FORMAT_NAME.into(),
+            deployment_id: deployment_id.into(),
+            set: self.set,
+            drive: self.index,
+            sets,
+            drives_per_set: SET_DRIVES,
+        };
+        let state = match classify(&self.path, &expected) {
+            Probe::Ok => DriveState::Online,
+            Probe::Empty => match write_format(&self.path, &expected) {
+                Ok(()) => {
+                    self.fresh.store(true, Ordering::Relaxed);
+                    DriveState::Online
+                }
+                Err(e) => DriveState::Offline(e.to_string()),
+            },
+            Probe::Bad(reason) => DriveState::Offline(reason),
+        };
+        if state == DriveState::Online
+            && let Err(e) = self.lock_drive()
+        {
+            *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+                DriveState::Offline(e.to_string());
+            return;
+        }
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    fn lock_drive(&self) -> Result<()> {
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() {
+            return Ok(());
+        }
+        let p = self.sys_dir().join("server.lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| StoreError::io(&p, e))?;
+        f.try_lock().map_err(|_| {
+            StoreError::Format(format!(
+                "drive {} is in use by another running server",
+                self.path.display()
+            ))
+        })?;
+        *guard = Some(f);
+        Ok(())
+    }
+}
+
+enum Probe {
+    Ok,
+    Empty,
+    Bad(String),
+}
+
+fn read_format(path: &Path) -> std::result::Result<Option<Format>, String> {
+    let p = path.join(SYS_DIR).join(FORMAT_FILE);
+    match fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| format!("unreadable {}: {e}", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+    }
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    match fs::read_dir(path) {
+        Ok(mut it) => it.all(|e| e.is_ok_and(|e| e.file_name() == SYS_DIR)),
+        Err(_) => false,
+    }
+}
+
+fn classify(path: &Path, expected: &Format) -> Probe {
+    if !path.is_dir() {
+        return Probe::Bad(format!("drive {} is missing", path.display()));
+    }
+    match read_format(path) {
+        Ok(Some(f)) if f.deployment_id != expected.deployment_id => Probe::Bad(format!(
+            "drive {} belongs to another deployment ({})",
+            path.display(),
+            f.deployment_id
+        )),
+        Ok(Some(f)) if (f.set, f.drive) != (expected.set, expected.drive) => Probe::Bad(format!(
+            "drive {} holds set {} drive {} but is configured as set {} drive {} (drives swapped?)",
+            path.display(),
+            f.set,
+            f.drive,
+            expected.set,
+            expected.drive
+        )),
+        Ok(Some(_)) => Probe::Ok,
+        Ok(None) if is_empty_dir(path) => Probe::Empty,
+        Ok(None) => Probe::Bad(format!(
+            "drive {} has data but no {SYS_DIR}/{FORMAT_FILE}",
+            path.display()
+        )),
+        Err(e) => Probe::Bad(e),
+    }
+}
+
+fn write_format(path: &Path, f: &Format) -> Result<()> {
+    let dir = path.join(SYS_DIR);
+    create_dir_all_durable(&dir)?;
+    let body = serde_json::to_vec_pretty(f).map_err(|e| StoreError::Format(e.to_string()))?;
+    write_file_durable(&dir.join(FORMAT_FILE), &body)
+}
+
+/// Opens the drives of a deployment, formatting a fresh one. Returns the deployment id and
+/// the drives grouped by set; fails when a set has fewer than `quorum` usable drives.
+pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<Drive>>)> {
+    if paths.is_empty() || paths.len() % SET_DRIVES != 0 {
+        return Err(StoreError::Format(format!(
+            "{} drives given; need a multiple of {SET_DRIVES}",
+            paths.len()
+        )));
+    }
+    let sets = paths.len() / SET_DRIVES;
+    let formats: Vec<_> = paths
+        .iter()
+        .map(|p| read_format(p).ok().flatten())
+        .collect();
+    // The deployment id is the one most drives carry; none at all means a new deployment.
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in formats.iter().flatten() {
+        match counts.iter_mut().find(|(id, _)| *id == f.deployment_id) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f.deployment_id.clone(), 1)),
+        }
+    }
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let deployment_id = match counts.first() {
+        Some((id, _)) => id.clone(),
+        None => {
+            for p in paths {
+                create_dir_all_durable(p)?;
+            }
+            uuid::Uuid::new_v4().to_string()
+        }
+    };
+    let mut out = Vec::with_capacity(sets);
+    for s in 0..sets {
+        let mut set = Vec::with_capacity(SET_DRIVES);
+        for d in 0..SET_DRIVES {
+            let drive = Drive {
+                path: paths[s * SET_DRIVES + d].clone(),
+                set: s,
+                index: d,
+                state: RwLock::new(DriveState::Offline("not checked".into())),
+                fresh: AtomicBool::new(false),
+                io_errors: AtomicU64::new(0),
+                lock: Mutex::new(None),
+            };
+            drive.recheck(&deployment_id, sets);
+            if let DriveState::Offline(reason) = drive.state() {
+                tracing::error!(drive = %drive.path.display(), set = s, index = d, %reason, "drive offline");
+            } else if drive.fresh.load(Ordering::Relaxed) && !counts.is_empty() {
+                tracing::warn!(drive = %drive.path.display(), "empty drive formatted as a replacement; run heal to refill it");
+            }
+            set.push(drive);
+        }
+        let online = set.iter().filter(|d| d.is_online()).count();
+        if online < quorum {
+            return Err(StoreError::Format(format!(
+                "erasure set {s} has only {online} of {SET_DRIVES} drives usable; {quorum} are needed to start"
+            )));
+        }
+        out.push(set);
+    }
+    Ok((deployment_id, out))
+}
+
+/// Creates `dir` and any missing parents, making each new entry durable in its parent.
+pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(c) = cur {
+        if c.is_dir() {
+            break;
+        }
+        missing.push(c);
+        cur = c.parent();
+    }
+    for d in missing.iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io(d, e)),
+        }
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+/// Writes `body` to `path` atomically and durably (temporary file, fsync, rename, fsync dir).
+pub fn write_file_durable(path: &Path, body: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    f.write_all(body)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Heal: finds missing or corrupt shards of an object (every frame is verified) and rewrites
+//! them from the healthy ones, through a tmp file, fsync and rename, like any write. Also the
+//! counters heal reports. This module must never rewrite a shard it has not rebuilt from at
+//! least `data` verified shards.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metadata::ErasureLayout;
+use serde::Serialize;
+
+use crate::bitrot;
+use crate::drives::{self, Drive};
+use crate::erasure::Erasure;
+use crate::error::{Result, StoreError};
+
+/// An object to heal, as queued by degraded reads and partial writes.
+#[derive(Debug, Clone)]
+pub struct HealTask {
+    pub bucket: String,
+    pub key: String,
+    pub layout: ErasureLayout,
+}
+
+#[derive(Debug, Default)]
+pub struct HealStats {
+    pub objects_scanned: AtomicU64,
+    pub objects_healed: AtomicU64,
+    pub objects_failed: AtomicU64,
+    pub shards_healed: AtomicU64,
+    pub bytes_healed: AtomicU64,
+    pub queue_dropped: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct HealOutcome {
+    /// Shard files rewritten.
+    pub shards_healed: u64,
+    /// Bytes written to rebuilt shard files.
+    pub bytes_healed: u64,
+    /// Shards that could not be rewritten (drive offline or write failed).
+    pub shards_failed: u64,
+}
+
+fn block_lens(part_size: u64, bs: u64) -> impl Iterator<Item = usize> {
+    let n = part_size.div_ceil(bs);
+    (0..n).map(move |b| bs.min(part_size - b * bs) as usize)
+}
+
+/// Whether a shard file holds exactly the expected frames, each with a valid hash.
+fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let expected: u64 = block_lens(part_size, e.block_size as u64)
+        .map(|l| bitrot::framed_len(e.shard_size(l)) as u64)
+        .sum();
+    if f.metadata().map(|m| m.len()).ok() != Some(expected) {
+        return false;
+    }
+    let mut frame = Vec::new();
+    for l in block_lens(part_size, e.block_size as u64) {
+        frame.resize(bitrot::framed_len(e.shard_size(l)), 0);
+        if f.read_exact(&mut frame).is_err() || bitrot::verify(&frame).is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Heals every part of one object on the drives of its set. Blocking: run it off the runtime.
+pub(crate) fn heal_object(
+    drives: &[Arc<Drive>],
+    bucket: &str,
+    key: &str,
+    layout: &ErasureLayout,
+) -> Result<HealOutcome> {
+    let e = Erasure::new(
+        layout.data as usize,
+        layout.parity as usize,
+        layout.block_size as usize,
+    );
+    let mut out = HealOutcome::default();
+    let shard_drives: Vec<&Arc<Drive>> = layout
+        .distribution
+        .iter()
+        .map(|&d| &drives[d as usize])
+        .collect();
+    for part in &layout.parts {
+        let name = part.file_name();
+        let paths: Vec<_> = shard_drives
+            .iter()
+            .map(|d| crate::paths::data_dir(&d.path, bucket, key, &layout.data_dir).join(&name))
+            .collect();
+        let healthy: Vec<bool> = paths
+            .iter()
+            .zip(&shard_drives)
+            .map(|(p, d)| d.is_online() && shard_is_healthy(p, &e, part.size))
+            .collect();
+        let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
+        if bad.is_empty() {
+            continue;
+        }
+        if e.total() - bad.len() < e.data {
+            return Err(StoreError::ReadQuorum(format!("{bucket}/{key}"), e.data));
+        }
+        let sources: Vec<Option<File>> = (0..e.total())
+            .map(|i| {
+                if healthy[i] {
+                    File::open(&paths[i]).ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let tmp_id = uuid::Uuid::new_v4().simple().to_string();
+        // Writers for the shards to rebuild, on drives that are online.
+        let mut writers: Vec<Option<(File, std::path::PathBuf)>> = vec![];
+        for &i in &bad {
+            let d = shard_drives[i];
+            let w = if d.is_online() {
+                let dir = d.tmp_dir().join(&tmp_id);
+                drives::create_dir_all_durable(&dir)
+                    .ok()
+                    .and_then(|()| File::create(dir.join(&name)).ok().map(|f| (f, dir)))
+            } else {
+                None
+            };
+            writers.push(w);
+        }
+        let mut offset = 0u64;
+        for l in block_lens(part.size, e.block_size as u64) {
+            let flen = bitrot::framed_len(e.shard_size(l));
+            let mut shards: Vec<Option<Vec<u8>>> = vec![None; e.total()];
+            let mut frame = vec![0u8; flen];
+            for (i, src) in sources.iter().enumerate() {
+                if let Some(f) = src
+                    && f.read_exact_at(&mut frame, offset).is_ok()
+                    && let Some(p) = bitrot::verify(&frame)
+                {
+                    shards[i] = Some(p.to_vec());
+                }
+            }
+            e.reconstruct_all(&mut shards)?;
+            for (w, &i) in writers.iter_mut().zip(&bad) {
+                if let Some((f, _)) = w
+                    && let Some(s) = &shards[i]
+                    && f.write_all(&bitrot::hash(s))
+                        .and_then(|()| f.write_all(s))
+                        .is_err()
+                {
+                    *w = None;
+                }
+            }
+            offset += flen as u64;
+        }
+        for (w, &i) in writers.into_iter().zip(&bad) {
+            let done = w.is_some_and(|(f, dir)| {
+                let final_dir = paths[i].parent().map(|p| p.to_path_buf());
+                let ok = f.sync_all().is_ok()
+                    && final_dir.as_ref().is_some_and(|fd| {
+                        drives::create_dir_all_durable(fd).is_ok()
+                            && std::fs::rename(dir.join(&name), &paths[i]).is_ok()
+                            && drives::sync_dir(fd).is_ok()
+                    });
+                let _ = std::fs::remove_dir_all(&dir);
+                ok
+            });
+            if done {
+                out.shards_healed += 1;
+                out.bytes_healed += std::fs::metadata(&paths[i]).map(|m| m.len()).unwrap_or(0);
+            } else {
+                out.shards_failed += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl HealStats {
+    pub fn record(&self, res: &Result<HealOutcome>) {
+        self.objects_scanned.fetch_add(1, Ordering::Relaxed);
+        match res {
+            Ok(o) if o.shards_failed == 0 => {
+                if o.shards_healed > 0 {
+                    self.objects_healed.fetch_add(1, Ordering::Relaxed);
+                }
+                self.shards_healed
+                    .fetch_add(o.shards_healed, Ordering::Relaxed);
+                self.bytes_healed
+                    .fetch_add(o.bytes_healed, Ordering::Relaxed);
+            }
+            Ok(o) => {
+                self.shards_healed
+                    .fetch_add(o.shards_healed, Ordering::Relaxed);
+                self.bytes_healed
+                    .fetch_add(o.bytes_healed, Ordering::Relaxed);
+                self.objects_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.objects_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Streaming erasure write of one part: the body is cut into blocks, each block is encoded
+//! into 8+4 framed shards and appended to a temporary file per drive; files are fsynced in
+//! parallel and renamed into the object's data dir, whose entry is made durable too.
+//! Memory is bounded by a few blocks whatever the part size. This module must never make
+//! an object visible: that is the metadata commit, done by the caller afterwards.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::bitrot;
+use crate::drives::{self, Drive};
+use crate::erasure::Erasure;
+use crate::error::{Result, StoreError};
+
+/// What a part write produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub size: u64,
+    /// `ok[i]`: shard `i` was written durably.
+    pub ok: Vec<bool>,
+}
+
+impl Written {
+    pub fn degraded(&self) -> bool {
+        self.ok.iter().any(|o| !o)
+    }
+}
+
+/// A shard file being written in a drive's tmp folder.
+struct TmpShard {
+    drive: usize,
+    dir: PathBuf,
+    file: Option<File>,
+}
+
+pub(crate) struct PartTarget<'a> {
+    pub drives: &'a [Arc<Drive>],
+    pub distribution: &'a [u8],
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub data_dir: &'a str,
+    pub file: &'a str,
+}
+
+pub(crate) async fn write_part<S>(
+    erasure: Erasure,
+    t: PartTarget<'_>,
+    mut body: S,
+    max_size: u64,
+    quorum: usize,
+) -> Result<Written>
+where
+    S: Stream<Item = Result<Bytes>> + Unpin + Send,
+{
+    let tmp_id = uuid::Uuid::new_v4().simple().to_string();
+    let file_name = t.file.to_string();
+    // Shard i goes to drive distribution[i].
+    let shard_drives: Vec<Arc<Drive>> = t
+        .distribution
+        .iter()
+        .map(|&d| Arc::clone(&t.drives[d as usize]))
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(2);
+    let enc_drives = shard_drives.clone();
+    let enc_tmp = tmp_id.clone();
+    let enc_file = file_name.clone();
+    // One blocking thread encodes blocks and appends frames to the 12 tmp files.
+    let encoder = tokio::task::spawn_blocking(move || -> Vec<TmpShard> {
+        let mut shards: Vec<TmpShard> = enc_drives
+            .iter()
+            .map(|d| {
+                let dir = d.tmp_dir().join(&enc_tmp);
+                let file = if d.is_online() {
+                    drives::create_dir_all_durable(&dir)
+                        .ok()
+                        .and_then(|()| File::create(dir.join(&enc_file)).ok())
+                } else {
+                    None
+                };
+                if file.is_none() && d.is_online() {
+                    d.note_error();
+                }
+                TmpShard {
+                    drive: d.index,
+                    dir,
+                    file,
+                }
+            })
+            .collect();
+        while let Some(block) = rx.blocking_recv() {
+            let Ok(encoded) = erasure.encode(&block) else {
+                shards.iter_mut().for_each(|s| s.file = None);
+                break;
+            };
+            for (i, shard) in encoded.iter().enumerate() {
+                if let Some(f) = shards[i].file.as_mut() {
+                    let h = bitrot::hash(shard);
+                    if f.write_all(&h).and_then(|()| f.write_all(shard)).is_err() {
+                        enc_drives[i].note_error();
+                        shards[i].file = None;
+                    }
+                }
+            }
+        }
+        shards
+    });
+
+    let mut size: u64 = 0;
+    let mut buf = BytesMut::with_capacity(erasure.block_size);
+    let mut failure = None;
+    while let Some(chunk) = body.next().await {
+        let mut chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        size += chunk.len() as u64;
+        if size > max_size {
+            failure = Some(StoreError::TooLarge(max_size));
+            break;
+        }
+        while !chunk.is_empty() {
+            let take = (erasure.block_size - buf.len()).min(chunk.len());
+            buf.extend_from_slice(&chunk.split_to(take));
+            if buf.len() == erasure.block_size {
+                let block =
+                    std::mem::replace(&mut buf, BytesMut::with_capacity(erasure.block_size))
+                        .freeze();
+                if tx.send(block).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    if failure.is_none() && !buf.is_empty() {
+        let _ = tx.send(buf.freeze()).await;
+    }
+    drop(tx);
+    let shards = encoder
+        .await
+        .map_err(|e| StoreError::Erasure(e.to_string()))?;
+    if let Some(e) = failure {
+        cleanup(&shards).await;
+        return Err(e);
+    }
+
+    // Make the shard files durable (in parallel), then move them into place.
+    let mut jobs = Vec::new();
+    for (i, s) in shards.into_iter().enumerate() {
+        let drive = Arc::clone(&shard_drives[i]);
+        let final_dir = crate::paths::data_dir(&drive.path, t.bucket, t.key, t.data_dir);
+        let name = file_name.clone();
+        jobs.push(tokio::task::spawn_blocking(move || -> bool {
+            let Some(f) = s.file else {
+                let _ = std::fs::remove_dir_all(&s.dir);
+                return false;
+            };
+            let ok = f.sync_all().is_ok()
+                && drives::create_dir_all_durable(&final_dir).is_ok()
+                && std::fs::rename(s.dir.join(&name), final_dir.join(&name)).is_ok()
+                && drives::sync_dir(&final_dir).is_ok();
+            let _ = std::fs::remove_dir_all(&s.dir);
+            if !ok {
+                drive.note_error();
+            }
+            let _ = s.drive;
+            ok
+        }));
+    }
+    let mut ok = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        ok.push(j.await.unwrap_or(false));
+    }
+    let good = ok.iter().filter(|o| **o).count();
+    if good < quorum {
+        return Err(StoreError::WriteQuorum {
+            set: shard_drives[0].set,
+            online: good,
+            needed: quorum,
+        });
+    }
+    Ok(Written { size, ok })
+}
+
+async fn cleanup(shards: &[TmpShard]) {
+    let dirs: Vec<PathBuf> = shards.iter().map(|s| s.dir.clone()).collect();
+    let _ = tokio::task::spawn_blocking(move || {
+        for d in dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    })
+    .await;
+}

@@ -1,0 +1,723 @@
+//! `KvStore`: the KV track. Implements `MetadataStore` over any `Kv` with the key schema
+//! of `schema.rs`. Every mutation is one conditional batch (optimistic concurrency: read,
+//! build the batch with conditions on what was read, retry on conflict), so it stays
+//! correct when the `Kv` is replicated. This module must never touch object data.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::{MetaError, Result};
+use crate::kv::{Kv, WriteBatch, WriteOutcome};
+use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
+use crate::schema::{self, decode, encode};
+use crate::store::{
+    CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery,
+    VersionQuery,
+};
+
+const MAX_ATTEMPTS: u32 = 32;
+const SCAN_CHUNK: usize = 256;
+
+pub struct KvStore {
+    kv: Arc<dyn Kv>,
+}
+
+/// A value as read, with the raw bytes that a condition must compare against.
+struct Read<T> {
+    key: Vec<u8>,
+    raw: Vec<u8>,
+    value: T,
+}
+
+/// The planned writes of a put, and the versions it replaces.
+struct PutPlan {
+    batch: WriteBatch,
+    replaced: Vec<ObjectVersion>,
+}
+
+impl KvStore {
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        Self { kv }
+    }
+
+    pub fn kv(&self) -> &Arc<dyn Kv> {
+        &self.kv
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(&self, key: Vec<u8>) -> Result<Option<Read<T>>> {
+        match self.kv.get(&key).await? {
+            Some(raw) => {
+                let value = decode(&key, &raw)?;
+                Ok(Some(Read { key, raw, value }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn read_bucket(&self, bucket: &str) -> Result<Read<BucketInfo>> {
+        match self.read::<BucketInfo>(schema::bucket_key(bucket)).await? {
+            Some(b) if !b.value.deleting => Ok(b),
+            _ => Err(MetaError::NoSuchBucket(bucket.to_string())),
+        }
+    }
+
+    /// Scans every entry under `prefix` in chunks, calling `f` until it returns `false`.
+    async fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let Some(end) = schema::prefix_end(prefix) else {
+            return Ok(());
+        };
+        let mut pos = prefix.to_vec();
+        loop {
+            let chunk = self.kv.scan(&pos, &end, SCAN_CHUNK).await?;
+            let Some((last, _)) = chunk.last() else {
+                return Ok(());
+            };
+            let mut next = last.clone();
+            next.push(0);
+            for (k, v) in &chunk {
+                if !f(k, v)? {
+                    return Ok(());
+                }
+            }
+            if chunk.len() < SCAN_CHUNK {
+                return Ok(());
+            }
+            pos = next;
+        }
+    }
+
+    async fn find_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<Read<ObjectVersion>>> {
+        let mut found = None;
+        self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
+            let ov: ObjectVersion = decode(k, v)?;
+            if ov.version_id == version_id {
+                found = Some(Read {
+                    key: k.to_vec(),
+                    raw: v.to_vec(),
+                    value: ov,
+                });
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Reads the current state of `obj`'s key and plans the batch that commits `obj`.
+    async fn plan_put(&self, obj: &mut ObjectVersion, cond: &PutCondition) -> Result<PutPlan> {
+        let bucket = self.read_bucket(&obj.bucket).await?;
+        let latest_key = schema::latest_key(&obj.bucket, &obj.key);
+        let current = self.read::<ObjectVersion>(latest_key.clone()).await?;
+        let live = current
+            .as_ref()
+            .map(|c| &c.value)
+            .filter(|c| !c.delete_marker);
+        match cond {
+            PutCondition::None => {}
+            PutCondition::IfNoneMatchAny if live.is_some() => {
+                return Err(MetaError::PreconditionFailed);
+            }
+            PutCondition::IfNoneMatchAny => {}
+            PutCondition::IfMatch(etag) => {
+                if live.is_none_or(|c| &c.etag != etag) {
+                    return Err(MetaError::PreconditionFailed);
+                }
+            }
+        }
+        let mut batch = WriteBatch::new();
+        batch.expect(bucket.key, Some(bucket.raw));
+        batch.expect(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
+        let mut replaced = Vec::new();
+        if let Some(cur) = &current {
+            // The new version must sort first among the key's versions.
+            if obj.mtime_ns <= cur.value.mtime_ns {
+                obj.mtime_ns = cur.value.mtime_ns + 1;
+            }
+        }
+        if obj.is_null_version() {
+            let old_null = match &current {
+                Some(cur) if cur.value.is_null_version() => Some(Read {
+                    key: schema::version_key(
+                        &obj.bucket,
+                        &obj.key,
+                        cur.value.mtime_ns,
+                        &cur.value.version_id,
+                    ),
+                    raw: cur.raw.clone(),
+                    value: cur.value.clone(),
+                }),
+                Some(_) => {
+                    self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION)
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(old) = old_null {
+                batch.expect(old.key.clone(), Some(old.raw));
+                batch.delete(old.key);
+                replaced.push(old.value);
+            }
+        }
+        let raw = encode(&*obj);
+        batch.put(
+            schema::version_key(&obj.bucket, &obj.key, obj.mtime_ns, &obj.version_id),
+            raw.clone(),
+        );
+        batch.put(latest_key, raw);
+        Ok(PutPlan { batch, replaced })
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<bool> {
+        Ok(self.kv.write(batch).await? == WriteOutcome::Applied)
+    }
+
+    async fn parts_of(&self, upload_id: &str) -> Result<Vec<Read<UploadedPart>>> {
+        let mut parts = Vec::new();
+        self.scan_prefix(&schema::parts_base(upload_id), |k, v| {
+            parts.push(Read {
+                key: k.to_vec(),
+                raw: v.to_vec(),
+                value: decode(k, v)?,
+            });
+            Ok(true)
+        })
+        .await?;
+        Ok(parts)
+    }
+
+    /// Lists one key family with prefix/delimiter semantics. `pos_of` maps an object-key
+    /// byte string to its position in the family; `item_of` decodes an entry into its object
+    /// key and the item to show (`None` hides it, e.g. a delete marker in a plain listing).
+    #[allow(clippy::too_many_arguments)]
+    async fn list_family<T>(
+        &self,
+        start: Vec<u8>,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max: usize,
+        pos_of: impl Fn(&[u8]) -> Vec<u8>,
+        end: Vec<u8>,
+        item_of: impl Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>,
+    ) -> Result<ListPage<T>> {
+        let mut page = ListPage {
+            items: Vec::new(),
+            truncated: false,
+        };
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let mut pos = start.max(pos_of(prefix.as_bytes()));
+        'outer: loop {
+            let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, 1000);
+            let chunk = self.kv.scan(&pos, &end, want).await?;
+            let Some((last, _)) = chunk.last() else { break };
+            let mut next = last.clone();
+            next.push(0);
+            let full = chunk.len() == want;
+            for (k, v) in &chunk {
+                let (okey, item) = item_of(k, v)?;
+                if let Some(d) = delimiter
+                    && let Some(rest) = okey.strip_prefix(prefix)
+                    && let Some(i) = rest.find(d)
+                {
+                    if page.items.len() >= max {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    let cp = okey[..prefix.len() + i + d.len()].to_string();
+                    let skip = schema::prefix_end(cp.as_bytes()).map(|e| pos_of(&e));
+                    page.items.push(ListItem::CommonPrefix(cp));
+                    match skip {
+                        Some(p) => {
+                            pos = p;
+                            continue 'outer;
+                        }
+                        None => break 'outer,
+                    }
+                }
+                if let Some(item) = item {
+                    if page.items.len() >= max {
+                        page.truncated = true;
+                        break 'outer;
+                    }
+                    page.items.push(ListItem::Object(item));
+                }
+            }
+            if !full {
+                break;
+            }
+            pos = next;
+        }
+        Ok(page)
+    }
+}
+
+fn family_end(base: &[u8], prefix: &str, pos_of: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    match schema::prefix_end(prefix.as_bytes()) {
+        Some(e) if !prefix.is_empty() => pos_of(&e),
+        // `base` ends with '/', so its prefix end bounds the whole family.
+        _ => schema::prefix_end(base).unwrap_or_default(),
+    }
+}
+
+fn escaped_pos(base: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
+    move |s| {
+        let mut k = base.to_vec();
+        schema::push_escaped(&mut k, s);
+        k
+    }
+}
+
+/// The first position after every entry of `key` in an escaped family.
+fn after_escaped_key(base: &[u8], key: &str) -> Vec<u8> {
+    let mut k = base.to_vec();
+    schema::push_escaped(&mut k, key.as_bytes());
+    k.extend_from_slice(&[0, 2]);
+    k
+}
+
+/// Where a listing resumes after `marker`, skipping a whole common prefix when the marker
+/// is one (or lies inside one).
+fn resume_after(
+    marker: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    pos_of: impl Fn(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    if let Some(d) = delimiter.filter(|d| !d.is_empty())
+        && let Some(rest) = marker.strip_prefix(prefix)
+        && let Some(i) = rest.find(d)
+    {
+        let cp = &marker[..prefix.len() + i + d.len()];
+        if let Some(e) = schema::prefix_end(cp.as_bytes()) {
+            return pos_of(&e);
+        }
+    }
+    let mut p = pos_of(marker.as_bytes());
+    p.push(0);
+    p
+}
+
+#[async_trait]
+impl MetadataStore for KvStore {
+    async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
+        let key = schema::bucket_key(&info.name);
+        let mut batch = WriteBatch::new();
+        batch.expect(key.clone(), None).put(key, encode(&info));
+        if self.commit(batch).await? {
+            Ok(())
+        } else {
+            Err(MetaError::BucketExists(info.name))
+        }
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
+        Ok(self.read_bucket(name).await?.value)
+    }
+
+    async fn update_bucket(&self, info: BucketInfo) -> Result<()> {
+        for _ in 0..MAX_ATTEMPTS {
+            let cur = self.read_bucket(&info.name).await?;
+            let mut batch = WriteBatch::new();
+            batch
+                .expect(cur.key.clone(), Some(cur.raw))
+                .put(cur.key, encode(&info));
+            if self.commit(batch).await? {
+                return Ok(());
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        // Mark the bucket first so that no write can land while emptiness is checked.
+        let cur = self.read_bucket(name).await?;
+        let mut marked = cur.value.clone();
+        marked.deleting = true;
+        let marked_raw = encode(&marked);
+        let mut batch = WriteBatch::new();
+        batch
+            .expect(cur.key.clone(), Some(cur.raw.clone()))
+            .put(cur.key.clone(), marked_raw.clone());
+        if !self.commit(batch).await? {
+            return Err(MetaError::Conflict(1));
+        }
+        let mut empty = true;
+        for base in [schema::version_base(name), schema::upload_base(name)] {
+            self.scan_prefix(&base, |_, _| {
+                empty = false;
+                Ok(false)
+            })
+            .await?;
+        }
+        let mut batch = WriteBatch::new();
+        batch.expect(cur.key.clone(), Some(marked_raw));
+        if empty {
+            batch.delete(cur.key);
+        } else {
+            batch.put(cur.key, cur.raw);
+        }
+        self.commit(batch).await?;
+        if empty {
+            Ok(())
+        } else {
+            Err(MetaError::BucketNotEmpty(name.to_string()))
+        }
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out = Vec::new();
+        self.scan_prefix(schema::BUCKET, |k, v| {
+            let b: BucketInfo = decode(k, v)?;
+            if !b.deleting {
+                out.push(b);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion> {
+        let latest = self
+            .read::<ObjectVersion>(schema::latest_key(bucket, key))
+            .await?;
+        let no_key = || MetaError::NoSuchKey {
+            bucket: bucket.into(),
+            key: key.into(),
+        };
+        match version_id {
+            None => match latest {
+                Some(l) => Ok(l.value),
+                None => {
+                    self.read_bucket(bucket).await?;
+                    Err(no_key())
+                }
+            },
+            Some(vid) => {
+                if let Some(l) = latest.filter(|l| l.value.version_id == vid) {
+                    return Ok(l.value);
+                }
+                match self.find_version(bucket, key, vid).await? {
+                    Some(v) => Ok(v.value),
+                    None => {
+                        self.read_bucket(bucket).await?;
+                        Err(MetaError::NoSuchVersion {
+                            bucket: bucket.into(),
+                            key: key.into(),
+                            version_id: vid.into(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn put_object(
+        &self,
+        mut obj: ObjectVersion,
+        cond: PutCondition,
+    ) -> Result<Vec<ObjectVersion>> {
+        for _ in 0..MAX_ATTEMPTS {
+            let plan = self.plan_put(&mut obj, &cond).await?;
+            if self.commit(plan.batch).await? {
+                return Ok(plan.replaced);
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>> {
+        for _ in 0..MAX_ATTEMPTS {
+            self.read_bucket(bucket).await?;
+            let latest_key = schema::latest_key(bucket, key);
+            let current = self.read::<ObjectVersion>(latest_key.clone()).await?;
+            let Some(target) = self.find_version(bucket, key, version_id).await? else {
+                return Ok(None);
+            };
+            let mut batch = WriteBatch::new();
+            batch.expect(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
+            batch
+                .expect(target.key.clone(), Some(target.raw.clone()))
+                .delete(target.key.clone());
+            if current
+                .as_ref()
+                .is_some_and(|c| c.value.version_id == version_id)
+            {
+                // The next newest version, if any, becomes current.
+                let mut next = None;
+                self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
+                    if k != target.key.as_slice() {
+                        next = Some(v.to_vec());
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+                .await?;
+                match next {
+                    Some(raw) => batch.put(latest_key, raw),
+                    None => batch.delete(latest_key),
+                };
+            }
+            if self.commit(batch).await? {
+                return Ok(Some(target.value));
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
+        self.read_bucket(bucket).await?;
+        let base = schema::latest_base(bucket);
+        let pos_of = |s: &[u8]| {
+            let mut k = base.clone();
+            k.extend_from_slice(s);
+            k
+        };
+        let start = match &q.after {
+            Some(m) => resume_after(m, &q.prefix, q.delimiter.as_deref(), pos_of),
+            None => base.clone(),
+        };
+        let end = family_end(&base, &q.prefix, pos_of);
+        let blen = base.len();
+        self.list_family(
+            start,
+            &q.prefix,
+            q.delimiter.as_deref(),
+            q.max_keys,
+            pos_of,
+            end,
+            |k, v| {
+                let okey = String::from_utf8_lossy(&k[blen..]).into_owned();
+                let ov: ObjectVersion = decode(k, v)?;
+                Ok((okey, (!ov.delete_marker).then_some(ov)))
+            },
+        )
+        .await
+    }
+
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        q: &VersionQuery,
+    ) -> Result<ListPage<ObjectVersion>> {
+        self.read_bucket(bucket).await?;
+        let base = schema::version_base(bucket);
+        let pos_of = escaped_pos(&base);
+        let start = match (&q.key_marker, &q.version_id_marker) {
+            (Some(km), Some(vm)) if !vm.is_empty() => {
+                match self.find_version(bucket, km, vm).await? {
+                    Some(v) => {
+                        let mut p = v.key;
+                        p.push(0);
+                        p
+                    }
+                    None => after_escaped_key(&base, km),
+                }
+            }
+            (Some(km), _) => {
+                let d = q.delimiter.as_deref();
+                match d.filter(|d| {
+                    !d.is_empty()
+                        && km
+                            .strip_prefix(q.prefix.as_str())
+                            .is_some_and(|r| r.contains(d))
+                }) {
+                    Some(_) => resume_after(km, &q.prefix, d, &pos_of),
+                    None => after_escaped_key(&base, km),
+                }
+            }
+            _ => base.clone(),
+        };
+        let end = family_end(&base, &q.prefix, &pos_of);
+        self.list_family(
+            start,
+            &q.prefix,
+            q.delimiter.as_deref(),
+            q.max_keys,
+            &pos_of,
+            end,
+            |k, v| {
+                let ov: ObjectVersion = decode(k, v)?;
+                Ok((ov.key.clone(), Some(ov)))
+            },
+        )
+        .await
+    }
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
+        let bucket = self.read_bucket(&upload.bucket).await?;
+        let key = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        let mut batch = WriteBatch::new();
+        batch
+            .expect(bucket.key, Some(bucket.raw))
+            .expect(key.clone(), None)
+            .put(key, encode(&upload));
+        if self.commit(batch).await? {
+            Ok(())
+        } else {
+            Err(MetaError::Conflict(1))
+        }
+    }
+
+    async fn get_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<MultipartUpload> {
+        match self
+            .read::<MultipartUpload>(schema::upload_key(bucket, key, upload_id))
+            .await?
+        {
+            Some(u) => Ok(u.value),
+            None => {
+                self.read_bucket(bucket).await?;
+                Err(MetaError::NoSuchUpload(upload_id.to_string()))
+            }
+        }
+    }
+
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part: UploadedPart,
+    ) -> Result<Option<UploadedPart>> {
+        for _ in 0..MAX_ATTEMPTS {
+            let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+            let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
+                return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
+            };
+            let pkey = schema::part_key(&upload.upload_id, part.number);
+            let old = self.read::<UploadedPart>(pkey.clone()).await?;
+            let mut batch = WriteBatch::new();
+            batch.expect(up.key, Some(up.raw));
+            batch.expect(pkey.clone(), old.as_ref().map(|o| o.raw.clone()));
+            batch.put(pkey, encode(&part));
+            if self.commit(batch).await? {
+                return Ok(old.map(|o| o.value));
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<Vec<UploadedPart>> {
+        let base = schema::parts_base(upload_id);
+        let Some(end) = schema::prefix_end(&base) else {
+            return Ok(Vec::new());
+        };
+        let start = schema::part_key(upload_id, after.saturating_add(1));
+        let chunk = self.kv.scan(&start, &end, max).await?;
+        chunk.iter().map(|(k, v)| decode(k, v)).collect()
+    }
+
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        q: &UploadQuery,
+    ) -> Result<ListPage<MultipartUpload>> {
+        self.read_bucket(bucket).await?;
+        let base = schema::upload_base(bucket);
+        let pos_of = escaped_pos(&base);
+        let start = match (&q.key_marker, &q.upload_id_marker) {
+            (Some(km), Some(um)) if !um.is_empty() => {
+                let mut p = schema::upload_key(bucket, km, um);
+                p.push(0);
+                p
+            }
+            (Some(km), _) => after_escaped_key(&base, km),
+            _ => base.clone(),
+        };
+        let end = family_end(&base, &q.prefix, &pos_of);
+        self.list_family(
+            start,
+            &q.prefix,
+            q.delimiter.as_deref(),
+            q.max_uploads,
+            &pos_of,
+            end,
+            |k, v| {
+                let up: MultipartUpload = decode(k, v)?;
+                Ok((up.key.clone(), Some(up)))
+            },
+        )
+        .await
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &MultipartUpload,
+        mut obj: ObjectVersion,
+        used: &[u32],
+        cond: PutCondition,
+    ) -> Result<CompleteOutcome> {
+        for _ in 0..MAX_ATTEMPTS {
+            let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+            let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
+                return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
+            };
+            let mut plan = self.plan_put(&mut obj, &cond).await?;
+            plan.batch
+                .expect(up.key.clone(), Some(up.raw))
+                .delete(up.key);
+            let mut unused_parts = Vec::new();
+            for p in self.parts_of(&upload.upload_id).await? {
+                plan.batch.expect(p.key.clone(), Some(p.raw)).delete(p.key);
+                if !used.contains(&p.value.number) {
+                    unused_parts.push(p.value);
+                }
+            }
+            if self.commit(plan.batch).await? {
+                return Ok(CompleteOutcome {
+                    replaced: plan.replaced,
+                    unused_parts,
+                });
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
+        for _ in 0..MAX_ATTEMPTS {
+            let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+            let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
+                return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
+            };
+            let mut batch = WriteBatch::new();
+            batch.expect(up.key.clone(), Some(up.raw)).delete(up.key);
+            let mut parts = Vec::new();
+            for p in self.parts_of(&upload.upload_id).await? {
+                batch.expect(p.key.clone(), Some(p.raw)).delete(p.key);
+                parts.push(p.value);
+            }
+            if self.commit(batch).await? {
+                return Ok(parts);
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+}

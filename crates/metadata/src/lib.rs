@@ -1,0 +1,21 @@
+//! Object metadata: the model, the `MetadataStore` contract both tracks implement, and the
+//! KV track (a documented key schema over the small `Kv` trait, with `LocalKv` on surrealkv).
+//!
+//! This crate depends on no other crate of the project and knows nothing of HTTP, S3 wire
+//! types or object data.
+
+pub mod clock;
+pub mod error;
+pub mod kv;
+pub mod kv_store;
+pub mod local_kv;
+pub mod model;
+pub mod schema;
+pub mod store;
+
+pub use error::{MetaError, Result};
+pub use kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
+pub use kv_store::KvStore;
+pub use local_kv::LocalKv;
+pub use model::*;
+pub use store::*;

@@ -1,0 +1,150 @@
+//! The metadata model shared by both tracks: buckets, object versions (with their storage
+//! location: inline bytes or an erasure layout), multipart uploads and parts.
+//! Plain data only: this module must never do I/O.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The version id S3 shows for objects written while versioning was off or suspended.
+pub const NULL_VERSION: &str = "null";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Versioning {
+    #[default]
+    Unversioned,
+    Enabled,
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketInfo {
+    pub name: String,
+    /// Access key of the owning user.
+    pub owner: String,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: i64,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub versioning: Versioning,
+    /// Set while a delete is checking that the bucket is empty; such a bucket takes no writes.
+    #[serde(default)]
+    pub deleting: bool,
+}
+
+/// One part of an erasure-coded object (a single PUT has one part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub number: u32,
+    /// Plain (decoded) size of the part in bytes.
+    pub size: u64,
+    /// The part's ETag: hex MD5 of its bytes, without quotes.
+    pub etag: String,
+    /// Shard file name inside the data dir; `None` means `part.<number>`.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+impl PartInfo {
+    pub fn file_name(&self) -> String {
+        match &self.file {
+            Some(f) => f.clone(),
+            None => format!("part.{}", self.number),
+        }
+    }
+}
+
+/// Where and how an object's bytes are erasure-coded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureLayout {
+    /// Erasure algorithm id (see ecstore); distinguishes our GF(2^16) shards from MinIO's.
+    pub algorithm: String,
+    pub data: u8,
+    pub parity: u8,
+    pub block_size: u32,
+    /// Index of the erasure set the object lives on.
+    pub set: u32,
+    /// `distribution[i]` = drive (within the set) that holds shard `i`.
+    pub distribution: Vec<u8>,
+    /// Name of the directory holding `part.N` files on each drive.
+    pub data_dir: String,
+    pub parts: Vec<PartInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectData {
+    /// No bytes (delete markers).
+    None,
+    /// Small objects: bytes kept in the metadata value itself.
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    Erasure(ErasureLayout),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    pub bucket: String,
+    pub key: String,
+    /// `NULL_VERSION` for unversioned writes.
+    pub version_id: String,
+    pub delete_marker: bool,
+    pub size: u64,
+    /// Hex ETag without quotes (`<md5>` or `<md5-of-md5s>-<parts>`).
+    pub etag: String,
+    /// Modification time, nanoseconds since the Unix epoch; also orders versions.
+    pub mtime_ns: i64,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Standard headers: cache-control, content-disposition, content-encoding,
+    /// content-language, expires (lower-case names).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// User metadata (`x-amz-meta-*` without the prefix, lower-case).
+    #[serde(default)]
+    pub user_meta: BTreeMap<String, String>,
+    /// Checksums by algorithm name (`CRC32`, `SHA256`, ...), base64 as S3 shows them.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+    pub data: ObjectData,
+}
+
+impl ObjectVersion {
+    pub fn is_null_version(&self) -> bool {
+        self.version_id == NULL_VERSION
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultipartUpload {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub owner: String,
+    pub initiated_ns: i64,
+    /// Erasure set and data directory every part is written into.
+    pub set: u32,
+    pub data_dir: String,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub user_meta: BTreeMap<String, String>,
+    /// Checksum algorithm requested at creation, if any.
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
+}
+
+/// An uploaded part of a multipart upload, as recorded when UploadPart succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedPart {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ns: i64,
+    /// The file name of this upload attempt of the part inside the upload's data dir
+    /// (re-uploading a part number writes a new file, so a racing reader never mixes them).
+    pub file: String,
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+}

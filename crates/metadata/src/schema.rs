@@ -1,0 +1,196 @@
+//! The KV track's key schema and value codec (format version 1). Documented here because it
+//! is an on-disk format: changing it needs a new format version and a migration.
+//!
+//! Keys (bucket names never contain `/` or NUL; `esc(k)` is an order-preserving escape of an
+//! object key: NUL becomes `00 FF` and the key ends with `00 01`):
+//!
+//! | family | key | value |
+//! | --- | --- | --- |
+//! | bucket | `b/<bucket>` | `BucketInfo` |
+//! | latest | `l/<bucket>/<key>` | the current `ObjectVersion` of a key (may be a delete marker) |
+//! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
+//! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
+//! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
+//! | system | `s/<name>` | system records (`s/schema` = format version) |
+//!
+//! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so
+//! fields can be added with `#[serde(default)]` without a new format.
+//! This module must never perform I/O.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{MetaError, Result};
+
+pub const FORMAT_V1: u8 = 1;
+
+pub const BUCKET: &[u8] = b"b/";
+pub const LATEST: &[u8] = b"l/";
+pub const VERSION: &[u8] = b"v/";
+pub const UPLOAD: &[u8] = b"u/";
+pub const PART: &[u8] = b"p/";
+pub const SYSTEM: &[u8] = b"s/";
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_V1];
+    // Serializing plain model structs into a Vec cannot fail.
+    rmp_serde::encode::write_named(&mut out, value).unwrap_or_default();
+    out
+}
+
+pub fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
+    match value.first() {
+        Some(&FORMAT_V1) => rmp_serde::from_slice(&value[1..]).map_err(|e| MetaError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: e.to_string(),
+        }),
+        Some(&v) => Err(MetaError::UnsupportedFormat(v)),
+        None => Err(MetaError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: "empty value".into(),
+        }),
+    }
+}
+
+fn family(prefix: &[u8], bucket: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + bucket.len() + 1);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(b'/');
+    k
+}
+
+/// Appends the order-preserving escape of `s` (without the terminator).
+pub fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+}
+
+pub fn push_terminator(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0, 1]);
+}
+
+pub fn bucket_key(bucket: &str) -> Vec<u8> {
+    let mut k = BUCKET.to_vec();
+    k.extend_from_slice(bucket.as_bytes());
+    k
+}
+
+pub fn latest_base(bucket: &str) -> Vec<u8> {
+    family(LATEST, bucket)
+}
+
+pub fn latest_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = latest_base(bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn version_base(bucket: &str) -> Vec<u8> {
+    family(VERSION, bucket)
+}
+
+/// The prefix shared by all versions of `key`.
+pub fn versions_of(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = version_base(bucket);
+    push_escaped(&mut k, key.as_bytes());
+    push_terminator(&mut k);
+    k
+}
+
+pub fn version_key(bucket: &str, key: &str, mtime_ns: i64, version_id: &str) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    // Newest first: store the bitwise complement of the (non-negative) timestamp.
+    k.extend_from_slice(&(!(mtime_ns.max(0) as u64)).to_be_bytes());
+    k.extend_from_slice(version_id.as_bytes());
+    k
+}
+
+pub fn upload_base(bucket: &str) -> Vec<u8> {
+    family(UPLOAD, bucket)
+}
+
+pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = upload_base(bucket);
+    push_escaped(&mut k, key.as_bytes());
+    push_terminator(&mut k);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+pub fn parts_base(upload_id: &str) -> Vec<u8> {
+    family(PART, upload_id)
+}
+
+pub fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
+    let mut k = parts_base(upload_id);
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+pub fn system_key(name: &str) -> Vec<u8> {
+    let mut k = SYSTEM.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`
+/// (`None` when there is none, i.e. `prefix` is all `0xFF`).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_keys_keep_order() {
+        let keys = ["", "a", "a\0", "a\0b", "a/", "a/b", "ab", "b"];
+        let enc: Vec<Vec<u8>> = keys.iter().map(|k| versions_of("bk", k)).collect();
+        for w in enc.windows(2) {
+            assert!(w[0] < w[1], "{:?} !< {:?}", w[0], w[1]);
+        }
+    }
+
+    #[test]
+    fn versions_newest_first() {
+        let old = version_key("b", "k", 100, "x");
+        let new = version_key("b", "k", 200, "a");
+        assert!(new < old);
+        assert!(old.starts_with(&versions_of("b", "k")));
+    }
+
+    #[test]
+    fn prefix_end_bounds_prefix() {
+        assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
+        assert_eq!(prefix_end(&[0x61, 0xFF]), Some(vec![0x62]));
+        assert_eq!(prefix_end(&[0xFF]), None);
+    }
+
+    #[test]
+    fn codec_rejects_unknown_format_and_garbage() {
+        let v = encode(&"hello".to_string());
+        assert_eq!(decode::<String>(b"k", &v).unwrap(), "hello");
+        assert!(matches!(
+            decode::<String>(b"k", &[9, 1]),
+            Err(MetaError::UnsupportedFormat(9))
+        ));
+        assert!(matches!(
+            decode::<String>(b"k", &[FORMAT_V1, 0xc1]),
+            Err(MetaError::Corrupt { .. })
+        ));
+        assert!(decode::<String>(b"k", &[]).is_err());
+    }
+}

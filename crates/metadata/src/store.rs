@@ -1,0 +1,155 @@
+//! The `MetadataStore` contract that both tracks implement (the KV track here, the xl.meta
+//! track in ecstore). The server and the migration code use only this contract.
+//! This module defines types and the trait; it must never hold an implementation.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
+
+/// A precondition on the current version of a key, checked atomically with a put.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PutCondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: fail if a (non-delete-marker) current version exists.
+    IfNoneMatchAny,
+    /// `If-Match: etag`: fail unless the current version has this ETag.
+    IfMatch(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    /// List keys strictly after this one (marker / start-after / continuation token).
+    pub after: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListItem<T> {
+    Object(T),
+    CommonPrefix(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage<T> {
+    /// Objects and common prefixes, in key order.
+    pub items: Vec<ListItem<T>>,
+    pub truncated: bool,
+}
+
+impl<T> ListPage<T> {
+    pub fn objects(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().filter_map(|i| match i {
+            ListItem::Object(o) => Some(o),
+            ListItem::CommonPrefix(_) => None,
+        })
+    }
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().filter_map(|i| match i {
+            ListItem::Object(_) => None,
+            ListItem::CommonPrefix(p) => Some(p.as_str()),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub version_id_marker: Option<String>,
+    pub max_keys: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UploadQuery {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub key_marker: Option<String>,
+    pub upload_id_marker: Option<String>,
+    pub max_uploads: usize,
+}
+
+/// What a completed multipart upload left behind for the caller to free.
+#[derive(Debug, Clone, Default)]
+pub struct CompleteOutcome {
+    /// Versions the new object replaced (their data is garbage now).
+    pub replaced: Vec<ObjectVersion>,
+    /// Uploaded parts the completion did not use.
+    pub unused_parts: Vec<UploadedPart>,
+}
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    async fn create_bucket(&self, info: BucketInfo) -> Result<()>;
+    async fn get_bucket(&self, name: &str) -> Result<BucketInfo>;
+    async fn update_bucket(&self, info: BucketInfo) -> Result<()>;
+    /// Deletes an empty bucket (no versions, no delete markers, no uploads).
+    async fn delete_bucket(&self, name: &str) -> Result<()>;
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>>;
+
+    /// The current version (`version_id = None`, may be a delete marker) or a given one.
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectVersion>;
+    /// Commits `obj` as the newest version of its key. A `null` version replaces the existing
+    /// `null` version. Returns the versions it replaced, whose data the caller must free.
+    async fn put_object(
+        &self,
+        obj: ObjectVersion,
+        cond: PutCondition,
+    ) -> Result<Vec<ObjectVersion>>;
+    /// Removes one version; the next newest becomes current. Returns the removed version.
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Option<ObjectVersion>>;
+    /// Current versions that are not delete markers.
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>>;
+    /// Every version and delete marker, by key, newest first within a key.
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        q: &VersionQuery,
+    ) -> Result<ListPage<ObjectVersion>>;
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<()>;
+    async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str)
+    -> Result<MultipartUpload>;
+    /// Records a part; returns the part it replaced (same number), whose data is garbage.
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part: UploadedPart,
+    ) -> Result<Option<UploadedPart>>;
+    async fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        max: usize,
+    ) -> Result<Vec<UploadedPart>>;
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        q: &UploadQuery,
+    ) -> Result<ListPage<MultipartUpload>>;
+    /// Atomically removes the upload and its part records and commits `obj`.
+    /// `used` names the part numbers that `obj` references.
+    async fn complete_upload(
+        &self,
+        upload: &MultipartUpload,
+        obj: ObjectVersion,
+        used: &[u32],
+        cond: PutCondition,
+    ) -> Result<CompleteOutcome>;
+    /// Removes the upload and returns its parts, whose data the caller must free.
+    async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>>;
+}

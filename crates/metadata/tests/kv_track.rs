@@ -1,0 +1,337 @@
+//! The KV track on a real surrealkv tree in a temp folder: buckets, versions, listing with
+//! delimiters and markers, multipart state, and durability across reopen.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustfs_metadata::*;
+
+fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
+    ObjectVersion {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: vid.into(),
+        delete_marker: false,
+        size: 3,
+        etag: etag.into(),
+        mtime_ns: clock::now_ns(),
+        content_type: None,
+        headers: BTreeMap::new(),
+        user_meta: BTreeMap::new(),
+        checksums: BTreeMap::new(),
+        data: ObjectData::Inline(b"abc".to_vec()),
+    }
+}
+
+fn bucket(name: &str, v: Versioning) -> BucketInfo {
+    BucketInfo {
+        name: name.into(),
+        owner: "o".into(),
+        created_ns: 1,
+        location: None,
+        versioning: v,
+        deleting: false,
+    }
+}
+
+async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
+    let kv = Arc::new(LocalKv::open(dir).unwrap());
+    (kv.clone(), KvStore::new(kv))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unversioned_put_replaces_and_reports_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("b", Versioning::Unversioned))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_bucket(bucket("b", Versioning::Unversioned)).await,
+        Err(MetaError::BucketExists(_))
+    ));
+    assert!(
+        s.put_object(obj("b", "k", NULL_VERSION, "e1"), PutCondition::None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let replaced = s
+        .put_object(obj("b", "k", NULL_VERSION, "e2"), PutCondition::None)
+        .await
+        .unwrap();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].etag, "e1");
+    assert_eq!(s.get_object("b", "k", None).await.unwrap().etag, "e2");
+    assert!(matches!(
+        s.put_object(
+            obj("b", "k", NULL_VERSION, "e3"),
+            PutCondition::IfNoneMatchAny
+        )
+        .await,
+        Err(MetaError::PreconditionFailed)
+    ));
+    assert!(matches!(
+        s.put_object(
+            obj("b", "k", NULL_VERSION, "e3"),
+            PutCondition::IfMatch("zz".into())
+        )
+        .await,
+        Err(MetaError::PreconditionFailed)
+    ));
+    s.put_object(
+        obj("b", "k", NULL_VERSION, "e3"),
+        PutCondition::IfMatch("e2".into()),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.delete_bucket("b").await,
+        Err(MetaError::BucketNotEmpty(_))
+    ));
+    assert_eq!(
+        s.delete_version("b", "k", NULL_VERSION)
+            .await
+            .unwrap()
+            .unwrap()
+            .etag,
+        "e3"
+    );
+    assert!(matches!(
+        s.get_object("b", "k", None).await,
+        Err(MetaError::NoSuchKey { .. })
+    ));
+    s.delete_bucket("b").await.unwrap();
+    assert!(matches!(
+        s.get_bucket("b").await,
+        Err(MetaError::NoSuchBucket(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_delete_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("v", Versioning::Enabled))
+        .await
+        .unwrap();
+    s.put_object(obj("v", "k", NULL_VERSION, "n"), PutCondition::None)
+        .await
+        .unwrap();
+    s.put_object(obj("v", "k", "v1", "a"), PutCondition::None)
+        .await
+        .unwrap();
+    s.put_object(obj("v", "k", "v2", "b"), PutCondition::None)
+        .await
+        .unwrap();
+    let mut marker = obj("v", "k", "dm", "");
+    marker.delete_marker = true;
+    s.put_object(marker, PutCondition::None).await.unwrap();
+    assert!(s.get_object("v", "k", None).await.unwrap().delete_marker);
+    assert_eq!(s.get_object("v", "k", Some("v1")).await.unwrap().etag, "a");
+    assert!(matches!(
+        s.get_object("v", "k", Some("nope")).await,
+        Err(MetaError::NoSuchVersion { .. })
+    ));
+    let page = s
+        .list_objects(
+            "v",
+            &ListQuery {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.objects().count(), 0, "a delete marker hides the key");
+    let versions = s
+        .list_versions(
+            "v",
+            &VersionQuery {
+                max_keys: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = versions.objects().map(|o| o.version_id.as_str()).collect();
+    assert_eq!(ids, ["dm", "v2", "v1", NULL_VERSION]);
+    // Paging through versions with markers.
+    let p1 = s
+        .list_versions(
+            "v",
+            &VersionQuery {
+                max_keys: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(p1.truncated);
+    let p2 = s
+        .list_versions(
+            "v",
+            &VersionQuery {
+                max_keys: 2,
+                key_marker: Some("k".into()),
+                version_id_marker: Some("v2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = p2.objects().map(|o| o.version_id.as_str()).collect();
+    assert_eq!(ids, ["v1", NULL_VERSION]);
+    // Removing the marker makes v2 current again.
+    s.delete_version("v", "k", "dm").await.unwrap();
+    assert_eq!(s.get_object("v", "k", None).await.unwrap().version_id, "v2");
+    // A suspended-bucket write replaces the null version only.
+    let replaced = s
+        .put_object(obj("v", "k", NULL_VERSION, "n2"), PutCondition::None)
+        .await
+        .unwrap();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].etag, "n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_with_prefix_delimiter_and_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("l", Versioning::Unversioned))
+        .await
+        .unwrap();
+    for k in ["a", "b/1", "b/2", "b/3", "c", "d/x/1", "d/y", "e"] {
+        s.put_object(obj("l", k, NULL_VERSION, k), PutCondition::None)
+            .await
+            .unwrap();
+    }
+    let q = |prefix: &str, delim: Option<&str>, after: Option<&str>, max| ListQuery {
+        prefix: prefix.into(),
+        delimiter: delim.map(Into::into),
+        after: after.map(Into::into),
+        max_keys: max,
+    };
+    let show = |p: &ListPage<ObjectVersion>| {
+        p.items
+            .iter()
+            .map(|i| match i {
+                ListItem::Object(o) => o.key.clone(),
+                ListItem::CommonPrefix(c) => format!("[{c}]"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let p = s
+        .list_objects("l", &q("", Some("/"), None, 100))
+        .await
+        .unwrap();
+    assert_eq!(show(&p), ["a", "[b/]", "c", "[d/]", "e"]);
+    assert!(!p.truncated);
+    let p = s
+        .list_objects("l", &q("", Some("/"), None, 2))
+        .await
+        .unwrap();
+    assert_eq!(show(&p), ["a", "[b/]"]);
+    assert!(p.truncated);
+    let p = s
+        .list_objects("l", &q("", Some("/"), Some("b/"), 2))
+        .await
+        .unwrap();
+    assert_eq!(show(&p), ["c", "[d/]"]);
+    let p = s
+        .list_objects("l", &q("d/", Some("/"), None, 10))
+        .await
+        .unwrap();
+    assert_eq!(show(&p), ["[d/x/]", "d/y"]);
+    let p = s
+        .list_objects("l", &q("b/", None, Some("b/1"), 10))
+        .await
+        .unwrap();
+    assert_eq!(show(&p), ["b/2", "b/3"]);
+    let p = s.list_objects("l", &q("", None, None, 3)).await.unwrap();
+    assert_eq!(show(&p), ["a", "b/1", "b/2"]);
+    assert!(p.truncated);
+    let p = s.list_objects("l", &q("zz", None, None, 3)).await.unwrap();
+    assert!(p.items.is_empty() && !p.truncated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_state_and_durability_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (kv, s) = store(dir.path()).await;
+        s.create_bucket(bucket("m", Versioning::Unversioned))
+            .await
+            .unwrap();
+        let up = MultipartUpload {
+            bucket: "m".into(),
+            key: "big".into(),
+            upload_id: clock::new_upload_id(),
+            owner: "o".into(),
+            initiated_ns: 1,
+            set: 0,
+            data_dir: "dd".into(),
+            content_type: None,
+            headers: BTreeMap::new(),
+            user_meta: BTreeMap::new(),
+            checksum_algorithm: None,
+        };
+        s.create_upload(up.clone()).await.unwrap();
+        for n in [1u32, 2, 3] {
+            let part = UploadedPart {
+                number: n,
+                size: 5,
+                etag: format!("e{n}"),
+                mtime_ns: 1,
+                file: format!("f{n}"),
+                checksums: BTreeMap::new(),
+            };
+            assert!(s.put_part(&up, part).await.unwrap().is_none());
+        }
+        let again = UploadedPart {
+            number: 2,
+            size: 6,
+            etag: "e2b".into(),
+            mtime_ns: 2,
+            file: "f2b".into(),
+            checksums: BTreeMap::new(),
+        };
+        assert_eq!(s.put_part(&up, again).await.unwrap().unwrap().file, "f2");
+        let parts = s.list_parts(&up.upload_id, 1, 10).await.unwrap();
+        assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [2, 3]);
+        let uploads = s
+            .list_uploads(
+                "m",
+                &UploadQuery {
+                    max_uploads: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(uploads.objects().count(), 1);
+        let out = s
+            .complete_upload(
+                &up,
+                obj("m", "big", NULL_VERSION, "x-2"),
+                &[1, 2],
+                PutCondition::None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            out.unused_parts
+                .iter()
+                .map(|p| p.number)
+                .collect::<Vec<_>>(),
+            [3]
+        );
+        assert!(matches!(
+            s.get_upload("m", "big", &up.upload_id).await,
+            Err(MetaError::NoSuchUpload(_))
+        ));
+        kv.close().await.unwrap();
+    }
+    let (_kv, s) = store(dir.path()).await;
+    assert_eq!(s.get_object("m", "big", None).await.unwrap().etag, "x-2");
+}
