@@ -1,1 +1,241 @@
-//! placeholder
+//! The S3 API: `impl s3s::S3` that turns S3 operations into ecstore data I/O and metadata
+//! commits, plus users, ownership checks and the mapping of internal errors to S3 errors.
+//!
+//! s3s types stop here: nothing below this crate sees them. One file per operation family:
+//! `bucket.rs`, `put.rs`, `get.rs`, `delete.rs`, `list.rs`, `copy.rs`, `multipart.rs`.
+
+pub mod auth;
+mod body;
+mod bucket;
+mod copy;
+mod delete;
+pub mod error;
+mod get;
+mod ingest;
+mod list;
+mod multipart;
+mod put;
+mod util;
+
+use std::sync::Arc;
+
+use ecstore::EcStore;
+use metadata::{BucketInfo, MetadataStore, ObjectData, ObjectVersion};
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+pub use auth::{User, Users};
+
+/// Largest object a single PUT (or a single part) may carry, as in S3.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Objects up to this size are stored inline in their metadata.
+    pub inline_threshold: usize,
+    /// The region this server reports.
+    pub region: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            inline_threshold: 128 * 1024,
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+pub struct S3Api {
+    pub(crate) ec: Arc<EcStore>,
+    pub(crate) meta: Arc<dyn MetadataStore>,
+    pub(crate) cfg: ApiConfig,
+}
+
+impl S3Api {
+    pub fn new(ec: Arc<EcStore>, meta: Arc<dyn MetadataStore>, cfg: ApiConfig) -> Self {
+        Self { ec, meta, cfg }
+    }
+
+    /// The bucket, if it exists and the caller owns it.
+    pub(crate) async fn owned_bucket(&self, caller: &str, bucket: &str) -> S3Result<BucketInfo> {
+        let b = self.meta.get_bucket(bucket).await.map_err(error::meta)?;
+        if b.owner != caller {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(b)
+    }
+
+    /// Frees the data of versions that metadata no longer references (in the background).
+    pub(crate) fn free(&self, versions: Vec<ObjectVersion>) {
+        let erasure: Vec<_> = versions
+            .into_iter()
+            .filter_map(|v| match v.data {
+                ObjectData::Erasure(l) => Some((v.bucket, v.key, l)),
+                _ => None,
+            })
+            .collect();
+        if erasure.is_empty() {
+            return;
+        }
+        let ec = Arc::clone(&self.ec);
+        tokio::spawn(async move {
+            for (b, k, l) in erasure {
+                ec.delete_object_data(&l, &b, &k).await;
+            }
+        });
+    }
+
+    /// Queues a freshly committed object for heal if its write missed drives.
+    pub(crate) fn heal_if(&self, degraded: bool, obj: &ObjectVersion) {
+        if degraded && let ObjectData::Erasure(l) = &obj.data {
+            self.ec.queue_heal(ecstore::HealTask {
+                bucket: obj.bucket.clone(),
+                key: obj.key.clone(),
+                layout: l.clone(),
+            });
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for S3Api {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.op_create_bucket(req).await
+    }
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.op_delete_bucket(req).await
+    }
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.op_head_bucket(req).await
+    }
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.op_list_buckets(req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.op_get_bucket_location(req).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.op_get_bucket_versioning(req).await
+    }
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.op_put_bucket_versioning(req).await
+    }
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.op_put_object(req).await
+    }
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.op_get_object(req).await
+    }
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.op_head_object(req).await
+    }
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.op_delete_object(req).await
+    }
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.op_delete_objects(req).await
+    }
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.op_copy_object(req).await
+    }
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.op_list_objects(req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.op_list_objects_v2(req).await
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.op_list_object_versions(req).await
+    }
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.op_create_multipart_upload(req).await
+    }
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.op_upload_part(req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.op_upload_part_copy(req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.op_complete_multipart_upload(req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.op_abort_multipart_upload(req).await
+    }
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.op_list_parts(req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.op_list_multipart_uploads(req).await
+    }
+}

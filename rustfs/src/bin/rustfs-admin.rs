@@ -1,1 +1,233 @@
-fn main() {}
+//! `rustfs-admin`: the operator CLI. Talks to the admin API with signed requests.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use rustfs::admin::PREFIX;
+use rustfs::admin_client::AdminClient;
+
+#[derive(Parser)]
+#[command(name = "rustfs-admin", version, about = "Operate a rustfs server")]
+struct Cli {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "RUSTFS_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
+        global = true
+    )]
+    endpoint: String,
+    /// Access key of the root user.
+    #[arg(long, env = "RUSTFS_ACCESS_KEY", default_value = rustfs::config::DEFAULT_ACCESS_KEY, global = true)]
+    access_key: String,
+    /// Secret key of the root user.
+    #[arg(long, env = "RUSTFS_SECRET_KEY", default_value = rustfs::config::DEFAULT_SECRET_KEY, hide_default_value = true, global = true)]
+    secret_key: String,
+    #[arg(
+        long,
+        env = "RUSTFS_REGION",
+        default_value = "us-east-1",
+        global = true
+    )]
+    region: String,
+    /// Print JSON for machines.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Version, uptime, drives, bucket and object counts.
+    Info,
+    /// Scan objects and rebuild missing or corrupt shards.
+    Heal {
+        /// Only this bucket.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Start the job and return without waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+fn print_info(v: &serde_json::Value) {
+    let mut o = String::new();
+    let g = |k: &str| v.get(k).cloned().unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "version:        {}",
+        g("version").as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        o,
+        "deployment:     {}",
+        g("deployment_id").as_str().unwrap_or("?")
+    );
+    let _ = writeln!(o, "uptime:         {}s", g("uptime_secs"));
+    let _ = writeln!(o, "ready:          {}", g("ready"));
+    let _ = writeln!(
+        o,
+        "erasure sets:   {} ({} with quorum)",
+        g("sets"),
+        g("sets_with_quorum")
+    );
+    let _ = writeln!(o, "buckets:        {}", g("buckets"));
+    let _ = writeln!(o, "objects:        {}", g("objects"));
+    let _ = writeln!(o, "heal queue:     {}", g("heal_queue"));
+    let _ = writeln!(o, "drives:");
+    for d in g("drives").as_array().into_iter().flatten() {
+        let state = d.get("state").and_then(|s| s.as_str()).unwrap_or("?");
+        let reason = d
+            .get("reason")
+            .and_then(|s| s.as_str())
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  set {} drive {:>2}  {:<8} used {:>10} of {:>10}  errors {}  {}{}",
+            d.get("set").unwrap_or(&serde_json::Value::Null),
+            d.get("index").unwrap_or(&serde_json::Value::Null),
+            state,
+            human(d.get("used_bytes").and_then(|x| x.as_u64()).unwrap_or(0)),
+            human(d.get("total_bytes").and_then(|x| x.as_u64()).unwrap_or(0)),
+            d.get("io_errors").unwrap_or(&serde_json::Value::Null),
+            d.get("path").and_then(|s| s.as_str()).unwrap_or(""),
+            reason
+        );
+    }
+    out(&o);
+}
+
+/// Writes to stdout; a closed pipe (e.g. `| head`) is not an error worth a panic.
+fn out(s: &str) {
+    let _ = std::io::stdout().write_all(s.as_bytes());
+}
+
+async fn heal(
+    c: &AdminClient,
+    bucket: Option<String>,
+    no_wait: bool,
+    json: bool,
+) -> Result<(), String> {
+    let q = bucket
+        .map(|b| {
+            format!(
+                "?bucket={}",
+                percent_encoding::utf8_percent_encode(&b, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .unwrap_or_default();
+    let started = c.json("POST", &format!("{PREFIX}heal{q}")).await?;
+    let id = started.get("id").cloned();
+    if no_wait {
+        out(&format!(
+            "{}\n",
+            if json {
+                started.to_string()
+            } else {
+                format!("heal job {} started", id.unwrap_or_default())
+            }
+        ));
+        return Ok(());
+    }
+    let bar = (!json).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "heal {bar:40} {pos}/{len} objects  {per_sec}  eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let last = loop {
+        let p = c.json("GET", &format!("{PREFIX}heal")).await?;
+        if let Some(b) = &bar {
+            b.set_length(p.get("objects_total").and_then(|v| v.as_u64()).unwrap_or(0));
+            b.set_position(
+                p.get("objects_scanned")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0),
+            );
+            b.set_message(format!(
+                "healed {}",
+                p.get("objects_healed").unwrap_or(&serde_json::Value::Null)
+            ));
+        }
+        if p.get("running").and_then(|v| v.as_bool()) != Some(true) {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        out(&format!("{last}\n"));
+    } else {
+        let g = |k: &str| last.get(k).cloned().unwrap_or_default();
+        out(&format!(
+            "heal finished: {} objects scanned, {} healed ({} shards, {}), {} failed",
+            g("objects_scanned"),
+            g("objects_healed"),
+            g("shards_healed"),
+            human(g("bytes_healed").as_u64().unwrap_or(0)),
+            g("objects_failed")
+        ));
+        for f in g("failures").as_array().into_iter().flatten() {
+            out(&format!("  failed: {}\n", f.as_str().unwrap_or("")));
+        }
+        if let Some(e) = g("error").as_str() {
+            out(&format!("  error: {e}\n"));
+        }
+    }
+    match (
+        last.get("error").and_then(|e| e.as_str()),
+        last.get("objects_failed").and_then(|v| v.as_u64()),
+    ) {
+        (Some(e), _) => Err(e.to_string()),
+        (None, Some(n)) if n > 0 => Err(format!("{n} objects could not be healed")),
+        _ => Ok(()),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let c = AdminClient::new(&cli.endpoint, &cli.access_key, &cli.secret_key, &cli.region);
+    let res = match cli.cmd {
+        Cmd::Info => c.json("GET", &format!("{PREFIX}info")).await.map(|v| {
+            if cli.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&v).unwrap_or_default()
+                ));
+            } else {
+                print_info(&v);
+            }
+        }),
+        Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
+    };
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rustfs-admin: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Bucket operations: create (with LocationConstraint), delete (only when empty), head,
+//! list (the caller's own buckets), location and versioning.
+
+use metadata::{BucketInfo, MetaError, Versioning, clock};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::{S3Api, auth, error, util};
+
+impl S3Api {
+    pub(crate) async fn op_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let location = i
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map(|l| l.as_str().to_string())
+            .filter(|l| !l.is_empty());
+        let info = BucketInfo {
+            name: i.bucket.clone(),
+            owner: caller.clone(),
+            created_ns: clock::now_ns(),
+            location,
+            versioning: Versioning::Unversioned,
+            deleting: false,
+        };
+        match self.meta.create_bucket(info).await {
+            Ok(()) => Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{}", i.bucket)),
+                ..Default::default()
+            })),
+            Err(MetaError::BucketExists(_)) => {
+                let owned = self
+                    .meta
+                    .get_bucket(&i.bucket)
+                    .await
+                    .is_ok_and(|b| b.owner == caller);
+                Err(if owned {
+                    s3_error!(
+                        BucketAlreadyOwnedByYou,
+                        "Your previous request to create the named bucket succeeded and you already own it."
+                    )
+                } else {
+                    s3_error!(
+                        BucketAlreadyExists,
+                        "The requested bucket name is not available."
+                    )
+                })
+            }
+            Err(e) => Err(error::meta(e)),
+        }
+    }
+
+    pub(crate) async fn op_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let caller = auth::caller(&req)?;
+        let b = self.owned_bucket(&caller, &req.input.bucket).await?;
+        self.meta
+            .delete_bucket(&b.name)
+            .await
+            .map_err(error::meta)?;
+        Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+
+    pub(crate) async fn op_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let caller = auth::caller(&req)?;
+        let b = self.owned_bucket(&caller, &req.input.bucket).await?;
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(b.location.unwrap_or_else(|| self.cfg.region.clone())),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let caller = auth::caller(&req)?;
+        let prefix = req.input.prefix.unwrap_or_default();
+        let buckets = self
+            .meta
+            .list_buckets()
+            .await
+            .map_err(error::meta)?
+            .into_iter()
+            .filter(|b| b.owner == caller && b.name.starts_with(&prefix))
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(util::ts(b.created_ns)),
+                bucket_region: Some(b.location.unwrap_or_else(|| self.cfg.region.clone())),
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(Owner {
+                id: Some(caller.clone()),
+                display_name: Some(caller),
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let caller = auth::caller(&req)?;
+        let b = self.owned_bucket(&caller, &req.input.bucket).await?;
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: b.location.map(BucketLocationConstraint::from),
+        }))
+    }
+
+    pub(crate) async fn op_get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let caller = auth::caller(&req)?;
+        let b = self.owned_bucket(&caller, &req.input.bucket).await?;
+        let status = match b.versioning {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::ENABLED,
+            )),
+            Versioning::Suspended => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::SUSPENDED,
+            )),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let mut b = self.owned_bucket(&caller, &i.bucket).await?;
+        b.versioning = match i
+            .versioning_configuration
+            .status
+            .as_ref()
+            .map(BucketVersioningStatus::as_str)
+        {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        };
+        self.meta.update_bucket(b).await.map_err(error::meta)?;
+        Ok(S3Response::new(PutBucketVersioningOutput {}))
+    }
+}

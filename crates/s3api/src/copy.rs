@@ -1,0 +1,203 @@
+//! CopyObject (metadata directive COPY/REPLACE, copy onto itself with REPLACE, copy-source
+//! conditions) and the shared helpers UploadPartCopy uses: resolving the source and
+//! streaming a range of it back through ingest.
+
+use metadata::{NULL_VERSION, ObjectData, ObjectVersion, PutCondition, Versioning, clock};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::body::Hashing;
+use crate::get::Found;
+use crate::ingest::{Ingested, Target};
+use crate::util::{self, Conditions};
+use crate::{MAX_PUT_SIZE, S3Api, auth, error};
+
+pub(crate) struct Source {
+    pub obj: ObjectVersion,
+    pub version_id: Option<String>,
+}
+
+pub(crate) struct CopyConds<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl S3Api {
+    /// Resolves `x-amz-copy-source` and checks the copy-source conditions (which answer 412
+    /// where a GET would answer 304).
+    pub(crate) async fn copy_source(
+        &self,
+        caller: &str,
+        src: &CopySource,
+        c: CopyConds<'_>,
+    ) -> S3Result<Source> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = src
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Access point copy sources are not supported"
+            ));
+        };
+        let Found { obj, versioned } = self
+            .find_object(caller, bucket, key, version_id.as_deref())
+            .await?;
+        let conds = Conditions {
+            if_match: c.if_match,
+            if_none_match: c.if_none_match,
+            if_modified_since: c.if_modified_since,
+            if_unmodified_since: c.if_unmodified_since,
+        };
+        conds.check(&obj).map_err(|e| {
+            if *e.code() == S3ErrorCode::NotModified {
+                util::precondition_failed()
+            } else {
+                e
+            }
+        })?;
+        let version_id = util::shown_version(&obj, versioned);
+        Ok(Source { obj, version_id })
+    }
+
+    /// Copies `range` of `src` into a new data location for `bucket/key`.
+    pub(crate) async fn copy_bytes(
+        &self,
+        src: &ObjectVersion,
+        range: std::ops::Range<u64>,
+        t: Target<'_>,
+        algorithms: &[String],
+    ) -> S3Result<(Ingested, String, std::collections::BTreeMap<String, String>)> {
+        let blob = self.open_range(src, range).await?;
+        let mut hashing = Hashing::new(blob, algorithms);
+        let ing = self.ingest(t, &mut hashing).await?;
+        let (md5, sums) = hashing.finish();
+        Ok((ing, md5, sums))
+    }
+
+    pub(crate) async fn op_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let bucket = self.owned_bucket(&caller, &i.bucket).await?;
+        ecstore::paths::check_key(&i.key).map_err(error::store)?;
+        let src = self
+            .copy_source(
+                &caller,
+                &i.copy_source,
+                CopyConds {
+                    if_match: i.copy_source_if_match.as_ref(),
+                    if_none_match: i.copy_source_if_none_match.as_ref(),
+                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
+        let replace = match i.metadata_directive.as_ref().map(MetadataDirective::as_str) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
+        };
+        let same = src.obj.bucket == bucket.name && src.obj.key == i.key;
+        if same && !replace && src.version_id.is_none() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        if src.obj.size > MAX_PUT_SIZE {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                MAX_PUT_SIZE
+            ));
+        }
+        let mut algorithms: Vec<String> = src.obj.checksums.keys().cloned().collect();
+        if let Some(a) = &i.checksum_algorithm {
+            algorithms.push(a.as_str().to_ascii_uppercase());
+        }
+        let layout = self.ec.new_layout(&bucket.name, &i.key);
+        let target = Target {
+            bucket: &bucket.name,
+            key: &i.key,
+            layout: &layout,
+            file: "part.1",
+            max_size: MAX_PUT_SIZE,
+            inline: true,
+            declared: Some(src.obj.size),
+        };
+        let (ing, md5, sums) = self
+            .copy_bytes(&src.obj, 0..src.obj.size, target, &algorithms)
+            .await?;
+        let data = match ing.data {
+            ObjectData::Erasure(mut l) => {
+                l.parts = vec![ecstore::single_part(ing.size, &md5)];
+                ObjectData::Erasure(l)
+            }
+            d => d,
+        };
+        let (content_type, headers, user_meta) = if replace {
+            (
+                i.content_type,
+                util::std_headers(
+                    i.cache_control,
+                    i.content_disposition,
+                    i.content_encoding,
+                    i.content_language,
+                    i.expires,
+                ),
+                util::user_meta(i.metadata),
+            )
+        } else {
+            (
+                src.obj.content_type.clone(),
+                src.obj.headers.clone(),
+                src.obj.user_meta.clone(),
+            )
+        };
+        let obj = ObjectVersion {
+            bucket: bucket.name.clone(),
+            key: i.key.clone(),
+            version_id: if bucket.versioning == Versioning::Enabled {
+                clock::new_version_id()
+            } else {
+                NULL_VERSION.into()
+            },
+            delete_marker: false,
+            size: ing.size,
+            etag: md5,
+            mtime_ns: clock::now_ns(),
+            content_type,
+            headers,
+            user_meta,
+            checksums: sums,
+            data,
+        };
+        match self.meta.put_object(obj.clone(), PutCondition::None).await {
+            Ok(replaced) => self.free(replaced),
+            Err(e) => {
+                self.discard(&obj.bucket, &obj.key, &obj.data).await;
+                return Err(error::meta(e));
+            }
+        }
+        self.heal_if(ing.degraded, &obj);
+        let mut result = CopyObjectResult {
+            e_tag: Some(util::etag(&obj.etag)),
+            last_modified: Some(util::ts(obj.mtime_ns)),
+            ..Default::default()
+        };
+        crate::put::set_checksums!(result, &obj.checksums);
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(result),
+            copy_source_version_id: src.version_id,
+            version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,152 @@
+//! DeleteObject and DeleteObjects: removing a version, or adding a delete marker in a
+//! versioned bucket. The metadata commit is the delete; freeing shards follows it.
+
+use metadata::{NULL_VERSION, ObjectData, ObjectVersion, PutCondition, Versioning, clock};
+use s3s::dto::*;
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+use crate::{S3Api, auth, error};
+
+/// What one delete did, as S3 reports it.
+struct Deleted {
+    version_id: Option<String>,
+    delete_marker: bool,
+}
+
+impl S3Api {
+    async fn delete_one(
+        &self,
+        bucket: &metadata::BucketInfo,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Deleted> {
+        match (version_id, bucket.versioning) {
+            (Some(vid), _) => {
+                let removed = self
+                    .meta
+                    .delete_version(&bucket.name, key, vid)
+                    .await
+                    .map_err(error::meta)?;
+                let delete_marker = removed.as_ref().is_some_and(|r| r.delete_marker);
+                self.free(removed.into_iter().collect());
+                Ok(Deleted {
+                    version_id: Some(vid.to_string()),
+                    delete_marker,
+                })
+            }
+            (None, Versioning::Unversioned) => {
+                let removed = self
+                    .meta
+                    .delete_version(&bucket.name, key, NULL_VERSION)
+                    .await
+                    .map_err(error::meta)?;
+                self.free(removed.into_iter().collect());
+                Ok(Deleted {
+                    version_id: None,
+                    delete_marker: false,
+                })
+            }
+            (None, v) => {
+                let marker = ObjectVersion {
+                    bucket: bucket.name.clone(),
+                    key: key.to_string(),
+                    version_id: if v == Versioning::Enabled {
+                        clock::new_version_id()
+                    } else {
+                        NULL_VERSION.into()
+                    },
+                    delete_marker: true,
+                    size: 0,
+                    etag: String::new(),
+                    mtime_ns: clock::now_ns(),
+                    content_type: None,
+                    headers: Default::default(),
+                    user_meta: Default::default(),
+                    checksums: Default::default(),
+                    data: ObjectData::None,
+                };
+                let replaced = self
+                    .meta
+                    .put_object(marker.clone(), PutCondition::None)
+                    .await
+                    .map_err(error::meta)?;
+                self.free(replaced);
+                Ok(Deleted {
+                    version_id: Some(marker.version_id),
+                    delete_marker: true,
+                })
+            }
+        }
+    }
+
+    pub(crate) async fn op_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = &req.input;
+        let bucket = self.owned_bucket(&caller, &i.bucket).await?;
+        let d = self
+            .delete_one(&bucket, &i.key, i.version_id.as_deref())
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: d.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let bucket = self.owned_bucket(&caller, &i.bucket).await?;
+        if i.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let quiet = i.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for o in i.delete.objects {
+            match self
+                .delete_one(&bucket, &o.key, o.version_id.as_deref())
+                .await
+            {
+                Ok(d) => {
+                    if !quiet {
+                        deleted.push(DeletedObject {
+                            key: Some(o.key),
+                            version_id: o.version_id.clone(),
+                            delete_marker: d.delete_marker.then_some(true),
+                            delete_marker_version_id: if d.delete_marker {
+                                d.version_id
+                            } else {
+                                None
+                            },
+                        });
+                    }
+                }
+                Err(e) => errors.push(to_error(e, o.key, o.version_id)),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+}
+
+fn to_error(e: S3Error, key: String, version_id: Option<String>) -> Error {
+    Error {
+        code: Some(e.code().as_str().to_string()),
+        message: e.message().map(str::to_string),
+        key: Some(key),
+        version_id,
+    }
+}

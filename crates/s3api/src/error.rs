@@ -1,0 +1,81 @@
+//! The one place where internal errors become S3 errors (status, code, message).
+//! Internal causes are logged here, never sent to clients beyond a generic message.
+
+use ecstore::StoreError;
+use metadata::MetaError;
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+pub fn meta(e: MetaError) -> S3Error {
+    match e {
+        MetaError::NoSuchBucket(_) => {
+            s3_error!(NoSuchBucket, "The specified bucket does not exist")
+        }
+        MetaError::BucketExists(_) => s3_error!(BucketAlreadyExists),
+        MetaError::BucketNotEmpty(_) => s3_error!(
+            BucketNotEmpty,
+            "The bucket you tried to delete is not empty"
+        ),
+        MetaError::NoSuchKey { .. } => s3_error!(NoSuchKey, "The specified key does not exist."),
+        MetaError::NoSuchVersion { .. } => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        MetaError::NoSuchUpload(_) => s3_error!(
+            NoSuchUpload,
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        ),
+        MetaError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
+        MetaError::Conflict(_) => S3Error::with_message(
+            S3ErrorCode::SlowDown,
+            "Too many concurrent updates of this key; retry",
+        ),
+        other => {
+            tracing::error!(error = %other, "metadata error");
+            s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )
+        }
+    }
+}
+
+pub fn store(e: StoreError) -> S3Error {
+    match e {
+        StoreError::InvalidName(_) => {
+            s3_error!(
+                InvalidArgument,
+                "Object name contains path components this server cannot store (empty, '.' or '..' segments, or a segment over 255 bytes)"
+            )
+        }
+        StoreError::TooLarge(_) => s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        ),
+        StoreError::InvalidRange => {
+            s3_error!(InvalidRange, "The requested range is not satisfiable")
+        }
+        StoreError::Body(msg) => {
+            tracing::debug!(%msg, "request body failed");
+            s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            )
+        }
+        StoreError::WriteQuorum { .. } | StoreError::ReadQuorum(..) => {
+            tracing::error!(error = %e, "erasure quorum lost");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "Not enough drives are available to serve this request; please retry later.",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "storage error");
+            s3_error!(
+                InternalError,
+                "We encountered an internal error. Please try again."
+            )
+        }
+    }
+}

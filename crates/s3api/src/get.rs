@@ -1,0 +1,245 @@
+//! GetObject and HeadObject: metadata lookup, conditional requests, ranges (including
+//! suffix and open ranges, and partNumber), then the bytes: inline, or streamed from the
+//! erasure store with on-the-fly reconstruction.
+
+use metadata::{ObjectData, ObjectVersion, Versioning};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use crate::put::set_checksums;
+use crate::util::{self, Conditions};
+use crate::{S3Api, auth, body, error};
+
+/// Headers that mark a delete marker on an error response.
+fn delete_marker_error(mut e: S3Error, obj: &ObjectVersion) -> S3Error {
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&obj.version_id) {
+        h.insert("x-amz-version-id", v);
+    }
+    e.set_headers(h);
+    e
+}
+
+pub(crate) struct Found {
+    pub obj: ObjectVersion,
+    pub versioned: bool,
+}
+
+impl S3Api {
+    /// Looks an object up for reading: delete markers answer as S3 does.
+    pub(crate) async fn find_object(
+        &self,
+        caller: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Found> {
+        let b = self.owned_bucket(caller, bucket).await?;
+        let obj = self
+            .meta
+            .get_object(bucket, key, version_id)
+            .await
+            .map_err(error::meta)?;
+        if obj.delete_marker {
+            return Err(if version_id.is_some() {
+                delete_marker_error(
+                    s3_error!(
+                        MethodNotAllowed,
+                        "The specified method is not allowed against this resource."
+                    ),
+                    &obj,
+                )
+            } else {
+                delete_marker_error(
+                    s3_error!(NoSuchKey, "The specified key does not exist."),
+                    &obj,
+                )
+            });
+        }
+        Ok(Found {
+            obj,
+            versioned: b.versioning != Versioning::Unversioned,
+        })
+    }
+
+    /// Opens a byte range of an object's data as a response body.
+    pub(crate) async fn open_range(
+        &self,
+        obj: &ObjectVersion,
+        r: std::ops::Range<u64>,
+    ) -> S3Result<StreamingBlob> {
+        match &obj.data {
+            ObjectData::Inline(b) => {
+                let slice = b.get(r.start as usize..r.end as usize).unwrap_or_default();
+                Ok(body::from_bytes(bytes::Bytes::copy_from_slice(slice)))
+            }
+            ObjectData::Erasure(l) => {
+                let reader = self
+                    .ec
+                    .read(l, &obj.bucket, &obj.key, r)
+                    .await
+                    .map_err(error::store)?;
+                Ok(StreamingBlob::wrap(reader))
+            }
+            ObjectData::None => Ok(crate::put::empty_blob()),
+        }
+    }
+}
+
+/// The byte range a request selects: `(range, content_range header, parts count)`.
+fn select(
+    obj: &ObjectVersion,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(std::ops::Range<u64>, Option<String>, Option<i32>)> {
+    if let Some(n) = part_number {
+        if range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
+        }
+        let parts: Vec<(u32, u64)> = match &obj.data {
+            ObjectData::Erasure(l) => l.parts.iter().map(|p| (p.number, p.size)).collect(),
+            _ => vec![(1, obj.size)],
+        };
+        let count = parts.len() as i32;
+        let mut start = 0;
+        for (i, (_, size)) in parts.iter().enumerate() {
+            if i as i32 + 1 == n {
+                let end = start + size;
+                let cr = (end > start).then(|| format!("bytes {}-{}/{}", start, end - 1, obj.size));
+                return Ok((start..end, cr, Some(count)));
+            }
+            start += size;
+        }
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(e);
+    }
+    match range {
+        None => Ok((0..obj.size, None, None)),
+        Some(r) => {
+            let r = r.check(obj.size).map_err(|_| {
+                let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                let mut h = http::HeaderMap::new();
+                if let Ok(v) = http::HeaderValue::from_str(&format!("bytes */{}", obj.size)) {
+                    h.insert(http::header::CONTENT_RANGE, v);
+                }
+                e.set_headers(h);
+                e
+            })?;
+            let cr = format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), obj.size);
+            Ok((r, Some(cr), None))
+        }
+    }
+}
+
+impl S3Api {
+    pub(crate) async fn op_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = &req.input;
+        let Found { obj, versioned } = self
+            .find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref())
+            .await?;
+        Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        }
+        .check(&obj)?;
+        let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
+        let full = content_range.is_none();
+        let blob = self.open_range(&obj, r.clone()).await?;
+        let mut out = GetObjectOutput {
+            body: Some(blob),
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((r.end - r.start) as i64),
+            content_range,
+            parts_count,
+            e_tag: Some(util::etag(&obj.etag)),
+            last_modified: Some(util::ts(obj.mtime_ns)),
+            content_type: Some(
+                obj.content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".into()),
+            ),
+            cache_control: obj.headers.get("cache-control").cloned(),
+            content_disposition: obj.headers.get("content-disposition").cloned(),
+            content_encoding: obj.headers.get("content-encoding").cloned(),
+            content_language: obj.headers.get("content-language").cloned(),
+            expires: util::header_expires(&obj),
+            metadata: util::meta_out(&obj),
+            version_id: util::shown_version(&obj, versioned),
+            ..Default::default()
+        };
+        if full
+            && i.checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+        {
+            set_checksums!(out, &obj.checksums);
+        }
+        Ok(S3Response::new(out))
+    }
+
+    pub(crate) async fn op_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = &req.input;
+        let Found { obj, versioned } = self
+            .find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref())
+            .await?;
+        Conditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        }
+        .check(&obj)?;
+        let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
+        let full = content_range.is_none();
+        let mut out = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some((r.end - r.start) as i64),
+            content_range,
+            parts_count,
+            e_tag: Some(util::etag(&obj.etag)),
+            last_modified: Some(util::ts(obj.mtime_ns)),
+            content_type: Some(
+                obj.content_type
+                    .clone()
+                    .unwrap_or_else(|| "binary/octet-stream".into()),
+            ),
+            cache_control: obj.headers.get("cache-control").cloned(),
+            content_disposition: obj.headers.get("content-disposition").cloned(),
+            content_encoding: obj.headers.get("content-encoding").cloned(),
+            content_language: obj.headers.get("content-language").cloned(),
+            expires: util::header_expires(&obj),
+            metadata: util::meta_out(&obj),
+            version_id: util::shown_version(&obj, versioned),
+            ..Default::default()
+        };
+        if full
+            && i.checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+        {
+            set_checksums!(out, &obj.checksums);
+        }
+        Ok(S3Response::new(out))
+    }
+}

@@ -1,0 +1,621 @@
+//! Multipart uploads: create, upload part (and part copy with ranges), complete (ETag
+//! checks, part order, minimum part size, the S3 multipart ETag), abort, list parts and
+//! list uploads. Each part attempt gets its own shard file, so re-uploading a part number
+//! never mixes shards of two attempts; completion commits the object and drops the
+//! upload in one metadata batch.
+
+use md5::{Digest, Md5};
+use metadata::{
+    ErasureLayout, MultipartUpload, NULL_VERSION, ObjectData, ObjectVersion, PartInfo, UploadQuery,
+    UploadedPart, Versioning, clock,
+};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::body::{self, Hashing};
+use crate::copy::CopyConds;
+use crate::ingest::Target;
+use crate::list::Enc;
+use crate::put::{declared_len, empty_blob, put_condition, set_checksums};
+use crate::{MAX_PUT_SIZE, S3Api, auth, error, util};
+
+const MIN_PART_SIZE: u64 = 5 << 20;
+const MAX_PARTS: i32 = 10_000;
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PARTS).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ))
+    }
+}
+
+fn part_file(n: u32) -> String {
+    format!(
+        "part.{n}.{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// The S3 multipart ETag: MD5 of the concatenated binary part MD5s, then `-<count>`.
+pub(crate) fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
+    let mut h = Md5::new();
+    for e in part_etags {
+        let raw = hex::decode(e).map_err(|_| {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found."
+            )
+        })?;
+        h.update(&raw);
+    }
+    Ok(format!(
+        "{}-{}",
+        hex::encode(h.finalize()),
+        part_etags.len()
+    ))
+}
+
+fn unquote(e: &str) -> &str {
+    e.trim().trim_matches('"')
+}
+
+impl S3Api {
+    fn upload_layout(&self, up: &MultipartUpload) -> ErasureLayout {
+        let mut l = self.ec.new_layout(&up.bucket, &up.key);
+        l.set = up.set;
+        l.data_dir = up.data_dir.clone();
+        l
+    }
+
+    async fn owned_upload(
+        &self,
+        caller: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<MultipartUpload> {
+        self.owned_bucket(caller, bucket).await?;
+        self.meta
+            .get_upload(bucket, key, upload_id)
+            .await
+            .map_err(error::meta)
+    }
+
+    pub(crate) async fn op_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let bucket = self.owned_bucket(&caller, &i.bucket).await?;
+        ecstore::paths::check_key(&i.key).map_err(error::store)?;
+        let layout = self.ec.new_layout(&bucket.name, &i.key);
+        let up = MultipartUpload {
+            bucket: bucket.name.clone(),
+            key: i.key.clone(),
+            upload_id: clock::new_upload_id(),
+            owner: caller,
+            initiated_ns: clock::now_ns(),
+            set: layout.set,
+            data_dir: layout.data_dir,
+            content_type: i.content_type,
+            headers: util::std_headers(
+                i.cache_control,
+                i.content_disposition,
+                i.content_encoding,
+                i.content_language,
+                i.expires,
+            ),
+            user_meta: util::user_meta(i.metadata),
+            checksum_algorithm: i
+                .checksum_algorithm
+                .as_ref()
+                .map(|a| a.as_str().to_ascii_uppercase()),
+        };
+        self.meta
+            .create_upload(up.clone())
+            .await
+            .map_err(error::meta)?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(up.bucket),
+            key: Some(up.key),
+            upload_id: Some(up.upload_id),
+            checksum_algorithm: i.checksum_algorithm,
+            ..Default::default()
+        }))
+    }
+
+    /// Records a part whose data is written; removes the data if recording fails.
+    async fn record_part(&self, up: &MultipartUpload, part: UploadedPart) -> S3Result<()> {
+        let layout = self.upload_layout(up);
+        match self.meta.put_part(up, part.clone()).await {
+            Ok(Some(old)) => {
+                self.ec
+                    .delete_files(&layout, &up.bucket, &up.key, vec![old.file])
+                    .await;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.ec
+                    .delete_files(&layout, &up.bucket, &up.key, vec![part.file])
+                    .await;
+                Err(error::meta(e))
+            }
+        }
+    }
+
+    pub(crate) async fn op_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let caller = auth::caller(&req)?;
+        let S3Request {
+            input: i,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let number = check_part_number(i.part_number)?;
+        let up = self
+            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
+            .await?;
+        let declared = declared_len(i.content_length)?;
+        let decl = body::declared(
+            &headers,
+            i.content_md5.clone(),
+            [
+                i.checksum_crc32,
+                i.checksum_crc32c,
+                i.checksum_sha1,
+                i.checksum_sha256,
+                i.checksum_crc64nvme,
+            ],
+            i.checksum_algorithm
+                .as_ref()
+                .map(ChecksumAlgorithm::as_str)
+                .or(up.checksum_algorithm.as_deref()),
+        )?;
+        let layout = self.upload_layout(&up);
+        let file = part_file(number);
+        let mut hashing = Hashing::new(i.body.unwrap_or_else(empty_blob), &decl.algorithms());
+        let target = Target {
+            bucket: &up.bucket,
+            key: &up.key,
+            layout: &layout,
+            file: &file,
+            max_size: MAX_PUT_SIZE,
+            inline: false,
+            declared,
+        };
+        self.ingest(target, &mut hashing).await?;
+        let size = hashing.len;
+        let (md5, sums) = hashing.finish();
+        let trailers = trailing_headers.and_then(|t| t.take());
+        let checked = match declared {
+            Some(d) if d != size => Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            )),
+            _ => body::verify(&decl, &md5, &sums, trailers.as_ref()),
+        };
+        let checksums = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                self.ec
+                    .delete_files(&layout, &up.bucket, &up.key, vec![file])
+                    .await;
+                return Err(e);
+            }
+        };
+        let part = UploadedPart {
+            number,
+            size,
+            etag: md5,
+            mtime_ns: clock::now_ns(),
+            file,
+            checksums,
+        };
+        self.record_part(&up, part.clone()).await?;
+        let mut out = UploadPartOutput {
+            e_tag: Some(util::etag(&part.etag)),
+            ..Default::default()
+        };
+        set_checksums!(out, &part.checksums);
+        Ok(S3Response::new(out))
+    }
+
+    pub(crate) async fn op_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let number = check_part_number(i.part_number)?;
+        let up = self
+            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
+            .await?;
+        let src = self
+            .copy_source(
+                &caller,
+                &i.copy_source,
+                CopyConds {
+                    if_match: i.copy_source_if_match.as_ref(),
+                    if_none_match: i.copy_source_if_none_match.as_ref(),
+                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
+        let range = match &i.copy_source_range {
+            None => 0..src.obj.size,
+            Some(r) => parse_copy_range(r, src.obj.size)?,
+        };
+        if range.end - range.start > MAX_PUT_SIZE {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                MAX_PUT_SIZE
+            ));
+        }
+        let layout = self.upload_layout(&up);
+        let file = part_file(number);
+        let target = Target {
+            bucket: &up.bucket,
+            key: &up.key,
+            layout: &layout,
+            file: &file,
+            max_size: MAX_PUT_SIZE,
+            inline: false,
+            declared: Some(range.end - range.start),
+        };
+        let algorithms: Vec<String> = up.checksum_algorithm.iter().cloned().collect();
+        let (ing, md5, sums) = self
+            .copy_bytes(&src.obj, range, target, &algorithms)
+            .await?;
+        let part = UploadedPart {
+            number,
+            size: ing.size,
+            etag: md5,
+            mtime_ns: clock::now_ns(),
+            file,
+            checksums: sums,
+        };
+        self.record_part(&up, part.clone()).await?;
+        let mut result = CopyPartResult {
+            e_tag: Some(util::etag(&part.etag)),
+            last_modified: Some(util::ts(part.mtime_ns)),
+            ..Default::default()
+        };
+        set_checksums!(result, &part.checksums);
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            copy_source_version_id: src.version_id,
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let bucket = self.owned_bucket(&caller, &i.bucket).await?;
+        let up = self
+            .meta
+            .get_upload(&i.bucket, &i.key, &i.upload_id)
+            .await
+            .map_err(error::meta)?;
+        let requested = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        if requested.is_empty() {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let mut stored = std::collections::BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let chunk = self
+                .meta
+                .list_parts(&up.upload_id, after, 1000)
+                .await
+                .map_err(error::meta)?;
+            let Some(last) = chunk.last() else { break };
+            after = last.number;
+            let n = chunk.len();
+            stored.extend(chunk.into_iter().map(|p| (p.number, p)));
+            if n < 1000 {
+                break;
+            }
+        }
+        let invalid_part = || {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            )
+        };
+        let mut chosen: Vec<&UploadedPart> = Vec::with_capacity(requested.len());
+        let mut prev = 0u32;
+        for p in &requested {
+            let n = check_part_number(p.part_number.ok_or_else(invalid_part)?)?;
+            if n <= prev {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order. Parts must be ordered by part number."
+                ));
+            }
+            prev = n;
+            let s = stored.get(&n).ok_or_else(invalid_part)?;
+            if p.e_tag
+                .as_ref()
+                .is_some_and(|e| unquote(e.value()) != s.etag)
+            {
+                return Err(invalid_part());
+            }
+            chosen.push(s);
+        }
+        for p in &chosen[..chosen.len() - 1] {
+            if p.size < MIN_PART_SIZE {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed object size."
+                ));
+            }
+        }
+        let etag = multipart_etag(&chosen.iter().map(|p| p.etag.as_str()).collect::<Vec<_>>())?;
+        let mut layout = self.upload_layout(&up);
+        layout.parts = chosen
+            .iter()
+            .map(|p| PartInfo {
+                number: p.number,
+                size: p.size,
+                etag: p.etag.clone(),
+                file: Some(p.file.clone()),
+            })
+            .collect();
+        let size = chosen.iter().map(|p| p.size).sum();
+        let used: Vec<u32> = chosen.iter().map(|p| p.number).collect();
+        let obj = ObjectVersion {
+            bucket: up.bucket.clone(),
+            key: up.key.clone(),
+            version_id: if bucket.versioning == Versioning::Enabled {
+                clock::new_version_id()
+            } else {
+                NULL_VERSION.into()
+            },
+            delete_marker: false,
+            size,
+            etag,
+            mtime_ns: clock::now_ns(),
+            content_type: up.content_type.clone(),
+            headers: up.headers.clone(),
+            user_meta: up.user_meta.clone(),
+            checksums: Default::default(),
+            data: ObjectData::Erasure(layout.clone()),
+        };
+        let cond = put_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
+        let out = self
+            .meta
+            .complete_upload(&up, obj.clone(), &used, cond)
+            .await
+            .map_err(error::meta)?;
+        self.free(out.replaced);
+        if !out.unused_parts.is_empty() {
+            let files = out.unused_parts.into_iter().map(|p| p.file).collect();
+            self.ec
+                .delete_files(&layout, &up.bucket, &up.key, files)
+                .await;
+        }
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(obj.bucket.clone()),
+            key: Some(obj.key.clone()),
+            location: Some(format!("/{}/{}", obj.bucket, obj.key)),
+            e_tag: Some(util::etag(&obj.etag)),
+            version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = &req.input;
+        let up = self
+            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
+            .await?;
+        self.meta.abort_upload(&up).await.map_err(error::meta)?;
+        let layout = self.upload_layout(&up);
+        self.ec
+            .delete_object_data(&layout, &up.bucket, &up.key)
+            .await;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(crate) async fn op_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = &req.input;
+        let up = self
+            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
+            .await?;
+        let max = util::max_keys(i.max_parts)?;
+        let marker = i.part_number_marker.unwrap_or(0).max(0) as u32;
+        let mut parts = self
+            .meta
+            .list_parts(&up.upload_id, marker, max + 1)
+            .await
+            .map_err(error::meta)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        let next = parts.last().map(|p| p.number as i32);
+        let owner = Owner {
+            id: Some(up.owner.clone()),
+            display_name: Some(up.owner.clone()),
+        };
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(up.bucket.clone()),
+            key: Some(up.key.clone()),
+            upload_id: Some(up.upload_id.clone()),
+            max_parts: Some(max as i32),
+            part_number_marker: i.part_number_marker,
+            next_part_number_marker: next,
+            is_truncated: Some(truncated),
+            initiator: Some(Initiator {
+                id: owner.id.clone(),
+                display_name: owner.display_name.clone(),
+            }),
+            owner: Some(owner),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            parts: Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        let mut part = Part {
+                            part_number: Some(p.number as i32),
+                            size: Some(p.size as i64),
+                            e_tag: Some(util::etag(&p.etag)),
+                            last_modified: Some(util::ts(p.mtime_ns)),
+                            ..Default::default()
+                        };
+                        set_checksums!(part, &p.checksums);
+                        part
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(crate) async fn op_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let caller = auth::caller(&req)?;
+        let i = req.input;
+        let b = self.owned_bucket(&caller, &i.bucket).await?;
+        let enc = Enc::new(i.encoding_type.as_ref())?;
+        let max = util::max_keys(i.max_uploads)?;
+        let q = UploadQuery {
+            prefix: i.prefix.clone().unwrap_or_default(),
+            delimiter: i.delimiter.clone(),
+            key_marker: i.key_marker.clone().filter(|k| !k.is_empty()),
+            upload_id_marker: i.upload_id_marker.clone().filter(|u| !u.is_empty()),
+            max_uploads: max,
+        };
+        let page = self
+            .meta
+            .list_uploads(&b.name, &q)
+            .await
+            .map_err(error::meta)?;
+        let uploads: Vec<s3s::dto::MultipartUpload> = page
+            .objects()
+            .map(|u| {
+                let owner = Owner {
+                    id: Some(u.owner.clone()),
+                    display_name: Some(u.owner.clone()),
+                };
+                s3s::dto::MultipartUpload {
+                    key: Some(enc.s(&u.key)),
+                    upload_id: Some(u.upload_id.clone()),
+                    initiated: Some(util::ts(u.initiated_ns)),
+                    initiator: Some(Initiator {
+                        id: owner.id.clone(),
+                        display_name: owner.display_name.clone(),
+                    }),
+                    owner: Some(owner),
+                    storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let (next_key, next_upload) = match (page.truncated, page.items.last()) {
+            (true, Some(metadata::ListItem::Object(u))) => {
+                (Some(enc.s(&u.key)), Some(u.upload_id.clone()))
+            }
+            (true, Some(metadata::ListItem::CommonPrefix(p))) => (Some(enc.s(p)), None),
+            _ => (None, None),
+        };
+        let prefixes: Vec<CommonPrefix> = page
+            .prefixes()
+            .map(|p| CommonPrefix {
+                prefix: Some(enc.s(p)),
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(b.name.clone()),
+            prefix: Some(enc.s(&q.prefix)),
+            delimiter: enc.opt(i.delimiter.as_deref()),
+            key_marker: enc.opt(i.key_marker.as_deref()),
+            upload_id_marker: i.upload_id_marker.clone(),
+            max_uploads: Some(max as i32),
+            is_truncated: Some(page.truncated),
+            next_key_marker: next_key,
+            next_upload_id_marker: next_upload,
+            uploads: Some(uploads),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            encoding_type: enc.kind(),
+            ..Default::default()
+        }))
+    }
+}
+
+/// Parses `bytes=first-last` of x-amz-copy-source-range against the source size.
+fn parse_copy_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let spec = r.trim().strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etag_matches_s3() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let a = hex::encode(Md5::digest(b"a"));
+        let b = hex::encode(Md5::digest(b"b"));
+        let mut h = Md5::new();
+        h.update(Md5::digest(b"a"));
+        h.update(Md5::digest(b"b"));
+        assert_eq!(
+            multipart_etag(&[&a, &b]).unwrap(),
+            format!("{}-2", hex::encode(h.finalize()))
+        );
+    }
+
+    #[test]
+    fn copy_range_parsing() {
+        assert_eq!(parse_copy_range("bytes=0-9", 100).unwrap(), 0..10);
+        assert!(parse_copy_range("bytes=5-100", 100).is_err());
+        assert!(parse_copy_range("bytes=9-1", 100).is_err());
+        assert!(parse_copy_range("0-1", 100).is_err());
+    }
+}

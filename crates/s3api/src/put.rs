@@ -1,0 +1,176 @@
+//! PutObject: stream the body in (inline or erasure-coded), verify Content-MD5 and
+//! checksums, then commit the version to metadata, the single point of visibility.
+//! Data written for a request that fails is removed before the error is returned.
+
+use metadata::{NULL_VERSION, ObjectData, ObjectVersion, PutCondition, Versioning, clock};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::body::{self, Hashing};
+use crate::ingest::Target;
+use crate::{MAX_PUT_SIZE, S3Api, auth, error, util};
+
+pub(crate) fn empty_blob() -> StreamingBlob {
+    StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
+}
+
+pub(crate) fn declared_len(len: Option<i64>) -> S3Result<Option<u64>> {
+    match len {
+        Some(l) if l < 0 => Err(s3_error!(
+            InvalidArgument,
+            "Content-Length must not be negative"
+        )),
+        Some(l) if l as u64 > MAX_PUT_SIZE => Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size."
+        )),
+        Some(l) => Ok(Some(l as u64)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<PutCondition> {
+    match (if_match, if_none_match) {
+        (_, Some(ETagCondition::Any)) => Ok(PutCondition::IfNoneMatchAny),
+        (_, Some(_)) => Err(s3_error!(
+            NotImplemented,
+            "If-None-Match on PUT supports only '*'"
+        )),
+        (Some(ETagCondition::ETag(e)), None) => Ok(PutCondition::IfMatch(e.value().to_string())),
+        (Some(ETagCondition::Any), None) => Ok(PutCondition::None),
+        (None, None) => Ok(PutCondition::None),
+    }
+}
+
+/// Sets the checksum fields of an output from stored checksums.
+macro_rules! set_checksums {
+    ($out:expr, $sums:expr) => {{
+        let s = $sums;
+        $out.checksum_crc32 = s.get("CRC32").cloned();
+        $out.checksum_crc32c = s.get("CRC32C").cloned();
+        $out.checksum_sha1 = s.get("SHA1").cloned();
+        $out.checksum_sha256 = s.get("SHA256").cloned();
+        $out.checksum_crc64nvme = s.get("CRC64NVME").cloned();
+    }};
+}
+pub(crate) use set_checksums;
+
+impl S3Api {
+    /// Removes data written for an object that was never committed.
+    pub(crate) async fn discard(&self, bucket: &str, key: &str, data: &ObjectData) {
+        if let ObjectData::Erasure(l) = data {
+            self.ec.delete_object_data(l, bucket, key).await;
+        }
+    }
+
+    pub(crate) async fn op_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let caller = auth::caller(&req)?;
+        let S3Request {
+            input,
+            headers,
+            trailing_headers,
+            ..
+        } = req;
+        let bucket = self.owned_bucket(&caller, &input.bucket).await?;
+        ecstore::paths::check_key(&input.key).map_err(error::store)?;
+        let declared = declared_len(input.content_length)?;
+        let decl = body::declared(
+            &headers,
+            input.content_md5.clone(),
+            [
+                input.checksum_crc32.clone(),
+                input.checksum_crc32c.clone(),
+                input.checksum_sha1.clone(),
+                input.checksum_sha256.clone(),
+                input.checksum_crc64nvme.clone(),
+            ],
+            input
+                .checksum_algorithm
+                .as_ref()
+                .map(ChecksumAlgorithm::as_str),
+        )?;
+        let cond = put_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let key = input.key;
+        let mut hashing = Hashing::new(input.body.unwrap_or_else(empty_blob), &decl.algorithms());
+        let layout = self.ec.new_layout(&bucket.name, &key);
+        let target = Target {
+            bucket: &bucket.name,
+            key: &key,
+            layout: &layout,
+            file: "part.1",
+            max_size: MAX_PUT_SIZE,
+            inline: true,
+            declared,
+        };
+        let ing = self.ingest(target, &mut hashing).await?;
+        let size = hashing.len;
+        let (md5, sums) = hashing.finish();
+        let trailers = trailing_headers.and_then(|t| t.take());
+        let checked = match declared {
+            Some(d) if d != size => Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            )),
+            _ => body::verify(&decl, &md5, &sums, trailers.as_ref()),
+        };
+        let checksums = match checked {
+            Ok(c) => c,
+            Err(e) => {
+                self.discard(&bucket.name, &key, &ing.data).await;
+                return Err(e);
+            }
+        };
+        let data = match ing.data {
+            ObjectData::Erasure(mut l) => {
+                l.parts = vec![ecstore::single_part(size, &md5)];
+                ObjectData::Erasure(l)
+            }
+            d => d,
+        };
+        let obj = ObjectVersion {
+            bucket: bucket.name.clone(),
+            key,
+            version_id: if bucket.versioning == Versioning::Enabled {
+                clock::new_version_id()
+            } else {
+                NULL_VERSION.into()
+            },
+            delete_marker: false,
+            size,
+            etag: md5,
+            mtime_ns: clock::now_ns(),
+            content_type: input.content_type,
+            headers: util::std_headers(
+                input.cache_control,
+                input.content_disposition,
+                input.content_encoding,
+                input.content_language,
+                input.expires,
+            ),
+            user_meta: util::user_meta(input.metadata),
+            checksums,
+            data,
+        };
+        match self.meta.put_object(obj.clone(), cond).await {
+            Ok(replaced) => self.free(replaced),
+            Err(e) => {
+                self.discard(&obj.bucket, &obj.key, &obj.data).await;
+                return Err(error::meta(e));
+            }
+        }
+        self.heal_if(ing.degraded, &obj);
+        let mut out = PutObjectOutput {
+            e_tag: Some(util::etag(&obj.etag)),
+            version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            ..Default::default()
+        };
+        set_checksums!(out, &obj.checksums);
+        Ok(S3Response::new(out))
+    }
+}

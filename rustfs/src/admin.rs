@@ -1,0 +1,144 @@
+//! The admin API under `/rustfs/admin/v1/` on the S3 port. Requests are SigV4-signed (s3s
+//! verifies them) and only the root user may call it. Responses are JSON.
+//!
+//! - `GET  /rustfs/admin/v1/info`: version, uptime, drives, sets, bucket and object counts
+//! - `POST /rustfs/admin/v1/heal[?bucket=B]`: start a heal job (or return the running one)
+//! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, StatusCode, Uri};
+use hyper::http::Extensions;
+use metadata::ListQuery;
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::heal_job::HealJobs;
+
+pub const PREFIX: &str = "/rustfs/admin/v1/";
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Info {
+    pub version: String,
+    pub deployment_id: String,
+    pub uptime_secs: u64,
+    pub ready: bool,
+    pub sets: usize,
+    pub sets_with_quorum: usize,
+    pub drives: Vec<serde_json::Value>,
+    pub buckets: u64,
+    pub objects: u64,
+    pub heal_queue: usize,
+}
+
+pub struct AdminRoute {
+    pub app: Arc<App>,
+}
+
+fn json<T: Serialize>(status: StatusCode, v: &T) -> S3Result<S3Response<Body>> {
+    let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "{e}"))?;
+    let mut resp = S3Response::with_status(Body::from(body), status);
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+async fn count_objects(app: &App) -> S3Result<(u64, u64)> {
+    let buckets = app.meta.list_buckets().await.map_err(s3api::error::meta)?;
+    let mut objects = 0u64;
+    for b in &buckets {
+        let mut q = ListQuery {
+            max_keys: 1000,
+            ..Default::default()
+        };
+        loop {
+            let page = app
+                .meta
+                .list_objects(&b.name, &q)
+                .await
+                .map_err(s3api::error::meta)?;
+            objects += page.objects().count() as u64;
+            match (page.truncated, page.objects().last()) {
+                (true, Some(o)) => q.after = Some(o.key.clone()),
+                _ => break,
+            }
+        }
+    }
+    Ok((buckets.len() as u64, objects))
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminRoute {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _ext: &mut Extensions,
+    ) -> bool {
+        uri.path().starts_with(PREFIX)
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        match &req.credentials {
+            Some(c) if c.access_key == self.app.cfg.root.access_key => Ok(()),
+            Some(_) => Err(s3_error!(
+                AccessDenied,
+                "The admin API needs the root credentials"
+            )),
+            None => Err(s3_error!(AccessDenied, "Signature is required")),
+        }
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let path = &req.uri.path()[PREFIX.len()..];
+        let app = &self.app;
+        match (req.method.clone(), path.trim_end_matches('/')) {
+            (Method::GET, "info") => {
+                let (buckets, objects) = count_objects(app).await?;
+                let info = Info {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    deployment_id: app.ec.deployment_id().to_string(),
+                    uptime_secs: app.started.elapsed().as_secs(),
+                    ready: app.ready(),
+                    sets: app.ec.set_count(),
+                    sets_with_quorum: app.ec.sets_with_quorum(),
+                    drives: app
+                        .ec
+                        .drive_infos()
+                        .iter()
+                        .filter_map(|d| serde_json::to_value(d).ok())
+                        .collect(),
+                    buckets,
+                    objects,
+                    heal_queue: app.ec.heal_queue_len(),
+                };
+                json(StatusCode::OK, &info)
+            }
+            (Method::POST, "heal") => {
+                let p = HealJobs::start(app, query_param(&req.uri, "bucket"));
+                json(StatusCode::ACCEPTED, &p)
+            }
+            (Method::GET, "heal") => match app.heal.status() {
+                Some(p) => json(StatusCode::OK, &p),
+                None => Err(s3_error!(NoSuchKey, "No heal job has run")),
+            },
+            _ => Err(s3_error!(NotImplemented, "Unknown admin API call")),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Server configuration: flags, then `RUSTFS_*` environment variables, then a YAML file, in
+//! that order of precedence; users and their credentials. Secrets are never logged: `Debug`
+//! of a user hides its secret.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use s3api::User;
+use serde::Deserialize;
+
+pub const DEFAULT_ACCESS_KEY: &str = "rustfsadmin";
+pub const DEFAULT_SECRET_KEY: &str = "rustfsadmin";
+pub const DEFAULT_ADDRESS: &str = "0.0.0.0:9000";
+pub const DEFAULT_DATA: &str = "./data";
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RUSTFS_ADDRESS")]
+    pub address: Option<String>,
+    /// Data folder: holds drive1..drive12 (unless --drives is given) and the metadata KV.
+    #[arg(long, env = "RUSTFS_DATA")]
+    pub data: Option<PathBuf>,
+    /// Drive folders or mount points: 12, or a multiple of 12.
+    #[arg(long, num_args = 1.., value_delimiter = ',', env = "RUSTFS_DRIVES")]
+    pub drives: Vec<PathBuf>,
+    /// YAML configuration file.
+    #[arg(long, env = "RUSTFS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Domain(s) for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long, num_args = 1.., value_delimiter = ',', env = "RUSTFS_DOMAIN")]
+    pub domain: Vec<String>,
+    /// Region the server reports.
+    #[arg(long, env = "RUSTFS_REGION")]
+    pub region: Option<String>,
+    /// Objects up to this many bytes are stored inline in metadata.
+    #[arg(long, env = "RUSTFS_INLINE_THRESHOLD")]
+    pub inline_threshold: Option<usize>,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    #[arg(long, env = "RUSTFS_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<u64>,
+    /// Log format: text or json.
+    #[arg(long, env = "RUSTFS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub address: Option<String>,
+    pub data: Option<PathBuf>,
+    #[serde(default)]
+    pub drives: Vec<PathBuf>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    pub region: Option<String>,
+    pub inline_threshold: Option<usize>,
+    pub shutdown_timeout: Option<u64>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub users: Vec<FileUser>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUser {
+    pub access_key: String,
+    pub secret_key: String,
+    pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for FileUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileUser")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub address: SocketAddr,
+    pub data: PathBuf,
+    pub drives: Vec<PathBuf>,
+    pub meta_dir: PathBuf,
+    pub domains: Vec<String>,
+    pub region: String,
+    pub inline_threshold: usize,
+    pub shutdown_timeout: u64,
+    pub log_json: bool,
+    /// The root user (admin API access); first of `users`.
+    pub root: User,
+    pub users: Vec<User>,
+    /// Whether the root credentials are the documented defaults.
+    pub default_credentials: bool,
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}
+
+impl Config {
+    pub fn resolve(args: ServerArgs) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let address = args
+            .address
+            .or(file.address)
+            .unwrap_or_else(|| DEFAULT_ADDRESS.into());
+        let address: SocketAddr = address
+            .parse()
+            .map_err(|e| format!("invalid address {address:?}: {e}"))?;
+        let data = args
+            .data
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let drives = if !args.drives.is_empty() {
+            args.drives
+        } else if !file.drives.is_empty() {
+            file.drives
+        } else {
+            (1..=12).map(|i| data.join(format!("drive{i}"))).collect()
+        };
+        if drives.is_empty() || drives.len() % 12 != 0 {
+            return Err(format!(
+                "{} drives given; the erasure sets need 12 drives each (12, 24, 36, ...)",
+                drives.len()
+            ));
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (access, secret, default_credentials) =
+            match (env("RUSTFS_ACCESS_KEY"), env("RUSTFS_SECRET_KEY")) {
+                (Some(a), Some(s)) => (a, s, false),
+                (None, None) => (DEFAULT_ACCESS_KEY.into(), DEFAULT_SECRET_KEY.into(), true),
+                _ => {
+                    return Err(
+                        "RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY must be set together".into(),
+                    );
+                }
+            };
+        if access.len() < 3 || secret.len() < 8 {
+            return Err("access key needs at least 3 characters and secret key at least 8".into());
+        }
+        let root = User {
+            access_key: access.clone(),
+            secret_key: secret,
+            display_name: access,
+        };
+        let mut users = vec![root.clone()];
+        for u in file.users {
+            if users.iter().any(|x| x.access_key == u.access_key) {
+                return Err(format!("user {} is defined twice", u.access_key));
+            }
+            users.push(User {
+                display_name: u.display_name.unwrap_or_else(|| u.access_key.clone()),
+                access_key: u.access_key,
+                secret_key: u.secret_key,
+            });
+        }
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        Ok(Self {
+            address,
+            meta_dir: data.join("meta"),
+            data,
+            drives,
+            domains: if args.domain.is_empty() {
+                file.domains
+            } else {
+                args.domain
+            },
+            region: args
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".into()),
+            inline_threshold: args
+                .inline_threshold
+                .or(file.inline_threshold)
+                .unwrap_or(128 * 1024),
+            shutdown_timeout: args
+                .shutdown_timeout
+                .or(file.shutdown_timeout)
+                .unwrap_or(30),
+            log_json: log_format == "json",
+            root,
+            users,
+            default_credentials,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_users_and_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(
+            &p,
+            "address: 127.0.0.1:9100\ndata: /tmp/x\nusers:\n  - access_key: AKIAEXAMPLEALT\n    secret_key: example-secret\n    display_name: alt\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(p.clone()),
+            address: Some("127.0.0.1:9200".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.address.port(), 9200, "flag wins over file");
+        assert_eq!(c.data, PathBuf::from("/tmp/x"));
+        assert_eq!(c.drives.len(), 12);
+        assert_eq!(c.users.len(), 2);
+        assert_eq!(c.users[1].display_name, "alt");
+        assert!(
+            !format!("{:?}", c.users).contains("example-secret"),
+            "secrets never in Debug"
+        );
+        std::fs::write(&p, "bogus_key: 1\n").unwrap();
+        assert!(
+            Config::resolve(ServerArgs {
+                config: Some(p),
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn drive_count_must_be_multiple_of_12() {
+        let args = ServerArgs {
+            drives: vec!["/a".into(), "/b".into()],
+            ..Default::default()
+        };
+        assert!(Config::resolve(args).unwrap_err().contains("12"));
+    }
+}

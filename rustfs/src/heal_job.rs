@@ -1,0 +1,202 @@
+//! On-demand heal: walks every object version (of one bucket or all) and heals its shards,
+//! with progress counters the admin API serves and a final report. One job at a time.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use metadata::{ListItem, ObjectData, VersionQuery};
+use serde::Serialize;
+
+use crate::app::App;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HealProgress {
+    pub id: u64,
+    pub bucket: Option<String>,
+    pub running: bool,
+    pub objects_scanned: u64,
+    pub objects_healed: u64,
+    pub objects_failed: u64,
+    pub shards_healed: u64,
+    pub bytes_healed: u64,
+    /// Object versions to scan, counted before the walk starts.
+    pub objects_total: u64,
+    pub error: Option<String>,
+    pub failures: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct HealJobs {
+    current: Mutex<Option<HealProgress>>,
+}
+
+const MAX_REPORTED_FAILURES: usize = 100;
+
+impl HealJobs {
+    pub fn status(&self) -> Option<HealProgress> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut HealProgress)) {
+        if let Some(p) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f(p);
+        }
+    }
+
+    /// Starts a heal job unless one is running; returns the job's progress.
+    pub fn start(app: &Arc<App>, bucket: Option<String>) -> HealProgress {
+        let mut cur = app.heal.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cur.as_ref().filter(|p| p.running) {
+            return p.clone();
+        }
+        let id = cur.as_ref().map_or(1, |p| p.id + 1);
+        let p = HealProgress {
+            id,
+            bucket: bucket.clone(),
+            running: true,
+            ..Default::default()
+        };
+        *cur = Some(p.clone());
+        drop(cur);
+        let app = Arc::clone(app);
+        tokio::spawn(async move {
+            let res = run(&app, bucket).await;
+            app.heal.update(|p| {
+                p.running = false;
+                p.error = res.err();
+            });
+        });
+        p
+    }
+}
+
+async fn buckets(app: &App, only: Option<String>) -> Result<Vec<String>, String> {
+    match only {
+        Some(b) => {
+            app.meta.get_bucket(&b).await.map_err(|e| e.to_string())?;
+            Ok(vec![b])
+        }
+        None => Ok(app
+            .meta
+            .list_buckets()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|b| b.name)
+            .collect()),
+    }
+}
+
+/// Pages through every version of a bucket.
+struct Versions {
+    bucket: String,
+    q: Option<VersionQuery>,
+}
+
+impl Versions {
+    fn new(bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_string(),
+            q: Some(VersionQuery {
+                max_keys: 1000,
+                ..Default::default()
+            }),
+        }
+    }
+
+    async fn next_page(
+        &mut self,
+        app: &App,
+    ) -> Result<Option<Vec<metadata::ObjectVersion>>, String> {
+        let Some(q) = self.q.take() else {
+            return Ok(None);
+        };
+        let page = app
+            .meta
+            .list_versions(&self.bucket, &q)
+            .await
+            .map_err(|e| e.to_string())?;
+        let truncated = page.truncated;
+        let versions: Vec<_> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i {
+                ListItem::Object(o) => Some(o),
+                ListItem::CommonPrefix(_) => None,
+            })
+            .collect();
+        if truncated && let Some(last) = versions.last() {
+            self.q = Some(VersionQuery {
+                key_marker: Some(last.key.clone()),
+                version_id_marker: Some(last.version_id.clone()),
+                ..q
+            });
+        }
+        Ok(Some(versions))
+    }
+}
+
+async fn run(app: &Arc<App>, bucket: Option<String>) -> Result<(), String> {
+    app.ec.recheck_drives();
+    let buckets = buckets(app, bucket).await?;
+    let mut total = 0u64;
+    for b in &buckets {
+        let mut pages = Versions::new(b);
+        while let Some(page) = pages.next_page(app).await? {
+            total += page.len() as u64;
+        }
+    }
+    app.heal.update(|p| p.objects_total = total);
+    for b in &buckets {
+        let mut pages = Versions::new(b);
+        while let Some(page) = pages.next_page(app).await? {
+            for o in page {
+                let res = match &o.data {
+                    ObjectData::Erasure(l) => Some(app.ec.heal_object(&o.bucket, &o.key, l).await),
+                    _ => None,
+                };
+                app.heal.update(|p| record(p, &o, res));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn record(
+    p: &mut HealProgress,
+    o: &metadata::ObjectVersion,
+    res: Option<ecstore::Result<ecstore::HealOutcome>>,
+) {
+    p.objects_scanned += 1;
+    let failure = match res {
+        Some(Ok(r)) => {
+            if r.shards_healed > 0 {
+                p.objects_healed += 1;
+            }
+            p.shards_healed += r.shards_healed;
+            p.bytes_healed += r.bytes_healed;
+            (r.shards_failed > 0).then(|| {
+                format!(
+                    "{}/{}: {} shard(s) could not be written",
+                    o.bucket, o.key, r.shards_failed
+                )
+            })
+        }
+        Some(Err(e)) => Some(format!("{}/{}: {e}", o.bucket, o.key)),
+        None => None,
+    };
+    if let Some(f) = failure {
+        p.objects_failed += 1;
+        if p.failures.len() < MAX_REPORTED_FAILURES {
+            p.failures.push(f);
+        }
+    }
+}

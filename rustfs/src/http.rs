@@ -1,0 +1,63 @@
+//! The HTTP front: unsigned health probes, then everything else (S3 and the signed admin
+//! API) through s3s. This module must never let an unsigned request reach data.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use s3s::service::S3Service;
+
+use crate::app::App;
+
+#[derive(Clone)]
+pub struct Router {
+    pub app: Arc<App>,
+    pub s3: S3Service,
+}
+
+pub type RespBody = http_body_util::Either<s3s::Body, Full<Bytes>>;
+
+fn plain(status: StatusCode, text: &'static str) -> Response<RespBody> {
+    let mut r = Response::new(http_body_util::Either::Right(Full::new(
+        Bytes::from_static(text.as_bytes()),
+    )));
+    *r.status_mut() = status;
+    r
+}
+
+impl hyper::service::Service<Request<Incoming>> for Router {
+    type Response = Response<RespBody>;
+    type Error = s3s::HttpError;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let probe = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+            match req.uri().path() {
+                "/health/live" if probe => return Ok(plain(StatusCode::OK, "ok\n")),
+                "/health/ready" if probe => {
+                    return Ok(if this.app.ready() {
+                        plain(StatusCode::OK, "ready\n")
+                    } else {
+                        plain(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "not ready: an erasure set lacks quorum\n",
+                        )
+                    });
+                }
+                _ => {}
+            }
+            let method = req.method().clone();
+            let path = req.uri().path().to_string();
+            let resp = hyper::service::Service::call(&this.s3, req).await?;
+            if resp.status().is_server_error() {
+                tracing::warn!(%method, %path, status = %resp.status(), "request failed");
+            }
+            Ok(resp.map(http_body_util::Either::Left))
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! The `rustfs` server and `rustfs-admin` CLI: configuration, wiring of the stores, the
+//! HTTP server (S3 via s3s, health probes, the signed admin API) and long-running jobs.
+
+pub mod admin;
+pub mod admin_client;
+pub mod app;
+pub mod config;
+pub mod heal_job;
+pub mod http;
+pub mod server;

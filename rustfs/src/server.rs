@@ -1,0 +1,98 @@
+//! Runs the server: opens the stores, serves HTTP/1.1 with keep-alive and TCP_NODELAY on
+//! every accepted connection, and on SIGTERM/SIGINT stops accepting, lets in-flight
+//! requests finish within the shutdown timeout, then closes the stores cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+
+use crate::admin::AdminRoute;
+use crate::app::App;
+use crate::config::Config;
+use crate::http::Router;
+
+pub async fn run(cfg: Config) -> Result<(), String> {
+    if cfg.default_credentials {
+        tracing::warn!(
+            "USING THE DEFAULT CREDENTIALS ({}/{}): anyone who knows them can read and write all data. Set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY.",
+            crate::config::DEFAULT_ACCESS_KEY,
+            crate::config::DEFAULT_SECRET_KEY
+        );
+    }
+    let app = App::open(cfg.clone())?;
+    app.ec.start_heal_worker();
+    let api = s3api::S3Api::new(
+        app.ec.clone(),
+        app.meta.clone(),
+        s3api::ApiConfig {
+            inline_threshold: cfg.inline_threshold,
+            region: cfg.region.clone(),
+        },
+    );
+    let mut b = S3ServiceBuilder::new(api);
+    b.set_auth(s3api::Users::new(cfg.users.clone()));
+    b.set_route(AdminRoute { app: app.clone() });
+    if !cfg.domains.is_empty() {
+        b.set_host(
+            s3s::host::MultiDomain::new(&cfg.domains)
+                .map_err(|e| format!("invalid --domain: {e}"))?,
+        );
+    }
+    let router = Router {
+        app: app.clone(),
+        s3: b.build(),
+    };
+
+    let listener = TcpListener::bind(cfg.address)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(address = %local, drives = cfg.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
+
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        let (sock, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = term.recv() => break,
+            _ = ctrl_c.as_mut() => break,
+        };
+        let _ = sock.set_nodelay(true);
+        let conn = http.serve_connection(TokioIo::new(sock), router.clone());
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(cfg.shutdown_timeout)) => {
+            tracing::warn!(timeout_secs = cfg.shutdown_timeout, "in-flight requests did not finish in time");
+        }
+    }
+    app.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Keeps `Arc<App>` type in the public API for tests that embed the server.
+pub type Shared = Arc<App>;
