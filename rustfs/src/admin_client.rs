@@ -1,5 +1,6 @@
-//! The client side of the admin API, used by `rustfs-admin`: SigV4-signed requests (with
-//! aws-sigv4) over HTTP/1.1. Secrets are only used to sign; they are never printed.
+//! A SigV4-signing S3/admin HTTP client (aws-sigv4 over a pooled hyper client), used by
+//! `rustfs-admin` for the admin API and by the load benchmark against any S3 endpoint.
+//! Secrets are only used to sign; they are never printed.
 
 use std::time::SystemTime;
 
@@ -14,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+#[derive(Clone)]
 pub struct AdminClient {
     endpoint: String,
     access_key: String,
@@ -22,37 +24,45 @@ pub struct AdminClient {
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
+/// A response whose body was drained: status, headers, and the body (or only its length).
+pub struct Answer {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    pub body_len: u64,
+}
+
 impl AdminClient {
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
         Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             access_key: access_key.to_string(),
             secret_key: secret_key.to_string(),
             region: region.to_string(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(256)
+                .build(conn),
         }
     }
 
-    /// Sends a signed request; returns the status and body.
-    pub async fn call(
+    /// Sends a signed request. The payload is signed when `sign_payload`, else sent as
+    /// UNSIGNED-PAYLOAD. With `keep_body = false` the body is counted and dropped.
+    pub async fn send(
         &self,
         method: &str,
         path_and_query: &str,
-    ) -> Result<(http::StatusCode, Bytes), String> {
+        body: Bytes,
+        sign_payload: bool,
+        keep_body: bool,
+    ) -> Result<Answer, String> {
         let url = format!("{}{}", self.endpoint, path_and_query);
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| format!("invalid endpoint URL {url}: {e}"))?;
+        let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
         let host = uri
             .authority()
             .map(|a| a.to_string())
             .ok_or("endpoint has no host")?;
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", &host)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
         let identity = Credentials::new(
             &self.access_key,
             &self.secret_key,
@@ -72,30 +82,65 @@ impl AdminClient {
             .build()
             .map_err(|e| e.to_string())?
             .into();
+        let signable_body = if sign_payload {
+            SignableBody::Bytes(&body)
+        } else {
+            SignableBody::UnsignedPayload
+        };
+        let len = body.len().to_string();
         let signable = SignableRequest::new(
             method,
             &url,
-            [("host", host.as_str())].into_iter(),
-            SignableBody::Bytes(&[]),
+            [("host", host.as_str()), ("content-length", len.as_str())].into_iter(),
+            signable_body,
         )
         .map_err(|e| e.to_string())?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| e.to_string())?
             .into_parts();
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", &host)
+            .header("content-length", &len)
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
         instructions.apply_to_request_http1x(&mut req);
         let resp = self
             .http
             .request(req)
             .await
             .map_err(|e| format!("request to {url} failed: {e}"))?;
-        let status = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
+        let (parts, mut incoming) = resp.into_parts();
+        let mut kept = Vec::new();
+        let mut body_len = 0u64;
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| format!("reading response from {url}: {e}"))?;
+            if let Some(d) = frame.data_ref() {
+                body_len += d.len() as u64;
+                if keep_body {
+                    kept.extend_from_slice(d);
+                }
+            }
+        }
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: Bytes::from(kept),
+            body_len,
+        })
+    }
+
+    /// Sends a signed request with an empty body; returns the status and body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+    ) -> Result<(http::StatusCode, Bytes), String> {
+        let a = self
+            .send(method, path_and_query, Bytes::new(), true, true)
+            .await?;
+        Ok((a.status, a.body))
     }
 
     /// A signed call that must succeed; returns its JSON body.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod heal_job;
 pub mod http;

@@ -44,6 +44,8 @@ enum Cmd {
     /// Version, uptime, drives, bucket and object counts.
     Info,
     /// Scan objects and rebuild missing or corrupt shards.
+    /// Load benchmark against any S3 endpoint.
+    Bench(rustfs::bench::BenchArgs),
     Heal {
         /// Only this bucket.
         #[arg(long)]
@@ -206,7 +208,7 @@ async fn heal(
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let c = AdminClient::new(&cli.endpoint, &cli.access_key, &cli.secret_key, &cli.region);
@@ -222,6 +224,16 @@ async fn main() -> std::process::ExitCode {
             }
         }),
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
+        Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
+            if cli.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string(&r).unwrap_or_default()
+                ));
+            } else {
+                out(&format!("{r}\n"));
+            }
+        }),
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,52 @@
+"""Hand-built HTTP requests for bad-input tests: signed with botocore's SigV4 signer and
+sent over a plain socket, so a test controls every header and byte of the body."""
+
+import http.client
+import socket
+import urllib.parse
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from conftest import ACCESS, SECRET
+
+
+def signed_headers(endpoint, method, path, body=b"", headers=None, access=ACCESS, secret=SECRET):
+    req = AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
+    S3SigV4Auth(Credentials(access, secret), "s3", "us-east-1").add_auth(req)
+    return dict(req.headers.items())
+
+
+def request(endpoint, method, path, body=b"", headers=None, sign=True, **kw):
+    """Sends one request; returns (status, headers, body bytes)."""
+    h = signed_headers(endpoint, method, path, body, headers, **kw) if sign else dict(headers or {})
+    u = urllib.parse.urlparse(endpoint)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), data
+
+
+def send_raw(endpoint, raw: bytes, read=True):
+    """Writes raw bytes, half-closes, and returns what the server answered."""
+    u = urllib.parse.urlparse(endpoint)
+    s = socket.create_connection((u.hostname, u.port), timeout=30)
+    s.sendall(raw)
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while read:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+def error_code_of(body: bytes):
+    import re
+    m = re.search(rb"<Code>([^<]+)</Code>", body)
+    return m.group(1).decode() if m else None

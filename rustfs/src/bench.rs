@@ -1,0 +1,413 @@
+//! The load benchmark behind `rustfs-admin bench`, usable against any S3 endpoint: PUT, GET,
+//! mixed (PUT:GET 1:3), LIST and multipart, with a fixed object size, concurrency N, and a
+//! duration or an operation count. Reports ops/s, MiB/s and p50/p99/p999 latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::admin_client::AdminClient;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Put,
+    Get,
+    Mixed,
+    List,
+    Multipart,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Operation to measure.
+    #[arg(long, value_enum, default_value = "put")]
+    pub op: Op,
+    /// Object size, e.g. 4KiB, 1MiB, 16MiB.
+    #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+    pub size: u64,
+    /// Requests in flight.
+    #[arg(long, short = 'c', default_value_t = 4)]
+    pub concurrency: usize,
+    /// Run for this many seconds (unless --count is given).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Stop after this many operations instead of a duration.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Bucket to use (created if missing).
+    #[arg(long, default_value = "rustfs-bench")]
+    pub bucket: String,
+    /// Distinct keys pre-written for GET/mixed, and keys listed by LIST.
+    #[arg(long, default_value_t = 1000)]
+    pub objects: u64,
+    /// Part size for multipart.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    pub part_size: u64,
+    /// Delimiter for LIST (none = flat listing).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+}
+
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = [
+        ("KiB", 1u64 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("K", 1 << 10),
+        ("M", 1 << 20),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+    .unwrap_or((s, 1));
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mul)
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub op: Op,
+    pub size: u64,
+    pub concurrency: usize,
+    pub ops: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub ops_per_sec: f64,
+    pub mib_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    /// LIST only: keys listed per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_per_sec: Option<f64>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} size={} c={}: {} ops in {:.2}s, {:.0} ops/s, {:.1} MiB/s, p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms, {} errors",
+            self.op,
+            self.size,
+            self.concurrency,
+            self.ops,
+            self.seconds,
+            self.ops_per_sec,
+            self.mib_per_sec,
+            self.p50_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.errors
+        )?;
+        if let Some(k) = self.keys_per_sec {
+            write!(f, ", {k:.0} keys/s")?;
+        }
+        Ok(())
+    }
+}
+
+fn key(i: u64) -> String {
+    format!("bench/{i:08}")
+}
+
+async fn put(c: &AdminClient, bucket: &str, k: &str, body: Bytes) -> Result<(), String> {
+    let a = c
+        .send("PUT", &format!("/{bucket}/{k}"), body, false, false)
+        .await?;
+    if a.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("PUT {k}: {}", a.status))
+    }
+}
+
+async fn get(c: &AdminClient, bucket: &str, k: &str) -> Result<u64, String> {
+    let a = c
+        .send("GET", &format!("/{bucket}/{k}"), Bytes::new(), true, false)
+        .await?;
+    if a.status.is_success() {
+        Ok(a.body_len)
+    } else {
+        Err(format!("GET {k}: {}", a.status))
+    }
+}
+
+fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(&body[start..end])
+}
+
+/// Lists the whole bucket with ListObjectsV2; returns the number of keys (and prefixes).
+async fn list_all(c: &AdminClient, bucket: &str, delimiter: Option<&str>) -> Result<u64, String> {
+    let mut token: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let mut q = format!("/{bucket}?list-type=2&max-keys=1000");
+        if let Some(d) = delimiter {
+            q.push_str(&format!(
+                "&delimiter={}",
+                percent_encoding::utf8_percent_encode(d, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
+        if let Some(t) = &token {
+            q.push_str(&format!(
+                "&continuation-token={}",
+                percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
+        let a = c.send("GET", &q, Bytes::new(), true, true).await?;
+        if !a.status.is_success() {
+            return Err(format!("LIST: {}", a.status));
+        }
+        let body = String::from_utf8_lossy(&a.body);
+        n += body.matches("<Key>").count() as u64 + body.matches("<CommonPrefixes>").count() as u64;
+        match xml_tag(&body, "NextContinuationToken") {
+            Some(t) if xml_tag(&body, "IsTruncated") == Some("true") => token = Some(t.to_string()),
+            _ => return Ok(n),
+        }
+    }
+}
+
+async fn multipart(
+    c: &AdminClient,
+    bucket: &str,
+    k: &str,
+    size: u64,
+    part: u64,
+    data: &Bytes,
+) -> Result<(), String> {
+    let a = c
+        .send(
+            "POST",
+            &format!("/{bucket}/{k}?uploads"),
+            Bytes::new(),
+            true,
+            true,
+        )
+        .await?;
+    let body = String::from_utf8_lossy(&a.body).into_owned();
+    let id = xml_tag(&body, "UploadId")
+        .ok_or_else(|| format!("CreateMultipartUpload: {}", a.status))?
+        .to_string();
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    let (mut n, mut off) = (1u32, 0u64);
+    while off < size {
+        let len = part.min(size - off);
+        let chunk = data.slice(0..len as usize);
+        let a = c
+            .send(
+                "PUT",
+                &format!("/{bucket}/{k}?partNumber={n}&uploadId={id}"),
+                chunk,
+                false,
+                false,
+            )
+            .await?;
+        let etag = a
+            .headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| format!("UploadPart: {}", a.status))?;
+        xml.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+        ));
+        n += 1;
+        off += len;
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    let a = c
+        .send(
+            "POST",
+            &format!("/{bucket}/{k}?uploadId={id}"),
+            Bytes::from(xml),
+            true,
+            true,
+        )
+        .await?;
+    if a.status.is_success() && !String::from_utf8_lossy(&a.body).contains("<Error>") {
+        Ok(())
+    } else {
+        Err(format!("CompleteMultipartUpload: {}", a.status))
+    }
+}
+
+/// Writes `n` objects of `size` bytes with `conc` writers.
+async fn populate(
+    c: &AdminClient,
+    bucket: &str,
+    n: u64,
+    size: u64,
+    conc: usize,
+) -> Result<(), String> {
+    let next = Arc::new(AtomicU64::new(0));
+    let body = Bytes::from(vec![0x5a; size as usize]);
+    let mut tasks = Vec::new();
+    for _ in 0..conc.max(8) {
+        let (c, bucket, next, body) = (c.clone(), bucket.to_string(), next.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(());
+                }
+                put(&c, &bucket, &key(i), body.clone()).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
+    let mk = c
+        .send("PUT", &format!("/{}", a.bucket), Bytes::new(), true, true)
+        .await?;
+    if !mk.status.is_success() && mk.status != http::StatusCode::CONFLICT {
+        return Err(format!("cannot create bucket {}: {}", a.bucket, mk.status));
+    }
+    let data = Bytes::from(
+        (0..a.size.max(a.part_size))
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    match a.op {
+        Op::Get | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
+        Op::List => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
+        _ => {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(a.duration);
+    let issued = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..a.concurrency {
+        let (c, a, issued, data) = (c.clone(), a.clone(), issued.clone(), data.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+            let (mut bytes, mut errors, mut listed) = (0u64, 0u64, 0u64);
+            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(w as u64);
+            loop {
+                let i = issued.fetch_add(1, Ordering::Relaxed);
+                match a.count {
+                    Some(n) if i >= n => break,
+                    None if Instant::now() >= deadline => break,
+                    _ => {}
+                }
+                let t0 = Instant::now();
+                let res = match a.op {
+                    Op::Put => put(
+                        &c,
+                        &a.bucket,
+                        &format!("bench/put-{w}-{i}"),
+                        data.slice(0..a.size as usize),
+                    )
+                    .await
+                    .map(|()| a.size),
+                    Op::Get => {
+                        get(
+                            &c,
+                            &a.bucket,
+                            &key(rand::Rng::random_range(&mut rng, 0..a.objects)),
+                        )
+                        .await
+                    }
+                    Op::Mixed if i % 4 == 0 => {
+                        let k = key(rand::Rng::random_range(&mut rng, 0..a.objects));
+                        put(&c, &a.bucket, &k, data.slice(0..a.size as usize))
+                            .await
+                            .map(|()| a.size)
+                    }
+                    Op::Mixed => {
+                        get(
+                            &c,
+                            &a.bucket,
+                            &key(rand::Rng::random_range(&mut rng, 0..a.objects)),
+                        )
+                        .await
+                    }
+                    Op::List => list_all(&c, &a.bucket, a.delimiter.as_deref())
+                        .await
+                        .map(|n| {
+                            listed += n;
+                            0
+                        }),
+                    Op::Multipart => multipart(
+                        &c,
+                        &a.bucket,
+                        &format!("bench/mp-{w}-{i}"),
+                        a.size,
+                        a.part_size,
+                        &data,
+                    )
+                    .await
+                    .map(|()| a.size),
+                };
+                let us = t0.elapsed().as_micros() as u64;
+                match res {
+                    Ok(b) => {
+                        bytes += b;
+                        let _ = hist.record(us.max(1));
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!("bench: {e}");
+                        }
+                    }
+                }
+            }
+            Ok::<_, String>((hist, bytes, errors, listed))
+        }));
+    }
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    let (mut bytes, mut errors, mut listed) = (0u64, 0u64, 0u64);
+    for t in tasks {
+        let (h, b, e, l) = t.await.map_err(|e| e.to_string())??;
+        hist.add(&h).map_err(|e| e.to_string())?;
+        bytes += b;
+        errors += e;
+        listed += l;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Report {
+        op: a.op,
+        size: a.size,
+        concurrency: a.concurrency,
+        ops: hist.len(),
+        errors,
+        seconds: secs,
+        ops_per_sec: hist.len() as f64 / secs,
+        mib_per_sec: bytes as f64 / secs / (1 << 20) as f64,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        keys_per_sec: (a.op == Op::List).then(|| listed as f64 / secs),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("lots").is_err());
+    }
+}
