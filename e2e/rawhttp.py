@@ -18,12 +18,20 @@ def signed_headers(endpoint, method, path, body=b"", headers=None, access=ACCESS
     return dict(req.headers.items())
 
 
-def request(endpoint, method, path, body=b"", headers=None, sign=True, **kw):
-    """Sends one request; returns (status, headers, body bytes)."""
-    h = signed_headers(endpoint, method, path, body, headers, **kw) if sign else dict(headers or {})
-    u = urllib.parse.urlparse(endpoint)
+def request(endpoint, method, path, body=b"", headers=None, sign=True, connect=None, **kw):
+    """Sends one request; returns (status, headers, body bytes). `connect` overrides the
+    address connected to (for virtual-host names that do not resolve)."""
+    headers = dict(headers or {})
+    headers.setdefault("Host", urllib.parse.urlparse(endpoint).netloc)
+    h = signed_headers(endpoint, method, path, body, headers, **kw) if sign else headers
+    u = urllib.parse.urlparse(connect or endpoint)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    c.request(method, path, body=body, headers=h)
+    c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    for k, v in h.items():
+        c.putheader(k, v)
+    if body and not any(k.lower() == "content-length" for k in h):
+        c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
     r = c.getresponse()
     data = r.read()
     c.close()

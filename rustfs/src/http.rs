@@ -61,3 +61,17 @@ impl hyper::service::Service<Request<Incoming>> for Router {
         })
     }
 }
+
+/// Virtual-hosted-style parsing for `--domain`: like s3s's `MultiDomain`, but the port of
+/// the Host header is ignored, so `bucket.example.com:9000` matches `example.com`.
+pub struct Domains(pub s3s::host::MultiDomain);
+
+impl s3s::host::S3Host for Domains {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if !h.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        self.0.parse_host_header(name)
+    }
+}

@@ -36,10 +36,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     b.set_auth(s3api::Users::new(cfg.users.clone()));
     b.set_route(AdminRoute { app: app.clone() });
     if !cfg.domains.is_empty() {
-        b.set_host(
-            s3s::host::MultiDomain::new(&cfg.domains)
-                .map_err(|e| format!("invalid --domain: {e}"))?,
-        );
+        let domains = s3s::host::MultiDomain::new(&cfg.domains)
+            .map_err(|e| format!("invalid --domain: {e}"))?;
+        b.set_host(crate::http::Domains(domains));
     }
     let router = Router {
         app: app.clone(),

@@ -224,7 +224,7 @@ fn write_format(path: &Path, f: &Format) -> Result<()> {
 /// Opens the drives of a deployment, formatting a fresh one. Returns the deployment id and
 /// the drives grouped by set; fails when a set has fewer than `quorum` usable drives.
 pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<Drive>>)> {
-    if paths.is_empty() || paths.len() % SET_DRIVES != 0 {
+    if paths.is_empty() || !paths.len().is_multiple_of(SET_DRIVES) {
         return Err(StoreError::Format(format!(
             "{} drives given; need a multiple of {SET_DRIVES}",
             paths.len()

@@ -83,7 +83,7 @@ impl ReadTarget {
         let mut have = 0;
         let mut degraded = false;
         let mut frame = vec![0u8; bitrot::framed_len(shard_len)];
-        for i in 0..e.total() {
+        for (i, slot) in shards.iter_mut().enumerate() {
             if have == e.data {
                 break;
             }
@@ -97,7 +97,7 @@ impl ReadTarget {
             let ok =
                 f.read_exact_at(&mut frame, offset).is_ok() && bitrot::verify(&frame).is_some();
             if ok {
-                shards[i] = Some(frame[bitrot::HASH_LEN..].to_vec());
+                *slot = Some(frame[bitrot::HASH_LEN..].to_vec());
                 have += 1;
             } else {
                 ps.bad[i] = true;

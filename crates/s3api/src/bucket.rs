@@ -30,7 +30,6 @@ impl S3Api {
         match self.meta.create_bucket(info).await {
             Ok(()) => Ok(S3Response::new(CreateBucketOutput {
                 location: Some(format!("/{}", i.bucket)),
-                ..Default::default()
             })),
             Err(MetaError::BucketExists(_)) => {
                 let owned = self
