@@ -4,6 +4,7 @@
 //! - `GET  /rustfs/admin/v1/info`: version, uptime, drives, sets, bucket and object counts
 //! - `POST /rustfs/admin/v1/heal[?bucket=B]`: start a heal job (or return the running one)
 //! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
+//! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
 
 use std::sync::Arc;
 
@@ -138,6 +139,12 @@ impl S3Route for AdminRoute {
                 Some(p) => json(StatusCode::OK, &p),
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },
+            (Method::POST, "gc") => {
+                let r = crate::gc_job::collect(app, app.cfg.gc_grace)
+                    .await
+                    .map_err(|e| s3_error!(InternalError, "{e}"))?;
+                json(StatusCode::OK, &r)
+            }
             _ => Err(s3_error!(NotImplemented, "Unknown admin API call")),
         }
     }

@@ -43,6 +43,12 @@ pub struct ServerArgs {
     /// Log format: text or json.
     #[arg(long, env = "RUSTFS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Seconds an unreferenced shard folder must age before garbage collection removes it.
+    #[arg(long, env = "RUSTFS_GC_GRACE_SECS")]
+    pub gc_grace_secs: Option<u64>,
+    /// Seconds between background garbage collection runs.
+    #[arg(long, env = "RUSTFS_GC_INTERVAL_SECS")]
+    pub gc_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -58,6 +64,8 @@ pub struct FileConfig {
     pub inline_threshold: Option<usize>,
     pub shutdown_timeout: Option<u64>,
     pub log_format: Option<String>,
+    pub gc_grace_secs: Option<u64>,
+    pub gc_interval_secs: Option<u64>,
     #[serde(default)]
     pub users: Vec<FileUser>,
 }
@@ -90,6 +98,8 @@ pub struct Config {
     pub inline_threshold: usize,
     pub shutdown_timeout: u64,
     pub log_json: bool,
+    pub gc_grace: std::time::Duration,
+    pub gc_interval: std::time::Duration,
     /// The root user (admin API access); first of `users`.
     pub root: User,
     pub users: Vec<User>,
@@ -190,6 +200,15 @@ impl Config {
                 .or(file.shutdown_timeout)
                 .unwrap_or(30),
             log_json: log_format == "json",
+            gc_grace: std::time::Duration::from_secs(
+                args.gc_grace_secs.or(file.gc_grace_secs).unwrap_or(3600),
+            ),
+            gc_interval: std::time::Duration::from_secs(
+                args.gc_interval_secs
+                    .or(file.gc_interval_secs)
+                    .unwrap_or(3600)
+                    .max(1),
+            ),
             root,
             users,
             default_credentials,

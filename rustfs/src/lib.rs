@@ -6,6 +6,7 @@ pub mod admin_client;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod gc_job;
 pub mod heal_job;
 pub mod http;
 pub mod server;

@@ -23,7 +23,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         );
     }
     let app = App::open(cfg.clone())?;
+    let cleared = app.ec.clear_tmp();
+    if cleared > 0 {
+        tracing::info!(entries = cleared, "removed leftovers of interrupted writes");
+    }
     app.ec.start_heal_worker();
+    crate::gc_job::start(&app, cfg.gc_interval, cfg.gc_grace);
     let api = s3api::S3Api::new(
         app.ec.clone(),
         app.meta.clone(),

@@ -10,6 +10,7 @@ pub mod bitrot;
 pub mod drives;
 pub mod erasure;
 pub mod error;
+pub mod gc;
 pub mod heal;
 pub mod paths;
 mod reader;
@@ -292,6 +293,49 @@ impl EcStore {
                 if std::fs::remove_dir(dir).is_ok() {
                     prune_empty_parents(dir, stop);
                 }
+            }
+        })
+        .await;
+    }
+
+    /// Removes leftovers of writes that were in progress when the server last stopped.
+    /// Call at start-up only, before serving.
+    pub fn clear_tmp(&self) -> usize {
+        let drives: Vec<Arc<Drive>> = self.drives().cloned().collect();
+        gc::clear_tmp(&drives)
+    }
+
+    /// Every data dir of `bucket` found on the drives, for garbage collection.
+    pub async fn find_data_dirs(&self, bucket: &str) -> Vec<gc::DataDir> {
+        let sets: Vec<(usize, Vec<Arc<Drive>>)> = self.sets.iter().cloned().enumerate().collect();
+        let bucket = bucket.to_string();
+        tokio::task::spawn_blocking(move || {
+            sets.iter()
+                .flat_map(|(i, d)| gc::find_data_dirs(*i, d, &bucket))
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Removes one data dir found by `find_data_dirs` from every drive of its set.
+    pub async fn remove_data_dir(&self, d: &gc::DataDir) {
+        let Some(drives) = self.sets.get(d.set) else {
+            return;
+        };
+        let dirs: Vec<(PathBuf, PathBuf)> = drives
+            .iter()
+            .map(|dr| {
+                (
+                    paths::data_dir(&dr.path, &d.bucket, &d.key, &d.data_dir),
+                    dr.path.join(&d.bucket),
+                )
+            })
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (dir, stop) in &dirs {
+                let _ = std::fs::remove_dir_all(dir);
+                prune_empty_parents(dir, stop);
             }
         })
         .await;

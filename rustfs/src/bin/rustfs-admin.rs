@@ -44,6 +44,8 @@ enum Cmd {
     /// Version, uptime, drives, bucket and object counts.
     Info,
     /// Scan objects and rebuild missing or corrupt shards.
+    /// Remove shards that no committed object or upload references (older than the grace period).
+    Gc,
     /// Load benchmark against any S3 endpoint.
     Bench(rustfs::bench::BenchArgs),
     Heal {
@@ -221,6 +223,19 @@ async fn main() -> std::process::ExitCode {
                 ));
             } else {
                 print_info(&v);
+            }
+        }),
+        Cmd::Gc => c.json("POST", &format!("{PREFIX}gc")).await.map(|v| {
+            if cli.json {
+                out(&format!("{v}\n"));
+            } else {
+                let g = |k: &str| v.get(k).cloned().unwrap_or_default();
+                out(&format!(
+                    "gc: {} shard folders seen, {} too young, {} removed\n",
+                    g("data_dirs_seen"),
+                    g("data_dirs_young"),
+                    g("data_dirs_removed")
+                ));
             }
         }),
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
