@@ -41,21 +41,14 @@ pub struct AdminRoute {
 fn json<T: Serialize>(status: StatusCode, v: &T) -> S3Result<S3Response<Body>> {
     let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "{e}"))?;
     let mut resp = S3Response::with_status(Body::from(body), status);
-    resp.headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    resp.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
     })
 }
 
@@ -63,16 +56,9 @@ async fn count_objects(app: &App) -> S3Result<(u64, u64)> {
     let buckets = app.meta.list_buckets().await.map_err(s3api::error::meta)?;
     let mut objects = 0u64;
     for b in &buckets {
-        let mut q = ListQuery {
-            max_keys: 1000,
-            ..Default::default()
-        };
+        let mut q = ListQuery { max_keys: 1000, ..Default::default() };
         loop {
-            let page = app
-                .meta
-                .list_objects(&b.name, &q)
-                .await
-                .map_err(s3api::error::meta)?;
+            let page = app.meta.list_objects(&b.name, &q).await.map_err(s3api::error::meta)?;
             objects += page.objects().count() as u64;
             match (page.truncated, page.objects().last()) {
                 (true, Some(o)) => q.after = Some(o.key.clone()),
@@ -85,23 +71,14 @@ async fn count_objects(app: &App) -> S3Result<(u64, u64)> {
 
 #[async_trait::async_trait]
 impl S3Route for AdminRoute {
-    fn is_match(
-        &self,
-        _method: &Method,
-        uri: &Uri,
-        _headers: &HeaderMap,
-        _ext: &mut Extensions,
-    ) -> bool {
+    fn is_match(&self, _method: &Method, uri: &Uri, _headers: &HeaderMap, _ext: &mut Extensions) -> bool {
         uri.path().starts_with(PREFIX)
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
         match &req.credentials {
             Some(c) if c.access_key == self.app.cfg.root.access_key => Ok(()),
-            Some(_) => Err(s3_error!(
-                AccessDenied,
-                "The admin API needs the root credentials"
-            )),
+            Some(_) => Err(s3_error!(AccessDenied, "The admin API needs the root credentials")),
             None => Err(s3_error!(AccessDenied, "Signature is required")),
         }
     }
@@ -119,12 +96,7 @@ impl S3Route for AdminRoute {
                     ready: app.ready(),
                     sets: app.ec.set_count(),
                     sets_with_quorum: app.ec.sets_with_quorum(),
-                    drives: app
-                        .ec
-                        .drive_infos()
-                        .iter()
-                        .filter_map(|d| serde_json::to_value(d).ok())
-                        .collect(),
+                    drives: app.ec.drive_infos().iter().filter_map(|d| serde_json::to_value(d).ok()).collect(),
                     buckets,
                     objects,
                     heal_queue: app.ec.heal_queue_len(),
@@ -140,9 +112,8 @@ impl S3Route for AdminRoute {
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },
             (Method::POST, "gc") => {
-                let r = crate::gc_job::collect(app, app.cfg.gc_grace)
-                    .await
-                    .map_err(|e| s3_error!(InternalError, "{e}"))?;
+                let r =
+                    crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;
                 json(StatusCode::OK, &r)
             }
             _ => Err(s3_error!(NotImplemented, "Unknown admin API call")),

@@ -5,9 +5,7 @@
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
-};
+use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -41,9 +39,7 @@ impl AdminClient {
             access_key: access_key.to_string(),
             secret_key: secret_key.to_string(),
             region: region.to_string(),
-            http: Client::builder(TokioExecutor::new())
-                .pool_max_idle_per_host(256)
-                .build(conn),
+            http: Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(conn),
         }
     }
 
@@ -59,18 +55,8 @@ impl AdminClient {
     ) -> Result<Answer, String> {
         let url = format!("{}{}", self.endpoint, path_and_query);
         let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
-        let host = uri
-            .authority()
-            .map(|a| a.to_string())
-            .ok_or("endpoint has no host")?;
-        let identity = Credentials::new(
-            &self.access_key,
-            &self.secret_key,
-            None,
-            None,
-            "rustfs-admin",
-        )
-        .into();
+        let host = uri.authority().map(|a| a.to_string()).ok_or("endpoint has no host")?;
+        let identity = Credentials::new(&self.access_key, &self.secret_key, None, None, "rustfs-admin").into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()
@@ -82,11 +68,7 @@ impl AdminClient {
             .build()
             .map_err(|e| e.to_string())?
             .into();
-        let signable_body = if sign_payload {
-            SignableBody::Bytes(&body)
-        } else {
-            SignableBody::UnsignedPayload
-        };
+        let signable_body = if sign_payload { SignableBody::Bytes(&body) } else { SignableBody::UnsignedPayload };
         let len = body.len().to_string();
         let signable = SignableRequest::new(
             method,
@@ -95,9 +77,7 @@ impl AdminClient {
             signable_body,
         )
         .map_err(|e| e.to_string())?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
-            .into_parts();
+        let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
         let mut req = http::Request::builder()
             .method(method)
             .uri(uri)
@@ -106,11 +86,7 @@ impl AdminClient {
             .body(Full::new(body))
             .map_err(|e| e.to_string())?;
         instructions.apply_to_request_http1x(&mut req);
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| format!("request to {url} failed: {e}"))?;
+        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {e}"))?;
         let (parts, mut incoming) = resp.into_parts();
         let mut kept = Vec::new();
         let mut body_len = 0u64;
@@ -123,38 +99,20 @@ impl AdminClient {
                 }
             }
         }
-        Ok(Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body: Bytes::from(kept),
-            body_len,
-        })
+        Ok(Answer { status: parts.status, headers: parts.headers, body: Bytes::from(kept), body_len })
     }
 
     /// Sends a signed request with an empty body; returns the status and body.
-    pub async fn call(
-        &self,
-        method: &str,
-        path_and_query: &str,
-    ) -> Result<(http::StatusCode, Bytes), String> {
-        let a = self
-            .send(method, path_and_query, Bytes::new(), true, true)
-            .await?;
+    pub async fn call(&self, method: &str, path_and_query: &str) -> Result<(http::StatusCode, Bytes), String> {
+        let a = self.send(method, path_and_query, Bytes::new(), true, true).await?;
         Ok((a.status, a.body))
     }
 
     /// A signed call that must succeed; returns its JSON body.
-    pub async fn json(
-        &self,
-        method: &str,
-        path_and_query: &str,
-    ) -> Result<serde_json::Value, String> {
+    pub async fn json(&self, method: &str, path_and_query: &str) -> Result<serde_json::Value, String> {
         let (status, body) = self.call(method, path_and_query).await?;
         if !status.is_success() {
-            return Err(format!(
-                "{status}: {}",
-                String::from_utf8_lossy(&body).trim()
-            ));
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&body).trim()));
         }
         serde_json::from_slice(&body).map_err(|e| format!("invalid JSON from server: {e}"))
     }

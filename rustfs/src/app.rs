@@ -22,8 +22,7 @@ pub struct App {
 }
 
 fn lock_data_dir(data: &Path) -> Result<std::fs::File, String> {
-    std::fs::create_dir_all(data)
-        .map_err(|e| format!("cannot create data folder {}: {e}", data.display()))?;
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create data folder {}: {e}", data.display()))?;
     let p = data.join(".rustfs.lock");
     let f = std::fs::File::options()
         .create(true)
@@ -31,20 +30,14 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File, String> {
         .write(true)
         .open(&p)
         .map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-    f.try_lock().map_err(|_| {
-        format!(
-            "another rustfs server is already running on data folder {}",
-            data.display()
-        )
-    })?;
+    f.try_lock().map_err(|_| format!("another rustfs server is already running on data folder {}", data.display()))?;
     Ok(f)
 }
 
 impl App {
     pub fn open(cfg: Config) -> Result<Arc<Self>, String> {
         let lock = lock_data_dir(&cfg.data)?;
-        let ec =
-            EcStore::open(&cfg.drives, ecstore::DEFAULT_BLOCK_SIZE).map_err(|e| e.to_string())?;
+        let ec = EcStore::open(&cfg.drives, ecstore::DEFAULT_BLOCK_SIZE).map_err(|e| e.to_string())?;
         let kv = Arc::new(
             LocalKv::open(&cfg.meta_dir)
                 .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,

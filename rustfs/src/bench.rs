@@ -55,21 +55,12 @@ pub struct BenchArgs {
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let (num, mul) = [
-        ("KiB", 1u64 << 10),
-        ("MiB", 1 << 20),
-        ("GiB", 1 << 30),
-        ("K", 1 << 10),
-        ("M", 1 << 20),
-        ("B", 1),
-    ]
-    .iter()
-    .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
-    .unwrap_or((s, 1));
-    num.trim()
-        .parse::<u64>()
-        .map(|n| n * mul)
-        .map_err(|e| format!("invalid size {s:?}: {e}"))
+    let (num, mul) =
+        [("KiB", 1u64 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("B", 1)]
+            .iter()
+            .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+            .unwrap_or((s, 1));
+    num.trim().parse::<u64>().map(|n| n * mul).map_err(|e| format!("invalid size {s:?}: {e}"))
 }
 
 #[derive(Debug, Serialize)]
@@ -119,25 +110,13 @@ fn key(i: u64) -> String {
 }
 
 async fn put(c: &AdminClient, bucket: &str, k: &str, body: Bytes) -> Result<(), String> {
-    let a = c
-        .send("PUT", &format!("/{bucket}/{k}"), body, false, false)
-        .await?;
-    if a.status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("PUT {k}: {}", a.status))
-    }
+    let a = c.send("PUT", &format!("/{bucket}/{k}"), body, false, false).await?;
+    if a.status.is_success() { Ok(()) } else { Err(format!("PUT {k}: {}", a.status)) }
 }
 
 async fn get(c: &AdminClient, bucket: &str, k: &str) -> Result<u64, String> {
-    let a = c
-        .send("GET", &format!("/{bucket}/{k}"), Bytes::new(), true, false)
-        .await?;
-    if a.status.is_success() {
-        Ok(a.body_len)
-    } else {
-        Err(format!("GET {k}: {}", a.status))
-    }
+    let a = c.send("GET", &format!("/{bucket}/{k}"), Bytes::new(), true, false).await?;
+    if a.status.is_success() { Ok(a.body_len) } else { Err(format!("GET {k}: {}", a.status)) }
 }
 
 fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
@@ -178,62 +157,24 @@ async fn list_all(c: &AdminClient, bucket: &str, delimiter: Option<&str>) -> Res
     }
 }
 
-async fn multipart(
-    c: &AdminClient,
-    bucket: &str,
-    k: &str,
-    size: u64,
-    part: u64,
-    data: &Bytes,
-) -> Result<(), String> {
-    let a = c
-        .send(
-            "POST",
-            &format!("/{bucket}/{k}?uploads"),
-            Bytes::new(),
-            true,
-            true,
-        )
-        .await?;
+async fn multipart(c: &AdminClient, bucket: &str, k: &str, size: u64, part: u64, data: &Bytes) -> Result<(), String> {
+    let a = c.send("POST", &format!("/{bucket}/{k}?uploads"), Bytes::new(), true, true).await?;
     let body = String::from_utf8_lossy(&a.body).into_owned();
-    let id = xml_tag(&body, "UploadId")
-        .ok_or_else(|| format!("CreateMultipartUpload: {}", a.status))?
-        .to_string();
+    let id = xml_tag(&body, "UploadId").ok_or_else(|| format!("CreateMultipartUpload: {}", a.status))?.to_string();
     let mut xml = String::from("<CompleteMultipartUpload>");
     let (mut n, mut off) = (1u32, 0u64);
     while off < size {
         let len = part.min(size - off);
         let chunk = data.slice(0..len as usize);
-        let a = c
-            .send(
-                "PUT",
-                &format!("/{bucket}/{k}?partNumber={n}&uploadId={id}"),
-                chunk,
-                false,
-                false,
-            )
-            .await?;
-        let etag = a
-            .headers
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| format!("UploadPart: {}", a.status))?;
-        xml.push_str(&format!(
-            "<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
-        ));
+        let a = c.send("PUT", &format!("/{bucket}/{k}?partNumber={n}&uploadId={id}"), chunk, false, false).await?;
+        let etag =
+            a.headers.get("etag").and_then(|v| v.to_str().ok()).ok_or_else(|| format!("UploadPart: {}", a.status))?;
+        xml.push_str(&format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"));
         n += 1;
         off += len;
     }
     xml.push_str("</CompleteMultipartUpload>");
-    let a = c
-        .send(
-            "POST",
-            &format!("/{bucket}/{k}?uploadId={id}"),
-            Bytes::from(xml),
-            true,
-            true,
-        )
-        .await?;
+    let a = c.send("POST", &format!("/{bucket}/{k}?uploadId={id}"), Bytes::from(xml), true, true).await?;
     if a.status.is_success() && !String::from_utf8_lossy(&a.body).contains("<Error>") {
         Ok(())
     } else {
@@ -242,13 +183,7 @@ async fn multipart(
 }
 
 /// Writes `n` objects of `size` bytes with `conc` writers.
-async fn populate(
-    c: &AdminClient,
-    bucket: &str,
-    n: u64,
-    size: u64,
-    conc: usize,
-) -> Result<(), String> {
+async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize) -> Result<(), String> {
     let next = Arc::new(AtomicU64::new(0));
     let body = Bytes::from(vec![0x5a; size as usize]);
     let mut tasks = Vec::new();
@@ -271,17 +206,11 @@ async fn populate(
 }
 
 pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
-    let mk = c
-        .send("PUT", &format!("/{}", a.bucket), Bytes::new(), true, true)
-        .await?;
+    let mk = c.send("PUT", &format!("/{}", a.bucket), Bytes::new(), true, true).await?;
     if !mk.status.is_success() && mk.status != http::StatusCode::CONFLICT {
         return Err(format!("cannot create bucket {}: {}", a.bucket, mk.status));
     }
-    let data = Bytes::from(
-        (0..a.size.max(a.part_size))
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<u8>>(),
-    );
+    let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     match a.op {
         Op::Get | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
         Op::List => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
@@ -294,8 +223,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     for w in 0..a.concurrency {
         let (c, a, issued, data) = (c.clone(), a.clone(), issued.clone(), data.clone());
         tasks.push(tokio::spawn(async move {
-            let mut hist =
-                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
             let (mut bytes, mut errors, mut listed) = (0u64, 0u64, 0u64);
             let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(w as u64);
             loop {
@@ -307,52 +235,22 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                 }
                 let t0 = Instant::now();
                 let res = match a.op {
-                    Op::Put => put(
-                        &c,
-                        &a.bucket,
-                        &format!("bench/put-{w}-{i}"),
-                        data.slice(0..a.size as usize),
-                    )
-                    .await
-                    .map(|()| a.size),
-                    Op::Get => {
-                        get(
-                            &c,
-                            &a.bucket,
-                            &key(rand::Rng::random_range(&mut rng, 0..a.objects)),
-                        )
+                    Op::Put => put(&c, &a.bucket, &format!("bench/put-{w}-{i}"), data.slice(0..a.size as usize))
                         .await
-                    }
+                        .map(|()| a.size),
+                    Op::Get => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
                     Op::Mixed if i % 4 == 0 => {
                         let k = key(rand::Rng::random_range(&mut rng, 0..a.objects));
-                        put(&c, &a.bucket, &k, data.slice(0..a.size as usize))
-                            .await
-                            .map(|()| a.size)
+                        put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
                     }
-                    Op::Mixed => {
-                        get(
-                            &c,
-                            &a.bucket,
-                            &key(rand::Rng::random_range(&mut rng, 0..a.objects)),
-                        )
+                    Op::Mixed => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
+                    Op::List => list_all(&c, &a.bucket, a.delimiter.as_deref()).await.map(|n| {
+                        listed += n;
+                        0
+                    }),
+                    Op::Multipart => multipart(&c, &a.bucket, &format!("bench/mp-{w}-{i}"), a.size, a.part_size, &data)
                         .await
-                    }
-                    Op::List => list_all(&c, &a.bucket, a.delimiter.as_deref())
-                        .await
-                        .map(|n| {
-                            listed += n;
-                            0
-                        }),
-                    Op::Multipart => multipart(
-                        &c,
-                        &a.bucket,
-                        &format!("bench/mp-{w}-{i}"),
-                        a.size,
-                        a.part_size,
-                        &data,
-                    )
-                    .await
-                    .map(|()| a.size),
+                        .map(|()| a.size),
                 };
                 let us = t0.elapsed().as_micros() as u64;
                 match res {
@@ -371,8 +269,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
             Ok::<_, String>((hist, bytes, errors, listed))
         }));
     }
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     let (mut bytes, mut errors, mut listed) = (0u64, 0u64, 0u64);
     for t in tasks {
         let (h, b, e, l) = t.await.map_err(|e| e.to_string())??;

@@ -80,9 +80,7 @@ pub struct FileUser {
 
 impl std::fmt::Debug for FileUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileUser")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
+        f.debug_struct("FileUser").field("access_key", &self.access_key).finish_non_exhaustive()
     }
 }
 
@@ -108,8 +106,7 @@ pub struct Config {
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
     serde_yaml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
 }
 
@@ -119,17 +116,9 @@ impl Config {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
-        let address = args
-            .address
-            .or(file.address)
-            .unwrap_or_else(|| DEFAULT_ADDRESS.into());
-        let address: SocketAddr = address
-            .parse()
-            .map_err(|e| format!("invalid address {address:?}: {e}"))?;
-        let data = args
-            .data
-            .or(file.data)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+        let address = args.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.into());
+        let address: SocketAddr = address.parse().map_err(|e| format!("invalid address {address:?}: {e}"))?;
+        let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
         let drives = if !args.drives.is_empty() {
             args.drives
         } else if !file.drives.is_empty() {
@@ -144,24 +133,17 @@ impl Config {
             ));
         }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let (access, secret, default_credentials) =
-            match (env("RUSTFS_ACCESS_KEY"), env("RUSTFS_SECRET_KEY")) {
-                (Some(a), Some(s)) => (a, s, false),
-                (None, None) => (DEFAULT_ACCESS_KEY.into(), DEFAULT_SECRET_KEY.into(), true),
-                _ => {
-                    return Err(
-                        "RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY must be set together".into(),
-                    );
-                }
-            };
+        let (access, secret, default_credentials) = match (env("RUSTFS_ACCESS_KEY"), env("RUSTFS_SECRET_KEY")) {
+            (Some(a), Some(s)) => (a, s, false),
+            (None, None) => (DEFAULT_ACCESS_KEY.into(), DEFAULT_SECRET_KEY.into(), true),
+            _ => {
+                return Err("RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY must be set together".into());
+            }
+        };
         if access.len() < 3 || secret.len() < 8 {
             return Err("access key needs at least 3 characters and secret key at least 8".into());
         }
-        let root = User {
-            access_key: access.clone(),
-            secret_key: secret,
-            display_name: access,
-        };
+        let root = User { access_key: access.clone(), secret_key: secret, display_name: access };
         let mut users = vec![root.clone()];
         for u in file.users {
             if users.iter().any(|x| x.access_key == u.access_key) {
@@ -173,41 +155,20 @@ impl Config {
                 secret_key: u.secret_key,
             });
         }
-        let log_format = args
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
+        let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         Ok(Self {
             address,
             meta_dir: data.join("meta"),
             data,
             drives,
-            domains: if args.domain.is_empty() {
-                file.domains
-            } else {
-                args.domain
-            },
-            region: args
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "us-east-1".into()),
-            inline_threshold: args
-                .inline_threshold
-                .or(file.inline_threshold)
-                .unwrap_or(128 * 1024),
-            shutdown_timeout: args
-                .shutdown_timeout
-                .or(file.shutdown_timeout)
-                .unwrap_or(30),
+            domains: if args.domain.is_empty() { file.domains } else { args.domain },
+            region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            inline_threshold: args.inline_threshold.or(file.inline_threshold).unwrap_or(128 * 1024),
+            shutdown_timeout: args.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(30),
             log_json: log_format == "json",
-            gc_grace: std::time::Duration::from_secs(
-                args.gc_grace_secs.or(file.gc_grace_secs).unwrap_or(3600),
-            ),
+            gc_grace: std::time::Duration::from_secs(args.gc_grace_secs.or(file.gc_grace_secs).unwrap_or(3600)),
             gc_interval: std::time::Duration::from_secs(
-                args.gc_interval_secs
-                    .or(file.gc_interval_secs)
-                    .unwrap_or(3600)
-                    .max(1),
+                args.gc_interval_secs.or(file.gc_interval_secs).unwrap_or(3600).max(1),
             ),
             root,
             users,
@@ -229,37 +190,21 @@ mod tests {
             "address: 127.0.0.1:9100\ndata: /tmp/x\nusers:\n  - access_key: AKIAEXAMPLEALT\n    secret_key: example-secret\n    display_name: alt\n",
         )
         .unwrap();
-        let args = ServerArgs {
-            config: Some(p.clone()),
-            address: Some("127.0.0.1:9200".into()),
-            ..Default::default()
-        };
+        let args = ServerArgs { config: Some(p.clone()), address: Some("127.0.0.1:9200".into()), ..Default::default() };
         let c = Config::resolve(args).unwrap();
         assert_eq!(c.address.port(), 9200, "flag wins over file");
         assert_eq!(c.data, PathBuf::from("/tmp/x"));
         assert_eq!(c.drives.len(), 12);
         assert_eq!(c.users.len(), 2);
         assert_eq!(c.users[1].display_name, "alt");
-        assert!(
-            !format!("{:?}", c.users).contains("example-secret"),
-            "secrets never in Debug"
-        );
+        assert!(!format!("{:?}", c.users).contains("example-secret"), "secrets never in Debug");
         std::fs::write(&p, "bogus_key: 1\n").unwrap();
-        assert!(
-            Config::resolve(ServerArgs {
-                config: Some(p),
-                ..Default::default()
-            })
-            .is_err()
-        );
+        assert!(Config::resolve(ServerArgs { config: Some(p), ..Default::default() }).is_err());
     }
 
     #[test]
     fn drive_count_must_be_multiple_of_12() {
-        let args = ServerArgs {
-            drives: vec!["/a".into(), "/b".into()],
-            ..Default::default()
-        };
+        let args = ServerArgs { drives: vec!["/a".into(), "/b".into()], ..Default::default() };
         assert!(Config::resolve(args).unwrap_err().contains("12"));
     }
 }

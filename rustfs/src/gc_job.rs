@@ -20,23 +20,13 @@ pub struct GcReport {
 
 /// Whether any version or upload of `bucket/key` uses `data_dir`.
 async fn referenced(app: &App, bucket: &str, key: &str, data_dir: &str) -> Result<bool, String> {
-    let mut q = VersionQuery {
-        prefix: key.to_string(),
-        max_keys: 1000,
-        ..Default::default()
-    };
+    let mut q = VersionQuery { prefix: key.to_string(), max_keys: 1000, ..Default::default() };
     loop {
-        let page = app
-            .meta
-            .list_versions(bucket, &q)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = app.meta.list_versions(bucket, &q).await.map_err(|e| e.to_string())?;
         let mut last = None;
         for item in &page.items {
             if let ListItem::Object(o) = item {
-                if o.key == key
-                    && matches!(&o.data, ObjectData::Erasure(l) if l.data_dir == data_dir)
-                {
+                if o.key == key && matches!(&o.data, ObjectData::Erasure(l) if l.data_dir == data_dir) {
                     return Ok(true);
                 }
                 last = Some((o.key.clone(), o.version_id.clone()));
@@ -50,17 +40,9 @@ async fn referenced(app: &App, bucket: &str, key: &str, data_dir: &str) -> Resul
             _ => break,
         }
     }
-    let mut q = UploadQuery {
-        prefix: key.to_string(),
-        max_uploads: 1000,
-        ..Default::default()
-    };
+    let mut q = UploadQuery { prefix: key.to_string(), max_uploads: 1000, ..Default::default() };
     loop {
-        let page = app
-            .meta
-            .list_uploads(bucket, &q)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = app.meta.list_uploads(bucket, &q).await.map_err(|e| e.to_string())?;
         let mut last = None;
         for item in &page.items {
             if let ListItem::Object(u) = item {

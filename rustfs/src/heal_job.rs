@@ -34,19 +34,11 @@ const MAX_REPORTED_FAILURES: usize = 100;
 
 impl HealJobs {
     pub fn status(&self) -> Option<HealProgress> {
-        self.current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut HealProgress)) {
-        if let Some(p) = self
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        if let Some(p) = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             f(p);
         }
     }
@@ -58,12 +50,7 @@ impl HealJobs {
             return p.clone();
         }
         let id = cur.as_ref().map_or(1, |p| p.id + 1);
-        let p = HealProgress {
-            id,
-            bucket: bucket.clone(),
-            running: true,
-            ..Default::default()
-        };
+        let p = HealProgress { id, bucket: bucket.clone(), running: true, ..Default::default() };
         *cur = Some(p.clone());
         drop(cur);
         let app = Arc::clone(app);
@@ -84,14 +71,7 @@ async fn buckets(app: &App, only: Option<String>) -> Result<Vec<String>, String>
             app.meta.get_bucket(&b).await.map_err(|e| e.to_string())?;
             Ok(vec![b])
         }
-        None => Ok(app
-            .meta
-            .list_buckets()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|b| b.name)
-            .collect()),
+        None => Ok(app.meta.list_buckets().await.map_err(|e| e.to_string())?.into_iter().map(|b| b.name).collect()),
     }
 }
 
@@ -103,27 +83,14 @@ struct Versions {
 
 impl Versions {
     fn new(bucket: &str) -> Self {
-        Self {
-            bucket: bucket.to_string(),
-            q: Some(VersionQuery {
-                max_keys: 1000,
-                ..Default::default()
-            }),
-        }
+        Self { bucket: bucket.to_string(), q: Some(VersionQuery { max_keys: 1000, ..Default::default() }) }
     }
 
-    async fn next_page(
-        &mut self,
-        app: &App,
-    ) -> Result<Option<Vec<metadata::ObjectVersion>>, String> {
+    async fn next_page(&mut self, app: &App) -> Result<Option<Vec<metadata::ObjectVersion>>, String> {
         let Some(q) = self.q.take() else {
             return Ok(None);
         };
-        let page = app
-            .meta
-            .list_versions(&self.bucket, &q)
-            .await
-            .map_err(|e| e.to_string())?;
+        let page = app.meta.list_versions(&self.bucket, &q).await.map_err(|e| e.to_string())?;
         let truncated = page.truncated;
         let versions: Vec<_> = page
             .items
@@ -170,11 +137,7 @@ async fn run(app: &Arc<App>, bucket: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-fn record(
-    p: &mut HealProgress,
-    o: &metadata::ObjectVersion,
-    res: Option<ecstore::Result<ecstore::HealOutcome>>,
-) {
+fn record(p: &mut HealProgress, o: &metadata::ObjectVersion, res: Option<ecstore::Result<ecstore::HealOutcome>>) {
     p.objects_scanned += 1;
     let failure = match res {
         Some(Ok(r)) => {
@@ -183,12 +146,8 @@ fn record(
             }
             p.shards_healed += r.shards_healed;
             p.bytes_healed += r.bytes_healed;
-            (r.shards_failed > 0).then(|| {
-                format!(
-                    "{}/{}: {} shard(s) could not be written",
-                    o.bucket, o.key, r.shards_failed
-                )
-            })
+            (r.shards_failed > 0)
+                .then(|| format!("{}/{}: {} shard(s) could not be written", o.bucket, o.key, r.shards_failed))
         }
         Some(Err(e)) => Some(format!("{}/{}: {e}", o.bucket, o.key)),
         None => None,

@@ -20,9 +20,7 @@ pub struct Router {
 pub type RespBody = http_body_util::Either<s3s::Body, Full<Bytes>>;
 
 fn plain(status: StatusCode, text: &'static str) -> Response<RespBody> {
-    let mut r = Response::new(http_body_util::Either::Right(Full::new(
-        Bytes::from_static(text.as_bytes()),
-    )));
+    let mut r = Response::new(http_body_util::Either::Right(Full::new(Bytes::from_static(text.as_bytes()))));
     *r.status_mut() = status;
     r
 }
@@ -30,8 +28,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<RespBody> {
 impl hyper::service::Service<Request<Incoming>> for Router {
     type Response = Response<RespBody>;
     type Error = s3s::HttpError;
-    type Future =
-        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
@@ -43,10 +40,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                     return Ok(if this.app.ready() {
                         plain(StatusCode::OK, "ready\n")
                     } else {
-                        plain(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "not ready: an erasure set lacks quorum\n",
-                        )
+                        plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: an erasure set lacks quorum\n")
                     });
                 }
                 _ => {}

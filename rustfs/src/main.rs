@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use rustfs::config::{Config, ServerArgs};
 
 #[derive(Parser)]
-#[command(
-    name = "rustfs",
-    version,
-    about = "S3-compatible object storage server"
-)]
+#[command(name = "rustfs", version, about = "S3-compatible object storage server")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -23,9 +19,7 @@ enum Cmd {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         b.json().init();
     } else {
@@ -44,10 +38,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(cfg.log_json);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rustfs: cannot start the runtime: {e}");

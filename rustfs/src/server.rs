@@ -32,38 +32,27 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let api = s3api::S3Api::new(
         app.ec.clone(),
         app.meta.clone(),
-        s3api::ApiConfig {
-            inline_threshold: cfg.inline_threshold,
-            region: cfg.region.clone(),
-        },
+        s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
     );
     let mut b = S3ServiceBuilder::new(api);
     b.set_auth(s3api::Users::new(cfg.users.clone()));
     b.set_route(AdminRoute { app: app.clone() });
     if !cfg.domains.is_empty() {
-        let domains = s3s::host::MultiDomain::new(&cfg.domains)
-            .map_err(|e| format!("invalid --domain: {e}"))?;
+        let domains = s3s::host::MultiDomain::new(&cfg.domains).map_err(|e| format!("invalid --domain: {e}"))?;
         b.set_host(crate::http::Domains(domains));
     }
-    let router = Router {
-        app: app.clone(),
-        s3: b.build(),
-    };
+    let router = Router { app: app.clone(), s3: b.build() };
 
-    let listener = TcpListener::bind(cfg.address)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
+    let listener =
+        TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, drives = cfg.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    http.http1()
-        .keep_alive(true)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    http.http1().keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let (sock, _) = tokio::select! {

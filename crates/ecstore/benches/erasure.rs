@@ -7,9 +7,7 @@ use rustfs_ecstore::{Erasure, bitrot};
 const BLOCK: usize = 1 << 20;
 
 fn block() -> Vec<u8> {
-    (0..BLOCK)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect()
+    (0..BLOCK).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -18,9 +16,7 @@ fn bench(c: &mut Criterion) {
     let shards = e.encode(&data).unwrap();
     let mut g = c.benchmark_group("erasure_8+4_1MiB");
     g.throughput(Throughput::Bytes(BLOCK as u64));
-    g.bench_function("encode", |b| {
-        b.iter(|| e.encode(std::hint::black_box(&data)).unwrap())
-    });
+    g.bench_function("encode", |b| b.iter(|| e.encode(std::hint::black_box(&data)).unwrap()));
     for lost in [0usize, 4] {
         g.bench_function(format!("decode_{lost}_lost"), |b| {
             b.iter(|| {
@@ -35,9 +31,7 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    g.bench_function("bitrot_xxh3_1MiB", |b| {
-        b.iter(|| bitrot::hash(std::hint::black_box(&data)))
-    });
+    g.bench_function("bitrot_xxh3_1MiB", |b| b.iter(|| bitrot::hash(std::hint::black_box(&data))));
     g.finish();
 }
 

@@ -67,10 +67,7 @@ pub struct DriveInfo {
 
 impl Drive {
     pub fn is_online(&self) -> bool {
-        matches!(
-            *self.state.read().unwrap_or_else(|e| e.into_inner()),
-            DriveState::Online
-        )
+        matches!(*self.state.read().unwrap_or_else(|e| e.into_inner()), DriveState::Online)
     }
 
     pub fn state(&self) -> DriveState {
@@ -132,8 +129,7 @@ impl Drive {
         if state == DriveState::Online
             && let Err(e) = self.lock_drive()
         {
-            *self.state.write().unwrap_or_else(|e| e.into_inner()) =
-                DriveState::Offline(e.to_string());
+            *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(e.to_string());
             return;
         }
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
@@ -145,17 +141,9 @@ impl Drive {
             return Ok(());
         }
         let p = self.sys_dir().join("server.lock");
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| StoreError::io(&p, e))?;
+        let f = File::options().create(true).truncate(false).write(true).open(&p).map_err(|e| StoreError::io(&p, e))?;
         f.try_lock().map_err(|_| {
-            StoreError::Format(format!(
-                "drive {} is in use by another running server",
-                self.path.display()
-            ))
+            StoreError::Format(format!("drive {} is in use by another running server", self.path.display()))
         })?;
         *guard = Some(f);
         Ok(())
@@ -171,9 +159,7 @@ enum Probe {
 fn read_format(path: &Path) -> std::result::Result<Option<Format>, String> {
     let p = path.join(SYS_DIR).join(FORMAT_FILE);
     match fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| format!("unreadable {}: {e}", p.display())),
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| format!("unreadable {}: {e}", p.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", p.display())),
     }
@@ -191,11 +177,9 @@ fn classify(path: &Path, expected: &Format) -> Probe {
         return Probe::Bad(format!("drive {} is missing", path.display()));
     }
     match read_format(path) {
-        Ok(Some(f)) if f.deployment_id != expected.deployment_id => Probe::Bad(format!(
-            "drive {} belongs to another deployment ({})",
-            path.display(),
-            f.deployment_id
-        )),
+        Ok(Some(f)) if f.deployment_id != expected.deployment_id => {
+            Probe::Bad(format!("drive {} belongs to another deployment ({})", path.display(), f.deployment_id))
+        }
         Ok(Some(f)) if (f.set, f.drive) != (expected.set, expected.drive) => Probe::Bad(format!(
             "drive {} holds set {} drive {} but is configured as set {} drive {} (drives swapped?)",
             path.display(),
@@ -206,10 +190,7 @@ fn classify(path: &Path, expected: &Format) -> Probe {
         )),
         Ok(Some(_)) => Probe::Ok,
         Ok(None) if is_empty_dir(path) => Probe::Empty,
-        Ok(None) => Probe::Bad(format!(
-            "drive {} has data but no {SYS_DIR}/{FORMAT_FILE}",
-            path.display()
-        )),
+        Ok(None) => Probe::Bad(format!("drive {} has data but no {SYS_DIR}/{FORMAT_FILE}", path.display())),
         Err(e) => Probe::Bad(e),
     }
 }
@@ -225,16 +206,10 @@ fn write_format(path: &Path, f: &Format) -> Result<()> {
 /// the drives grouped by set; fails when a set has fewer than `quorum` usable drives.
 pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<Drive>>)> {
     if paths.is_empty() || !paths.len().is_multiple_of(SET_DRIVES) {
-        return Err(StoreError::Format(format!(
-            "{} drives given; need a multiple of {SET_DRIVES}",
-            paths.len()
-        )));
+        return Err(StoreError::Format(format!("{} drives given; need a multiple of {SET_DRIVES}", paths.len())));
     }
     let sets = paths.len() / SET_DRIVES;
-    let formats: Vec<_> = paths
-        .iter()
-        .map(|p| read_format(p).ok().flatten())
-        .collect();
+    let formats: Vec<_> = paths.iter().map(|p| read_format(p).ok().flatten()).collect();
     // The deployment id is the one most drives carry; none at all means a new deployment.
     let mut counts: Vec<(String, usize)> = Vec::new();
     for f in formats.iter().flatten() {
@@ -313,9 +288,7 @@ pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
 }
 
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
+    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Writes `body` to `path` atomically and durably (temporary file, fsync, rename, fsync dir).
@@ -323,9 +296,7 @@ pub fn write_file_durable(path: &Path, body: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    f.write_all(body)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::io(&tmp, e))?;
+    f.write_all(body).and_then(|()| f.sync_all()).map_err(|e| StoreError::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;

@@ -16,11 +16,7 @@ pub struct Erasure {
 
 impl Erasure {
     pub fn new(data: usize, parity: usize, block_size: usize) -> Self {
-        Self {
-            data,
-            parity,
-            block_size,
-        }
+        Self { data, parity, block_size }
     }
 
     pub fn total(&self) -> usize {
@@ -59,19 +55,10 @@ impl Erasure {
         }
         let present = shards.iter().filter(|s| s.is_some()).count();
         if present < self.data {
-            return Err(StoreError::Erasure(format!(
-                "{present} shards present, {} needed",
-                self.data
-            )));
+            return Err(StoreError::Erasure(format!("{present} shards present, {} needed", self.data)));
         }
-        let originals = shards[..self.data]
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
-        let recovery = shards[self.data..]
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        let originals = shards[..self.data].iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        let recovery = shards[self.data..].iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
         let restored = reed_solomon_simd::decode(self.data, self.parity, originals, recovery)
             .map_err(|e| StoreError::Erasure(e.to_string()))?;
         for (i, s) in restored {

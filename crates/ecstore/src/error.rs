@@ -6,11 +6,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("only {online} of {needed} drives needed for a write are online in set {set}")]
-    WriteQuorum {
-        set: usize,
-        online: usize,
-        needed: usize,
-    },
+    WriteQuorum { set: usize, online: usize, needed: usize },
     #[error("object {0} cannot be read: fewer than {1} healthy shards")]
     ReadQuorum(String, usize),
     #[error("drive configuration: {0}")]
@@ -26,20 +22,14 @@ pub enum StoreError {
     #[error("erasure coding: {0}")]
     Erasure(String),
     #[error("I/O on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("store is shutting down")]
     Closed,
 }
 
 impl StoreError {
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.as_ref().display().to_string(),
-            source,
-        }
+        Self::Io { path: path.as_ref().display().to_string(), source }
     }
 }
 

@@ -26,10 +26,7 @@ fn is_data_dir(path: &Path) -> bool {
     };
     uuid::Uuid::parse_str(name).is_ok()
         && std::fs::read_dir(path)
-            .map(|it| {
-                it.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("part."))
-            })
+            .map(|it| it.flatten().any(|e| e.file_name().to_string_lossy().starts_with("part.")))
             .unwrap_or(false)
 }
 
@@ -43,23 +40,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
             continue;
         }
         if is_data_dir(&p) {
-            let key = p
-                .parent()
-                .and_then(|k| k.strip_prefix(root).ok())
-                .map(|k| k.to_string_lossy().into_owned());
-            let modified = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let key = p.parent().and_then(|k| k.strip_prefix(root).ok()).map(|k| k.to_string_lossy().into_owned());
+            let modified = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
             if let Some(key) = key {
-                out.push((
-                    key,
-                    p.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned(),
-                    modified,
-                ));
+                out.push((key, p.file_name().unwrap_or_default().to_string_lossy().into_owned(), modified));
             }
         } else {
             walk(root, &p, out);
@@ -80,13 +64,7 @@ pub fn find_data_dirs(set: usize, drives: &[std::sync::Arc<Drive>], bucket: &str
         }
     }
     seen.into_iter()
-        .map(|((key, data_dir), modified)| DataDir {
-            set,
-            bucket: bucket.to_string(),
-            key,
-            data_dir,
-            modified,
-        })
+        .map(|((key, data_dir), modified)| DataDir { set, bucket: bucket.to_string(), key, data_dir, modified })
         .collect()
 }
 
@@ -97,10 +75,7 @@ pub fn clear_tmp(drives: &[std::sync::Arc<Drive>]) -> usize {
     for d in drives.iter().filter(|d| d.is_online()) {
         let tmp = d.path.join(SYS_DIR).join("tmp");
         for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            if std::fs::remove_dir_all(e.path())
-                .or_else(|_| std::fs::remove_file(e.path()))
-                .is_ok()
-            {
+            if std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path())).is_ok() {
                 n += 1;
             }
         }

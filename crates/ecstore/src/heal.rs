@@ -55,9 +55,8 @@ fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64) -> bool
     let Ok(mut f) = File::open(path) else {
         return false;
     };
-    let expected: u64 = block_lens(part_size, e.block_size as u64)
-        .map(|l| bitrot::framed_len(e.shard_size(l)) as u64)
-        .sum();
+    let expected: u64 =
+        block_lens(part_size, e.block_size as u64).map(|l| bitrot::framed_len(e.shard_size(l)) as u64).sum();
     if f.metadata().map(|m| m.len()).ok() != Some(expected) {
         return false;
     }
@@ -78,28 +77,17 @@ pub(crate) fn heal_object(
     key: &str,
     layout: &ErasureLayout,
 ) -> Result<HealOutcome> {
-    let e = Erasure::new(
-        layout.data as usize,
-        layout.parity as usize,
-        layout.block_size as usize,
-    );
+    let e = Erasure::new(layout.data as usize, layout.parity as usize, layout.block_size as usize);
     let mut out = HealOutcome::default();
-    let shard_drives: Vec<&Arc<Drive>> = layout
-        .distribution
-        .iter()
-        .map(|&d| &drives[d as usize])
-        .collect();
+    let shard_drives: Vec<&Arc<Drive>> = layout.distribution.iter().map(|&d| &drives[d as usize]).collect();
     for part in &layout.parts {
         let name = part.file_name();
         let paths: Vec<_> = shard_drives
             .iter()
             .map(|d| crate::paths::data_dir(&d.path, bucket, key, &layout.data_dir).join(&name))
             .collect();
-        let healthy: Vec<bool> = paths
-            .iter()
-            .zip(&shard_drives)
-            .map(|(p, d)| d.is_online() && shard_is_healthy(p, &e, part.size))
-            .collect();
+        let healthy: Vec<bool> =
+            paths.iter().zip(&shard_drives).map(|(p, d)| d.is_online() && shard_is_healthy(p, &e, part.size)).collect();
         let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
         if bad.is_empty() {
             continue;
@@ -107,15 +95,8 @@ pub(crate) fn heal_object(
         if e.total() - bad.len() < e.data {
             return Err(StoreError::ReadQuorum(format!("{bucket}/{key}"), e.data));
         }
-        let sources: Vec<Option<File>> = (0..e.total())
-            .map(|i| {
-                if healthy[i] {
-                    File::open(&paths[i]).ok()
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let sources: Vec<Option<File>> =
+            (0..e.total()).map(|i| if healthy[i] { File::open(&paths[i]).ok() } else { None }).collect();
         let tmp_id = uuid::Uuid::new_v4().simple().to_string();
         // Writers for the shards to rebuild, on drives that are online.
         let mut writers: Vec<Option<(File, std::path::PathBuf)>> = vec![];
@@ -148,9 +129,7 @@ pub(crate) fn heal_object(
             for (w, &i) in writers.iter_mut().zip(&bad) {
                 if let Some((f, _)) = w
                     && let Some(s) = &shards[i]
-                    && f.write_all(&bitrot::hash(s))
-                        .and_then(|()| f.write_all(s))
-                        .is_err()
+                    && f.write_all(&bitrot::hash(s)).and_then(|()| f.write_all(s)).is_err()
                 {
                     *w = None;
                 }
@@ -188,16 +167,12 @@ impl HealStats {
                 if o.shards_healed > 0 {
                     self.objects_healed.fetch_add(1, Ordering::Relaxed);
                 }
-                self.shards_healed
-                    .fetch_add(o.shards_healed, Ordering::Relaxed);
-                self.bytes_healed
-                    .fetch_add(o.bytes_healed, Ordering::Relaxed);
+                self.shards_healed.fetch_add(o.shards_healed, Ordering::Relaxed);
+                self.bytes_healed.fetch_add(o.bytes_healed, Ordering::Relaxed);
             }
             Ok(o) => {
-                self.shards_healed
-                    .fetch_add(o.shards_healed, Ordering::Relaxed);
-                self.bytes_healed
-                    .fetch_add(o.bytes_healed, Ordering::Relaxed);
+                self.shards_healed.fetch_add(o.shards_healed, Ordering::Relaxed);
+                self.bytes_healed.fetch_add(o.bytes_healed, Ordering::Relaxed);
                 self.objects_failed.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {

@@ -54,10 +54,7 @@ impl EcStore {
     pub fn open(paths: &[PathBuf], block_size: usize) -> Result<Self> {
         let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, block_size);
         let (deployment_id, sets) = drives::open_drives(paths, Self::quorum_of(&erasure))?;
-        let sets = sets
-            .into_iter()
-            .map(|s| s.into_iter().map(Arc::new).collect())
-            .collect();
+        let sets = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
         let (heal_tx, heal_rx) = mpsc::channel(HEAL_QUEUE);
         Ok(Self {
             deployment_id,
@@ -96,10 +93,7 @@ impl EcStore {
 
     /// Sets that currently have enough online drives to read and write.
     pub fn sets_with_quorum(&self) -> usize {
-        self.sets
-            .iter()
-            .filter(|s| s.iter().filter(|d| d.is_online()).count() >= self.write_quorum())
-            .count()
+        self.sets.iter().filter(|s| s.iter().filter(|d| d.is_online()).count() >= self.write_quorum()).count()
     }
 
     pub fn ready(&self) -> bool {
@@ -135,21 +129,31 @@ impl EcStore {
             parity: self.erasure.parity as u8,
             block_size: self.erasure.block_size as u32,
             set,
-            distribution: (0..SET_DRIVES)
-                .map(|i| ((start + i) % SET_DRIVES) as u8)
-                .collect(),
+            distribution: (0..SET_DRIVES).map(|i| ((start + i) % SET_DRIVES) as u8).collect(),
             data_dir: uuid::Uuid::new_v4().to_string(),
             parts: Vec::new(),
         }
     }
 
+    /// The drives of a layout's set, after checking that the layout (read from metadata)
+    /// is one this store can serve, so that no corrupt value can make I/O index out of range.
     fn set_of(&self, layout: &ErasureLayout) -> Result<&Vec<Arc<Drive>>> {
-        self.sets.get(layout.set as usize).ok_or_else(|| {
-            StoreError::Format(format!(
-                "object refers to erasure set {} which does not exist",
-                layout.set
-            ))
-        })
+        let drives = self.sets.get(layout.set as usize).ok_or_else(|| {
+            StoreError::Format(format!("object refers to erasure set {} which does not exist", layout.set))
+        })?;
+        let total = layout.data as usize + layout.parity as usize;
+        let safe_name = |n: &str| !n.is_empty() && n != "." && n != ".." && !n.contains(['/', '\\']);
+        let valid = layout.data > 0
+            && layout.block_size > 0
+            && total <= drives.len()
+            && layout.distribution.len() == total
+            && layout.distribution.iter().all(|&d| (d as usize) < drives.len())
+            && safe_name(&layout.data_dir)
+            && layout.parts.iter().all(|p| safe_name(&p.file_name()));
+        if !valid {
+            return Err(StoreError::Format(format!("invalid erasure layout for data dir {:?}", layout.data_dir)));
+        }
+        Ok(drives)
     }
 
     /// Streams one part's bytes to the drives of `layout`'s set as `file` in its data dir.
@@ -170,11 +174,7 @@ impl EcStore {
         let drives = self.set_of(layout)?;
         let online = drives.iter().filter(|d| d.is_online()).count();
         if online < self.write_quorum() {
-            return Err(StoreError::WriteQuorum {
-                set: layout.set as usize,
-                online,
-                needed: self.write_quorum(),
-            });
+            return Err(StoreError::WriteQuorum { set: layout.set as usize, online, needed: self.write_quorum() });
         }
         let target = writer::PartTarget {
             drives,
@@ -184,27 +184,15 @@ impl EcStore {
             data_dir: &layout.data_dir,
             file,
         };
-        let res = writer::write_part(
-            self.erasure_of(layout),
-            target,
-            body,
-            max_size,
-            self.write_quorum(),
-        )
-        .await;
+        let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
         if res.is_err() {
-            self.delete_files(layout, bucket, key, vec![file.to_string()])
-                .await;
+            self.delete_files(layout, bucket, key, vec![file.to_string()]).await;
         }
         res
     }
 
     fn erasure_of(&self, layout: &ErasureLayout) -> Erasure {
-        Erasure::new(
-            layout.data as usize,
-            layout.parity as usize,
-            layout.block_size as usize,
-        )
+        Erasure::new(layout.data as usize, layout.parity as usize, layout.block_size as usize)
     }
 
     /// Opens a reader of `range` (half-open) of an erasure-coded object. The first block is
@@ -232,11 +220,7 @@ impl EcStore {
             let degraded = AtomicBool::new(false);
             reader::produce(&target, range, &tx, &degraded);
             if degraded.load(Ordering::Relaxed) {
-                let _ = heal_tx.try_send(HealTask {
-                    bucket: target.bucket,
-                    key: target.key,
-                    layout: target.layout,
-                });
+                let _ = heal_tx.try_send(HealTask { bucket: target.bucket, key: target.key, layout: target.layout });
             }
         });
         let first = match rx.recv().await {
@@ -251,10 +235,8 @@ impl EcStore {
         let Ok(drives) = self.set_of(layout) else {
             return;
         };
-        let dirs: Vec<PathBuf> = drives
-            .iter()
-            .map(|d| paths::data_dir(&d.path, bucket, key, &layout.data_dir))
-            .collect();
+        let dirs: Vec<PathBuf> =
+            drives.iter().map(|d| paths::data_dir(&d.path, bucket, key, &layout.data_dir)).collect();
         let stops: Vec<PathBuf> = drives.iter().map(|d| d.path.join(bucket)).collect();
         let _ = tokio::task::spawn_blocking(move || {
             for (dir, stop) in dirs.iter().zip(&stops) {
@@ -266,24 +248,13 @@ impl EcStore {
     }
 
     /// Removes some part files of a data dir (replaced or unused multipart parts).
-    pub async fn delete_files(
-        &self,
-        layout: &ErasureLayout,
-        bucket: &str,
-        key: &str,
-        files: Vec<String>,
-    ) {
+    pub async fn delete_files(&self, layout: &ErasureLayout, bucket: &str, key: &str, files: Vec<String>) {
         let Ok(drives) = self.set_of(layout) else {
             return;
         };
         let dirs: Vec<(PathBuf, PathBuf)> = drives
             .iter()
-            .map(|d| {
-                (
-                    paths::data_dir(&d.path, bucket, key, &layout.data_dir),
-                    d.path.join(bucket),
-                )
-            })
+            .map(|d| (paths::data_dir(&d.path, bucket, key, &layout.data_dir), d.path.join(bucket)))
             .collect();
         let _ = tokio::task::spawn_blocking(move || {
             for (dir, stop) in &dirs {
@@ -309,13 +280,9 @@ impl EcStore {
     pub async fn find_data_dirs(&self, bucket: &str) -> Vec<gc::DataDir> {
         let sets: Vec<(usize, Vec<Arc<Drive>>)> = self.sets.iter().cloned().enumerate().collect();
         let bucket = bucket.to_string();
-        tokio::task::spawn_blocking(move || {
-            sets.iter()
-                .flat_map(|(i, d)| gc::find_data_dirs(*i, d, &bucket))
-                .collect()
-        })
-        .await
-        .unwrap_or_default()
+        tokio::task::spawn_blocking(move || sets.iter().flat_map(|(i, d)| gc::find_data_dirs(*i, d, &bucket)).collect())
+            .await
+            .unwrap_or_default()
     }
 
     /// Removes one data dir found by `find_data_dirs` from every drive of its set.
@@ -325,12 +292,7 @@ impl EcStore {
         };
         let dirs: Vec<(PathBuf, PathBuf)> = drives
             .iter()
-            .map(|dr| {
-                (
-                    paths::data_dir(&dr.path, &d.bucket, &d.key, &d.data_dir),
-                    dr.path.join(&d.bucket),
-                )
-            })
+            .map(|dr| (paths::data_dir(&dr.path, &d.bucket, &d.key, &d.data_dir), dr.path.join(&d.bucket)))
             .collect();
         let _ = tokio::task::spawn_blocking(move || {
             for (dir, stop) in &dirs {
@@ -346,9 +308,7 @@ impl EcStore {
         if self.heal_tx.try_send(task).is_ok() {
             self.heal_queued.fetch_add(1, Ordering::Relaxed);
         } else {
-            self.heal_stats
-                .queue_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.heal_stats.queue_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -358,12 +318,7 @@ impl EcStore {
     }
 
     /// Heals one object now; blocking work runs off the runtime.
-    pub async fn heal_object(
-        self: &Arc<Self>,
-        bucket: &str,
-        key: &str,
-        layout: &ErasureLayout,
-    ) -> Result<HealOutcome> {
+    pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str, layout: &ErasureLayout) -> Result<HealOutcome> {
         let drives = self.set_of(layout)?.clone();
         let (b, k, l) = (bucket.to_string(), key.to_string(), layout.clone());
         let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &b, &k, &l))
@@ -375,22 +330,14 @@ impl EcStore {
 
     /// Starts the background heal worker (once). It stops when the store is dropped.
     pub fn start_heal_worker(self: &Arc<Self>) {
-        let Some(mut rx) = self
-            .heal_rx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        let Some(mut rx) = self.heal_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(task) = rx.recv().await {
                 let Some(store) = weak.upgrade() else { break };
-                match store
-                    .heal_object(&task.bucket, &task.key, &task.layout)
-                    .await
-                {
+                match store.heal_object(&task.bucket, &task.key, &task.layout).await {
                     Ok(o) if o.shards_healed > 0 => {
                         tracing::info!(bucket = %task.bucket, key = %task.key, shards = o.shards_healed, "healed object")
                     }
@@ -432,10 +379,5 @@ impl Stream for ObjectReader {
 
 /// The single part of an object written in one PUT.
 pub fn single_part(size: u64, etag: &str) -> PartInfo {
-    PartInfo {
-        number: 1,
-        size,
-        etag: etag.to_string(),
-        file: None,
-    }
+    PartInfo { number: 1, size, etag: etag.to_string(), file: None }
 }

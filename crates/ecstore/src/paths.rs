@@ -25,9 +25,7 @@ pub fn check_key(key: &str) -> Result<()> {
 }
 
 pub fn object_dir(drive: &Path, bucket: &str, key: &str) -> PathBuf {
-    drive
-        .join(bucket)
-        .join(key.strip_suffix('/').unwrap_or(key))
+    drive.join(bucket).join(key.strip_suffix('/').unwrap_or(key))
 }
 
 pub fn data_dir(drive: &Path, bucket: &str, key: &str, data_dir: &str) -> PathBuf {
@@ -40,18 +38,7 @@ mod tests {
 
     #[test]
     fn rejects_escaping_keys() {
-        for bad in [
-            "",
-            "/",
-            "../x",
-            "a/../b",
-            "a//b",
-            "./a",
-            "a/.",
-            "/abs",
-            "a\0b",
-            &"x".repeat(256),
-        ] {
+        for bad in ["", "/", "../x", "a/../b", "a//b", "./a", "a/.", "/abs", "a\0b", &"x".repeat(256)] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         for good in ["a", "a/b", "dir/", "a.b/..c/d", "日本/語"] {

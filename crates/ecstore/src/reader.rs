@@ -33,11 +33,7 @@ pub(crate) struct ReadTarget {
 
 impl ReadTarget {
     fn erasure(&self) -> Erasure {
-        Erasure::new(
-            self.layout.data as usize,
-            self.layout.parity as usize,
-            self.layout.block_size as usize,
-        )
+        Erasure::new(self.layout.data as usize, self.layout.parity as usize, self.layout.block_size as usize)
     }
 
     fn open_part(&self, part: usize) -> PartShards {
@@ -48,13 +44,7 @@ impl ReadTarget {
             let drive = &self.drives[d as usize];
             let f = if drive.is_online() {
                 File::open(
-                    crate::paths::data_dir(
-                        &drive.path,
-                        &self.bucket,
-                        &self.key,
-                        &self.layout.data_dir,
-                    )
-                    .join(&name),
+                    crate::paths::data_dir(&drive.path, &self.bucket, &self.key, &self.layout.data_dir).join(&name),
                 )
                 .ok()
             } else {
@@ -68,13 +58,7 @@ impl ReadTarget {
 
     /// Reads block `b` of `part` (of `block_len` bytes) into `out`, reconstructing if needed.
     /// Returns whether the block was degraded.
-    fn read_block(
-        &self,
-        ps: &mut PartShards,
-        b: u64,
-        block_len: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<bool> {
+    fn read_block(&self, ps: &mut PartShards, b: u64, block_len: usize, out: &mut Vec<u8>) -> Result<bool> {
         let e = self.erasure();
         let full_frame = bitrot::framed_len(e.shard_size(e.block_size)) as u64;
         let shard_len = e.shard_size(block_len);
@@ -94,8 +78,7 @@ impl ReadTarget {
             let Some(f) = ps.files[i].as_ref() else {
                 continue;
             };
-            let ok =
-                f.read_exact_at(&mut frame, offset).is_ok() && bitrot::verify(&frame).is_some();
+            let ok = f.read_exact_at(&mut frame, offset).is_ok() && bitrot::verify(&frame).is_some();
             if ok {
                 *slot = Some(frame[bitrot::HASH_LEN..].to_vec());
                 have += 1;
@@ -106,10 +89,7 @@ impl ReadTarget {
             }
         }
         if have < e.data {
-            return Err(StoreError::ReadQuorum(
-                format!("{}/{}", self.bucket, self.key),
-                e.data,
-            ));
+            return Err(StoreError::ReadQuorum(format!("{}/{}", self.bucket, self.key), e.data));
         }
         e.reconstruct_data(&mut shards)?;
         e.join(&shards, block_len, out);
@@ -159,10 +139,7 @@ pub(crate) fn produce(
             }
             let lo = (from.max(block_start) - block_start) as usize;
             let hi = (to.min(block_start + block_len as u64) - block_start) as usize;
-            if tx
-                .blocking_send(Ok(Bytes::copy_from_slice(&block[lo..hi])))
-                .is_err()
-            {
+            if tx.blocking_send(Ok(Bytes::copy_from_slice(&block[lo..hi]))).is_err() {
                 return; // the client went away
             }
             b += 1;

@@ -61,11 +61,7 @@ where
     let tmp_id = uuid::Uuid::new_v4().simple().to_string();
     let file_name = t.file.to_string();
     // Shard i goes to drive distribution[i].
-    let shard_drives: Vec<Arc<Drive>> = t
-        .distribution
-        .iter()
-        .map(|&d| Arc::clone(&t.drives[d as usize]))
-        .collect();
+    let shard_drives: Vec<Arc<Drive>> = t.distribution.iter().map(|&d| Arc::clone(&t.drives[d as usize])).collect();
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     let enc_drives = shard_drives.clone();
     let enc_tmp = tmp_id.clone();
@@ -77,20 +73,14 @@ where
             .map(|d| {
                 let dir = d.tmp_dir().join(&enc_tmp);
                 let file = if d.is_online() {
-                    drives::create_dir_all_durable(&dir)
-                        .ok()
-                        .and_then(|()| File::create(dir.join(&enc_file)).ok())
+                    drives::create_dir_all_durable(&dir).ok().and_then(|()| File::create(dir.join(&enc_file)).ok())
                 } else {
                     None
                 };
                 if file.is_none() && d.is_online() {
                     d.note_error();
                 }
-                TmpShard {
-                    drive: d.index,
-                    dir,
-                    file,
-                }
+                TmpShard { drive: d.index, dir, file }
             })
             .collect();
         while let Some(block) = rx.blocking_recv() {
@@ -131,9 +121,7 @@ where
             let take = (erasure.block_size - buf.len()).min(chunk.len());
             buf.extend_from_slice(&chunk.split_to(take));
             if buf.len() == erasure.block_size {
-                let block =
-                    std::mem::replace(&mut buf, BytesMut::with_capacity(erasure.block_size))
-                        .freeze();
+                let block = std::mem::replace(&mut buf, BytesMut::with_capacity(erasure.block_size)).freeze();
                 if tx.send(block).await.is_err() {
                     break;
                 }
@@ -144,9 +132,7 @@ where
         let _ = tx.send(buf.freeze()).await;
     }
     drop(tx);
-    let shards = encoder
-        .await
-        .map_err(|e| StoreError::Erasure(e.to_string()))?;
+    let shards = encoder.await.map_err(|e| StoreError::Erasure(e.to_string()))?;
     if let Some(e) = failure {
         cleanup(&shards).await;
         return Err(e);
@@ -181,11 +167,7 @@ where
     }
     let good = ok.iter().filter(|o| **o).count();
     if good < quorum {
-        return Err(StoreError::WriteQuorum {
-            set: shard_drives[0].set,
-            online: good,
-            needed: quorum,
-        });
+        return Err(StoreError::WriteQuorum { set: shard_drives[0].set, online: good, needed: quorum });
     }
     Ok(Written { size, ok })
 }

@@ -26,11 +26,7 @@ fn obj(key: String) -> ObjectVersion {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = rt.block_on(async {
         let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
@@ -46,9 +42,7 @@ fn bench(c: &mut Criterion) {
         .await
         .unwrap();
         for i in 0..10_000 {
-            s.put_object(obj(format!("k/{i:06}")), PutCondition::None)
-                .await
-                .unwrap();
+            s.put_object(obj(format!("k/{i:06}")), PutCondition::None).await.unwrap();
         }
         s
     });
@@ -62,9 +56,7 @@ fn bench(c: &mut Criterion) {
                 .map(|i| {
                     let s = store.clone();
                     tokio::spawn(async move {
-                        s.put_object(obj(format!("p/{}", base + i)), PutCondition::None)
-                            .await
-                            .unwrap()
+                        s.put_object(obj(format!("p/{}", base + i)), PutCondition::None).await.unwrap()
                     })
                 })
                 .collect();
@@ -75,17 +67,12 @@ fn bench(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_inline_4KiB", |b| {
-        b.to_async(&rt)
-            .iter(|| async { store.get_object("bench", "k/005000", None).await.unwrap() })
+        b.to_async(&rt).iter(|| async { store.get_object("bench", "k/005000", None).await.unwrap() })
     });
     g.throughput(Throughput::Elements(10_000));
     g.bench_function("list_10000_keys", |b| {
         b.to_async(&rt).iter(|| async {
-            let mut q = ListQuery {
-                prefix: "k/".into(),
-                max_keys: 1000,
-                ..Default::default()
-            };
+            let mut q = ListQuery { prefix: "k/".into(), max_keys: 1000, ..Default::default() };
             let mut total = 0;
             loop {
                 let page = store.list_objects("bench", &q).await.unwrap();

@@ -9,10 +9,7 @@ static LAST: AtomicI64 = AtomicI64::new(0);
 
 /// Nanoseconds since the Unix epoch, strictly greater than any earlier return value.
 pub fn now_ns() -> i64 {
-    let wall = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
     let mut prev = LAST.load(Ordering::Relaxed);
     loop {
         let next = wall.max(prev + 1);

@@ -14,11 +14,7 @@ pub enum MetaError {
     #[error("object not found: {bucket}/{key}")]
     NoSuchKey { bucket: String, key: String },
     #[error("version not found: {bucket}/{key}?versionId={version_id}")]
-    NoSuchVersion {
-        bucket: String,
-        key: String,
-        version_id: String,
-    },
+    NoSuchVersion { bucket: String, key: String, version_id: String },
     #[error("multipart upload not found: {0}")]
     NoSuchUpload(String),
     #[error("precondition failed")]

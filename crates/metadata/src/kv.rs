@@ -31,7 +31,7 @@ impl WriteBatch {
     pub fn new() -> Self {
         Self::default()
     }
-    pub fn expect(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
+    pub fn require(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> &mut Self {
         self.conditions.push(Condition::Equals(key, value));
         self
     }
@@ -57,8 +57,7 @@ pub enum WriteOutcome {
 pub trait Kv: Send + Sync + 'static {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Keys in `[start, end)` in ascending order, at most `limit` of them.
-    async fn scan(&self, start: &[u8], end: &[u8], limit: usize)
-    -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies the batch atomically; durable when this returns `Applied`.
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome>;
 }

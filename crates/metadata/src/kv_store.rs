@@ -9,11 +9,10 @@ use async_trait::async_trait;
 
 use crate::error::{MetaError, Result};
 use crate::kv::{Kv, WriteBatch, WriteOutcome};
-use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
+use crate::model::{BucketInfo, MultipartUpload, ObjectData, ObjectVersion, UploadedPart};
 use crate::schema::{self, decode, encode};
 use crate::store::{
-    CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery,
-    VersionQuery,
+    CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery, VersionQuery,
 };
 
 const MAX_ATTEMPTS: u32 = 32;
@@ -28,6 +27,46 @@ struct Read<T> {
     key: Vec<u8>,
     raw: Vec<u8>,
     value: T,
+}
+
+/// The value of the `latest` family: the current version without its inline bytes, which
+/// stay in the version family, so that listings never read object data.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Latest {
+    /// The current version; `data` is `ObjectData::None` when the bytes are inline.
+    version: ObjectVersion,
+    /// The bytes are inline in the version family's value.
+    #[serde(default)]
+    inline: bool,
+}
+
+impl Latest {
+    fn of(obj: &ObjectVersion) -> Self {
+        let (data, inline) = match &obj.data {
+            ObjectData::Inline(_) => (ObjectData::None, true),
+            d => (d.clone(), false),
+        };
+        let version = ObjectVersion {
+            bucket: obj.bucket.clone(),
+            key: obj.key.clone(),
+            version_id: obj.version_id.clone(),
+            delete_marker: obj.delete_marker,
+            size: obj.size,
+            etag: obj.etag.clone(),
+            mtime_ns: obj.mtime_ns,
+            content_type: obj.content_type.clone(),
+            headers: obj.headers.clone(),
+            user_meta: obj.user_meta.clone(),
+            checksums: obj.checksums.clone(),
+            data,
+        };
+        Self { version, inline }
+    }
+
+    fn version_key(&self) -> Vec<u8> {
+        let v = &self.version;
+        schema::version_key(&v.bucket, &v.key, v.mtime_ns, &v.version_id)
+    }
 }
 
 /// The planned writes of a put, and the versions it replaces.
@@ -63,11 +102,7 @@ impl KvStore {
     }
 
     /// Scans every entry under `prefix` in chunks, calling `f` until it returns `false`.
-    async fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
-    ) -> Result<()> {
+    async fn scan_prefix(&self, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
         let Some(end) = schema::prefix_end(prefix) else {
             return Ok(());
         };
@@ -91,21 +126,12 @@ impl KvStore {
         }
     }
 
-    async fn find_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<Read<ObjectVersion>>> {
+    async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<Read<ObjectVersion>>> {
         let mut found = None;
         self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
             let ov: ObjectVersion = decode(k, v)?;
             if ov.version_id == version_id {
-                found = Some(Read {
-                    key: k.to_vec(),
-                    raw: v.to_vec(),
-                    value: ov,
-                });
+                found = Some(Read { key: k.to_vec(), raw: v.to_vec(), value: ov });
                 return Ok(false);
             }
             Ok(true)
@@ -114,15 +140,27 @@ impl KvStore {
         Ok(found)
     }
 
+    /// The full current version a `latest` entry stands for.
+    async fn full(&self, latest: Latest) -> Result<ObjectVersion> {
+        if !latest.inline {
+            return Ok(latest.version);
+        }
+        let key = latest.version_key();
+        match self.read::<ObjectVersion>(key.clone()).await? {
+            Some(v) => Ok(v.value),
+            None => Err(MetaError::Corrupt {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: "the current version is missing from the version family".into(),
+            }),
+        }
+    }
+
     /// Reads the current state of `obj`'s key and plans the batch that commits `obj`.
     async fn plan_put(&self, obj: &mut ObjectVersion, cond: &PutCondition) -> Result<PutPlan> {
         let bucket = self.read_bucket(&obj.bucket).await?;
         let latest_key = schema::latest_key(&obj.bucket, &obj.key);
-        let current = self.read::<ObjectVersion>(latest_key.clone()).await?;
-        let live = current
-            .as_ref()
-            .map(|c| &c.value)
-            .filter(|c| !c.delete_marker);
+        let current = self.read::<Latest>(latest_key.clone()).await?;
+        let live = current.as_ref().map(|c| &c.value.version).filter(|c| !c.delete_marker);
         match cond {
             PutCondition::None => {}
             PutCondition::IfNoneMatchAny if live.is_some() => {
@@ -136,45 +174,29 @@ impl KvStore {
             }
         }
         let mut batch = WriteBatch::new();
-        batch.expect(bucket.key, Some(bucket.raw));
-        batch.expect(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
+        batch.require(bucket.key, Some(bucket.raw));
+        batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
         let mut replaced = Vec::new();
         if let Some(cur) = &current {
             // The new version must sort first among the key's versions.
-            if obj.mtime_ns <= cur.value.mtime_ns {
-                obj.mtime_ns = cur.value.mtime_ns + 1;
+            if obj.mtime_ns <= cur.value.version.mtime_ns {
+                obj.mtime_ns = cur.value.version.mtime_ns + 1;
             }
         }
         if obj.is_null_version() {
             let old_null = match &current {
-                Some(cur) if cur.value.is_null_version() => Some(Read {
-                    key: schema::version_key(
-                        &obj.bucket,
-                        &obj.key,
-                        cur.value.mtime_ns,
-                        &cur.value.version_id,
-                    ),
-                    raw: cur.raw.clone(),
-                    value: cur.value.clone(),
-                }),
-                Some(_) => {
-                    self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION)
-                        .await?
-                }
+                Some(cur) if cur.value.version.is_null_version() => self.read(cur.value.version_key()).await?,
+                Some(_) => self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION).await?,
                 None => None,
             };
             if let Some(old) = old_null {
-                batch.expect(old.key.clone(), Some(old.raw));
+                batch.require(old.key.clone(), Some(old.raw));
                 batch.delete(old.key);
                 replaced.push(old.value);
             }
         }
-        let raw = encode(&*obj);
-        batch.put(
-            schema::version_key(&obj.bucket, &obj.key, obj.mtime_ns, &obj.version_id),
-            raw.clone(),
-        );
-        batch.put(latest_key, raw);
+        batch.put(schema::version_key(&obj.bucket, &obj.key, obj.mtime_ns, &obj.version_id), encode(&*obj));
+        batch.put(latest_key, encode(&Latest::of(obj)));
         Ok(PutPlan { batch, replaced })
     }
 
@@ -185,11 +207,7 @@ impl KvStore {
     async fn parts_of(&self, upload_id: &str) -> Result<Vec<Read<UploadedPart>>> {
         let mut parts = Vec::new();
         self.scan_prefix(&schema::parts_base(upload_id), |k, v| {
-            parts.push(Read {
-                key: k.to_vec(),
-                raw: v.to_vec(),
-                value: decode(k, v)?,
-            });
+            parts.push(Read { key: k.to_vec(), raw: v.to_vec(), value: decode(k, v)? });
             Ok(true)
         })
         .await?;
@@ -210,10 +228,7 @@ impl KvStore {
         end: Vec<u8>,
         item_of: impl Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>,
     ) -> Result<ListPage<T>> {
-        let mut page = ListPage {
-            items: Vec::new(),
-            truncated: false,
-        };
+        let mut page = ListPage { items: Vec::new(), truncated: false };
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut pos = start.max(pos_of(prefix.as_bytes()));
         'outer: loop {
@@ -287,12 +302,7 @@ fn after_escaped_key(base: &[u8], key: &str) -> Vec<u8> {
 
 /// Where a listing resumes after `marker`, skipping a whole common prefix when the marker
 /// is one (or lies inside one).
-fn resume_after(
-    marker: &str,
-    prefix: &str,
-    delimiter: Option<&str>,
-    pos_of: impl Fn(&[u8]) -> Vec<u8>,
-) -> Vec<u8> {
+fn resume_after(marker: &str, prefix: &str, delimiter: Option<&str>, pos_of: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     if let Some(d) = delimiter.filter(|d| !d.is_empty())
         && let Some(rest) = marker.strip_prefix(prefix)
         && let Some(i) = rest.find(d)
@@ -312,12 +322,8 @@ impl MetadataStore for KvStore {
     async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
         let key = schema::bucket_key(&info.name);
         let mut batch = WriteBatch::new();
-        batch.expect(key.clone(), None).put(key, encode(&info));
-        if self.commit(batch).await? {
-            Ok(())
-        } else {
-            Err(MetaError::BucketExists(info.name))
-        }
+        batch.require(key.clone(), None).put(key, encode(&info));
+        if self.commit(batch).await? { Ok(()) } else { Err(MetaError::BucketExists(info.name)) }
     }
 
     async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
@@ -328,9 +334,7 @@ impl MetadataStore for KvStore {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.read_bucket(&info.name).await?;
             let mut batch = WriteBatch::new();
-            batch
-                .expect(cur.key.clone(), Some(cur.raw))
-                .put(cur.key, encode(&info));
+            batch.require(cur.key.clone(), Some(cur.raw)).put(cur.key, encode(&info));
             if self.commit(batch).await? {
                 return Ok(());
             }
@@ -345,9 +349,7 @@ impl MetadataStore for KvStore {
         marked.deleting = true;
         let marked_raw = encode(&marked);
         let mut batch = WriteBatch::new();
-        batch
-            .expect(cur.key.clone(), Some(cur.raw.clone()))
-            .put(cur.key.clone(), marked_raw.clone());
+        batch.require(cur.key.clone(), Some(cur.raw.clone())).put(cur.key.clone(), marked_raw.clone());
         if !self.commit(batch).await? {
             return Err(MetaError::Conflict(1));
         }
@@ -360,18 +362,14 @@ impl MetadataStore for KvStore {
             .await?;
         }
         let mut batch = WriteBatch::new();
-        batch.expect(cur.key.clone(), Some(marked_raw));
+        batch.require(cur.key.clone(), Some(marked_raw));
         if empty {
             batch.delete(cur.key);
         } else {
             batch.put(cur.key, cur.raw);
         }
         self.commit(batch).await?;
-        if empty {
-            Ok(())
-        } else {
-            Err(MetaError::BucketNotEmpty(name.to_string()))
-        }
+        if empty { Ok(()) } else { Err(MetaError::BucketNotEmpty(name.to_string())) }
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
@@ -387,51 +385,33 @@ impl MetadataStore for KvStore {
         Ok(out)
     }
 
-    async fn get_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> Result<ObjectVersion> {
-        let latest = self
-            .read::<ObjectVersion>(schema::latest_key(bucket, key))
-            .await?;
-        let no_key = || MetaError::NoSuchKey {
-            bucket: bucket.into(),
-            key: key.into(),
-        };
+    async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
+        let latest = self.read::<Latest>(schema::latest_key(bucket, key)).await?;
+        let no_key = || MetaError::NoSuchKey { bucket: bucket.into(), key: key.into() };
         match version_id {
             None => match latest {
-                Some(l) => Ok(l.value),
+                Some(l) => self.full(l.value).await,
                 None => {
                     self.read_bucket(bucket).await?;
                     Err(no_key())
                 }
             },
             Some(vid) => {
-                if let Some(l) = latest.filter(|l| l.value.version_id == vid) {
-                    return Ok(l.value);
+                if let Some(l) = latest.filter(|l| l.value.version.version_id == vid) {
+                    return self.full(l.value).await;
                 }
                 match self.find_version(bucket, key, vid).await? {
                     Some(v) => Ok(v.value),
                     None => {
                         self.read_bucket(bucket).await?;
-                        Err(MetaError::NoSuchVersion {
-                            bucket: bucket.into(),
-                            key: key.into(),
-                            version_id: vid.into(),
-                        })
+                        Err(MetaError::NoSuchVersion { bucket: bucket.into(), key: key.into(), version_id: vid.into() })
                     }
                 }
             }
         }
     }
 
-    async fn put_object(
-        &self,
-        mut obj: ObjectVersion,
-        cond: PutCondition,
-    ) -> Result<Vec<ObjectVersion>> {
+    async fn put_object(&self, mut obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
         for _ in 0..MAX_ATTEMPTS {
             let plan = self.plan_put(&mut obj, &cond).await?;
             if self.commit(plan.batch).await? {
@@ -441,40 +421,30 @@ impl MetadataStore for KvStore {
         Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
-    async fn delete_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<ObjectVersion>> {
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
         for _ in 0..MAX_ATTEMPTS {
             self.read_bucket(bucket).await?;
             let latest_key = schema::latest_key(bucket, key);
-            let current = self.read::<ObjectVersion>(latest_key.clone()).await?;
+            let current = self.read::<Latest>(latest_key.clone()).await?;
             let Some(target) = self.find_version(bucket, key, version_id).await? else {
                 return Ok(None);
             };
             let mut batch = WriteBatch::new();
-            batch.expect(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
-            batch
-                .expect(target.key.clone(), Some(target.raw.clone()))
-                .delete(target.key.clone());
-            if current
-                .as_ref()
-                .is_some_and(|c| c.value.version_id == version_id)
-            {
+            batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
+            batch.require(target.key.clone(), Some(target.raw.clone())).delete(target.key.clone());
+            if current.as_ref().is_some_and(|c| c.value.version.version_id == version_id) {
                 // The next newest version, if any, becomes current.
                 let mut next = None;
                 self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
                     if k != target.key.as_slice() {
-                        next = Some(v.to_vec());
+                        next = Some(decode::<ObjectVersion>(k, v)?);
                         return Ok(false);
                     }
                     Ok(true)
                 })
                 .await?;
                 match next {
-                    Some(raw) => batch.put(latest_key, raw),
+                    Some(n) => batch.put(latest_key, encode(&Latest::of(&n))),
                     None => batch.delete(latest_key),
                 };
             }
@@ -499,49 +469,30 @@ impl MetadataStore for KvStore {
         };
         let end = family_end(&base, &q.prefix, pos_of);
         let blen = base.len();
-        self.list_family(
-            start,
-            &q.prefix,
-            q.delimiter.as_deref(),
-            q.max_keys,
-            pos_of,
-            end,
-            |k, v| {
-                let okey = String::from_utf8_lossy(&k[blen..]).into_owned();
-                let ov: ObjectVersion = decode(k, v)?;
-                Ok((okey, (!ov.delete_marker).then_some(ov)))
-            },
-        )
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, pos_of, end, |k, v| {
+            let okey = String::from_utf8_lossy(&k[blen..]).into_owned();
+            let l: Latest = decode(k, v)?;
+            Ok((okey, (!l.version.delete_marker).then_some(l.version)))
+        })
         .await
     }
 
-    async fn list_versions(
-        &self,
-        bucket: &str,
-        q: &VersionQuery,
-    ) -> Result<ListPage<ObjectVersion>> {
+    async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
         self.read_bucket(bucket).await?;
         let base = schema::version_base(bucket);
         let pos_of = escaped_pos(&base);
         let start = match (&q.key_marker, &q.version_id_marker) {
-            (Some(km), Some(vm)) if !vm.is_empty() => {
-                match self.find_version(bucket, km, vm).await? {
-                    Some(v) => {
-                        let mut p = v.key;
-                        p.push(0);
-                        p
-                    }
-                    None => after_escaped_key(&base, km),
+            (Some(km), Some(vm)) if !vm.is_empty() => match self.find_version(bucket, km, vm).await? {
+                Some(v) => {
+                    let mut p = v.key;
+                    p.push(0);
+                    p
                 }
-            }
+                None => after_escaped_key(&base, km),
+            },
             (Some(km), _) => {
                 let d = q.delimiter.as_deref();
-                match d.filter(|d| {
-                    !d.is_empty()
-                        && km
-                            .strip_prefix(q.prefix.as_str())
-                            .is_some_and(|r| r.contains(d))
-                }) {
+                match d.filter(|d| !d.is_empty() && km.strip_prefix(q.prefix.as_str()).is_some_and(|r| r.contains(d))) {
                     Some(_) => resume_after(km, &q.prefix, d, &pos_of),
                     None => after_escaped_key(&base, km),
                 }
@@ -549,18 +500,10 @@ impl MetadataStore for KvStore {
             _ => base.clone(),
         };
         let end = family_end(&base, &q.prefix, &pos_of);
-        self.list_family(
-            start,
-            &q.prefix,
-            q.delimiter.as_deref(),
-            q.max_keys,
-            &pos_of,
-            end,
-            |k, v| {
-                let ov: ObjectVersion = decode(k, v)?;
-                Ok((ov.key.clone(), Some(ov)))
-            },
-        )
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, |k, v| {
+            let ov: ObjectVersion = decode(k, v)?;
+            Ok((ov.key.clone(), Some(ov)))
+        })
         .await
     }
 
@@ -568,27 +511,12 @@ impl MetadataStore for KvStore {
         let bucket = self.read_bucket(&upload.bucket).await?;
         let key = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
         let mut batch = WriteBatch::new();
-        batch
-            .expect(bucket.key, Some(bucket.raw))
-            .expect(key.clone(), None)
-            .put(key, encode(&upload));
-        if self.commit(batch).await? {
-            Ok(())
-        } else {
-            Err(MetaError::Conflict(1))
-        }
+        batch.require(bucket.key, Some(bucket.raw)).require(key.clone(), None).put(key, encode(&upload));
+        if self.commit(batch).await? { Ok(()) } else { Err(MetaError::Conflict(1)) }
     }
 
-    async fn get_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> Result<MultipartUpload> {
-        match self
-            .read::<MultipartUpload>(schema::upload_key(bucket, key, upload_id))
-            .await?
-        {
+    async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<MultipartUpload> {
+        match self.read::<MultipartUpload>(schema::upload_key(bucket, key, upload_id)).await? {
             Some(u) => Ok(u.value),
             None => {
                 self.read_bucket(bucket).await?;
@@ -597,11 +525,7 @@ impl MetadataStore for KvStore {
         }
     }
 
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        part: UploadedPart,
-    ) -> Result<Option<UploadedPart>> {
+    async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
         for _ in 0..MAX_ATTEMPTS {
             let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
             let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
@@ -610,8 +534,8 @@ impl MetadataStore for KvStore {
             let pkey = schema::part_key(&upload.upload_id, part.number);
             let old = self.read::<UploadedPart>(pkey.clone()).await?;
             let mut batch = WriteBatch::new();
-            batch.expect(up.key, Some(up.raw));
-            batch.expect(pkey.clone(), old.as_ref().map(|o| o.raw.clone()));
+            batch.require(up.key, Some(up.raw));
+            batch.require(pkey.clone(), old.as_ref().map(|o| o.raw.clone()));
             batch.put(pkey, encode(&part));
             if self.commit(batch).await? {
                 return Ok(old.map(|o| o.value));
@@ -620,12 +544,7 @@ impl MetadataStore for KvStore {
         Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        max: usize,
-    ) -> Result<Vec<UploadedPart>> {
+    async fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> Result<Vec<UploadedPart>> {
         let base = schema::parts_base(upload_id);
         let Some(end) = schema::prefix_end(&base) else {
             return Ok(Vec::new());
@@ -635,11 +554,7 @@ impl MetadataStore for KvStore {
         chunk.iter().map(|(k, v)| decode(k, v)).collect()
     }
 
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        q: &UploadQuery,
-    ) -> Result<ListPage<MultipartUpload>> {
+    async fn list_uploads(&self, bucket: &str, q: &UploadQuery) -> Result<ListPage<MultipartUpload>> {
         self.read_bucket(bucket).await?;
         let base = schema::upload_base(bucket);
         let pos_of = escaped_pos(&base);
@@ -653,18 +568,10 @@ impl MetadataStore for KvStore {
             _ => base.clone(),
         };
         let end = family_end(&base, &q.prefix, &pos_of);
-        self.list_family(
-            start,
-            &q.prefix,
-            q.delimiter.as_deref(),
-            q.max_uploads,
-            &pos_of,
-            end,
-            |k, v| {
-                let up: MultipartUpload = decode(k, v)?;
-                Ok((up.key.clone(), Some(up)))
-            },
-        )
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_uploads, &pos_of, end, |k, v| {
+            let up: MultipartUpload = decode(k, v)?;
+            Ok((up.key.clone(), Some(up)))
+        })
         .await
     }
 
@@ -681,21 +588,16 @@ impl MetadataStore for KvStore {
                 return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
             };
             let mut plan = self.plan_put(&mut obj, &cond).await?;
-            plan.batch
-                .expect(up.key.clone(), Some(up.raw))
-                .delete(up.key);
+            plan.batch.require(up.key.clone(), Some(up.raw)).delete(up.key);
             let mut unused_parts = Vec::new();
             for p in self.parts_of(&upload.upload_id).await? {
-                plan.batch.expect(p.key.clone(), Some(p.raw)).delete(p.key);
+                plan.batch.require(p.key.clone(), Some(p.raw)).delete(p.key);
                 if !used.contains(&p.value.number) {
                     unused_parts.push(p.value);
                 }
             }
             if self.commit(plan.batch).await? {
-                return Ok(CompleteOutcome {
-                    replaced: plan.replaced,
-                    unused_parts,
-                });
+                return Ok(CompleteOutcome { replaced: plan.replaced, unused_parts });
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
@@ -708,10 +610,10 @@ impl MetadataStore for KvStore {
                 return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
             };
             let mut batch = WriteBatch::new();
-            batch.expect(up.key.clone(), Some(up.raw)).delete(up.key);
+            batch.require(up.key.clone(), Some(up.raw)).delete(up.key);
             let mut parts = Vec::new();
             for p in self.parts_of(&upload.upload_id).await? {
-                batch.expect(p.key.clone(), Some(p.raw)).delete(p.key);
+                batch.require(p.key.clone(), Some(p.raw)).delete(p.key);
                 parts.push(p.value);
             }
             if self.commit(batch).await? {

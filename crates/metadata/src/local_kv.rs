@@ -36,10 +36,7 @@ impl LocalKv {
     /// Opens (or creates) the tree at `path` and starts its group-commit syncer.
     pub fn open(path: &Path) -> Result<Self> {
         std::fs::create_dir_all(path).map_err(kv_err)?;
-        let tree = TreeBuilder::new()
-            .with_path(path.to_path_buf())
-            .build()
-            .map_err(kv_err)?;
+        let tree = TreeBuilder::new().with_path(path.to_path_buf()).build().map_err(kv_err)?;
         let tree = Arc::new(tree);
         let (sync_tx, sync_rx) = std_mpsc::sync_channel::<SyncWaiter>(SYNC_QUEUE);
         let sync_tree = Arc::clone(&tree);
@@ -64,15 +61,10 @@ impl LocalKv {
             .await
             .map_err(kv_err)?
             .map_err(|_| MetaError::Kv("group-commit syncer stopped".into()))?;
-        rx.await
-            .map_err(|_| MetaError::Kv("group-commit syncer stopped".into()))?
-            .map_err(MetaError::Kv)
+        rx.await.map_err(|_| MetaError::Kv("group-commit syncer stopped".into()))?.map_err(MetaError::Kv)
     }
 
-    async fn try_apply(
-        &self,
-        batch: &WriteBatch,
-    ) -> std::result::Result<WriteOutcome, surrealkv::Error> {
+    async fn try_apply(&self, batch: &WriteBatch) -> std::result::Result<WriteOutcome, surrealkv::Error> {
         let mut tx = self.tree.begin_with_mode(Mode::ReadWrite)?;
         tx.set_durability(Durability::Eventual);
         for cond in &batch.conditions {
@@ -114,12 +106,7 @@ impl Kv for LocalKv {
         tx.get_async(key).await.map_err(kv_err)
     }
 
-    async fn scan(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if limit == 0 || start >= end {
             return Ok(Vec::new());
         }

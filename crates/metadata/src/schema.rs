@@ -7,7 +7,7 @@
 //! | family | key | value |
 //! | --- | --- | --- |
 //! | bucket | `b/<bucket>` | `BucketInfo` |
-//! | latest | `l/<bucket>/<key>` | the current `ObjectVersion` of a key (may be a delete marker) |
+//! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, and whether it has any |
 //! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
@@ -40,15 +40,12 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 pub fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
     match value.first() {
-        Some(&FORMAT_V1) => rmp_serde::from_slice(&value[1..]).map_err(|e| MetaError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            reason: e.to_string(),
-        }),
+        Some(&FORMAT_V1) => rmp_serde::from_slice(&value[1..])
+            .map_err(|e| MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: e.to_string() }),
         Some(&v) => Err(MetaError::UnsupportedFormat(v)),
-        None => Err(MetaError::Corrupt {
-            key: String::from_utf8_lossy(key).into_owned(),
-            reason: "empty value".into(),
-        }),
+        None => {
+            Err(MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: "empty value".into() })
+        }
     }
 }
 
@@ -183,14 +180,8 @@ mod tests {
     fn codec_rejects_unknown_format_and_garbage() {
         let v = encode(&"hello".to_string());
         assert_eq!(decode::<String>(b"k", &v).unwrap(), "hello");
-        assert!(matches!(
-            decode::<String>(b"k", &[9, 1]),
-            Err(MetaError::UnsupportedFormat(9))
-        ));
-        assert!(matches!(
-            decode::<String>(b"k", &[FORMAT_V1, 0xc1]),
-            Err(MetaError::Corrupt { .. })
-        ));
+        assert!(matches!(decode::<String>(b"k", &[9, 1]), Err(MetaError::UnsupportedFormat(9))));
+        assert!(matches!(decode::<String>(b"k", &[FORMAT_V1, 0xc1]), Err(MetaError::Corrupt { .. })));
         assert!(decode::<String>(b"k", &[]).is_err());
     }
 }

@@ -92,55 +92,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>>;
 
     /// The current version (`version_id = None`, may be a delete marker) or a given one.
-    async fn get_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: Option<&str>,
-    ) -> Result<ObjectVersion>;
+    async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion>;
     /// Commits `obj` as the newest version of its key. A `null` version replaces the existing
     /// `null` version. Returns the versions it replaced, whose data the caller must free.
-    async fn put_object(
-        &self,
-        obj: ObjectVersion,
-        cond: PutCondition,
-    ) -> Result<Vec<ObjectVersion>>;
+    async fn put_object(&self, obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>>;
     /// Removes one version; the next newest becomes current. Returns the removed version.
-    async fn delete_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        version_id: &str,
-    ) -> Result<Option<ObjectVersion>>;
-    /// Current versions that are not delete markers.
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>>;
+    /// Current versions that are not delete markers. Listed versions carry no inline bytes
+    /// (their `data` is `ObjectData::None` where the bytes are inline).
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>>;
     /// Every version and delete marker, by key, newest first within a key.
-    async fn list_versions(
-        &self,
-        bucket: &str,
-        q: &VersionQuery,
-    ) -> Result<ListPage<ObjectVersion>>;
+    async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>>;
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<()>;
-    async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str)
-    -> Result<MultipartUpload>;
+    async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<MultipartUpload>;
     /// Records a part; returns the part it replaced (same number), whose data is garbage.
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        part: UploadedPart,
-    ) -> Result<Option<UploadedPart>>;
-    async fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        max: usize,
-    ) -> Result<Vec<UploadedPart>>;
-    async fn list_uploads(
-        &self,
-        bucket: &str,
-        q: &UploadQuery,
-    ) -> Result<ListPage<MultipartUpload>>;
+    async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>>;
+    async fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> Result<Vec<UploadedPart>>;
+    async fn list_uploads(&self, bucket: &str, q: &UploadQuery) -> Result<ListPage<MultipartUpload>>;
     /// Atomically removes the upload and its part records and commits `obj`.
     /// `used` names the part numbers that `obj` references.
     async fn complete_upload(

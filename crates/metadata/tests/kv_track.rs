@@ -24,14 +24,7 @@ fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
 }
 
 fn bucket(name: &str, v: Versioning) -> BucketInfo {
-    BucketInfo {
-        name: name.into(),
-        owner: "o".into(),
-        created_ns: 1,
-        location: None,
-        versioning: v,
-        deleting: false,
-    }
+    BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning: v, deleting: false }
 }
 
 async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
@@ -43,130 +36,50 @@ async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
 async fn unversioned_put_replaces_and_reports_old() {
     let dir = tempfile::tempdir().unwrap();
     let (_kv, s) = store(dir.path()).await;
-    s.create_bucket(bucket("b", Versioning::Unversioned))
-        .await
-        .unwrap();
-    assert!(matches!(
-        s.create_bucket(bucket("b", Versioning::Unversioned)).await,
-        Err(MetaError::BucketExists(_))
-    ));
-    assert!(
-        s.put_object(obj("b", "k", NULL_VERSION, "e1"), PutCondition::None)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let replaced = s
-        .put_object(obj("b", "k", NULL_VERSION, "e2"), PutCondition::None)
-        .await
-        .unwrap();
+    s.create_bucket(bucket("b", Versioning::Unversioned)).await.unwrap();
+    assert!(matches!(s.create_bucket(bucket("b", Versioning::Unversioned)).await, Err(MetaError::BucketExists(_))));
+    assert!(s.put_object(obj("b", "k", NULL_VERSION, "e1"), PutCondition::None).await.unwrap().is_empty());
+    let replaced = s.put_object(obj("b", "k", NULL_VERSION, "e2"), PutCondition::None).await.unwrap();
     assert_eq!(replaced.len(), 1);
     assert_eq!(replaced[0].etag, "e1");
     assert_eq!(s.get_object("b", "k", None).await.unwrap().etag, "e2");
     assert!(matches!(
-        s.put_object(
-            obj("b", "k", NULL_VERSION, "e3"),
-            PutCondition::IfNoneMatchAny
-        )
-        .await,
+        s.put_object(obj("b", "k", NULL_VERSION, "e3"), PutCondition::IfNoneMatchAny).await,
         Err(MetaError::PreconditionFailed)
     ));
     assert!(matches!(
-        s.put_object(
-            obj("b", "k", NULL_VERSION, "e3"),
-            PutCondition::IfMatch("zz".into())
-        )
-        .await,
+        s.put_object(obj("b", "k", NULL_VERSION, "e3"), PutCondition::IfMatch("zz".into())).await,
         Err(MetaError::PreconditionFailed)
     ));
-    s.put_object(
-        obj("b", "k", NULL_VERSION, "e3"),
-        PutCondition::IfMatch("e2".into()),
-    )
-    .await
-    .unwrap();
-    assert!(matches!(
-        s.delete_bucket("b").await,
-        Err(MetaError::BucketNotEmpty(_))
-    ));
-    assert_eq!(
-        s.delete_version("b", "k", NULL_VERSION)
-            .await
-            .unwrap()
-            .unwrap()
-            .etag,
-        "e3"
-    );
-    assert!(matches!(
-        s.get_object("b", "k", None).await,
-        Err(MetaError::NoSuchKey { .. })
-    ));
+    s.put_object(obj("b", "k", NULL_VERSION, "e3"), PutCondition::IfMatch("e2".into())).await.unwrap();
+    assert!(matches!(s.delete_bucket("b").await, Err(MetaError::BucketNotEmpty(_))));
+    assert_eq!(s.delete_version("b", "k", NULL_VERSION).await.unwrap().unwrap().etag, "e3");
+    assert!(matches!(s.get_object("b", "k", None).await, Err(MetaError::NoSuchKey { .. })));
     s.delete_bucket("b").await.unwrap();
-    assert!(matches!(
-        s.get_bucket("b").await,
-        Err(MetaError::NoSuchBucket(_))
-    ));
+    assert!(matches!(s.get_bucket("b").await, Err(MetaError::NoSuchBucket(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_and_delete_markers() {
     let dir = tempfile::tempdir().unwrap();
     let (_kv, s) = store(dir.path()).await;
-    s.create_bucket(bucket("v", Versioning::Enabled))
-        .await
-        .unwrap();
-    s.put_object(obj("v", "k", NULL_VERSION, "n"), PutCondition::None)
-        .await
-        .unwrap();
-    s.put_object(obj("v", "k", "v1", "a"), PutCondition::None)
-        .await
-        .unwrap();
-    s.put_object(obj("v", "k", "v2", "b"), PutCondition::None)
-        .await
-        .unwrap();
+    s.create_bucket(bucket("v", Versioning::Enabled)).await.unwrap();
+    s.put_object(obj("v", "k", NULL_VERSION, "n"), PutCondition::None).await.unwrap();
+    s.put_object(obj("v", "k", "v1", "a"), PutCondition::None).await.unwrap();
+    s.put_object(obj("v", "k", "v2", "b"), PutCondition::None).await.unwrap();
     let mut marker = obj("v", "k", "dm", "");
     marker.delete_marker = true;
     s.put_object(marker, PutCondition::None).await.unwrap();
     assert!(s.get_object("v", "k", None).await.unwrap().delete_marker);
     assert_eq!(s.get_object("v", "k", Some("v1")).await.unwrap().etag, "a");
-    assert!(matches!(
-        s.get_object("v", "k", Some("nope")).await,
-        Err(MetaError::NoSuchVersion { .. })
-    ));
-    let page = s
-        .list_objects(
-            "v",
-            &ListQuery {
-                max_keys: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    assert!(matches!(s.get_object("v", "k", Some("nope")).await, Err(MetaError::NoSuchVersion { .. })));
+    let page = s.list_objects("v", &ListQuery { max_keys: 100, ..Default::default() }).await.unwrap();
     assert_eq!(page.objects().count(), 0, "a delete marker hides the key");
-    let versions = s
-        .list_versions(
-            "v",
-            &VersionQuery {
-                max_keys: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let versions = s.list_versions("v", &VersionQuery { max_keys: 100, ..Default::default() }).await.unwrap();
     let ids: Vec<_> = versions.objects().map(|o| o.version_id.as_str()).collect();
     assert_eq!(ids, ["dm", "v2", "v1", NULL_VERSION]);
     // Paging through versions with markers.
-    let p1 = s
-        .list_versions(
-            "v",
-            &VersionQuery {
-                max_keys: 2,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let p1 = s.list_versions("v", &VersionQuery { max_keys: 2, ..Default::default() }).await.unwrap();
     assert!(p1.truncated);
     let p2 = s
         .list_versions(
@@ -186,10 +99,7 @@ async fn versions_and_delete_markers() {
     s.delete_version("v", "k", "dm").await.unwrap();
     assert_eq!(s.get_object("v", "k", None).await.unwrap().version_id, "v2");
     // A suspended-bucket write replaces the null version only.
-    let replaced = s
-        .put_object(obj("v", "k", NULL_VERSION, "n2"), PutCondition::None)
-        .await
-        .unwrap();
+    let replaced = s.put_object(obj("v", "k", NULL_VERSION, "n2"), PutCondition::None).await.unwrap();
     assert_eq!(replaced.len(), 1);
     assert_eq!(replaced[0].etag, "n");
 }
@@ -198,13 +108,9 @@ async fn versions_and_delete_markers() {
 async fn list_with_prefix_delimiter_and_markers() {
     let dir = tempfile::tempdir().unwrap();
     let (_kv, s) = store(dir.path()).await;
-    s.create_bucket(bucket("l", Versioning::Unversioned))
-        .await
-        .unwrap();
+    s.create_bucket(bucket("l", Versioning::Unversioned)).await.unwrap();
     for k in ["a", "b/1", "b/2", "b/3", "c", "d/x/1", "d/y", "e"] {
-        s.put_object(obj("l", k, NULL_VERSION, k), PutCondition::None)
-            .await
-            .unwrap();
+        s.put_object(obj("l", k, NULL_VERSION, k), PutCondition::None).await.unwrap();
     }
     let q = |prefix: &str, delim: Option<&str>, after: Option<&str>, max| ListQuery {
         prefix: prefix.into(),
@@ -221,32 +127,17 @@ async fn list_with_prefix_delimiter_and_markers() {
             })
             .collect::<Vec<_>>()
     };
-    let p = s
-        .list_objects("l", &q("", Some("/"), None, 100))
-        .await
-        .unwrap();
+    let p = s.list_objects("l", &q("", Some("/"), None, 100)).await.unwrap();
     assert_eq!(show(&p), ["a", "[b/]", "c", "[d/]", "e"]);
     assert!(!p.truncated);
-    let p = s
-        .list_objects("l", &q("", Some("/"), None, 2))
-        .await
-        .unwrap();
+    let p = s.list_objects("l", &q("", Some("/"), None, 2)).await.unwrap();
     assert_eq!(show(&p), ["a", "[b/]"]);
     assert!(p.truncated);
-    let p = s
-        .list_objects("l", &q("", Some("/"), Some("b/"), 2))
-        .await
-        .unwrap();
+    let p = s.list_objects("l", &q("", Some("/"), Some("b/"), 2)).await.unwrap();
     assert_eq!(show(&p), ["c", "[d/]"]);
-    let p = s
-        .list_objects("l", &q("d/", Some("/"), None, 10))
-        .await
-        .unwrap();
+    let p = s.list_objects("l", &q("d/", Some("/"), None, 10)).await.unwrap();
     assert_eq!(show(&p), ["[d/x/]", "d/y"]);
-    let p = s
-        .list_objects("l", &q("b/", None, Some("b/1"), 10))
-        .await
-        .unwrap();
+    let p = s.list_objects("l", &q("b/", None, Some("b/1"), 10)).await.unwrap();
     assert_eq!(show(&p), ["b/2", "b/3"]);
     let p = s.list_objects("l", &q("", None, None, 3)).await.unwrap();
     assert_eq!(show(&p), ["a", "b/1", "b/2"]);
@@ -260,9 +151,7 @@ async fn multipart_state_and_durability_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (kv, s) = store(dir.path()).await;
-        s.create_bucket(bucket("m", Versioning::Unversioned))
-            .await
-            .unwrap();
+        s.create_bucket(bucket("m", Versioning::Unversioned)).await.unwrap();
         let up = MultipartUpload {
             bucket: "m".into(),
             key: "big".into(),
@@ -299,39 +188,36 @@ async fn multipart_state_and_durability_across_reopen() {
         assert_eq!(s.put_part(&up, again).await.unwrap().unwrap().file, "f2");
         let parts = s.list_parts(&up.upload_id, 1, 10).await.unwrap();
         assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [2, 3]);
-        let uploads = s
-            .list_uploads(
-                "m",
-                &UploadQuery {
-                    max_uploads: 10,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let uploads = s.list_uploads("m", &UploadQuery { max_uploads: 10, ..Default::default() }).await.unwrap();
         assert_eq!(uploads.objects().count(), 1);
-        let out = s
-            .complete_upload(
-                &up,
-                obj("m", "big", NULL_VERSION, "x-2"),
-                &[1, 2],
-                PutCondition::None,
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            out.unused_parts
-                .iter()
-                .map(|p| p.number)
-                .collect::<Vec<_>>(),
-            [3]
-        );
-        assert!(matches!(
-            s.get_upload("m", "big", &up.upload_id).await,
-            Err(MetaError::NoSuchUpload(_))
-        ));
+        let out =
+            s.complete_upload(&up, obj("m", "big", NULL_VERSION, "x-2"), &[1, 2], PutCondition::None).await.unwrap();
+        assert_eq!(out.unused_parts.iter().map(|p| p.number).collect::<Vec<_>>(), [3]);
+        assert!(matches!(s.get_upload("m", "big", &up.upload_id).await, Err(MetaError::NoSuchUpload(_))));
         kv.close().await.unwrap();
     }
     let (_kv, s) = store(dir.path()).await;
     assert_eq!(s.get_object("m", "big", None).await.unwrap().etag, "x-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_carry_no_inline_bytes_but_reads_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("i", Versioning::Enabled)).await.unwrap();
+    let mut a = obj("i", "k", "v1", "e1");
+    a.data = ObjectData::Inline(vec![1; 1000]);
+    s.put_object(a, PutCondition::None).await.unwrap();
+    let mut b = obj("i", "k", "v2", "e2");
+    b.data = ObjectData::Inline(vec![2; 2000]);
+    s.put_object(b, PutCondition::None).await.unwrap();
+    let page = s.list_objects("i", &ListQuery { max_keys: 10, ..Default::default() }).await.unwrap();
+    let listed: Vec<_> = page.objects().collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].data, ObjectData::None);
+    assert_eq!(s.get_object("i", "k", None).await.unwrap().data, ObjectData::Inline(vec![2; 2000]));
+    assert_eq!(s.get_object("i", "k", Some("v2")).await.unwrap().data, ObjectData::Inline(vec![2; 2000]));
+    // Deleting the current version promotes v1 with its bytes.
+    s.delete_version("i", "k", "v2").await.unwrap();
+    assert_eq!(s.get_object("i", "k", None).await.unwrap().data, ObjectData::Inline(vec![1; 1000]));
 }

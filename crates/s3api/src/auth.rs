@@ -30,12 +30,7 @@ pub struct Users {
 
 impl Users {
     pub fn new(users: impl IntoIterator<Item = User>) -> Self {
-        Self {
-            by_key: users
-                .into_iter()
-                .map(|u| (u.access_key.clone(), u))
-                .collect(),
-        }
+        Self { by_key: users.into_iter().map(|u| (u.access_key.clone(), u)).collect() }
     }
 
     pub fn get(&self, access_key: &str) -> Option<&User> {
@@ -56,18 +51,14 @@ impl S3Auth for Users {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.by_key.get(access_key) {
             Some(u) => Ok(SecretKey::from(u.secret_key.as_str())),
-            None => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            )),
+            None => {
+                Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+            }
         }
     }
 }
 
 /// The access key of the signed caller (s3s has already denied anonymous requests).
 pub fn caller<T>(req: &S3Request<T>) -> S3Result<String> {
-    req.credentials
-        .as_ref()
-        .map(|c| c.access_key.clone())
-        .ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+    req.credentials.as_ref().map(|c| c.access_key.clone()).ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
 }

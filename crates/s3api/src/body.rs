@@ -41,12 +41,7 @@ impl Hashing {
                 _ => {}
             }
         }
-        Self {
-            inner,
-            md5: Md5::new(),
-            sums,
-            len: 0,
-        }
+        Self { inner, md5: Md5::new(), sums, len: 0 }
     }
 
     /// Hex MD5 and base64 checksums (by algorithm name) of everything that passed.
@@ -108,10 +103,7 @@ pub fn declared(
     values: [Option<String>; 5],
     algorithm: Option<&str>,
 ) -> S3Result<Declared> {
-    let mut d = Declared {
-        content_md5,
-        sums: Vec::new(),
-    };
+    let mut d = Declared { content_md5, sums: Vec::new() };
     for (name, v) in ALGORITHMS.iter().zip(values) {
         if let Some(v) = v {
             d.sums.push((name.to_string(), Some(v)));
@@ -120,10 +112,7 @@ pub fn declared(
     let mut want = |a: &str| -> S3Result<()> {
         let a = a.trim().to_ascii_uppercase();
         if !ALGORITHMS.contains(&a.as_str()) {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Checksum algorithm {a} is not supported"
-            ));
+            return Err(s3_error!(InvalidRequest, "Checksum algorithm {a} is not supported"));
         }
         if !d.sums.iter().any(|(n, _)| *n == a) {
             d.sums.push((a, None));
@@ -135,11 +124,7 @@ pub fn declared(
     }
     if let Some(t) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
         for name in t.split(',') {
-            if let Some(a) = name
-                .trim()
-                .to_ascii_lowercase()
-                .strip_prefix("x-amz-checksum-")
-            {
+            if let Some(a) = name.trim().to_ascii_lowercase().strip_prefix("x-amz-checksum-") {
                 want(a)?;
             }
         }
@@ -156,20 +141,13 @@ pub fn verify(
     trailers: Option<&http::HeaderMap>,
 ) -> S3Result<BTreeMap<String, String>> {
     if let Some(m) = &d.content_md5 {
-        let raw = B64
-            .decode(m.trim())
-            .map_err(|_| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+        let raw =
+            B64.decode(m.trim()).map_err(|_| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
         if raw.len() != 16 {
-            return Err(s3_error!(
-                InvalidDigest,
-                "The Content-MD5 you specified was invalid."
-            ));
+            return Err(s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."));
         }
         if hex::encode(raw) != md5_hex {
-            return Err(s3_error!(
-                BadDigest,
-                "The Content-MD5 you specified did not match what we received."
-            ));
+            return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what we received."));
         }
     }
     let mut out = BTreeMap::new();
@@ -186,11 +164,7 @@ pub fn verify(
         };
         match expected {
             Some(e) if e.trim() != got => {
-                return Err(s3_error!(
-                    BadDigest,
-                    "The {} you specified did not match the calculated checksum.",
-                    alg
-                ));
+                return Err(s3_error!(BadDigest, "The {} you specified did not match the calculated checksum.", alg));
             }
             _ => {
                 out.insert(alg.clone(), got.clone());
@@ -202,7 +176,5 @@ pub fn verify(
 
 /// A response body from bytes already in memory.
 pub fn from_bytes(b: Bytes) -> StreamingBlob {
-    StreamingBlob::wrap(futures::stream::once(
-        async move { Ok::<_, std::io::Error>(b) },
-    ))
+    StreamingBlob::wrap(futures::stream::once(async move { Ok::<_, std::io::Error>(b) }))
 }

@@ -28,25 +28,16 @@ impl S3Api {
             deleting: false,
         };
         match self.meta.create_bucket(info).await {
-            Ok(()) => Ok(S3Response::new(CreateBucketOutput {
-                location: Some(format!("/{}", i.bucket)),
-            })),
+            Ok(()) => Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) })),
             Err(MetaError::BucketExists(_)) => {
-                let owned = self
-                    .meta
-                    .get_bucket(&i.bucket)
-                    .await
-                    .is_ok_and(|b| b.owner == caller);
+                let owned = self.meta.get_bucket(&i.bucket).await.is_ok_and(|b| b.owner == caller);
                 Err(if owned {
                     s3_error!(
                         BucketAlreadyOwnedByYou,
                         "Your previous request to create the named bucket succeeded and you already own it."
                     )
                 } else {
-                    s3_error!(
-                        BucketAlreadyExists,
-                        "The requested bucket name is not available."
-                    )
+                    s3_error!(BucketAlreadyExists, "The requested bucket name is not available.")
                 })
             }
             Err(e) => Err(error::meta(e)),
@@ -59,10 +50,7 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let caller = auth::caller(&req)?;
         let b = self.owned_bucket(&caller, &req.input.bucket).await?;
-        self.meta
-            .delete_bucket(&b.name)
-            .await
-            .map_err(error::meta)?;
+        self.meta.delete_bucket(&b.name).await.map_err(error::meta)?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -99,10 +87,7 @@ impl S3Api {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner {
-                id: Some(caller.clone()),
-                display_name: Some(caller),
-            }),
+            owner: Some(Owner { id: Some(caller.clone()), display_name: Some(caller) }),
             ..Default::default()
         }))
     }
@@ -126,17 +111,10 @@ impl S3Api {
         let b = self.owned_bucket(&caller, &req.input.bucket).await?;
         let status = match b.versioning {
             Versioning::Unversioned => None,
-            Versioning::Enabled => Some(BucketVersioningStatus::from_static(
-                BucketVersioningStatus::ENABLED,
-            )),
-            Versioning::Suspended => Some(BucketVersioningStatus::from_static(
-                BucketVersioningStatus::SUSPENDED,
-            )),
+            Versioning::Enabled => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::ENABLED)),
+            Versioning::Suspended => Some(BucketVersioningStatus::from_static(BucketVersioningStatus::SUSPENDED)),
         };
-        Ok(S3Response::new(GetBucketVersioningOutput {
-            status,
-            ..Default::default()
-        }))
+        Ok(S3Response::new(GetBucketVersioningOutput { status, ..Default::default() }))
     }
 
     pub(crate) async fn op_put_bucket_versioning(
@@ -146,12 +124,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let mut b = self.owned_bucket(&caller, &i.bucket).await?;
-        b.versioning = match i
-            .versioning_configuration
-            .status
-            .as_ref()
-            .map(BucketVersioningStatus::as_str)
-        {
+        b.versioning = match i.versioning_configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
             Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
             Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
             _ => {

@@ -27,39 +27,20 @@ pub(crate) struct CopyConds<'a> {
 impl S3Api {
     /// Resolves `x-amz-copy-source` and checks the copy-source conditions (which answer 412
     /// where a GET would answer 304).
-    pub(crate) async fn copy_source(
-        &self,
-        caller: &str,
-        src: &CopySource,
-        c: CopyConds<'_>,
-    ) -> S3Result<Source> {
-        let CopySource::Bucket {
-            bucket,
-            key,
-            version_id,
-        } = src
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Access point copy sources are not supported"
-            ));
+    pub(crate) async fn copy_source(&self, caller: &str, src: &CopySource, c: CopyConds<'_>) -> S3Result<Source> {
+        let CopySource::Bucket { bucket, key, version_id } = src else {
+            return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
         };
-        let Found { obj, versioned } = self
-            .find_object(caller, bucket, key, version_id.as_deref())
-            .await?;
+        let Found { obj, versioned } = self.find_object(caller, bucket, key, version_id.as_deref()).await?;
         let conds = Conditions {
             if_match: c.if_match,
             if_none_match: c.if_none_match,
             if_modified_since: c.if_modified_since,
             if_unmodified_since: c.if_unmodified_since,
         };
-        conds.check(&obj).map_err(|e| {
-            if *e.code() == S3ErrorCode::NotModified {
-                util::precondition_failed()
-            } else {
-                e
-            }
-        })?;
+        conds
+            .check(&obj)
+            .map_err(|e| if *e.code() == S3ErrorCode::NotModified { util::precondition_failed() } else { e })?;
         let version_id = util::shown_version(&obj, versioned);
         Ok(Source { obj, version_id })
     }
@@ -132,9 +113,7 @@ impl S3Api {
             inline: true,
             declared: Some(src.obj.size),
         };
-        let (ing, md5, sums) = self
-            .copy_bytes(&src.obj, 0..src.obj.size, target, &algorithms)
-            .await?;
+        let (ing, md5, sums) = self.copy_bytes(&src.obj, 0..src.obj.size, target, &algorithms).await?;
         let data = match ing.data {
             ObjectData::Erasure(mut l) => {
                 l.parts = vec![ecstore::single_part(ing.size, &md5)];
@@ -155,11 +134,7 @@ impl S3Api {
                 util::user_meta(i.metadata),
             )
         } else {
-            (
-                src.obj.content_type.clone(),
-                src.obj.headers.clone(),
-                src.obj.user_meta.clone(),
-            )
+            (src.obj.content_type.clone(), src.obj.headers.clone(), src.obj.user_meta.clone())
         };
         let obj = ObjectVersion {
             bucket: bucket.name.clone(),

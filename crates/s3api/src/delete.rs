@@ -22,39 +22,21 @@ impl S3Api {
     ) -> S3Result<Deleted> {
         match (version_id, bucket.versioning) {
             (Some(vid), _) => {
-                let removed = self
-                    .meta
-                    .delete_version(&bucket.name, key, vid)
-                    .await
-                    .map_err(error::meta)?;
+                let removed = self.meta.delete_version(&bucket.name, key, vid).await.map_err(error::meta)?;
                 let delete_marker = removed.as_ref().is_some_and(|r| r.delete_marker);
                 self.free(removed.into_iter().collect());
-                Ok(Deleted {
-                    version_id: Some(vid.to_string()),
-                    delete_marker,
-                })
+                Ok(Deleted { version_id: Some(vid.to_string()), delete_marker })
             }
             (None, Versioning::Unversioned) => {
-                let removed = self
-                    .meta
-                    .delete_version(&bucket.name, key, NULL_VERSION)
-                    .await
-                    .map_err(error::meta)?;
+                let removed = self.meta.delete_version(&bucket.name, key, NULL_VERSION).await.map_err(error::meta)?;
                 self.free(removed.into_iter().collect());
-                Ok(Deleted {
-                    version_id: None,
-                    delete_marker: false,
-                })
+                Ok(Deleted { version_id: None, delete_marker: false })
             }
             (None, v) => {
                 let marker = ObjectVersion {
                     bucket: bucket.name.clone(),
                     key: key.to_string(),
-                    version_id: if v == Versioning::Enabled {
-                        clock::new_version_id()
-                    } else {
-                        NULL_VERSION.into()
-                    },
+                    version_id: if v == Versioning::Enabled { clock::new_version_id() } else { NULL_VERSION.into() },
                     delete_marker: true,
                     size: 0,
                     etag: String::new(),
@@ -65,16 +47,9 @@ impl S3Api {
                     checksums: Default::default(),
                     data: ObjectData::None,
                 };
-                let replaced = self
-                    .meta
-                    .put_object(marker.clone(), PutCondition::None)
-                    .await
-                    .map_err(error::meta)?;
+                let replaced = self.meta.put_object(marker.clone(), PutCondition::None).await.map_err(error::meta)?;
                 self.free(replaced);
-                Ok(Deleted {
-                    version_id: Some(marker.version_id),
-                    delete_marker: true,
-                })
+                Ok(Deleted { version_id: Some(marker.version_id), delete_marker: true })
             }
         }
     }
@@ -86,9 +61,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = &req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        let d = self
-            .delete_one(&bucket, &i.key, i.version_id.as_deref())
-            .await?;
+        let d = self.delete_one(&bucket, &i.key, i.version_id.as_deref()).await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
             version_id: d.version_id,
@@ -113,21 +86,14 @@ impl S3Api {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in i.delete.objects {
-            match self
-                .delete_one(&bucket, &o.key, o.version_id.as_deref())
-                .await
-            {
+            match self.delete_one(&bucket, &o.key, o.version_id.as_deref()).await {
                 Ok(d) => {
                     if !quiet {
                         deleted.push(DeletedObject {
                             key: Some(o.key),
                             version_id: o.version_id.clone(),
                             delete_marker: d.delete_marker.then_some(true),
-                            delete_marker_version_id: if d.delete_marker {
-                                d.version_id
-                            } else {
-                                None
-                            },
+                            delete_marker_version_id: if d.delete_marker { d.version_id } else { None },
                         });
                     }
                 }

@@ -11,10 +11,7 @@ pub fn meta(e: MetaError) -> S3Error {
             s3_error!(NoSuchBucket, "The specified bucket does not exist")
         }
         MetaError::BucketExists(_) => s3_error!(BucketAlreadyExists),
-        MetaError::BucketNotEmpty(_) => s3_error!(
-            BucketNotEmpty,
-            "The bucket you tried to delete is not empty"
-        ),
+        MetaError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty"),
         MetaError::NoSuchKey { .. } => s3_error!(NoSuchKey, "The specified key does not exist."),
         MetaError::NoSuchVersion { .. } => {
             s3_error!(NoSuchVersion, "The specified version does not exist.")
@@ -23,20 +20,15 @@ pub fn meta(e: MetaError) -> S3Error {
             NoSuchUpload,
             "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
         ),
-        MetaError::PreconditionFailed => s3_error!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        ),
-        MetaError::Conflict(_) => S3Error::with_message(
-            S3ErrorCode::SlowDown,
-            "Too many concurrent updates of this key; retry",
-        ),
+        MetaError::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        MetaError::Conflict(_) => {
+            S3Error::with_message(S3ErrorCode::SlowDown, "Too many concurrent updates of this key; retry")
+        }
         other => {
             tracing::error!(error = %other, "metadata error");
-            s3_error!(
-                InternalError,
-                "We encountered an internal error. Please try again."
-            )
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
 }
@@ -49,10 +41,9 @@ pub fn store(e: StoreError) -> S3Error {
                 "Object name contains path components this server cannot store (empty, '.' or '..' segments, or a segment over 255 bytes)"
             )
         }
-        StoreError::TooLarge(_) => s3_error!(
-            EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size."
-        ),
+        StoreError::TooLarge(_) => {
+            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+        }
         StoreError::InvalidRange => {
             s3_error!(InvalidRange, "The requested range is not satisfiable")
         }
@@ -72,10 +63,7 @@ pub fn store(e: StoreError) -> S3Error {
         }
         other => {
             tracing::error!(error = %other, "storage error");
-            s3_error!(
-                InternalError,
-                "We encountered an internal error. Please try again."
-            )
+            s3_error!(InternalError, "We encountered an internal error. Please try again.")
         }
     }
 }

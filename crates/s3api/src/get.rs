@@ -13,10 +13,7 @@ use crate::{S3Api, auth, body, error};
 /// Headers that mark a delete marker on an error response.
 fn delete_marker_error(mut e: S3Error, obj: &ObjectVersion) -> S3Error {
     let mut h = http::HeaderMap::new();
-    h.insert(
-        "x-amz-delete-marker",
-        http::HeaderValue::from_static("true"),
-    );
+    h.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
     if let Ok(v) = http::HeaderValue::from_str(&obj.version_id) {
         h.insert("x-amz-version-id", v);
     }
@@ -39,50 +36,29 @@ impl S3Api {
         version_id: Option<&str>,
     ) -> S3Result<Found> {
         let b = self.owned_bucket(caller, bucket).await?;
-        let obj = self
-            .meta
-            .get_object(bucket, key, version_id)
-            .await
-            .map_err(error::meta)?;
+        let obj = self.meta.get_object(bucket, key, version_id).await.map_err(error::meta)?;
         if obj.delete_marker {
             return Err(if version_id.is_some() {
                 delete_marker_error(
-                    s3_error!(
-                        MethodNotAllowed,
-                        "The specified method is not allowed against this resource."
-                    ),
+                    s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
                     &obj,
                 )
             } else {
-                delete_marker_error(
-                    s3_error!(NoSuchKey, "The specified key does not exist."),
-                    &obj,
-                )
+                delete_marker_error(s3_error!(NoSuchKey, "The specified key does not exist."), &obj)
             });
         }
-        Ok(Found {
-            obj,
-            versioned: b.versioning != Versioning::Unversioned,
-        })
+        Ok(Found { obj, versioned: b.versioning != Versioning::Unversioned })
     }
 
     /// Opens a byte range of an object's data as a response body.
-    pub(crate) async fn open_range(
-        &self,
-        obj: &ObjectVersion,
-        r: std::ops::Range<u64>,
-    ) -> S3Result<StreamingBlob> {
+    pub(crate) async fn open_range(&self, obj: &ObjectVersion, r: std::ops::Range<u64>) -> S3Result<StreamingBlob> {
         match &obj.data {
             ObjectData::Inline(b) => {
                 let slice = b.get(r.start as usize..r.end as usize).unwrap_or_default();
                 Ok(body::from_bytes(bytes::Bytes::copy_from_slice(slice)))
             }
             ObjectData::Erasure(l) => {
-                let reader = self
-                    .ec
-                    .read(l, &obj.bucket, &obj.key, r)
-                    .await
-                    .map_err(error::store)?;
+                let reader = self.ec.read(l, &obj.bucket, &obj.key, r).await.map_err(error::store)?;
                 Ok(StreamingBlob::wrap(reader))
             }
             ObjectData::None => Ok(crate::put::empty_blob()),
@@ -98,10 +74,7 @@ fn select(
 ) -> S3Result<(std::ops::Range<u64>, Option<String>, Option<i32>)> {
     if let Some(n) = part_number {
         if range.is_some() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter"
-            ));
+            return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
         let parts: Vec<(u32, u64)> = match &obj.data {
             ObjectData::Erasure(l) => l.parts.iter().map(|p| (p.number, p.size)).collect(),
@@ -143,15 +116,10 @@ fn select(
 }
 
 impl S3Api {
-    pub(crate) async fn op_get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let Found { obj, versioned } = self
-            .find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref())
-            .await?;
+        let Found { obj, versioned } = self.find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref()).await?;
         Conditions {
             if_match: i.if_match.as_ref(),
             if_none_match: i.if_none_match.as_ref(),
@@ -170,11 +138,7 @@ impl S3Api {
             parts_count,
             e_tag: Some(util::etag(&obj.etag)),
             last_modified: Some(util::ts(obj.mtime_ns)),
-            content_type: Some(
-                obj.content_type
-                    .clone()
-                    .unwrap_or_else(|| "binary/octet-stream".into()),
-            ),
+            content_type: Some(obj.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
             cache_control: obj.headers.get("cache-control").cloned(),
             content_disposition: obj.headers.get("content-disposition").cloned(),
             content_encoding: obj.headers.get("content-encoding").cloned(),
@@ -184,11 +148,7 @@ impl S3Api {
             version_id: util::shown_version(&obj, versioned),
             ..Default::default()
         };
-        if full
-            && i.checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
-        {
+        if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
         Ok(S3Response::new(out))
@@ -200,9 +160,7 @@ impl S3Api {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let Found { obj, versioned } = self
-            .find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref())
-            .await?;
+        let Found { obj, versioned } = self.find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref()).await?;
         Conditions {
             if_match: i.if_match.as_ref(),
             if_none_match: i.if_none_match.as_ref(),
@@ -219,11 +177,7 @@ impl S3Api {
             parts_count,
             e_tag: Some(util::etag(&obj.etag)),
             last_modified: Some(util::ts(obj.mtime_ns)),
-            content_type: Some(
-                obj.content_type
-                    .clone()
-                    .unwrap_or_else(|| "binary/octet-stream".into()),
-            ),
+            content_type: Some(obj.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
             cache_control: obj.headers.get("cache-control").cloned(),
             content_disposition: obj.headers.get("content-disposition").cloned(),
             content_encoding: obj.headers.get("content-encoding").cloned(),
@@ -233,11 +187,7 @@ impl S3Api {
             version_id: util::shown_version(&obj, versioned),
             ..Default::default()
         };
-        if full
-            && i.checksum_mode
-                .as_ref()
-                .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
-        {
+        if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
         Ok(S3Response::new(out))

@@ -53,11 +53,7 @@ impl S3Api {
                     Some(Err(e)) => return Err(error::store(e)),
                     None => {
                         let size = head.len() as u64;
-                        return Ok(Ingested {
-                            data: ObjectData::Inline(head.to_vec()),
-                            size,
-                            degraded: false,
-                        });
+                        return Ok(Ingested { data: ObjectData::Inline(head.to_vec()), size, degraded: false });
                     }
                 }
             }
@@ -66,22 +62,11 @@ impl S3Api {
         let stream = futures::stream::iter((!head.is_empty()).then_some(Ok(head))).chain(body);
         let written: Written = self
             .ec
-            .write_part(
-                t.layout,
-                t.bucket,
-                t.key,
-                t.file,
-                Box::pin(stream),
-                t.max_size,
-            )
+            .write_part(t.layout, t.bucket, t.key, t.file, Box::pin(stream), t.max_size)
             .await
             .map_err(error::store)?;
         let mut layout = t.layout.clone();
         layout.parts.clear();
-        Ok(Ingested {
-            data: ObjectData::Erasure(layout),
-            size: written.size,
-            degraded: written.degraded(),
-        })
+        Ok(Ingested { data: ObjectData::Erasure(layout), size: written.size, degraded: written.degraded() })
     }
 }

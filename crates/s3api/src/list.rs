@@ -11,12 +11,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use crate::{S3Api, auth, error, util};
 
 /// Everything but unreserved characters and `/` is encoded, as S3 does for `encoding-type=url`.
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 pub(crate) struct Enc(bool);
 
@@ -25,18 +20,11 @@ impl Enc {
         match e.map(EncodingType::as_str) {
             None => Ok(Self(false)),
             Some(s) if s.eq_ignore_ascii_case("url") => Ok(Self(true)),
-            Some(_) => Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )),
+            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
         }
     }
     pub(crate) fn s(&self, v: &str) -> String {
-        if self.0 {
-            utf8_percent_encode(v, KEY_ENCODE).to_string()
-        } else {
-            v.to_string()
-        }
+        if self.0 { utf8_percent_encode(v, KEY_ENCODE).to_string() } else { v.to_string() }
     }
     pub(crate) fn opt(&self, v: Option<&str>) -> Option<String> {
         v.map(|v| self.s(v))
@@ -47,10 +35,7 @@ impl Enc {
 }
 
 fn owner(id: &str) -> Owner {
-    Owner {
-        id: Some(id.to_string()),
-        display_name: Some(id.to_string()),
-    }
+    Owner { id: Some(id.to_string()), display_name: Some(id.to_string()) }
 }
 
 fn object_entry(o: &ObjectVersion, enc: &Enc, owner_of: Option<&str>) -> Object {
@@ -59,9 +44,7 @@ fn object_entry(o: &ObjectVersion, enc: &Enc, owner_of: Option<&str>) -> Object 
         size: Some(o.size as i64),
         e_tag: Some(util::etag(&o.etag)),
         last_modified: Some(util::ts(o.mtime_ns)),
-        storage_class: Some(ObjectStorageClass::from_static(
-            ObjectStorageClass::STANDARD,
-        )),
+        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
         owner: owner_of.map(owner),
         ..Default::default()
     }
@@ -76,12 +59,7 @@ fn last_of(page: &ListPage<ObjectVersion>) -> Option<String> {
 }
 
 fn prefixes(page: &ListPage<ObjectVersion>, enc: &Enc) -> Option<Vec<CommonPrefix>> {
-    let v: Vec<CommonPrefix> = page
-        .prefixes()
-        .map(|p| CommonPrefix {
-            prefix: Some(enc.s(p)),
-        })
-        .collect();
+    let v: Vec<CommonPrefix> = page.prefixes().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect();
     (!v.is_empty()).then_some(v)
 }
 
@@ -101,26 +79,15 @@ impl S3Api {
             after: i.marker.clone().filter(|m| !m.is_empty()),
             max_keys: max,
         };
-        let page = self
-            .meta
-            .list_objects(&b.name, &q)
-            .await
-            .map_err(error::meta)?;
-        let contents = page
-            .objects()
-            .map(|o| object_entry(o, &enc, Some(&b.owner)))
-            .collect();
+        let page = self.meta.list_objects(&b.name, &q).await.map_err(error::meta)?;
+        let contents = page.objects().map(|o| object_entry(o, &enc, Some(&b.owner))).collect();
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(b.name.clone()),
             prefix: Some(enc.s(&q.prefix)),
             marker: enc.opt(i.marker.as_deref()),
             max_keys: Some(max as i32),
             is_truncated: Some(page.truncated),
-            next_marker: if page.truncated {
-                enc.opt(last_of(&page).as_deref())
-            } else {
-                None
-            },
+            next_marker: if page.truncated { enc.opt(last_of(&page).as_deref()) } else { None },
             common_prefixes: prefixes(&page, &enc),
             contents: Some(contents),
             delimiter: enc.opt(i.delimiter.as_deref()),
@@ -143,12 +110,7 @@ impl S3Api {
                 B64.decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        s3_error!(
-                            InvalidArgument,
-                            "The continuation token provided is incorrect"
-                        )
-                    })?,
+                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
             ),
             None => i.start_after.clone().filter(|s| !s.is_empty()),
         };
@@ -158,27 +120,17 @@ impl S3Api {
             after,
             max_keys: max,
         };
-        let page = self
-            .meta
-            .list_objects(&b.name, &q)
-            .await
-            .map_err(error::meta)?;
+        let page = self.meta.list_objects(&b.name, &q).await.map_err(error::meta)?;
         let fetch_owner = i.fetch_owner.unwrap_or(false);
-        let contents: Vec<Object> = page
-            .objects()
-            .map(|o| object_entry(o, &enc, fetch_owner.then_some(b.owner.as_str())))
-            .collect();
+        let contents: Vec<Object> =
+            page.objects().map(|o| object_entry(o, &enc, fetch_owner.then_some(b.owner.as_str()))).collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(b.name.clone()),
             prefix: Some(enc.s(&q.prefix)),
             max_keys: Some(max as i32),
             key_count: Some(page.items.len() as i32),
             continuation_token: i.continuation_token.clone(),
-            next_continuation_token: if page.truncated {
-                last_of(&page).map(|k| B64.encode(k))
-            } else {
-                None
-            },
+            next_continuation_token: if page.truncated { last_of(&page).map(|k| B64.encode(k)) } else { None },
             is_truncated: Some(page.truncated),
             common_prefixes: prefixes(&page, &enc),
             contents: Some(contents),
@@ -205,11 +157,7 @@ impl S3Api {
             version_id_marker: i.version_id_marker.clone().filter(|v| !v.is_empty()),
             max_keys: max,
         };
-        let page = self
-            .meta
-            .list_versions(&b.name, &q)
-            .await
-            .map_err(error::meta)?;
+        let page = self.meta.list_versions(&b.name, &q).await.map_err(error::meta)?;
         let mut versions = Vec::new();
         let mut markers = Vec::new();
         // The first version of a key in scan order is its latest, unless the page resumed
@@ -234,9 +182,7 @@ impl S3Api {
                     last_modified: Some(util::ts(o.mtime_ns)),
                     e_tag: Some(util::etag(&o.etag)),
                     size: Some(o.size as i64),
-                    storage_class: Some(ObjectVersionStorageClass::from_static(
-                        ObjectVersionStorageClass::STANDARD,
-                    )),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
                     owner: Some(owner(&b.owner)),
                     ..Default::default()
                 });

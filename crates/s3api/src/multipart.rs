@@ -6,8 +6,8 @@
 
 use md5::{Digest, Md5};
 use metadata::{
-    ErasureLayout, MultipartUpload, NULL_VERSION, ObjectData, ObjectVersion, PartInfo, UploadQuery,
-    UploadedPart, Versioning, clock,
+    ErasureLayout, MultipartUpload, NULL_VERSION, ObjectData, ObjectVersion, PartInfo, UploadQuery, UploadedPart,
+    Versioning, clock,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -26,37 +26,23 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PARTS).contains(&n) {
         Ok(n as u32)
     } else {
-        Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ))
+        Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
     }
 }
 
 fn part_file(n: u32) -> String {
-    format!(
-        "part.{n}.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("part.{n}.{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// The S3 multipart ETag: MD5 of the concatenated binary part MD5s, then `-<count>`.
 pub(crate) fn multipart_etag(part_etags: &[&str]) -> S3Result<String> {
     let mut h = Md5::new();
     for e in part_etags {
-        let raw = hex::decode(e).map_err(|_| {
-            s3_error!(
-                InvalidPart,
-                "One or more of the specified parts could not be found."
-            )
-        })?;
+        let raw = hex::decode(e)
+            .map_err(|_| s3_error!(InvalidPart, "One or more of the specified parts could not be found."))?;
         h.update(&raw);
     }
-    Ok(format!(
-        "{}-{}",
-        hex::encode(h.finalize()),
-        part_etags.len()
-    ))
+    Ok(format!("{}-{}", hex::encode(h.finalize()), part_etags.len()))
 }
 
 fn unquote(e: &str) -> &str {
@@ -71,18 +57,9 @@ impl S3Api {
         l
     }
 
-    async fn owned_upload(
-        &self,
-        caller: &str,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-    ) -> S3Result<MultipartUpload> {
+    async fn owned_upload(&self, caller: &str, bucket: &str, key: &str, upload_id: &str) -> S3Result<MultipartUpload> {
         self.owned_bucket(caller, bucket).await?;
-        self.meta
-            .get_upload(bucket, key, upload_id)
-            .await
-            .map_err(error::meta)
+        self.meta.get_upload(bucket, key, upload_id).await.map_err(error::meta)
     }
 
     pub(crate) async fn op_create_multipart_upload(
@@ -111,15 +88,9 @@ impl S3Api {
                 i.expires,
             ),
             user_meta: util::user_meta(i.metadata),
-            checksum_algorithm: i
-                .checksum_algorithm
-                .as_ref()
-                .map(|a| a.as_str().to_ascii_uppercase()),
+            checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase()),
         };
-        self.meta
-            .create_upload(up.clone())
-            .await
-            .map_err(error::meta)?;
+        self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(up.bucket),
             key: Some(up.key),
@@ -134,16 +105,12 @@ impl S3Api {
         let layout = self.upload_layout(up);
         match self.meta.put_part(up, part.clone()).await {
             Ok(Some(old)) => {
-                self.ec
-                    .delete_files(&layout, &up.bucket, &up.key, vec![old.file])
-                    .await;
+                self.ec.delete_files(&layout, &up.bucket, &up.key, vec![old.file]).await;
                 Ok(())
             }
             Ok(None) => Ok(()),
             Err(e) => {
-                self.ec
-                    .delete_files(&layout, &up.bucket, &up.key, vec![part.file])
-                    .await;
+                self.ec.delete_files(&layout, &up.bucket, &up.key, vec![part.file]).await;
                 Err(error::meta(e))
             }
         }
@@ -154,31 +121,15 @@ impl S3Api {
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let caller = auth::caller(&req)?;
-        let S3Request {
-            input: i,
-            headers,
-            trailing_headers,
-            ..
-        } = req;
+        let S3Request { input: i, headers, trailing_headers, .. } = req;
         let number = check_part_number(i.part_number)?;
-        let up = self
-            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
-            .await?;
+        let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
         let declared = declared_len(i.content_length)?;
         let decl = body::declared(
             &headers,
             i.content_md5.clone(),
-            [
-                i.checksum_crc32,
-                i.checksum_crc32c,
-                i.checksum_sha1,
-                i.checksum_sha256,
-                i.checksum_crc64nvme,
-            ],
-            i.checksum_algorithm
-                .as_ref()
-                .map(ChecksumAlgorithm::as_str)
-                .or(up.checksum_algorithm.as_deref()),
+            [i.checksum_crc32, i.checksum_crc32c, i.checksum_sha1, i.checksum_sha256, i.checksum_crc64nvme],
+            i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str).or(up.checksum_algorithm.as_deref()),
         )?;
         let layout = self.upload_layout(&up);
         let file = part_file(number);
@@ -206,25 +157,13 @@ impl S3Api {
         let checksums = match checked {
             Ok(c) => c,
             Err(e) => {
-                self.ec
-                    .delete_files(&layout, &up.bucket, &up.key, vec![file])
-                    .await;
+                self.ec.delete_files(&layout, &up.bucket, &up.key, vec![file]).await;
                 return Err(e);
             }
         };
-        let part = UploadedPart {
-            number,
-            size,
-            etag: md5,
-            mtime_ns: clock::now_ns(),
-            file,
-            checksums,
-        };
+        let part = UploadedPart { number, size, etag: md5, mtime_ns: clock::now_ns(), file, checksums };
         self.record_part(&up, part.clone()).await?;
-        let mut out = UploadPartOutput {
-            e_tag: Some(util::etag(&part.etag)),
-            ..Default::default()
-        };
+        let mut out = UploadPartOutput { e_tag: Some(util::etag(&part.etag)), ..Default::default() };
         set_checksums!(out, &part.checksums);
         Ok(S3Response::new(out))
     }
@@ -236,9 +175,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let number = check_part_number(i.part_number)?;
-        let up = self
-            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
-            .await?;
+        let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
         let src = self
             .copy_source(
                 &caller,
@@ -274,17 +211,8 @@ impl S3Api {
             declared: Some(range.end - range.start),
         };
         let algorithms: Vec<String> = up.checksum_algorithm.iter().cloned().collect();
-        let (ing, md5, sums) = self
-            .copy_bytes(&src.obj, range, target, &algorithms)
-            .await?;
-        let part = UploadedPart {
-            number,
-            size: ing.size,
-            etag: md5,
-            mtime_ns: clock::now_ns(),
-            file,
-            checksums: sums,
-        };
+        let (ing, md5, sums) = self.copy_bytes(&src.obj, range, target, &algorithms).await?;
+        let part = UploadedPart { number, size: ing.size, etag: md5, mtime_ns: clock::now_ns(), file, checksums: sums };
         self.record_part(&up, part.clone()).await?;
         let mut result = CopyPartResult {
             e_tag: Some(util::etag(&part.etag)),
@@ -306,11 +234,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        let up = self
-            .meta
-            .get_upload(&i.bucket, &i.key, &i.upload_id)
-            .await
-            .map_err(error::meta)?;
+        let up = self.meta.get_upload(&i.bucket, &i.key, &i.upload_id).await.map_err(error::meta)?;
         let requested = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         if requested.is_empty() {
             return Err(s3_error!(
@@ -321,11 +245,7 @@ impl S3Api {
         let mut stored = std::collections::BTreeMap::new();
         let mut after = 0;
         loop {
-            let chunk = self
-                .meta
-                .list_parts(&up.upload_id, after, 1000)
-                .await
-                .map_err(error::meta)?;
+            let chunk = self.meta.list_parts(&up.upload_id, after, 1000).await.map_err(error::meta)?;
             let Some(last) = chunk.last() else { break };
             after = last.number;
             let n = chunk.len();
@@ -352,10 +272,7 @@ impl S3Api {
             }
             prev = n;
             let s = stored.get(&n).ok_or_else(invalid_part)?;
-            if p.e_tag
-                .as_ref()
-                .is_some_and(|e| unquote(e.value()) != s.etag)
-            {
+            if p.e_tag.as_ref().is_some_and(|e| unquote(e.value()) != s.etag) {
                 return Err(invalid_part());
             }
             chosen.push(s);
@@ -372,12 +289,7 @@ impl S3Api {
         let mut layout = self.upload_layout(&up);
         layout.parts = chosen
             .iter()
-            .map(|p| PartInfo {
-                number: p.number,
-                size: p.size,
-                etag: p.etag.clone(),
-                file: Some(p.file.clone()),
-            })
+            .map(|p| PartInfo { number: p.number, size: p.size, etag: p.etag.clone(), file: Some(p.file.clone()) })
             .collect();
         let size = chosen.iter().map(|p| p.size).sum();
         let used: Vec<u32> = chosen.iter().map(|p| p.number).collect();
@@ -400,17 +312,11 @@ impl S3Api {
             data: ObjectData::Erasure(layout.clone()),
         };
         let cond = put_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
-        let out = self
-            .meta
-            .complete_upload(&up, obj.clone(), &used, cond)
-            .await
-            .map_err(error::meta)?;
+        let out = self.meta.complete_upload(&up, obj.clone(), &used, cond).await.map_err(error::meta)?;
         self.free(out.replaced);
         if !out.unused_parts.is_empty() {
             let files = out.unused_parts.into_iter().map(|p| p.file).collect();
-            self.ec
-                .delete_files(&layout, &up.bucket, &up.key, files)
-                .await;
+            self.ec.delete_files(&layout, &up.bucket, &up.key, files).await;
         }
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(obj.bucket.clone()),
@@ -428,40 +334,24 @@ impl S3Api {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let up = self
-            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
-            .await?;
+        let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
         self.meta.abort_upload(&up).await.map_err(error::meta)?;
         let layout = self.upload_layout(&up);
-        self.ec
-            .delete_object_data(&layout, &up.bucket, &up.key)
-            .await;
+        self.ec.delete_object_data(&layout, &up.bucket, &up.key).await;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub(crate) async fn op_list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
+    pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let up = self
-            .owned_upload(&caller, &i.bucket, &i.key, &i.upload_id)
-            .await?;
+        let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
         let max = util::max_keys(i.max_parts)?;
         let marker = i.part_number_marker.unwrap_or(0).max(0) as u32;
-        let mut parts = self
-            .meta
-            .list_parts(&up.upload_id, marker, max + 1)
-            .await
-            .map_err(error::meta)?;
+        let mut parts = self.meta.list_parts(&up.upload_id, marker, max + 1).await.map_err(error::meta)?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         let next = parts.last().map(|p| p.number as i32);
-        let owner = Owner {
-            id: Some(up.owner.clone()),
-            display_name: Some(up.owner.clone()),
-        };
+        let owner = Owner { id: Some(up.owner.clone()), display_name: Some(up.owner.clone()) };
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(up.bucket.clone()),
             key: Some(up.key.clone()),
@@ -470,10 +360,7 @@ impl S3Api {
             part_number_marker: i.part_number_marker,
             next_part_number_marker: next,
             is_truncated: Some(truncated),
-            initiator: Some(Initiator {
-                id: owner.id.clone(),
-                display_name: owner.display_name.clone(),
-            }),
+            initiator: Some(Initiator { id: owner.id.clone(), display_name: owner.display_name.clone() }),
             owner: Some(owner),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             parts: Some(
@@ -512,26 +399,16 @@ impl S3Api {
             upload_id_marker: i.upload_id_marker.clone().filter(|u| !u.is_empty()),
             max_uploads: max,
         };
-        let page = self
-            .meta
-            .list_uploads(&b.name, &q)
-            .await
-            .map_err(error::meta)?;
+        let page = self.meta.list_uploads(&b.name, &q).await.map_err(error::meta)?;
         let uploads: Vec<s3s::dto::MultipartUpload> = page
             .objects()
             .map(|u| {
-                let owner = Owner {
-                    id: Some(u.owner.clone()),
-                    display_name: Some(u.owner.clone()),
-                };
+                let owner = Owner { id: Some(u.owner.clone()), display_name: Some(u.owner.clone()) };
                 s3s::dto::MultipartUpload {
                     key: Some(enc.s(&u.key)),
                     upload_id: Some(u.upload_id.clone()),
                     initiated: Some(util::ts(u.initiated_ns)),
-                    initiator: Some(Initiator {
-                        id: owner.id.clone(),
-                        display_name: owner.display_name.clone(),
-                    }),
+                    initiator: Some(Initiator { id: owner.id.clone(), display_name: owner.display_name.clone() }),
                     owner: Some(owner),
                     storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                     ..Default::default()
@@ -539,18 +416,11 @@ impl S3Api {
             })
             .collect();
         let (next_key, next_upload) = match (page.truncated, page.items.last()) {
-            (true, Some(metadata::ListItem::Object(u))) => {
-                (Some(enc.s(&u.key)), Some(u.upload_id.clone()))
-            }
+            (true, Some(metadata::ListItem::Object(u))) => (Some(enc.s(&u.key)), Some(u.upload_id.clone())),
             (true, Some(metadata::ListItem::CommonPrefix(p))) => (Some(enc.s(p)), None),
             _ => (None, None),
         };
-        let prefixes: Vec<CommonPrefix> = page
-            .prefixes()
-            .map(|p| CommonPrefix {
-                prefix: Some(enc.s(p)),
-            })
-            .collect();
+        let prefixes: Vec<CommonPrefix> = page.prefixes().map(|p| CommonPrefix { prefix: Some(enc.s(p)) }).collect();
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(b.name.clone()),
             prefix: Some(enc.s(&q.prefix)),
@@ -585,10 +455,7 @@ fn parse_copy_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
         return Err(bad());
     }
     if last >= size {
-        return Err(s3_error!(
-            InvalidRange,
-            "The requested range is not satisfiable"
-        ));
+        return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
     }
     Ok(first..last + 1)
 }
@@ -605,10 +472,7 @@ mod tests {
         let mut h = Md5::new();
         h.update(Md5::digest(b"a"));
         h.update(Md5::digest(b"b"));
-        assert_eq!(
-            multipart_etag(&[&a, &b]).unwrap(),
-            format!("{}-2", hex::encode(h.finalize()))
-        );
+        assert_eq!(multipart_etag(&[&a, &b]).unwrap(), format!("{}-2", hex::encode(h.finalize())));
     }
 
     #[test]

@@ -16,14 +16,10 @@ pub(crate) fn empty_blob() -> StreamingBlob {
 
 pub(crate) fn declared_len(len: Option<i64>) -> S3Result<Option<u64>> {
     match len {
-        Some(l) if l < 0 => Err(s3_error!(
-            InvalidArgument,
-            "Content-Length must not be negative"
-        )),
-        Some(l) if l as u64 > MAX_PUT_SIZE => Err(s3_error!(
-            EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size."
-        )),
+        Some(l) if l < 0 => Err(s3_error!(InvalidArgument, "Content-Length must not be negative")),
+        Some(l) if l as u64 > MAX_PUT_SIZE => {
+            Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."))
+        }
         Some(l) => Ok(Some(l as u64)),
         None => Ok(None),
     }
@@ -35,10 +31,7 @@ pub(crate) fn put_condition(
 ) -> S3Result<PutCondition> {
     match (if_match, if_none_match) {
         (_, Some(ETagCondition::Any)) => Ok(PutCondition::IfNoneMatchAny),
-        (_, Some(_)) => Err(s3_error!(
-            NotImplemented,
-            "If-None-Match on PUT supports only '*'"
-        )),
+        (_, Some(_)) => Err(s3_error!(NotImplemented, "If-None-Match on PUT supports only '*'")),
         (Some(ETagCondition::ETag(e)), None) => Ok(PutCondition::IfMatch(e.value().to_string())),
         (Some(ETagCondition::Any), None) => Ok(PutCondition::None),
         (None, None) => Ok(PutCondition::None),
@@ -66,17 +59,9 @@ impl S3Api {
         }
     }
 
-    pub(crate) async fn op_put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
+    pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = auth::caller(&req)?;
-        let S3Request {
-            input,
-            headers,
-            trailing_headers,
-            ..
-        } = req;
+        let S3Request { input, headers, trailing_headers, .. } = req;
         let bucket = self.owned_bucket(&caller, &input.bucket).await?;
         ecstore::paths::check_key(&input.key).map_err(error::store)?;
         let declared = declared_len(input.content_length)?;
@@ -90,10 +75,7 @@ impl S3Api {
                 input.checksum_sha256.clone(),
                 input.checksum_crc64nvme.clone(),
             ],
-            input
-                .checksum_algorithm
-                .as_ref()
-                .map(ChecksumAlgorithm::as_str),
+            input.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
         )?;
         let cond = put_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let key = input.key;

@@ -10,10 +10,7 @@ use s3s::{S3Error, S3Result, s3_error};
 use time::OffsetDateTime;
 
 pub fn ts(ns: i64) -> Timestamp {
-    Timestamp::from(
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-    )
+    Timestamp::from(OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
 /// Seconds since the epoch of a timestamp (HTTP dates have second precision).
@@ -67,10 +64,7 @@ impl Conditions<'_> {
 }
 
 pub fn precondition_failed() -> S3Error {
-    s3_error!(
-        PreconditionFailed,
-        "At least one of the pre-conditions you specified did not hold"
-    )
+    s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
 }
 
 fn not_modified(obj: &ObjectVersion) -> S3Error {
@@ -84,13 +78,8 @@ fn not_modified(obj: &ObjectVersion) -> S3Error {
 }
 
 /// Standard headers kept with an object.
-pub const STD_HEADERS: [&str; 5] = [
-    "cache-control",
-    "content-disposition",
-    "content-encoding",
-    "content-language",
-    "expires",
-];
+pub const STD_HEADERS: [&str; 5] =
+    ["cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
 
 pub fn std_headers(
     cache_control: Option<String>,
@@ -102,17 +91,12 @@ pub fn std_headers(
     let mut h = BTreeMap::new();
     let expires = expires.and_then(|t| {
         let mut buf = Vec::new();
-        t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
-            .ok()?;
+        t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
         String::from_utf8(buf).ok()
     });
-    for (k, v) in STD_HEADERS.iter().zip([
-        cache_control,
-        content_disposition,
-        content_encoding,
-        content_language,
-        expires,
-    ]) {
+    for (k, v) in
+        STD_HEADERS.iter().zip([cache_control, content_disposition, content_encoding, content_language, expires])
+    {
         if let Some(v) = v {
             h.insert((*k).to_string(), v);
         }
@@ -121,27 +105,15 @@ pub fn std_headers(
 }
 
 pub fn header_expires(obj: &ObjectVersion) -> Option<Timestamp> {
-    obj.headers
-        .get("expires")
-        .and_then(|s| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok())
+    obj.headers.get("expires").and_then(|s| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok())
 }
 
 pub fn user_meta(m: Option<s3s::dto::Metadata>) -> BTreeMap<String, String> {
-    m.map(|m| {
-        m.into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect()
-    })
-    .unwrap_or_default()
+    m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()).unwrap_or_default()
 }
 
 pub fn meta_out(obj: &ObjectVersion) -> Option<s3s::dto::Metadata> {
-    (!obj.user_meta.is_empty()).then(|| {
-        obj.user_meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    })
+    (!obj.user_meta.is_empty()).then(|| obj.user_meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// The version id to show clients: none for objects of never-versioned buckets.

@@ -12,12 +12,7 @@ use rustfs::admin_client::AdminClient;
 #[command(name = "rustfs-admin", version, about = "Operate a rustfs server")]
 struct Cli {
     /// Server URL.
-    #[arg(
-        long,
-        env = "RUSTFS_ENDPOINT",
-        default_value = "http://127.0.0.1:9000",
-        global = true
-    )]
+    #[arg(long, env = "RUSTFS_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
     endpoint: String,
     /// Access key of the root user.
     #[arg(long, env = "RUSTFS_ACCESS_KEY", default_value = rustfs::config::DEFAULT_ACCESS_KEY, global = true)]
@@ -25,12 +20,7 @@ struct Cli {
     /// Secret key of the root user.
     #[arg(long, env = "RUSTFS_SECRET_KEY", default_value = rustfs::config::DEFAULT_SECRET_KEY, hide_default_value = true, global = true)]
     secret_key: String,
-    #[arg(
-        long,
-        env = "RUSTFS_REGION",
-        default_value = "us-east-1",
-        global = true
-    )]
+    #[arg(long, env = "RUSTFS_REGION", default_value = "us-east-1", global = true)]
     region: String,
     /// Print JSON for machines.
     #[arg(long, global = true)]
@@ -72,35 +62,18 @@ fn human(bytes: u64) -> String {
 fn print_info(v: &serde_json::Value) {
     let mut o = String::new();
     let g = |k: &str| v.get(k).cloned().unwrap_or_default();
-    let _ = writeln!(
-        o,
-        "version:        {}",
-        g("version").as_str().unwrap_or("?")
-    );
-    let _ = writeln!(
-        o,
-        "deployment:     {}",
-        g("deployment_id").as_str().unwrap_or("?")
-    );
+    let _ = writeln!(o, "version:        {}", g("version").as_str().unwrap_or("?"));
+    let _ = writeln!(o, "deployment:     {}", g("deployment_id").as_str().unwrap_or("?"));
     let _ = writeln!(o, "uptime:         {}s", g("uptime_secs"));
     let _ = writeln!(o, "ready:          {}", g("ready"));
-    let _ = writeln!(
-        o,
-        "erasure sets:   {} ({} with quorum)",
-        g("sets"),
-        g("sets_with_quorum")
-    );
+    let _ = writeln!(o, "erasure sets:   {} ({} with quorum)", g("sets"), g("sets_with_quorum"));
     let _ = writeln!(o, "buckets:        {}", g("buckets"));
     let _ = writeln!(o, "objects:        {}", g("objects"));
     let _ = writeln!(o, "heal queue:     {}", g("heal_queue"));
     let _ = writeln!(o, "drives:");
     for d in g("drives").as_array().into_iter().flatten() {
         let state = d.get("state").and_then(|s| s.as_str()).unwrap_or("?");
-        let reason = d
-            .get("reason")
-            .and_then(|s| s.as_str())
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default();
+        let reason = d.get("reason").and_then(|s| s.as_str()).map(|r| format!(" ({r})")).unwrap_or_default();
         let _ = writeln!(
             o,
             "  set {} drive {:>2}  {:<8} used {:>10} of {:>10}  errors {}  {}{}",
@@ -122,40 +95,24 @@ fn out(s: &str) {
     let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
-async fn heal(
-    c: &AdminClient,
-    bucket: Option<String>,
-    no_wait: bool,
-    json: bool,
-) -> Result<(), String> {
+async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool) -> Result<(), String> {
     let q = bucket
-        .map(|b| {
-            format!(
-                "?bucket={}",
-                percent_encoding::utf8_percent_encode(&b, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
+        .map(|b| format!("?bucket={}", percent_encoding::utf8_percent_encode(&b, percent_encoding::NON_ALPHANUMERIC)))
         .unwrap_or_default();
     let started = c.json("POST", &format!("{PREFIX}heal{q}")).await?;
     let id = started.get("id").cloned();
     if no_wait {
         out(&format!(
             "{}\n",
-            if json {
-                started.to_string()
-            } else {
-                format!("heal job {} started", id.unwrap_or_default())
-            }
+            if json { started.to_string() } else { format!("heal job {} started", id.unwrap_or_default()) }
         ));
         return Ok(());
     }
     let bar = (!json).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "heal {bar:40} {pos}/{len} objects  {per_sec}  eta {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("heal {bar:40} {pos}/{len} objects  {per_sec}  eta {eta}  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
@@ -163,15 +120,8 @@ async fn heal(
         let p = c.json("GET", &format!("{PREFIX}heal")).await?;
         if let Some(b) = &bar {
             b.set_length(p.get("objects_total").and_then(|v| v.as_u64()).unwrap_or(0));
-            b.set_position(
-                p.get("objects_scanned")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(0),
-            );
-            b.set_message(format!(
-                "healed {}",
-                p.get("objects_healed").unwrap_or(&serde_json::Value::Null)
-            ));
+            b.set_position(p.get("objects_scanned").and_then(|v| v.as_u64()).unwrap_or(0));
+            b.set_message(format!("healed {}", p.get("objects_healed").unwrap_or(&serde_json::Value::Null)));
         }
         if p.get("running").and_then(|v| v.as_bool()) != Some(true) {
             break p;
@@ -200,10 +150,7 @@ async fn heal(
             out(&format!("  error: {e}\n"));
         }
     }
-    match (
-        last.get("error").and_then(|e| e.as_str()),
-        last.get("objects_failed").and_then(|v| v.as_u64()),
-    ) {
+    match (last.get("error").and_then(|e| e.as_str()), last.get("objects_failed").and_then(|v| v.as_u64())) {
         (Some(e), _) => Err(e.to_string()),
         (None, Some(n)) if n > 0 => Err(format!("{n} objects could not be healed")),
         _ => Ok(()),
@@ -217,10 +164,7 @@ async fn main() -> std::process::ExitCode {
     let res = match cli.cmd {
         Cmd::Info => c.json("GET", &format!("{PREFIX}info")).await.map(|v| {
             if cli.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&v).unwrap_or_default()
-                ));
+                out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
             } else {
                 print_info(&v);
             }
@@ -241,10 +185,7 @@ async fn main() -> std::process::ExitCode {
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string(&r).unwrap_or_default()
-                ));
+                out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));
             } else {
                 out(&format!("{r}\n"));
             }
