@@ -12,9 +12,22 @@ from botocore.credentials import Credentials
 from conftest import ACCESS, SECRET
 
 
+class _KeepPayloadHash(S3SigV4Auth):
+    """Signs with the X-Amz-Content-SHA256 the caller set (streaming modes), if any."""
+
+    def __init__(self, payload_hash, *a):
+        super().__init__(*a)
+        self._payload_hash = payload_hash
+
+    def payload(self, request):
+        return self._payload_hash or super().payload(request)
+
+
 def signed_headers(endpoint, method, path, body=b"", headers=None, access=ACCESS, secret=SECRET):
-    req = AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
-    S3SigV4Auth(Credentials(access, secret), "s3", "us-east-1").add_auth(req)
+    headers = dict(headers or {})
+    payload_hash = next((v for k, v in headers.items() if k.lower() == "x-amz-content-sha256"), None)
+    req = AWSRequest(method=method, url=endpoint + path, data=body, headers=headers)
+    _KeepPayloadHash(payload_hash, Credentials(access, secret), "s3", "us-east-1").add_auth(req)
     return dict(req.headers.items())
 
 

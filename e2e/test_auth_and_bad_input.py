@@ -143,3 +143,36 @@ def test_admin_api_needs_root(server, bucket):
     assert st == 403
     st, _, body = request(server.endpoint, "GET", "/rustfs/admin/v1/info")
     assert st == 200 and b"deployment_id" in body
+
+
+def chunked_put(srv, key, decoded_len, payload, crc_of=None):
+    import base64
+    import zlib
+    crc = base64.b64encode(zlib.crc32(crc_of if crc_of is not None else payload).to_bytes(4, "big")).decode()
+    body = f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n" + f"x-amz-checksum-crc32:{crc}\r\n\r\n".encode()
+    path = f"/chunky/{key}"
+    hdr = {
+        "Host": f"127.0.0.1:{srv.port}",
+        "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(decoded_len),
+        "X-Amz-Trailer": "x-amz-checksum-crc32",
+        "Content-Length": str(len(body)),
+    }
+    h = signed_headers(srv.endpoint, "PUT", path, b"", hdr)
+    raw = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+    out = send_raw(srv.endpoint, raw.encode() + body)
+    return out.split(b"\r\n")[0], error_code_of(out)
+
+
+def test_aws_chunked_declared_lengths_and_trailer(server, s3):
+    s3.create_bucket(Bucket="chunky")
+    assert chunked_put(server, "exact", 10, b"0123456789") == (b"HTTP/1.1 200 OK", None)
+    assert s3.get_object(Bucket="chunky", Key="exact")["Body"].read() == b"0123456789"
+    assert chunked_put(server, "larger", 5, b"0123456789") == (b"HTTP/1.1 400 Bad Request", "IncompleteBody")
+    assert chunked_put(server, "smaller", 20, b"0123456789") == (b"HTTP/1.1 400 Bad Request", "IncompleteBody")
+    assert chunked_put(server, "badcrc", 10, b"0123456789", crc_of=b"x")[1] == "BadDigest"
+    for k in ("larger", "smaller", "badcrc"):
+        with pytest.raises(ClientError) as e:
+            s3.head_object(Bucket="chunky", Key=k)
+        assert status(e) == 404

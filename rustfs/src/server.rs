@@ -49,7 +49,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     tracing::info!(address = %local, drives = cfg.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    http.http1().keep_alive(true).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+    http.http1()
+        .keep_alive(true)
+        .half_close(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;

@@ -82,6 +82,24 @@ impl Drive {
         self.sys_dir().join("tmp")
     }
 
+    /// Checks, before writing, that the drive is still the formatted drive it was (its
+    /// `format.json` is there); a drive that vanished or was unmounted goes offline instead
+    /// of having its folders silently recreated on another file system.
+    pub fn check_alive(&self) -> bool {
+        if !self.is_online() {
+            return false;
+        }
+        if self.sys_dir().join(FORMAT_FILE).is_file() {
+            return true;
+        }
+        tracing::error!(drive = %self.path.display(), "format.json disappeared: drive removed or unmounted; taking it offline");
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(format!(
+            "drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running",
+            self.path.display()
+        ));
+        false
+    }
+
     /// Counts an I/O error against the drive.
     pub fn note_error(&self) {
         self.io_errors.fetch_add(1, Ordering::Relaxed);

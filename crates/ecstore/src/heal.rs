@@ -102,7 +102,7 @@ pub(crate) fn heal_object(
         let mut writers: Vec<Option<(File, std::path::PathBuf)>> = vec![];
         for &i in &bad {
             let d = shard_drives[i];
-            let w = if d.is_online() {
+            let w = if d.check_alive() {
                 let dir = d.tmp_dir().join(&tmp_id);
                 drives::create_dir_all_durable(&dir)
                     .ok()

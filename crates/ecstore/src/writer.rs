@@ -72,7 +72,7 @@ where
             .iter()
             .map(|d| {
                 let dir = d.tmp_dir().join(&enc_tmp);
-                let file = if d.is_online() {
+                let file = if d.check_alive() {
                     drives::create_dir_all_durable(&dir).ok().and_then(|()| File::create(dir.join(&enc_file)).ok())
                 } else {
                     None
