@@ -278,6 +278,16 @@ pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<
     Ok((deployment_id, out))
 }
 
+/// Creates a per-write folder under a drive's tmp folder. Not made durable: nothing in it
+/// is acknowledged until it is renamed into a data dir, whose entry is fsynced.
+pub fn create_tmp_dir(drive: &Drive, dir: &Path) -> Result<()> {
+    let tmp_root = drive.tmp_dir();
+    if !tmp_root.is_dir() {
+        create_dir_all_durable(&tmp_root)?;
+    }
+    fs::create_dir(dir).map_err(|e| StoreError::io(dir, e))
+}
+
 /// Creates `dir` and any missing parents, making each new entry durable in its parent.
 pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
     if dir.is_dir() {

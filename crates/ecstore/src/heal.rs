@@ -104,9 +104,7 @@ pub(crate) fn heal_object(
             let d = shard_drives[i];
             let w = if d.check_alive() {
                 let dir = d.tmp_dir().join(&tmp_id);
-                drives::create_dir_all_durable(&dir)
-                    .ok()
-                    .and_then(|()| File::create(dir.join(&name)).ok().map(|f| (f, dir)))
+                drives::create_tmp_dir(d, &dir).ok().and_then(|()| File::create(dir.join(&name)).ok().map(|f| (f, dir)))
             } else {
                 None
             };

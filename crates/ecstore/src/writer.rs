@@ -73,7 +73,7 @@ where
             .map(|d| {
                 let dir = d.tmp_dir().join(&enc_tmp);
                 let file = if d.check_alive() {
-                    drives::create_dir_all_durable(&dir).ok().and_then(|()| File::create(dir.join(&enc_file)).ok())
+                    drives::create_tmp_dir(d, &dir).ok().and_then(|()| File::create(dir.join(&enc_file)).ok())
                 } else {
                     None
                 };
