@@ -64,6 +64,32 @@ impl Hashing {
     }
 }
 
+/// A body that arrived whole and matched what the request declared.
+pub struct Received {
+    pub size: u64,
+    /// Hex MD5 (the ETag of a single-part object or of a part).
+    pub md5: String,
+    /// The checksums the client asked for, to store.
+    pub checksums: BTreeMap<String, String>,
+}
+
+impl Hashing {
+    /// Finishes hashing and checks the body against its declared length, Content-MD5 and
+    /// checksums (trailer values read from `trailers`).
+    pub fn check(self, declared: Option<u64>, d: &Declared, trailers: Option<&http::HeaderMap>) -> S3Result<Received> {
+        let size = self.len;
+        if declared.is_some_and(|n| n != size) {
+            return Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            ));
+        }
+        let (md5, computed) = self.finish();
+        let checksums = verify(d, &md5, &computed, trailers)?;
+        Ok(Received { size, md5, checksums })
+    }
+}
+
 impl Stream for Hashing {
     type Item = Result<Bytes, StoreError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {

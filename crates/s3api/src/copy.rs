@@ -24,6 +24,19 @@ pub(crate) struct CopyConds<'a> {
     pub if_unmodified_since: Option<&'a Timestamp>,
 }
 
+/// The copy-source conditions of a CopyObject or UploadPartCopy input.
+macro_rules! copy_conds {
+    ($i:expr) => {
+        crate::copy::CopyConds {
+            if_match: $i.copy_source_if_match.as_ref(),
+            if_none_match: $i.copy_source_if_none_match.as_ref(),
+            if_modified_since: $i.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $i.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(crate) use copy_conds;
+
 impl S3Api {
     /// Resolves `x-amz-copy-source` and checks the copy-source conditions (which answer 412
     /// where a GET would answer 304).
@@ -68,18 +81,7 @@ impl S3Api {
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
         ecstore::paths::check_key(&i.key).map_err(error::store)?;
-        let src = self
-            .copy_source(
-                &caller,
-                &i.copy_source,
-                CopyConds {
-                    if_match: i.copy_source_if_match.as_ref(),
-                    if_none_match: i.copy_source_if_none_match.as_ref(),
-                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
-            .await?;
+        let src = self.copy_source(&caller, &i.copy_source, copy_conds!(i)).await?;
         let replace = match i.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,

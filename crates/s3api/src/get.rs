@@ -115,6 +115,30 @@ fn select(
     }
 }
 
+/// Builds a GetObject or HeadObject output: the fields both share, plus `extra` fields.
+macro_rules! object_output {
+    ($ty:ident { $($field:ident: $value:expr),* $(,)? }, $obj:expr, $versioned:expr, $r:expr, $content_range:expr, $parts_count:expr) => {
+        $ty {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(($r.end - $r.start) as i64),
+            content_range: $content_range,
+            parts_count: $parts_count,
+            e_tag: Some(util::etag(&$obj.etag)),
+            last_modified: Some(util::ts($obj.mtime_ns)),
+            content_type: Some($obj.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
+            cache_control: $obj.headers.get("cache-control").cloned(),
+            content_disposition: $obj.headers.get("content-disposition").cloned(),
+            content_encoding: $obj.headers.get("content-encoding").cloned(),
+            content_language: $obj.headers.get("content-language").cloned(),
+            expires: util::header_expires(&$obj),
+            metadata: util::meta_out(&$obj),
+            version_id: util::shown_version(&$obj, $versioned),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    };
+}
+
 impl S3Api {
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = auth::caller(&req)?;
@@ -130,24 +154,8 @@ impl S3Api {
         let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
         let full = content_range.is_none();
         let blob = self.open_range(&obj, r.clone()).await?;
-        let mut out = GetObjectOutput {
-            body: Some(blob),
-            accept_ranges: Some("bytes".into()),
-            content_length: Some((r.end - r.start) as i64),
-            content_range,
-            parts_count,
-            e_tag: Some(util::etag(&obj.etag)),
-            last_modified: Some(util::ts(obj.mtime_ns)),
-            content_type: Some(obj.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
-            cache_control: obj.headers.get("cache-control").cloned(),
-            content_disposition: obj.headers.get("content-disposition").cloned(),
-            content_encoding: obj.headers.get("content-encoding").cloned(),
-            content_language: obj.headers.get("content-language").cloned(),
-            expires: util::header_expires(&obj),
-            metadata: util::meta_out(&obj),
-            version_id: util::shown_version(&obj, versioned),
-            ..Default::default()
-        };
+        let mut out =
+            object_output!(GetObjectOutput { body: Some(blob) }, obj, versioned, r, content_range, parts_count);
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
@@ -170,23 +178,7 @@ impl S3Api {
         .check(&obj)?;
         let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
         let full = content_range.is_none();
-        let mut out = HeadObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            content_length: Some((r.end - r.start) as i64),
-            content_range,
-            parts_count,
-            e_tag: Some(util::etag(&obj.etag)),
-            last_modified: Some(util::ts(obj.mtime_ns)),
-            content_type: Some(obj.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into())),
-            cache_control: obj.headers.get("cache-control").cloned(),
-            content_disposition: obj.headers.get("content-disposition").cloned(),
-            content_encoding: obj.headers.get("content-encoding").cloned(),
-            content_language: obj.headers.get("content-language").cloned(),
-            expires: util::header_expires(&obj),
-            metadata: util::meta_out(&obj),
-            version_id: util::shown_version(&obj, versioned),
-            ..Default::default()
-        };
+        let mut out = object_output!(HeadObjectOutput {}, obj, versioned, r, content_range, parts_count);
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }

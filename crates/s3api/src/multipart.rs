@@ -13,7 +13,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::body::{self, Hashing};
-use crate::copy::CopyConds;
+use crate::copy::copy_conds;
 use crate::ingest::Target;
 use crate::list::Enc;
 use crate::put::{declared_len, empty_blob, put_condition, set_checksums};
@@ -144,18 +144,9 @@ impl S3Api {
             declared,
         };
         self.ingest(target, &mut hashing).await?;
-        let size = hashing.len;
-        let (md5, sums) = hashing.finish();
         let trailers = trailing_headers.and_then(|t| t.take());
-        let checked = match declared {
-            Some(d) if d != size => Err(s3_error!(
-                IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header."
-            )),
-            _ => body::verify(&decl, &md5, &sums, trailers.as_ref()),
-        };
-        let checksums = match checked {
-            Ok(c) => c,
+        let body::Received { size, md5, checksums } = match hashing.check(declared, &decl, trailers.as_ref()) {
+            Ok(r) => r,
             Err(e) => {
                 self.ec.delete_files(&layout, &up.bucket, &up.key, vec![file]).await;
                 return Err(e);
@@ -176,18 +167,7 @@ impl S3Api {
         let i = req.input;
         let number = check_part_number(i.part_number)?;
         let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
-        let src = self
-            .copy_source(
-                &caller,
-                &i.copy_source,
-                CopyConds {
-                    if_match: i.copy_source_if_match.as_ref(),
-                    if_none_match: i.copy_source_if_none_match.as_ref(),
-                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
-                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-                },
-            )
-            .await?;
+        let src = self.copy_source(&caller, &i.copy_source, copy_conds!(i)).await?;
         let range = match &i.copy_source_range {
             None => 0..src.obj.size,
             Some(r) => parse_copy_range(r, src.obj.size)?,

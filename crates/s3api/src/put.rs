@@ -91,18 +91,9 @@ impl S3Api {
             declared,
         };
         let ing = self.ingest(target, &mut hashing).await?;
-        let size = hashing.len;
-        let (md5, sums) = hashing.finish();
         let trailers = trailing_headers.and_then(|t| t.take());
-        let checked = match declared {
-            Some(d) if d != size => Err(s3_error!(
-                IncompleteBody,
-                "You did not provide the number of bytes specified by the Content-Length HTTP header."
-            )),
-            _ => body::verify(&decl, &md5, &sums, trailers.as_ref()),
-        };
-        let checksums = match checked {
-            Ok(c) => c,
+        let body::Received { size, md5, checksums } = match hashing.check(declared, &decl, trailers.as_ref()) {
+            Ok(r) => r,
             Err(e) => {
                 self.discard(&bucket.name, &key, &ing.data).await;
                 return Err(e);
