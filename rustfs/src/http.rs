@@ -25,6 +25,59 @@ fn plain(status: StatusCode, text: &'static str) -> Response<RespBody> {
     r
 }
 
+/// Sub-resources whose PUT body is an XML document.
+const XML_PUT_SUBRESOURCES: [&str; 16] = [
+    "versioning",
+    "tagging",
+    "policy",
+    "cors",
+    "lifecycle",
+    "acl",
+    "replication",
+    "encryption",
+    "notification",
+    "website",
+    "logging",
+    "object-lock",
+    "ownershipControls",
+    "publicAccessBlock",
+    "retention",
+    "legal-hold",
+];
+
+/// Whether a request whose body s3s buffers as XML declares more than `XML_MAX_BODY` bytes.
+/// (s3s would answer such a body with 500; S3 answers 400 MaxMessageLengthExceeded.)
+fn xml_body_too_large(req: &Request<Incoming>) -> bool {
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if declared <= crate::server::XML_MAX_BODY as u64 {
+        return false;
+    }
+    let query = req.uri().query().unwrap_or("");
+    let has = |name: &str| query.split('&').any(|kv| kv.split('=').next() == Some(name));
+    let form =
+        req.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    match *req.method() {
+        http::Method::POST => !form,
+        http::Method::PUT => XML_PUT_SUBRESOURCES.iter().any(|r| has(r)),
+        _ => false,
+    }
+}
+
+fn too_large() -> Response<RespBody> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code>\
+                <Message>Your request was too big.</Message></Error>";
+    let mut r = Response::new(http_body_util::Either::Right(Full::new(Bytes::from_static(body.as_bytes()))));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/xml"));
+    r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    r
+}
+
 impl hyper::service::Service<Request<Incoming>> for Router {
     type Response = Response<RespBody>;
     type Error = s3s::HttpError;
@@ -44,6 +97,9 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                     });
                 }
                 _ => {}
+            }
+            if xml_body_too_large(&req) {
+                return Ok(too_large());
             }
             let method = req.method().clone();
             let path = req.uri().path().to_string();

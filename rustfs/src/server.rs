@@ -14,6 +14,9 @@ use crate::app::App;
 use crate::config::Config;
 use crate::http::Router;
 
+/// Largest XML request body accepted.
+pub const XML_MAX_BODY: usize = 4 << 20;
+
 pub async fn run(cfg: Config) -> Result<(), String> {
     if cfg.default_credentials {
         tracing::warn!(
@@ -35,6 +38,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
     );
     let mut b = S3ServiceBuilder::new(api);
+    // XML bodies are buffered: cap them near the largest legitimate one (a
+    // CompleteMultipartUpload of 10,000 parts is about 2.5 MB).
+    let mut s3cfg = s3s::config::S3Config::default();
+    s3cfg.xml_max_body_size = XML_MAX_BODY;
+    b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3cfg))));
     b.set_auth(s3api::Users::new(cfg.users.clone()));
     b.set_route(AdminRoute { app: app.clone() });
     if !cfg.domains.is_empty() {
