@@ -15,6 +15,7 @@ pub mod heal;
 pub mod paths;
 mod reader;
 mod writer;
+pub mod xlmeta;
 
 use std::path::PathBuf;
 use std::pin::Pin;

@@ -36,6 +36,11 @@ enum Cmd {
     /// Scan objects and rebuild missing or corrupt shards.
     /// Remove shards that no committed object or upload references (older than the grace period).
     Gc,
+    /// Work with xl.meta files (MinIO's per-object metadata).
+    Xlmeta {
+        #[command(subcommand)]
+        cmd: XlmetaCmd,
+    },
     /// Load benchmark against any S3 endpoint.
     Bench(rustfs::bench::BenchArgs),
     Heal {
@@ -46,6 +51,22 @@ enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum XlmetaCmd {
+    /// Print an xl.meta file as JSON; a corrupt file gives the offset and the problem.
+    Inspect {
+        /// Path of the xl.meta file.
+        file: std::path::PathBuf,
+    },
+}
+
+fn xlmeta_inspect(file: &std::path::Path) -> Result<(), String> {
+    let buf = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let v = ecstore::xlmeta::inspect(&buf).map_err(|e| format!("{}: {e}", file.display()))?;
+    out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
+    Ok(())
 }
 
 fn human(bytes: u64) -> String {
@@ -183,6 +204,7 @@ async fn main() -> std::process::ExitCode {
             }
         }),
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
+        Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {
                 out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));
