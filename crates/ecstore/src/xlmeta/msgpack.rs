@@ -139,12 +139,12 @@ impl<'a> Reader<'a> {
             0xc0 => Value::Nil,
             0xc2 => Value::Bool(false),
             0xc3 => Value::Bool(true),
-            0xc4 | 0xc5 | 0xc6 => {
+            0xc4..=0xc6 => {
                 let n = self.be(1 << (m - 0xc4))?;
                 let n = self.len_checked(n, 1)?;
                 Value::Bin(self.take(n)?)
             }
-            0xc7 | 0xc8 | 0xc9 => {
+            0xc7..=0xc9 => {
                 let n = self.be(1 << (m - 0xc7))?;
                 let n = self.len_checked(n, 1)?;
                 let t = self.u8()? as i8;
@@ -161,7 +161,7 @@ impl<'a> Reader<'a> {
                 let t = self.u8()? as i8;
                 Value::Ext(t, self.take(1 << (m - 0xd4))?)
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let n = self.be(1 << (m - 0xd9))?;
                 let n = self.len_checked(n, 1)?;
                 Value::Str(self.take(n)?)
