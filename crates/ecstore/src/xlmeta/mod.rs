@@ -7,7 +7,10 @@
 //! no input can make it panic or allocate beyond the file's size. This module only parses
 //! and describes; it does not touch drives.
 
+mod encode;
 pub mod msgpack;
+
+pub use encode::{FLAG_INLINE_DATA, FLAG_USES_DATA_DIR, encode};
 
 use std::collections::BTreeMap;
 
@@ -107,10 +110,12 @@ fn object(o: &Value<'_>) -> XlObject {
             }
         }
     }
-    let part_etags = match o.get("PartETags") {
+    // As MinIO does, all-empty part ETags count as none.
+    let part_etags: Vec<String> = match o.get("PartETags") {
         Some(Value::Array(a)) => a.iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect(),
         _ => Vec::new(),
     };
+    let part_etags = if part_etags.iter().all(String::is_empty) { Vec::new() } else { part_etags };
     XlObject {
         data_dir: o.get("DDir").and_then(Value::as_bytes).and_then(uuid_string).unwrap_or_default(),
         erasure_algorithm: int(o, "EcAlgo"),
@@ -118,7 +123,11 @@ fn object(o: &Value<'_>) -> XlObject {
         erasure_parity: int(o, "EcN"),
         erasure_block_size: int(o, "EcBSize"),
         erasure_index: int(o, "EcIndex"),
-        erasure_distribution: ints(o.get("EcDist")).into_iter().map(|d| d as u8).collect(),
+        // A Go []uint8: an array in the files seen, but msgp may also write it as bin.
+        erasure_distribution: match o.get("EcDist") {
+            Some(Value::Bin(b)) => b.to_vec(),
+            other => ints(other).into_iter().map(|d| d as u8).collect(),
+        },
         bitrot_algorithm: int(o, "CSumAlgo"),
         part_numbers: ints(o.get("PartNums")),
         part_etags,

@@ -1,0 +1,168 @@
+//! Writing xl.meta in MinIO's v1.3 indexed layout: "XL2 " + version 1.3, a bin32 holding
+//! header version 2, meta version 1, the version count and per version [header tuple, meta
+//! map] (newest first), the xxhash64-based CRC, then inline data (version 1, a map of version
+//! id -> bytes). Field names and types follow MinIO's msgp encoding so MinIO's own inspector
+//! reads these files. This module must never write anything but the bytes it returns.
+
+use rmp::encode as mp;
+
+use super::{VersionType, XlMeta, XlObject, XlVersion};
+
+const HEADER_VERSION: u64 = 2;
+const META_VERSION: u64 = 1;
+/// Version header flags, as MinIO defines them.
+pub const FLAG_USES_DATA_DIR: u8 = 1 << 1;
+pub const FLAG_INLINE_DATA: u8 = 1 << 2;
+
+// Writing into a Vec cannot fail; the results are ignored on purpose.
+fn str(out: &mut Vec<u8>, s: &str) {
+    let _ = mp::write_str(out, s);
+}
+fn bin(out: &mut Vec<u8>, b: &[u8]) {
+    let _ = mp::write_bin(out, b);
+}
+fn int(out: &mut Vec<u8>, i: i64) {
+    let _ = mp::write_sint(out, i);
+}
+fn uint(out: &mut Vec<u8>, u: u64) {
+    let _ = mp::write_uint(out, u);
+}
+
+fn id_bytes(id: Option<&str>) -> [u8; 16] {
+    id.and_then(|s| uuid::Uuid::parse_str(s).ok()).map(|u| *u.as_bytes()).unwrap_or([0; 16])
+}
+
+fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject) {
+    let _ = mp::write_map_len(out, 17);
+    str(out, "ID");
+    bin(out, &id_bytes(v.version_id.as_deref()));
+    str(out, "DDir");
+    bin(out, &id_bytes(Some(&o.data_dir)));
+    str(out, "EcAlgo");
+    uint(out, o.erasure_algorithm as u64);
+    str(out, "EcM");
+    int(out, o.erasure_data);
+    str(out, "EcN");
+    int(out, o.erasure_parity);
+    str(out, "EcBSize");
+    int(out, o.erasure_block_size);
+    str(out, "EcIndex");
+    int(out, o.erasure_index);
+    str(out, "EcDist");
+    let _ = mp::write_array_len(out, o.erasure_distribution.len() as u32);
+    for d in &o.erasure_distribution {
+        uint(out, u64::from(*d));
+    }
+    str(out, "CSumAlgo");
+    uint(out, o.bitrot_algorithm as u64);
+    for (name, vals) in [("PartNums", &o.part_numbers), ("PartSizes", &o.part_sizes)] {
+        str(out, name);
+        let _ = mp::write_array_len(out, vals.len() as u32);
+        vals.iter().for_each(|n| int(out, *n));
+    }
+    str(out, "PartETags");
+    if o.part_etags.iter().all(String::is_empty) {
+        let _ = mp::write_nil(out);
+    } else {
+        let _ = mp::write_array_len(out, o.part_etags.len() as u32);
+        o.part_etags.iter().for_each(|e| str(out, e));
+    }
+    str(out, "PartASizes");
+    let _ = mp::write_array_len(out, o.part_actual_sizes.len() as u32);
+    o.part_actual_sizes.iter().for_each(|n| int(out, *n));
+    str(out, "Size");
+    int(out, o.size);
+    str(out, "MTime");
+    int(out, v.mod_time_ns);
+    str(out, "MetaSys");
+    let _ = mp::write_map_len(out, o.meta_sys.len() as u32);
+    for (k, val) in &o.meta_sys {
+        str(out, k);
+        bin(out, val);
+    }
+    str(out, "MetaUsr");
+    let _ = mp::write_map_len(out, o.meta_user.len() as u32);
+    for (k, val) in &o.meta_user {
+        str(out, k);
+        str(out, val);
+    }
+}
+
+/// The msgpack map of one version (MinIO's xlMetaV2Version).
+fn version_meta(v: &XlVersion) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = mp::write_map_len(&mut out, 2);
+    str(&mut out, "Type");
+    match (&v.kind, &v.object) {
+        (VersionType::Object, Some(o)) => {
+            uint(&mut out, 1);
+            str(&mut out, "V2Obj");
+            object_map(&mut out, v, o);
+        }
+        _ => {
+            uint(&mut out, 2);
+            str(&mut out, "DelObj");
+            let _ = mp::write_map_len(&mut out, 3);
+            str(&mut out, "ID");
+            bin(&mut out, &id_bytes(v.version_id.as_deref()));
+            str(&mut out, "MTime");
+            int(&mut out, v.mod_time_ns);
+            str(&mut out, "MetaSys");
+            let _ = mp::write_map_len(&mut out, 0);
+        }
+    }
+    out
+}
+
+/// Encodes `meta` in the v1.3 layout. Versions are written newest first; legacy (v1)
+/// versions cannot be re-encoded and are written as what they became: not at all.
+pub fn encode(meta: &XlMeta) -> Vec<u8> {
+    let mut versions: Vec<&XlVersion> = meta.versions.iter().filter(|v| v.kind != VersionType::Legacy).collect();
+    versions.sort_by_key(|v| std::cmp::Reverse(v.mod_time_ns));
+    let mut payload = Vec::new();
+    uint(&mut payload, HEADER_VERSION);
+    uint(&mut payload, META_VERSION);
+    int(&mut payload, versions.len() as i64);
+    for v in versions {
+        let body = version_meta(v);
+        let sig = xxhash_rust::xxh64::xxh64(&body, 0);
+        let sig = ((sig ^ (sig >> 32)) as u32).to_le_bytes();
+        let mut flags = 0u8;
+        if let Some(o) = &v.object {
+            if !o.data_dir.is_empty() {
+                flags |= FLAG_USES_DATA_DIR;
+            }
+            if meta.inline_data(v).is_some() {
+                flags |= FLAG_INLINE_DATA;
+            }
+        }
+        let mut hdr = Vec::new();
+        let _ = mp::write_array_len(&mut hdr, 5);
+        bin(&mut hdr, &id_bytes(v.version_id.as_deref()));
+        int(&mut hdr, v.mod_time_ns);
+        bin(&mut hdr, &sig);
+        uint(&mut hdr, if v.kind == VersionType::Object { 1 } else { 2 });
+        uint(&mut hdr, u64::from(flags));
+        bin(&mut payload, &hdr);
+        bin(&mut payload, &body);
+    }
+    let mut out = Vec::with_capacity(payload.len() + 32);
+    out.extend_from_slice(super::MAGIC);
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&3u16.to_le_bytes());
+    // Always bin32, as MinIO writes it.
+    out.push(0xc6);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.push(0xce);
+    out.extend_from_slice(&(xxhash_rust::xxh64::xxh64(&payload, 0) as u32).to_be_bytes());
+    if !meta.inline.is_empty() {
+        out.push(1);
+        let _ = mp::write_map_len(&mut out, meta.inline.len() as u32);
+        for (k, v) in &meta.inline {
+            str(&mut out, k);
+            bin(&mut out, v);
+        }
+    }
+    out
+}
