@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod error;
 pub mod gc;
 pub mod heal;
+pub mod legacy;
 pub mod paths;
 mod reader;
 mod writer;

@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Standard headers kept with an object version (lower-case header names), in
+/// `ObjectVersion::headers`.
+pub const STD_HEADERS: [&str; 5] =
+    ["cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
+
 /// The version id S3 shows for objects written while versioning was off or suspended.
 pub const NULL_VERSION: &str = "null";
 

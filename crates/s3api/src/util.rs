@@ -77,10 +77,6 @@ fn not_modified(obj: &ObjectVersion) -> S3Error {
     e
 }
 
-/// Standard headers kept with an object.
-pub const STD_HEADERS: [&str; 5] =
-    ["cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
-
 pub fn std_headers(
     cache_control: Option<String>,
     content_disposition: Option<String>,
@@ -94,9 +90,13 @@ pub fn std_headers(
         t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
         String::from_utf8(buf).ok()
     });
-    for (k, v) in
-        STD_HEADERS.iter().zip([cache_control, content_disposition, content_encoding, content_language, expires])
-    {
+    for (k, v) in metadata::STD_HEADERS.iter().zip([
+        cache_control,
+        content_disposition,
+        content_encoding,
+        content_language,
+        expires,
+    ]) {
         if let Some(v) = v {
             h.insert((*k).to_string(), v);
         }

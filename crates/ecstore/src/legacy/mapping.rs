@@ -1,0 +1,294 @@
+//! Mapping between the metadata model (`ObjectVersion`) and MinIO's xl.meta versions, so the
+//! legacy track stores our objects in MinIO's format and reads MinIO-written ones.
+//!
+//! How our fields are kept in xl.meta (format version 1 of this mapping):
+//! - version id: a UUID, or the zero id for the `null` version; mtime: `MTime` (ns)
+//! - erasure: `EcAlgo` = [`ALGO_RS_SIMD`] (MinIO's GF(2^8) Vandermonde code is 1; ours is
+//!   not interchangeable), `EcM`/`EcN`/`EcBSize`, `EcDist[i]` = 1 + the drive holding shard i,
+//!   `EcIndex` = 1 + this drive's position, `CSumAlgo` = [`BITROT_XXH3`], `DDir` = data dir
+//! - parts: `PartNums`, `PartSizes`, `PartETags`; shard file names other than `part.N`
+//!   in `MetaSys["x-rustfs-internal-part-files"]` (JSON list)
+//! - `MetaUsr`: `etag`, `content-type`, the standard headers by their header names, and user
+//!   metadata as `X-Amz-Meta-<name>` (MinIO's convention)
+//! - checksums: `MetaSys["x-rustfs-internal-checksums"]` (JSON object)
+//! - inline bytes: the inline data section, keyed by version id (`null` for the null version)
+//!
+//! This module only converts; it never touches drives.
+
+use std::collections::BTreeMap;
+
+use metadata::{ErasureLayout, NULL_VERSION, ObjectData, ObjectVersion, PartInfo};
+
+use crate::xlmeta::{VersionType, XlMeta, XlObject, XlVersion};
+
+/// Our erasure algorithm id in xl.meta (MinIO's Reed-Solomon is 1).
+pub const ALGO_RS_SIMD: i64 = 128;
+/// MinIO's erasure algorithm id.
+pub const ALGO_MINIO_RS: i64 = 1;
+/// Our bitrot algorithm id in xl.meta (MinIO's HighwayHash is 1).
+pub const BITROT_XXH3: i64 = 128;
+const PART_FILES: &str = "x-rustfs-internal-part-files";
+const CHECKSUMS: &str = "x-rustfs-internal-checksums";
+const USER_META_PREFIX: &str = "x-amz-meta-";
+
+/// The xl.meta version (and its inline bytes) for one of our object versions, as written
+/// on the drive at `drive_position` of its set.
+pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<Vec<u8>>) {
+    let version_id = (!obj.is_null_version()).then(|| obj.version_id.clone());
+    if obj.delete_marker {
+        let v = XlVersion {
+            kind: VersionType::DeleteMarker,
+            version_id,
+            mod_time_ns: obj.mtime_ns,
+            signature: None,
+            flags: 0,
+            object: None,
+        };
+        return (v, None);
+    }
+    let mut meta_user = BTreeMap::new();
+    meta_user.insert("etag".to_string(), obj.etag.clone());
+    if let Some(ct) = &obj.content_type {
+        meta_user.insert("content-type".to_string(), ct.clone());
+    }
+    for (k, v) in &obj.headers {
+        meta_user.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &obj.user_meta {
+        meta_user.insert(format!("X-Amz-Meta-{k}"), v.clone());
+    }
+    let mut meta_sys = BTreeMap::new();
+    if !obj.checksums.is_empty() {
+        meta_sys.insert(CHECKSUMS.to_string(), serde_json::to_vec(&obj.checksums).unwrap_or_default());
+    }
+    let (object, inline) = match &obj.data {
+        ObjectData::Erasure(l) => {
+            let files: Vec<String> = l.parts.iter().map(PartInfo::file_name).collect();
+            if l.parts.iter().any(|p| p.file.is_some()) {
+                meta_sys.insert(PART_FILES.to_string(), serde_json::to_vec(&files).unwrap_or_default());
+            }
+            let o = XlObject {
+                data_dir: l.data_dir.clone(),
+                erasure_algorithm: ALGO_RS_SIMD,
+                erasure_data: i64::from(l.data),
+                erasure_parity: i64::from(l.parity),
+                erasure_block_size: i64::from(l.block_size),
+                erasure_index: drive_position as i64 + 1,
+                erasure_distribution: l.distribution.iter().map(|d| d + 1).collect(),
+                bitrot_algorithm: BITROT_XXH3,
+                part_numbers: l.parts.iter().map(|p| i64::from(p.number)).collect(),
+                part_etags: l.parts.iter().map(|p| p.etag.clone()).collect(),
+                part_sizes: l.parts.iter().map(|p| p.size as i64).collect(),
+                part_actual_sizes: l.parts.iter().map(|p| p.size as i64).collect(),
+                size: obj.size as i64,
+                meta_sys,
+                meta_user,
+            };
+            (o, None)
+        }
+        data => {
+            let bytes = match data {
+                ObjectData::Inline(b) => b.clone(),
+                _ => Vec::new(),
+            };
+            let o = XlObject {
+                erasure_algorithm: ALGO_RS_SIMD,
+                erasure_data: 1,
+                erasure_block_size: bytes.len() as i64,
+                erasure_index: 1,
+                erasure_distribution: vec![1],
+                bitrot_algorithm: BITROT_XXH3,
+                part_numbers: vec![1],
+                part_sizes: vec![obj.size as i64],
+                part_actual_sizes: vec![obj.size as i64],
+                size: obj.size as i64,
+                meta_sys,
+                meta_user,
+                ..Default::default()
+            };
+            (o, Some(bytes))
+        }
+    };
+    let v = XlVersion {
+        kind: VersionType::Object,
+        version_id,
+        mod_time_ns: obj.mtime_ns,
+        signature: None,
+        flags: 0,
+        object: Some(object),
+    };
+    (v, inline)
+}
+
+/// Our object version for an xl.meta version of `bucket/key` (as read from `meta`).
+/// MinIO-written erasure objects keep MinIO's algorithm id, so a reader can tell their shards
+/// are not ours.
+pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectVersion {
+    let version_id = v.version_id.clone().unwrap_or_else(|| NULL_VERSION.to_string());
+    let mut obj = ObjectVersion {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        version_id,
+        delete_marker: v.kind == VersionType::DeleteMarker,
+        size: 0,
+        etag: String::new(),
+        mtime_ns: v.mod_time_ns,
+        content_type: None,
+        headers: BTreeMap::new(),
+        user_meta: BTreeMap::new(),
+        checksums: BTreeMap::new(),
+        data: ObjectData::None,
+    };
+    let Some(o) = &v.object else { return obj };
+    obj.size = o.size.max(0) as u64;
+    for (k, val) in &o.meta_user {
+        let lower = k.to_ascii_lowercase();
+        if lower == "etag" {
+            obj.etag = val.clone();
+        } else if lower == "content-type" {
+            obj.content_type = Some(val.clone());
+        } else if let Some(name) = lower.strip_prefix(USER_META_PREFIX) {
+            obj.user_meta.insert(name.to_string(), val.clone());
+        } else if metadata::STD_HEADERS.contains(&lower.as_str()) {
+            obj.headers.insert(lower, val.clone());
+        }
+    }
+    if let Some(c) = o.meta_sys.get(CHECKSUMS) {
+        obj.checksums = serde_json::from_slice(c).unwrap_or_default();
+    }
+    if let Some(bytes) = meta.inline_data(v) {
+        obj.data = ObjectData::Inline(bytes.to_vec());
+        return obj;
+    }
+    let files: Vec<String> =
+        o.meta_sys.get(PART_FILES).and_then(|f| serde_json::from_slice(f).ok()).unwrap_or_default();
+    let parts = o
+        .part_numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let number = (*n).max(0) as u32;
+            let file = files.get(i).filter(|f| **f != format!("part.{number}")).cloned();
+            PartInfo {
+                number,
+                size: o.part_sizes.get(i).copied().unwrap_or(0).max(0) as u64,
+                etag: o.part_etags.get(i).cloned().unwrap_or_default(),
+                file,
+            }
+        })
+        .collect();
+    let algorithm = if o.erasure_algorithm == ALGO_RS_SIMD {
+        crate::ALGORITHM.to_string()
+    } else {
+        format!("minio-{}", o.erasure_algorithm)
+    };
+    obj.data = ObjectData::Erasure(ErasureLayout {
+        algorithm,
+        data: o.erasure_data.clamp(0, 255) as u8,
+        parity: o.erasure_parity.clamp(0, 255) as u8,
+        block_size: o.erasure_block_size.clamp(0, i64::from(u32::MAX)) as u32,
+        set: 0,
+        distribution: o.erasure_distribution.iter().map(|d| d.saturating_sub(1)).collect(),
+        data_dir: o.data_dir.clone(),
+        parts,
+    });
+    obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xlmeta;
+
+    fn base(vid: &str) -> ObjectVersion {
+        let mut headers = BTreeMap::new();
+        headers.insert("cache-control".to_string(), "max-age=5".to_string());
+        let mut user_meta = BTreeMap::new();
+        user_meta.insert("color".to_string(), "blue".to_string());
+        let mut checksums = BTreeMap::new();
+        checksums.insert("CRC32".to_string(), "AAAAAA==".to_string());
+        ObjectVersion {
+            bucket: "b".into(),
+            key: "dir/k".into(),
+            version_id: vid.into(),
+            delete_marker: false,
+            size: 5,
+            etag: "0123456789abcdef0123456789abcdef".into(),
+            mtime_ns: 1_700_000_000_123_456_789,
+            content_type: Some("text/plain".into()),
+            headers,
+            user_meta,
+            checksums,
+            data: ObjectData::Inline(b"hello".to_vec()),
+        }
+    }
+
+    /// Writes versions through xl.meta bytes and reads them back.
+    fn through_file(objs: &[ObjectVersion]) -> Vec<ObjectVersion> {
+        let mut meta = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: BTreeMap::new() };
+        for o in objs {
+            let (v, inline) = to_xl(o, 3);
+            if let Some(b) = inline {
+                meta.inline.insert(v.version_id.clone().unwrap_or_else(|| NULL_VERSION.into()), b);
+            }
+            meta.versions.push(v);
+        }
+        let back = xlmeta::decode(&xlmeta::encode(&meta)).unwrap();
+        back.versions.iter().map(|v| from_xl("b", "dir/k", &back, v)).collect()
+    }
+
+    #[test]
+    fn inline_null_version_round_trips() {
+        let o = base(NULL_VERSION);
+        assert_eq!(through_file(std::slice::from_ref(&o)), vec![o]);
+    }
+
+    #[test]
+    fn erasure_multipart_and_markers_round_trip() {
+        let mut big = base("5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10");
+        big.size = 12 << 20;
+        big.etag = "abcdef0123456789abcdef0123456789-2".into();
+        big.data = ObjectData::Erasure(ErasureLayout {
+            algorithm: crate::ALGORITHM.into(),
+            data: 8,
+            parity: 4,
+            block_size: 1 << 20,
+            set: 0,
+            distribution: (0..12).map(|i| (i + 5) % 12).collect(),
+            data_dir: "0d7a7f3c-9a5e-4c1e-8d0e-5f6a7b8c9d0e".into(),
+            parts: vec![
+                PartInfo { number: 1, size: 8 << 20, etag: "e1".into(), file: Some("part.1.abc".into()) },
+                PartInfo { number: 3, size: 4 << 20, etag: "e3".into(), file: Some("part.3.def".into()) },
+            ],
+        });
+        let mut marker = base("7c9e6679-7425-40de-944b-e07fc1f90ae7");
+        marker.delete_marker = true;
+        marker.mtime_ns += 1;
+        marker.size = 0;
+        marker.etag = String::new();
+        marker.content_type = None;
+        marker.headers.clear();
+        marker.user_meta.clear();
+        marker.checksums.clear();
+        marker.data = ObjectData::None;
+        let back = through_file(&[big.clone(), marker.clone()]);
+        assert_eq!(back, vec![marker, big], "newest first");
+    }
+
+    #[test]
+    fn reads_minio_written_objects() {
+        let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/minio/xl.meta");
+        let Ok(raw) = std::fs::read(&f) else {
+            eprintln!("SKIPPED: fixture {} is absent", f.display());
+            return;
+        };
+        let m = xlmeta::decode(&raw).unwrap();
+        let o = from_xl("bucket", "obj", &m, &m.versions[0]);
+        assert_eq!(o.version_id, NULL_VERSION);
+        assert_eq!(o.etag, "eb460a70e9e7eb0f36b2e28512318bb0");
+        assert_eq!(o.content_type.as_deref(), Some("application/json"));
+        let ObjectData::Erasure(l) = &o.data else { panic!("erasure object") };
+        assert_eq!(l.algorithm, "minio-1", "MinIO's shards are marked as not ours");
+        assert_eq!((l.data, l.parity, l.distribution.clone()), (2, 2, vec![2, 3, 0, 1]));
+    }
+}

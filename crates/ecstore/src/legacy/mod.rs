@@ -1,0 +1,6 @@
+//! The legacy track: object metadata as MinIO-format xl.meta files on the drives.
+//! Built in steps (issue 3): the version mapping is here; the `MetadataStore` over the
+//! drives follows. This module must never make data visible other than by an xl.meta write
+//! that reached quorum.
+
+pub mod mapping;
