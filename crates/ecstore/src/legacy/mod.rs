@@ -3,4 +3,5 @@
 //! drives follows. This module must never make data visible other than by an xl.meta write
 //! that reached quorum.
 
+pub mod files;
 pub mod mapping;
