@@ -119,11 +119,21 @@ impl EcStore {
         h.digest()
     }
 
+    /// The erasure set `bucket/key` is placed on, by a stable hash.
+    pub fn set_index(&self, bucket: &str, key: &str) -> usize {
+        (Self::hash(bucket, key) % self.sets.len() as u64) as usize
+    }
+
+    /// The drives of erasure set `i` (empty if there is no such set).
+    pub fn set_drives(&self, i: usize) -> &[Arc<Drive>] {
+        self.sets.get(i).map_or(&[], Vec::as_slice)
+    }
+
     /// A new, empty layout for `bucket/key`: its set by a stable hash, and its shard order
     /// rotated by the same hash so that data shards spread over all drives.
     pub fn new_layout(&self, bucket: &str, key: &str) -> ErasureLayout {
         let h = Self::hash(bucket, key);
-        let set = (h % self.sets.len() as u64) as u32;
+        let set = self.set_index(bucket, key) as u32;
         let start = ((h >> 32) % SET_DRIVES as u64) as usize;
         ErasureLayout {
             algorithm: ALGORITHM.to_string(),

@@ -27,6 +27,12 @@ pub enum MetaError {
     UnsupportedFormat(u8),
     #[error("kv engine error: {0}")]
     Kv(String),
+    /// The track cannot reach enough of its storage (e.g. drive quorum lost); retry later.
+    #[error("metadata unavailable: {0}")]
+    Unavailable(String),
+    /// The track's storage failed otherwise.
+    #[error("metadata storage error: {0}")]
+    Backend(String),
 }
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

@@ -23,6 +23,13 @@ pub fn meta(e: MetaError) -> S3Error {
         MetaError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
         }
+        MetaError::Unavailable(what) => {
+            tracing::error!(%what, "metadata unavailable");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "Not enough drives are available to serve this request; please retry later.",
+            )
+        }
         MetaError::Conflict(_) => {
             S3Error::with_message(S3ErrorCode::SlowDown, "Too many concurrent updates of this key; retry")
         }

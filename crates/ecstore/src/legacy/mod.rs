@@ -5,3 +5,4 @@
 
 pub mod files;
 pub mod mapping;
+pub mod store;
