@@ -2,7 +2,7 @@
 //! conditions) and the shared helpers UploadPartCopy uses: resolving the source and
 //! streaming a range of it back through ingest.
 
-use metadata::{NULL_VERSION, ObjectData, ObjectVersion, PutCondition, Versioning, clock};
+use metadata::{ObjectData, ObjectVersion, PutCondition, Versioning, clock};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -141,11 +141,7 @@ impl S3Api {
         let obj = ObjectVersion {
             bucket: bucket.name.clone(),
             key: i.key.clone(),
-            version_id: if bucket.versioning == Versioning::Enabled {
-                clock::new_version_id()
-            } else {
-                NULL_VERSION.into()
-            },
+            version_id: S3Api::new_version_id(&bucket),
             delete_marker: false,
             size: ing.size,
             etag: md5,

@@ -32,11 +32,11 @@ impl S3Api {
                 self.free(removed.into_iter().collect());
                 Ok(Deleted { version_id: None, delete_marker: false })
             }
-            (None, v) => {
+            (None, _) => {
                 let marker = ObjectVersion {
                     bucket: bucket.name.clone(),
                     key: key.to_string(),
-                    version_id: if v == Versioning::Enabled { clock::new_version_id() } else { NULL_VERSION.into() },
+                    version_id: S3Api::new_version_id(bucket),
                     delete_marker: true,
                     size: 0,
                     etag: String::new(),

@@ -139,20 +139,60 @@ macro_rules! object_output {
     };
 }
 
+/// What a GET or HEAD asked for, from either input type.
+macro_rules! read_request {
+    ($i:expr) => {
+        ReadRequest {
+            bucket: &$i.bucket,
+            key: &$i.key,
+            version_id: $i.version_id.as_deref(),
+            conds: Conditions {
+                if_match: $i.if_match.as_ref(),
+                if_none_match: $i.if_none_match.as_ref(),
+                if_modified_since: $i.if_modified_since.as_ref(),
+                if_unmodified_since: $i.if_unmodified_since.as_ref(),
+            },
+            range: $i.range.as_ref(),
+            part_number: $i.part_number,
+        }
+    };
+}
+
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    version_id: Option<&'a str>,
+    conds: Conditions<'a>,
+    range: Option<&'a Range>,
+    part_number: Option<i32>,
+}
+
+/// The object a GET or HEAD reads, and which bytes of it.
+struct Selected {
+    obj: ObjectVersion,
+    versioned: bool,
+    r: std::ops::Range<u64>,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+    /// The whole object is returned (so its checksums apply).
+    full: bool,
+}
+
 impl S3Api {
+    /// Looks the object up, applies the conditional headers and selects the byte range.
+    async fn select_read(&self, caller: &str, q: ReadRequest<'_>) -> S3Result<Selected> {
+        let Found { obj, versioned } = self.find_object(caller, q.bucket, q.key, q.version_id).await?;
+        q.conds.check(&obj)?;
+        let (r, content_range, parts_count) = select(&obj, q.range, q.part_number)?;
+        let full = content_range.is_none();
+        Ok(Selected { obj, versioned, r, content_range, parts_count, full })
+    }
+
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let Found { obj, versioned } = self.find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref()).await?;
-        Conditions {
-            if_match: i.if_match.as_ref(),
-            if_none_match: i.if_none_match.as_ref(),
-            if_modified_since: i.if_modified_since.as_ref(),
-            if_unmodified_since: i.if_unmodified_since.as_ref(),
-        }
-        .check(&obj)?;
-        let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
-        let full = content_range.is_none();
+        let Selected { obj, versioned, r, content_range, parts_count, full } =
+            self.select_read(&caller, read_request!(i)).await?;
         let blob = self.open_range(&obj, r.clone()).await?;
         let mut out =
             object_output!(GetObjectOutput { body: Some(blob) }, obj, versioned, r, content_range, parts_count);
@@ -168,16 +208,8 @@ impl S3Api {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let Found { obj, versioned } = self.find_object(&caller, &i.bucket, &i.key, i.version_id.as_deref()).await?;
-        Conditions {
-            if_match: i.if_match.as_ref(),
-            if_none_match: i.if_none_match.as_ref(),
-            if_modified_since: i.if_modified_since.as_ref(),
-            if_unmodified_since: i.if_unmodified_since.as_ref(),
-        }
-        .check(&obj)?;
-        let (r, content_range, parts_count) = select(&obj, i.range.as_ref(), i.part_number)?;
-        let full = content_range.is_none();
+        let Selected { obj, versioned, r, content_range, parts_count, full } =
+            self.select_read(&caller, read_request!(i)).await?;
         let mut out = object_output!(HeadObjectOutput {}, obj, versioned, r, content_range, parts_count);
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);

@@ -63,6 +63,16 @@ impl S3Api {
         Ok(b)
     }
 
+    /// The version id a new write gets in `bucket`: a fresh id when versioning is enabled,
+    /// else the `null` version.
+    pub(crate) fn new_version_id(bucket: &BucketInfo) -> String {
+        if bucket.versioning == metadata::Versioning::Enabled {
+            metadata::clock::new_version_id()
+        } else {
+            metadata::NULL_VERSION.to_string()
+        }
+    }
+
     /// Frees the data of versions that metadata no longer references (in the background).
     pub(crate) fn free(&self, versions: Vec<ObjectVersion>) {
         let erasure: Vec<_> = versions

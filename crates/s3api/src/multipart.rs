@@ -6,8 +6,7 @@
 
 use md5::{Digest, Md5};
 use metadata::{
-    ErasureLayout, MultipartUpload, NULL_VERSION, ObjectData, ObjectVersion, PartInfo, UploadQuery, UploadedPart,
-    Versioning, clock,
+    ErasureLayout, MultipartUpload, ObjectData, ObjectVersion, PartInfo, UploadQuery, UploadedPart, Versioning, clock,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
@@ -276,11 +275,7 @@ impl S3Api {
         let obj = ObjectVersion {
             bucket: up.bucket.clone(),
             key: up.key.clone(),
-            version_id: if bucket.versioning == Versioning::Enabled {
-                clock::new_version_id()
-            } else {
-                NULL_VERSION.into()
-            },
+            version_id: S3Api::new_version_id(&bucket),
             delete_marker: false,
             size,
             etag,

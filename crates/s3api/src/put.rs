@@ -2,7 +2,7 @@
 //! checksums, then commit the version to metadata, the single point of visibility.
 //! Data written for a request that fails is removed before the error is returned.
 
-use metadata::{NULL_VERSION, ObjectData, ObjectVersion, PutCondition, Versioning, clock};
+use metadata::{ObjectData, ObjectVersion, PutCondition, Versioning, clock};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -109,11 +109,7 @@ impl S3Api {
         let obj = ObjectVersion {
             bucket: bucket.name.clone(),
             key,
-            version_id: if bucket.versioning == Versioning::Enabled {
-                clock::new_version_id()
-            } else {
-                NULL_VERSION.into()
-            },
+            version_id: S3Api::new_version_id(&bucket),
             delete_marker: false,
             size,
             etag: md5,
