@@ -6,3 +6,4 @@
 pub mod files;
 pub mod mapping;
 pub mod store;
+pub mod walk;

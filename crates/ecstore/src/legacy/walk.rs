@@ -1,0 +1,160 @@
+//! Walking the xl.meta files of a bucket on a drive in S3 key (byte) order.
+//!
+//! A key `K` is the folder `<drive>/<bucket>/K` holding an `xl.meta`. Folder order is not key
+//! order (`a-b` sorts before `a/x` because `-` < `/`), so each child `c` of a folder yields two
+//! entries, its own key `c` and its subtree `c/`, and the entries are visited sorted by bytes:
+//! that visits keys in exact byte order. Subtrees before the resume point or outside the
+//! prefix are skipped, and with the `/` delimiter a subtree is reported as one common prefix
+//! instead of being walked. This module only reads folder entries; it never decodes xl.meta.
+
+use std::path::Path;
+
+use crate::legacy::files::XL_META;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Entry {
+    Key(String),
+    CommonPrefix(String),
+}
+
+impl Entry {
+    pub fn name(&self) -> &str {
+        match self {
+            Entry::Key(k) | Entry::CommonPrefix(k) => k,
+        }
+    }
+}
+
+pub struct Walk<'a> {
+    pub prefix: &'a str,
+    /// Only entries strictly after this key.
+    pub after: Option<&'a str>,
+    /// Only `/` is folded into common prefixes while walking; other delimiters are applied
+    /// by the caller on the keys.
+    pub slash_delimiter: bool,
+    pub limit: usize,
+}
+
+fn is_data_dir(path: &Path, name: &str) -> bool {
+    uuid::Uuid::parse_str(name).is_ok() && !path.join(XL_META).exists()
+}
+
+/// Whether any key lives strictly below folder `dir` (stops at the first one found).
+fn has_key_below(dir: &Path) -> bool {
+    let Ok(it) = std::fs::read_dir(dir) else { return false };
+    it.flatten().any(|e| {
+        let p = e.path();
+        e.file_type().is_ok_and(|t| t.is_dir())
+            && !e.file_name().to_str().is_none_or(|n| is_data_dir(&p, n))
+            && (p.join(XL_META).is_file() || has_key_below(&p))
+    })
+}
+
+impl Walk<'_> {
+    /// Whether any key starting with `p` can be wanted.
+    fn subtree_wanted(&self, p: &str) -> bool {
+        let in_prefix = p.starts_with(self.prefix) || self.prefix.starts_with(p);
+        // Every key under p sorts after p; keys after the marker exist under p unless the
+        // marker is past the whole subtree.
+        let not_past = match self.after {
+            Some(a) => !(a > p && !a.starts_with(p)),
+            None => true,
+        };
+        in_prefix && not_past
+    }
+
+    /// Entries of the bucket folder `root`, in order, at most `limit`.
+    pub fn run(&self, root: &Path) -> Vec<Entry> {
+        let mut out = Vec::new();
+        self.visit(root, "", &mut out);
+        out
+    }
+
+    fn visit(&self, dir: &Path, rel: &str, out: &mut Vec<Entry>) {
+        let Ok(it) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<(String, bool)> = Vec::new();
+        for e in it.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+            if is_data_dir(&e.path(), &name) {
+                continue;
+            }
+            entries.push((format!("{rel}{name}"), false));
+            entries.push((format!("{rel}{name}/"), true));
+        }
+        entries.sort();
+        for (p, subtree) in entries {
+            if out.len() >= self.limit {
+                return;
+            }
+            if !subtree {
+                let is_key = dir.join(&p[rel.len()..]).join(XL_META).is_file();
+                if is_key && p.starts_with(self.prefix) && self.after.is_none_or(|a| p.as_str() > a) {
+                    out.push(Entry::Key(p));
+                }
+                continue;
+            }
+            if !self.subtree_wanted(&p) {
+                continue;
+            }
+            if self.slash_delimiter && p.len() > self.prefix.len() && p.starts_with(self.prefix) {
+                // Below the prefix, the first '/' ends a common prefix.
+                let sub = dir.join(&p[rel.len()..p.len() - 1]);
+                if self.after.is_none_or(|a| p.as_str() > a && !a.starts_with(&p)) && has_key_below(&sub) {
+                    out.push(Entry::CommonPrefix(p));
+                }
+                continue;
+            }
+            self.visit(&dir.join(&p[rel.len()..p.len() - 1]), &p, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(root: &Path, keys: &[&str]) {
+        for k in keys {
+            let d = root.join(k.trim_end_matches('/'));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(XL_META), b"x").unwrap();
+        }
+        // A data dir must never show up as a key.
+        let dd = root.join("a").join(uuid::Uuid::new_v4().to_string());
+        std::fs::create_dir_all(&dd).unwrap();
+        std::fs::write(dd.join("part.1"), b"x").unwrap();
+    }
+
+    fn names(v: &[Entry]) -> Vec<String> {
+        v.iter()
+            .map(|e| match e {
+                Entry::Key(k) => k.clone(),
+                Entry::CommonPrefix(p) => format!("[{p}]"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn byte_order_prefix_marker_and_delimiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = ["a", "a-b", "a/x", "a/y/z", "b", "b/c", "c.d"];
+        make(dir.path(), &keys);
+        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        let mut sorted: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
+        sorted.sort();
+        assert_eq!(names(&all), sorted);
+        let w = Walk { prefix: "a/", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        assert_eq!(names(&w), ["a/x", "a/y/z"]);
+        let w = Walk { prefix: "", after: Some("a-b"), slash_delimiter: false, limit: 2 }.run(dir.path());
+        assert_eq!(names(&w), ["a/x", "a/y/z"]);
+        let w = Walk { prefix: "", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
+        assert_eq!(names(&w), ["a", "a-b", "[a/]", "b", "[b/]", "c.d"]);
+        let w = Walk { prefix: "", after: Some("a/"), slash_delimiter: true, limit: 100 }.run(dir.path());
+        assert_eq!(names(&w), ["b", "[b/]", "c.d"]);
+        let w = Walk { prefix: "a/", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
+        assert_eq!(names(&w), ["a/x", "[a/y/]"]);
+    }
+}
