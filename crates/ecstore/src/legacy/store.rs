@@ -6,9 +6,12 @@
 
 use std::sync::Arc;
 
-use metadata::{BucketInfo, MetaError, ObjectVersion, PutCondition, Result};
+use metadata::{
+    BucketInfo, ListItem, ListPage, ListQuery, MetaError, ObjectVersion, PutCondition, Result, VersionQuery,
+};
 use tokio::sync::Mutex;
 
+use super::walk::{Entry, Walk};
 use super::{files, mapping};
 use crate::drives::{self, Drive, SYS_DIR};
 use crate::xlmeta::XlMeta;
@@ -248,6 +251,134 @@ impl LegacyStore {
     }
 }
 
+impl LegacyStore {
+    /// Keys and `/` common prefixes after `after`, merged over all sets; each set is walked on
+    /// enough drives that a key written with quorum is on at least one of them.
+    async fn walk(&self, bucket: &str, prefix: &str, after: Option<&str>, slash: bool, limit: usize) -> Vec<Entry> {
+        let per_set = self.ec.drives().count() / self.ec.set_count().max(1) - self.ec.write_quorum() + 1;
+        let roots: Vec<std::path::PathBuf> = (0..self.ec.set_count())
+            .flat_map(|i| {
+                self.ec
+                    .set_drives(i)
+                    .iter()
+                    .filter(|d| d.is_online())
+                    .take(per_set)
+                    .map(|d| d.path.join(bucket))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let (prefix, after) = (prefix.to_string(), after.map(str::to_string));
+        blocking(move || {
+            let mut all: Vec<Entry> = Vec::new();
+            for r in &roots {
+                let w = Walk { prefix: &prefix, after: after.as_deref(), slash_delimiter: slash, limit };
+                all.extend(w.run(r));
+            }
+            all.sort_by(|a, b| a.name().cmp(b.name()));
+            all.dedup();
+            all.truncate(limit);
+            all
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Current versions (not delete markers) and common prefixes, as the KV track lists them.
+    pub async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
+        self.list(bucket, &q.prefix, q.delimiter.as_deref(), q.after.clone(), q.max_keys, false).await
+    }
+
+    /// Every version and delete marker by key, newest first within a key.
+    pub async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
+        let mut page = self.list(bucket, &q.prefix, q.delimiter.as_deref(), None, usize::MAX, true).await?;
+        // Resume after (key_marker, version_id_marker), then page.
+        if let Some(km) = &q.key_marker {
+            let vm = q.version_id_marker.as_deref();
+            let pos = page.items.iter().position(|i| match i {
+                ListItem::Object(o) => o.key.as_str() > km.as_str(),
+                ListItem::CommonPrefix(p) => p.as_str() > km.as_str() && !km.starts_with(p.as_str()),
+            });
+            let mut start = pos.unwrap_or(page.items.len());
+            if let Some(vm) = vm
+                && let Some(i) = page
+                    .items
+                    .iter()
+                    .position(|i| matches!(i, ListItem::Object(o) if o.key == *km && o.version_id == vm))
+            {
+                start = i + 1;
+            }
+            page.items.drain(..start);
+        }
+        page.truncated = page.items.len() > q.max_keys;
+        page.items.truncate(q.max_keys);
+        Ok(page)
+    }
+
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        mut after: Option<String>,
+        max: usize,
+        versions: bool,
+    ) -> Result<ListPage<ObjectVersion>> {
+        self.get_bucket(bucket).await?;
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let slash = delimiter == Some("/");
+        let mut page = ListPage { items: Vec::new(), truncated: false };
+        let chunk = 256;
+        loop {
+            let entries = self.walk(bucket, prefix, after.as_deref(), slash, chunk).await;
+            let done = entries.len() < chunk;
+            for e in entries {
+                after = Some(e.name().to_string());
+                let item_count = page.items.len();
+                match e {
+                    Entry::CommonPrefix(p) => {
+                        if item_count >= max {
+                            page.truncated = true;
+                            return Ok(page);
+                        }
+                        page.items.push(ListItem::CommonPrefix(p));
+                    }
+                    Entry::Key(k) => {
+                        // Other delimiters fold keys into common prefixes here.
+                        if let Some(d) = delimiter.filter(|_| !slash)
+                            && let Some(i) = k[prefix.len()..].find(d)
+                        {
+                            let cp = k[..prefix.len() + i + d.len()].to_string();
+                            if !matches!(page.items.last(), Some(ListItem::CommonPrefix(last)) if *last == cp) {
+                                if item_count >= max {
+                                    page.truncated = true;
+                                    return Ok(page);
+                                }
+                                page.items.push(ListItem::CommonPrefix(cp));
+                            }
+                            continue;
+                        }
+                        let (set, m) = self.read_xl(bucket, &k).await?;
+                        let Some(m) = m else { continue };
+                        let all = Self::versions_of(bucket, &k, set, &m);
+                        let shown: Vec<ObjectVersion> =
+                            if versions { all } else { all.into_iter().take(1).filter(|v| !v.delete_marker).collect() };
+                        for v in shown {
+                            if page.items.len() >= max {
+                                page.truncated = true;
+                                return Ok(page);
+                            }
+                            page.items.push(ListItem::Object(v));
+                        }
+                    }
+                }
+            }
+            if done {
+                return Ok(page);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -314,5 +445,50 @@ mod tests {
         assert_eq!(s.get_object("legacy", "a/b", None).await.unwrap().version_id, v1);
         s.delete_version("legacy", "a/b", v1).await.unwrap();
         assert!(!paths[0].join("legacy/a/b/xl.meta").exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listing_matches_key_order_across_two_sets() {
+        let root = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..24).map(|i| root.path().join(format!("d{i}"))).collect();
+        let ec = Arc::new(EcStore::open(&paths, 1 << 20).unwrap());
+        let s = LegacyStore::new(ec);
+        let b = BucketInfo {
+            name: "legacy".into(),
+            owner: "o".into(),
+            created_ns: 1,
+            location: None,
+            versioning: Versioning::Unversioned,
+            deleting: false,
+        };
+        s.create_bucket(b).await.unwrap();
+        let mut keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+        keys.extend(["a-b", "a/x", "a/y/z", "z"].iter().map(|s| s.to_string()));
+        for (i, k) in keys.iter().enumerate() {
+            let mut o = obj(NULL_VERSION, "e", 100 + i as i64);
+            o.key = k.clone();
+            s.put_object(o, PutCondition::None).await.unwrap();
+        }
+        // A deleted key disappears from listings.
+        s.delete_version("legacy", "k05", NULL_VERSION).await.unwrap();
+        keys.retain(|k| k != "k05");
+        keys.sort();
+        let mut got = Vec::new();
+        let mut q = ListQuery { max_keys: 7, ..Default::default() };
+        loop {
+            let page = s.list_objects("legacy", &q).await.unwrap();
+            got.extend(page.objects().map(|o| o.key.clone()));
+            match page.objects().last() {
+                Some(o) if page.truncated => q.after = Some(o.key.clone()),
+                _ => break,
+            }
+        }
+        assert_eq!(got, keys);
+        let q = ListQuery { delimiter: Some("/".into()), max_keys: 100, ..Default::default() };
+        let page = s.list_objects("legacy", &q).await.unwrap();
+        assert_eq!(page.prefixes().collect::<Vec<_>>(), ["a/"]);
+        assert_eq!(page.objects().count(), keys.len() - 2);
+        let v = s.list_versions("legacy", &VersionQuery { max_keys: 1000, ..Default::default() }).await.unwrap();
+        assert_eq!(v.objects().count(), keys.len());
     }
 }
