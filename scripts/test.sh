@@ -8,3 +8,6 @@ export CARGO_TERM_COLOR=never
 cargo build --release --bins
 cargo nextest run --workspace --no-fail-fast
 python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 "$@"
+# The same S3 suite against the legacy metadata engine (MinIO-format xl.meta on the drives).
+RUSTFS_METADATA_ENGINE=legacy python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 \
+  --deselect e2e/test_xlmeta_cli.py "$@"

@@ -8,7 +8,7 @@ use std::time::Instant;
 use ecstore::EcStore;
 use metadata::{KvStore, LocalKv, MetadataStore};
 
-use crate::config::Config;
+use crate::config::{Config, Engine};
 use crate::heal_job::HealJobs;
 
 pub struct App {
@@ -16,6 +16,8 @@ pub struct App {
     pub ec: Arc<EcStore>,
     pub kv: Arc<LocalKv>,
     pub meta: Arc<dyn MetadataStore>,
+    /// The legacy track's store when it is the engine (heal also restores its xl.meta files).
+    pub legacy: Option<Arc<ecstore::legacy::store::LegacyStore>>,
     pub started: Instant,
     pub heal: HealJobs,
     _lock: std::fs::File,
@@ -42,12 +44,19 @@ impl App {
             LocalKv::open(&cfg.meta_dir)
                 .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
         );
-        let meta: Arc<dyn MetadataStore> = Arc::new(KvStore::new(kv.clone()));
+        let ec = Arc::new(ec);
+        let legacy =
+            (cfg.engine == Engine::Legacy).then(|| Arc::new(ecstore::legacy::store::LegacyStore::new(ec.clone())));
+        let meta: Arc<dyn MetadataStore> = match &legacy {
+            Some(l) => l.clone(),
+            None => Arc::new(KvStore::new(kv.clone())),
+        };
         Ok(Arc::new(Self {
             cfg,
-            ec: Arc::new(ec),
+            ec,
             kv,
             meta,
+            legacy,
             started: Instant::now(),
             heal: HealJobs::default(),
             _lock: lock,

@@ -43,6 +43,9 @@ pub struct ServerArgs {
     /// Log format: text or json.
     #[arg(long, env = "RUSTFS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Metadata engine: `kv` (default) or `legacy` (MinIO-format xl.meta files on the drives).
+    #[arg(long, env = "RUSTFS_METADATA_ENGINE")]
+    pub metadata_engine: Option<String>,
     /// Seconds an unreferenced shard folder must age before garbage collection removes it.
     #[arg(long, env = "RUSTFS_GC_GRACE_SECS")]
     pub gc_grace_secs: Option<u64>,
@@ -66,6 +69,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub gc_grace_secs: Option<u64>,
     pub gc_interval_secs: Option<u64>,
+    pub metadata_engine: Option<String>,
     #[serde(default)]
     pub users: Vec<FileUser>,
 }
@@ -84,6 +88,15 @@ impl std::fmt::Debug for FileUser {
     }
 }
 
+/// Where object metadata lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The KV track (surrealkv).
+    Kv,
+    /// The legacy track: MinIO-format xl.meta files on the drives.
+    Legacy,
+}
+
 /// The resolved configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,6 +110,7 @@ pub struct Config {
     pub shutdown_timeout: u64,
     pub log_json: bool,
     pub gc_grace: std::time::Duration,
+    pub engine: Engine,
     pub gc_interval: std::time::Duration,
     /// The root user (admin API access); first of `users`.
     pub root: User,
@@ -156,6 +170,11 @@ impl Config {
             });
         }
         let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
+        let engine = match args.metadata_engine.or(file.metadata_engine).as_deref().unwrap_or("kv") {
+            "kv" => Engine::Kv,
+            "legacy" => Engine::Legacy,
+            other => return Err(format!("unknown metadata engine {other:?}: use kv or legacy")),
+        };
         Ok(Self {
             address,
             meta_dir: data.join("meta"),
@@ -166,6 +185,7 @@ impl Config {
             inline_threshold: args.inline_threshold.or(file.inline_threshold).unwrap_or(128 * 1024),
             shutdown_timeout: args.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(30),
             log_json: log_format == "json",
+            engine,
             gc_grace: std::time::Duration::from_secs(args.gc_grace_secs.or(file.gc_grace_secs).unwrap_or(3600)),
             gc_interval: std::time::Duration::from_secs(
                 args.gc_interval_secs.or(file.gc_interval_secs).unwrap_or(3600).max(1),

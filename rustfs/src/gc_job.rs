@@ -72,11 +72,7 @@ pub async fn collect(app: &App, grace: Duration) -> Result<GcReport, String> {
                 report.data_dirs_young += 1;
                 continue;
             }
-            // A key ending in '/' maps to the same folder as the key without it.
-            let dir_key = format!("{}/", d.key);
-            if referenced(app, &b.name, &d.key, &d.data_dir).await?
-                || referenced(app, &b.name, &dir_key, &d.data_dir).await?
-            {
+            if referenced(app, &b.name, &d.key, &d.data_dir).await? {
                 continue;
             }
             tracing::info!(bucket = %b.name, key = %d.key, data_dir = %d.data_dir, "removing unreferenced shards");

@@ -126,6 +126,11 @@ async fn run(app: &Arc<App>, bucket: Option<String>) -> Result<(), String> {
         let mut pages = Versions::new(b);
         while let Some(page) = pages.next_page(app).await? {
             for o in page {
+                if let Some(l) = &app.legacy
+                    && let Err(e) = l.heal_meta(&o.bucket, &o.key).await
+                {
+                    app.heal.update(|p| p.failures.push(format!("{}/{}: xl.meta: {e}", o.bucket, o.key)));
+                }
                 let res = match &o.data {
                     ObjectData::Erasure(l) => Some(app.ec.heal_object(&o.bucket, &o.key, l).await),
                     _ => None,

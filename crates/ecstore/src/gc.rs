@@ -40,7 +40,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
             continue;
         }
         if is_data_dir(&p) {
-            let key = p.parent().and_then(|k| k.strip_prefix(root).ok()).map(|k| k.to_string_lossy().into_owned());
+            let key = p
+                .parent()
+                .and_then(|k| k.strip_prefix(root).ok())
+                .map(|k| crate::paths::key_of_dir(&k.to_string_lossy()));
             let modified = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
             if let Some(key) = key {
                 out.push((key, p.file_name().unwrap_or_default().to_string_lossy().into_owned(), modified));

@@ -24,8 +24,23 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Folder suffix of keys that end in `/` (MinIO's convention), so `dir/` and `dir` differ.
+pub const DIR_SUFFIX: &str = "__XLDIR__";
+
+/// The folder of a key: the key itself, or `<key without '/'>__XLDIR__` for a key ending in `/`.
 pub fn object_dir(drive: &Path, bucket: &str, key: &str) -> PathBuf {
-    drive.join(bucket).join(key.strip_suffix('/').unwrap_or(key))
+    match key.strip_suffix('/') {
+        Some(k) => drive.join(bucket).join(format!("{k}{DIR_SUFFIX}")),
+        None => drive.join(bucket).join(key),
+    }
+}
+
+/// The key a folder path (relative to the bucket) stands for.
+pub fn key_of_dir(rel: &str) -> String {
+    match rel.strip_suffix(DIR_SUFFIX) {
+        Some(k) => format!("{k}/"),
+        None => rel.to_string(),
+    }
 }
 
 pub fn data_dir(drive: &Path, bucket: &str, key: &str, data_dir: &str) -> PathBuf {
@@ -35,6 +50,15 @@ pub fn data_dir(drive: &Path, bucket: &str, key: &str, data_dir: &str) -> PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_keys_get_their_own_folder() {
+        let d = Path::new("/d");
+        assert_eq!(object_dir(d, "b", "x/y/"), Path::new("/d/b/x/y__XLDIR__"));
+        assert_eq!(object_dir(d, "b", "x/y"), Path::new("/d/b/x/y"));
+        assert_eq!(key_of_dir("x/y__XLDIR__"), "x/y/");
+        assert_eq!(key_of_dir("x/y"), "x/y");
+    }
 
     #[test]
     fn rejects_escaping_keys() {

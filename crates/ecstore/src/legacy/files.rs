@@ -32,8 +32,8 @@ fn fingerprint(m: &XlMeta) -> Vec<u8> {
     xlmeta::encode(&c)
 }
 
-/// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when enough drives lack it that no
-/// write can have reached quorum, an error when drives disagree beyond quorum.
+/// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no drive holds a copy and enough
+/// drives answered, an error when copies exist without quorum agreement.
 pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Option<XlMeta>> {
     paths::check_key(key)?;
     let mut missing = 0;
@@ -63,7 +63,9 @@ pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Resul
     {
         return Ok(Some(m.clone()));
     }
-    if missing > set.len().saturating_sub(quorum) {
+    // "Not found" only when no drive holds any copy: copies without quorum mean the answer
+    // is unavailable (drives lost or a write still to heal), never that the key is absent.
+    if groups.is_empty() && missing > set.len().saturating_sub(quorum) {
         return Ok(None);
     }
     Err(StoreError::ReadQuorum(format!("{bucket}/{key} (xl.meta)"), quorum))
@@ -164,6 +166,9 @@ mod tests {
         assert!(matches!(read(&set, "b", "k", 8), Err(StoreError::ReadQuorum(..))));
         remove(&set, "b", "k").unwrap();
         assert!(read(&set, "b", "k", 8).unwrap().is_none());
+        // A partial write (3 copies) is not "absent": it needs heal or cleanup.
+        write(&set[..3], "b", "p", 3, |_| meta(1)).unwrap();
+        assert!(matches!(read(&set, "b", "p", 8), Err(StoreError::ReadQuorum(..))));
         assert!(matches!(read(&set, "b", "../x", 8), Err(StoreError::InvalidName(_))));
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod files;
 pub mod mapping;
+pub mod records;
 pub mod store;
 pub mod walk;

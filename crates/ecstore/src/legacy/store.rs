@@ -6,14 +6,16 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use metadata::{
-    BucketInfo, ListItem, ListPage, ListQuery, MetaError, ObjectVersion, PutCondition, Result, VersionQuery,
+    BucketInfo, CompleteOutcome, ListItem, ListPage, ListQuery, MetaError, MetadataStore, MultipartUpload,
+    ObjectVersion, PutCondition, Result, UploadQuery, UploadedPart, VersionQuery,
 };
 use tokio::sync::Mutex;
 
 use super::walk::{Entry, Walk};
-use super::{files, mapping};
-use crate::drives::{self, Drive, SYS_DIR};
+use super::{files, mapping, records};
+use crate::drives::Drive;
 use crate::xlmeta::XlMeta;
 use crate::{EcStore, StoreError};
 
@@ -35,8 +37,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| MetaError::Backend(e.to_string()))
 }
 
-fn bucket_path(d: &Drive, name: &str) -> std::path::PathBuf {
-    d.path.join(SYS_DIR).join("buckets").join(format!("{name}.json"))
+fn bucket_rel(name: &str) -> std::path::PathBuf {
+    std::path::Path::new("buckets").join(format!("{name}.json"))
 }
 
 impl LegacyStore {
@@ -48,72 +50,27 @@ impl LegacyStore {
         self.ec.drives().cloned().collect()
     }
 
-    fn majority(&self) -> usize {
-        self.ec.drives().count() / 2 + 1
-    }
-
     fn lock_of(&self, bucket: &str, key: &str) -> &Mutex<()> {
         let h = xxhash_rust::xxh3::xxh3_64(format!("{bucket}/{key}").as_bytes());
         &self.locks[(h % LOCK_STRIPES as u64) as usize]
     }
 
-    /// Reads a bucket record: the content a majority of drives agrees on.
+    /// Reads a bucket record: the content a majority of all drives agrees on.
     pub async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
         let drives = self.all_drives();
-        let majority = self.majority();
-        let n = name.to_string();
-        let found = blocking(move || {
-            let mut groups: Vec<(Vec<u8>, usize)> = Vec::new();
-            let mut missing = 0;
-            for d in drives.iter().filter(|d| d.is_online()) {
-                match std::fs::read(bucket_path(d, &n)) {
-                    Ok(b) => match groups.iter_mut().find(|g| g.0 == b) {
-                        Some(g) => g.1 += 1,
-                        None => groups.push((b, 1)),
-                    },
-                    Err(_) => missing += 1,
-                }
-            }
-            match groups.into_iter().max_by_key(|g| g.1) {
-                Some((b, c)) if c >= majority => Ok(Some(b)),
-                _ if missing >= majority => Ok(None),
-                _ => Err(MetaError::Unavailable(format!("bucket {n}: no majority of drives agrees"))),
-            }
-        })
-        .await??;
-        match found {
-            Some(b) => serde_json::from_slice::<BucketInfo>(&b)
-                .ok()
-                .filter(|b| !b.deleting)
-                .ok_or_else(|| MetaError::NoSuchBucket(name.to_string())),
-            None => Err(MetaError::NoSuchBucket(name.to_string())),
-        }
+        let rel = bucket_rel(name);
+        let found = blocking(move || records::read(&drives, &rel)).await??;
+        found
+            .and_then(|b| serde_json::from_slice::<BucketInfo>(&b).ok())
+            .filter(|b| !b.deleting)
+            .ok_or_else(|| MetaError::NoSuchBucket(name.to_string()))
     }
 
     async fn write_bucket(&self, info: &BucketInfo) -> Result<()> {
         let drives = self.all_drives();
-        let majority = self.majority();
         let body = serde_json::to_vec_pretty(info).map_err(|e| MetaError::Backend(e.to_string()))?;
-        let name = info.name.clone();
-        blocking(move || {
-            let mut ok = 0;
-            for d in drives.iter().filter(|d| d.check_alive()) {
-                let p = bucket_path(d, &name);
-                let res = p
-                    .parent()
-                    .map_or(Ok(()), drives::create_dir_all_durable)
-                    .and_then(|()| drives::write_file_durable(&p, &body));
-                if res.is_ok() {
-                    ok += 1;
-                }
-            }
-            if ok >= majority {
-                Ok(())
-            } else {
-                Err(MetaError::Unavailable(format!("bucket {name}: written to {ok} drives")))
-            }
-        })
-        .await?
+        let rel = bucket_rel(&info.name);
+        blocking(move || records::write(&drives, &rel, &body)).await?
     }
 
     pub async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
@@ -176,6 +133,27 @@ impl LegacyStore {
                 o
             })
             .collect()
+    }
+
+    /// Rewrites `bucket/key`'s xl.meta (as a quorum reads it) on every drive of its set, so
+    /// drives that lost or never got it hold it again. Returns whether anything was missing.
+    pub async fn heal_meta(&self, bucket: &str, key: &str) -> Result<bool> {
+        let _g = self.lock_of(bucket, key).lock().await;
+        let (set, m) = self.read_xl(bucket, key).await?;
+        let Some(m) = m else { return Ok(false) };
+        let drives = self.ec.set_drives(set).to_vec();
+        let (b, k) = (bucket.to_string(), key.to_string());
+        let missing = blocking(move || {
+            drives
+                .iter()
+                .filter(|d| d.is_online() && !crate::paths::object_dir(&d.path, &b, &k).join(files::XL_META).is_file())
+                .count()
+        })
+        .await?;
+        if missing > 0 {
+            self.write_xl(set, bucket, key, m).await?;
+        }
+        Ok(missing > 0)
     }
 
     /// The current version (`None`) or a given one, as the KV track answers.
@@ -376,6 +354,236 @@ impl LegacyStore {
                 return Ok(page);
             }
         }
+    }
+}
+
+fn upload_rel(bucket: &str, upload_id: &str) -> std::path::PathBuf {
+    std::path::Path::new("multipart").join(bucket).join(upload_id)
+}
+
+fn safe_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+impl LegacyStore {
+    async fn read_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        rel: std::path::PathBuf,
+    ) -> Result<Option<T>> {
+        let drives = self.all_drives();
+        let raw = blocking(move || records::read(&drives, &rel)).await??;
+        Ok(raw.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    async fn write_json<T: serde::Serialize>(&self, rel: std::path::PathBuf, v: &T) -> Result<()> {
+        let drives = self.all_drives();
+        let body = serde_json::to_vec(v).map_err(|e| MetaError::Backend(e.to_string()))?;
+        blocking(move || records::write(&drives, &rel, &body)).await?
+    }
+
+    async fn list_names(&self, rel: std::path::PathBuf) -> Vec<String> {
+        let drives = self.all_drives();
+        blocking(move || records::list(&drives, &rel)).await.unwrap_or_default()
+    }
+
+    async fn parts_of(&self, bucket: &str, upload_id: &str) -> Result<Vec<UploadedPart>> {
+        let rel = upload_rel(bucket, upload_id);
+        let mut parts = Vec::new();
+        for n in self.list_names(rel.clone()).await {
+            if n.starts_with("part.") && n.ends_with(".json") {
+                if let Some(p) = self.read_json::<UploadedPart>(rel.join(&n)).await? {
+                    parts.push(p);
+                }
+            }
+        }
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    async fn all_uploads(&self, bucket: &str) -> Result<Vec<MultipartUpload>> {
+        let mut out = Vec::new();
+        for id in self.list_names(std::path::Path::new("multipart").join(bucket)).await {
+            if let Some(u) = self.read_json::<MultipartUpload>(upload_rel(bucket, &id).join("upload.json")).await? {
+                out.push(u);
+            }
+        }
+        out.sort_by(|a, b| (&a.key, &a.upload_id).cmp(&(&b.key, &b.upload_id)));
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for LegacyStore {
+    async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
+        LegacyStore::create_bucket(self, info).await
+    }
+
+    async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
+        LegacyStore::get_bucket(self, name).await
+    }
+
+    async fn update_bucket(&self, info: BucketInfo) -> Result<()> {
+        LegacyStore::update_bucket(self, info).await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let _g = self.lock_of(name, "").lock().await;
+        let mut b = LegacyStore::get_bucket(self, name).await?;
+        // Mark first, so that no write lands while emptiness is checked.
+        b.deleting = true;
+        self.write_bucket(&b).await?;
+        let empty = self.walk(name, "", None, false, 1).await.is_empty() && self.all_uploads(name).await?.is_empty();
+        if !empty {
+            b.deleting = false;
+            self.write_bucket(&b).await?;
+            return Err(MetaError::BucketNotEmpty(name.to_string()));
+        }
+        let drives = self.all_drives();
+        let rel = bucket_rel(name);
+        blocking(move || records::remove(&drives, &rel)).await?;
+        Ok(())
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let mut out = Vec::new();
+        for n in self.list_names(std::path::PathBuf::from("buckets")).await {
+            if let Some(name) = n.strip_suffix(".json") {
+                match LegacyStore::get_bucket(self, name).await {
+                    Ok(b) => out.push(b),
+                    Err(MetaError::NoSuchBucket(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
+        LegacyStore::get_object(self, bucket, key, version_id).await
+    }
+
+    async fn put_object(&self, obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
+        LegacyStore::put_object(self, obj, cond).await
+    }
+
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
+        LegacyStore::delete_version(self, bucket, key, version_id).await
+    }
+
+    async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
+        LegacyStore::list_objects(self, bucket, q).await
+    }
+
+    async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
+        LegacyStore::list_versions(self, bucket, q).await
+    }
+
+    async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
+        LegacyStore::get_bucket(self, &upload.bucket).await?;
+        if !safe_id(&upload.upload_id) {
+            return Err(MetaError::Backend("invalid upload id".into()));
+        }
+        self.write_json(upload_rel(&upload.bucket, &upload.upload_id).join("upload.json"), &upload).await
+    }
+
+    async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<MultipartUpload> {
+        let missing = || MetaError::NoSuchUpload(upload_id.to_string());
+        if !safe_id(upload_id) {
+            LegacyStore::get_bucket(self, bucket).await?;
+            return Err(missing());
+        }
+        match self.read_json::<MultipartUpload>(upload_rel(bucket, upload_id).join("upload.json")).await? {
+            Some(u) if u.key == key => Ok(u),
+            _ => {
+                LegacyStore::get_bucket(self, bucket).await?;
+                Err(missing())
+            }
+        }
+    }
+
+    async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
+        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
+        let rel = upload_rel(&upload.bucket, &upload.upload_id).join(format!("part.{:05}.json", part.number));
+        let old = self.read_json::<UploadedPart>(rel.clone()).await?;
+        self.write_json(rel, &part).await?;
+        Ok(old)
+    }
+
+    async fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> Result<Vec<UploadedPart>> {
+        // Upload ids are unique across buckets; find the bucket folder holding this one.
+        for b in MetadataStore::list_buckets(self).await? {
+            let names = self.list_names(upload_rel(&b.name, upload_id)).await;
+            if !names.is_empty() {
+                let parts = self.parts_of(&b.name, upload_id).await?;
+                return Ok(parts.into_iter().filter(|p| p.number > after).take(max).collect());
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    async fn list_uploads(&self, bucket: &str, q: &UploadQuery) -> Result<ListPage<MultipartUpload>> {
+        LegacyStore::get_bucket(self, bucket).await?;
+        let mut page = ListPage { items: Vec::new(), truncated: false };
+        let delimiter = q.delimiter.as_deref().filter(|d| !d.is_empty());
+        for u in self.all_uploads(bucket).await? {
+            if !u.key.starts_with(q.prefix.as_str()) {
+                continue;
+            }
+            let after_marker = match (&q.key_marker, &q.upload_id_marker) {
+                (Some(k), Some(id)) if !id.is_empty() => (&u.key, &u.upload_id) > (k, id),
+                (Some(k), _) => u.key > *k,
+                _ => true,
+            };
+            if !after_marker {
+                continue;
+            }
+            let item = match delimiter.and_then(|d| u.key[q.prefix.len()..].find(d).map(|i| (d, i))) {
+                Some((d, i)) => {
+                    let cp = u.key[..q.prefix.len() + i + d.len()].to_string();
+                    if matches!(page.items.last(), Some(ListItem::CommonPrefix(l)) if *l == cp) {
+                        continue;
+                    }
+                    ListItem::CommonPrefix(cp)
+                }
+                None => ListItem::Object(u),
+            };
+            if page.items.len() >= q.max_uploads {
+                page.truncated = true;
+                break;
+            }
+            page.items.push(item);
+        }
+        Ok(page)
+    }
+
+    async fn complete_upload(
+        &self,
+        upload: &MultipartUpload,
+        obj: ObjectVersion,
+        used: &[u32],
+        cond: PutCondition,
+    ) -> Result<CompleteOutcome> {
+        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
+        let parts = self.parts_of(&upload.bucket, &upload.upload_id).await?;
+        // The object commit is the point of visibility; the upload records go after it.
+        let replaced = LegacyStore::put_object(self, obj, cond).await?;
+        let drives = self.all_drives();
+        let rel = upload_rel(&upload.bucket, &upload.upload_id);
+        blocking(move || records::remove(&drives, &rel)).await?;
+        let unused_parts = parts.into_iter().filter(|p| !used.contains(&p.number)).collect();
+        Ok(CompleteOutcome { replaced, unused_parts })
+    }
+
+    async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
+        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
+        let parts = self.parts_of(&upload.bucket, &upload.upload_id).await?;
+        let drives = self.all_drives();
+        let rel = upload_rel(&upload.bucket, &upload.upload_id);
+        blocking(move || records::remove(&drives, &rel)).await?;
+        Ok(parts)
     }
 }
 

@@ -63,6 +63,14 @@ impl Walk<'_> {
         in_prefix && not_past
     }
 
+    /// Adds a common prefix once, if it lies after the resume point.
+    fn push_prefix(&self, cp: String, out: &mut Vec<Entry>) {
+        let after_marker = self.after.is_none_or(|a| cp.as_str() > a && !a.starts_with(cp.as_str()));
+        if after_marker && out.last().is_none_or(|l| l.name() != cp) {
+            out.push(Entry::CommonPrefix(cp));
+        }
+    }
+
     /// Entries of the bucket folder `root`, in order, at most `limit`.
     pub fn run(&self, root: &Path) -> Vec<Entry> {
         let mut out = Vec::new();
@@ -72,7 +80,9 @@ impl Walk<'_> {
 
     fn visit(&self, dir: &Path, rel: &str, out: &mut Vec<Entry>) {
         let Ok(it) = std::fs::read_dir(dir) else { return };
-        let mut entries: Vec<(String, bool)> = Vec::new();
+        // (key or subtree prefix, is subtree, folder name): sorted by key string, a key before
+        // a subtree of the same string (`x/` the key sorts before the keys under `x/`).
+        let mut entries: Vec<(String, bool, String)> = Vec::new();
         for e in it.flatten() {
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
@@ -81,17 +91,32 @@ impl Walk<'_> {
             if is_data_dir(&e.path(), &name) {
                 continue;
             }
-            entries.push((format!("{rel}{name}"), false));
-            entries.push((format!("{rel}{name}/"), true));
+            if let Some(stem) = name.strip_suffix(crate::paths::DIR_SUFFIX) {
+                // A key ending in '/': only that key lives in this folder.
+                entries.push((format!("{rel}{stem}/"), false, name));
+                continue;
+            }
+            entries.push((format!("{rel}{name}"), false, name.clone()));
+            entries.push((format!("{rel}{name}/"), true, name));
         }
         entries.sort();
-        for (p, subtree) in entries {
+        for (p, subtree, folder) in entries {
             if out.len() >= self.limit {
                 return;
             }
+            let sub = dir.join(&folder);
             if !subtree {
-                let is_key = dir.join(&p[rel.len()..]).join(XL_META).is_file();
-                if is_key && p.starts_with(self.prefix) && self.after.is_none_or(|a| p.as_str() > a) {
+                let is_key = sub.join(XL_META).is_file();
+                if !is_key || !p.starts_with(self.prefix) {
+                    continue;
+                }
+                // With the '/' delimiter a key like `x/` (below the prefix) rolls into `x/`.
+                if self.slash_delimiter
+                    && let Some(i) = p[self.prefix.len()..].find('/')
+                {
+                    let cp = p[..self.prefix.len() + i + 1].to_string();
+                    self.push_prefix(cp, out);
+                } else if self.after.is_none_or(|a| p.as_str() > a) {
                     out.push(Entry::Key(p));
                 }
                 continue;
@@ -101,13 +126,12 @@ impl Walk<'_> {
             }
             if self.slash_delimiter && p.len() > self.prefix.len() && p.starts_with(self.prefix) {
                 // Below the prefix, the first '/' ends a common prefix.
-                let sub = dir.join(&p[rel.len()..p.len() - 1]);
-                if self.after.is_none_or(|a| p.as_str() > a && !a.starts_with(&p)) && has_key_below(&sub) {
-                    out.push(Entry::CommonPrefix(p));
+                if has_key_below(&sub) {
+                    self.push_prefix(p, out);
                 }
                 continue;
             }
-            self.visit(&dir.join(&p[rel.len()..p.len() - 1]), &p, out);
+            self.visit(&sub, &p, out);
         }
     }
 }
@@ -118,7 +142,7 @@ mod tests {
 
     fn make(root: &Path, keys: &[&str]) {
         for k in keys {
-            let d = root.join(k.trim_end_matches('/'));
+            let d = crate::paths::object_dir(root, "", k);
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join(XL_META), b"x").unwrap();
         }
@@ -140,21 +164,21 @@ mod tests {
     #[test]
     fn byte_order_prefix_marker_and_delimiter() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = ["a", "a-b", "a/x", "a/y/z", "b", "b/c", "c.d"];
+        let keys = ["a", "a-b", "a/", "a/x", "a/y/z", "b", "b/c", "c.d"];
         make(dir.path(), &keys);
         let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
         let mut sorted: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
         sorted.sort();
         assert_eq!(names(&all), sorted);
         let w = Walk { prefix: "a/", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
-        assert_eq!(names(&w), ["a/x", "a/y/z"]);
+        assert_eq!(names(&w), ["a/", "a/x", "a/y/z"]);
         let w = Walk { prefix: "", after: Some("a-b"), slash_delimiter: false, limit: 2 }.run(dir.path());
-        assert_eq!(names(&w), ["a/x", "a/y/z"]);
+        assert_eq!(names(&w), ["a/", "a/x"]);
         let w = Walk { prefix: "", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
         assert_eq!(names(&w), ["a", "a-b", "[a/]", "b", "[b/]", "c.d"]);
         let w = Walk { prefix: "", after: Some("a/"), slash_delimiter: true, limit: 100 }.run(dir.path());
         assert_eq!(names(&w), ["b", "[b/]", "c.d"]);
         let w = Walk { prefix: "a/", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
-        assert_eq!(names(&w), ["a/x", "[a/y/]"]);
+        assert_eq!(names(&w), ["a/", "a/x", "[a/y/]"]);
     }
 }
