@@ -335,7 +335,16 @@ impl LegacyStore {
                             }
                             continue;
                         }
-                        let (set, m) = self.read_xl(bucket, &k).await?;
+                        // A key without read quorum (e.g. a write cut short by a crash, never
+                        // acknowledged) is left out of listings rather than failing them.
+                        let (set, m) = match self.read_xl(bucket, &k).await {
+                            Ok(r) => r,
+                            Err(MetaError::Unavailable(why)) => {
+                                tracing::warn!(bucket, key = %k, %why, "listing skips a key without read quorum");
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
                         let Some(m) = m else { continue };
                         let all = Self::versions_of(bucket, &k, set, &m);
                         let shown: Vec<ObjectVersion> =
@@ -390,10 +399,11 @@ impl LegacyStore {
         let rel = upload_rel(bucket, upload_id);
         let mut parts = Vec::new();
         for n in self.list_names(rel.clone()).await {
-            if n.starts_with("part.") && n.ends_with(".json") {
-                if let Some(p) = self.read_json::<UploadedPart>(rel.join(&n)).await? {
-                    parts.push(p);
-                }
+            if n.starts_with("part.")
+                && n.ends_with(".json")
+                && let Some(p) = self.read_json::<UploadedPart>(rel.join(&n)).await?
+            {
+                parts.push(p);
             }
         }
         parts.sort_by_key(|p| p.number);

@@ -56,10 +56,7 @@ impl Walk<'_> {
         let in_prefix = p.starts_with(self.prefix) || self.prefix.starts_with(p);
         // Every key under p sorts after p; keys after the marker exist under p unless the
         // marker is past the whole subtree.
-        let not_past = match self.after {
-            Some(a) => !(a > p && !a.starts_with(p)),
-            None => true,
-        };
+        let not_past = self.after.is_none_or(|a| a <= p || a.starts_with(p));
         in_prefix && not_past
     }
 
