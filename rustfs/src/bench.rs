@@ -17,6 +17,7 @@ use crate::admin_client::AdminClient;
 pub enum Op {
     Put,
     Get,
+    Head,
     Mixed,
     List,
     Multipart,
@@ -119,6 +120,11 @@ async fn get(c: &AdminClient, bucket: &str, k: &str) -> Result<u64, String> {
     if a.status.is_success() { Ok(a.body_len) } else { Err(format!("GET {k}: {}", a.status)) }
 }
 
+async fn head(c: &AdminClient, bucket: &str, k: &str) -> Result<u64, String> {
+    let a = c.send("HEAD", &format!("/{bucket}/{k}"), Bytes::new(), true, false).await?;
+    if a.status.is_success() { Ok(0) } else { Err(format!("HEAD {k}: {}", a.status)) }
+}
+
 fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let start = body.find(&open)? + open.len();
@@ -212,7 +218,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     }
     let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     match a.op {
-        Op::Get | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
+        Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
         Op::List => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
         _ => {}
     }
@@ -239,6 +245,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                         .await
                         .map(|()| a.size),
                     Op::Get => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
+                    Op::Head => head(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
                     Op::Mixed if i % 4 == 0 => {
                         let k = key(rand::Rng::random_range(&mut rng, 0..a.objects));
                         put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
