@@ -26,6 +26,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         );
     }
     let app = App::open(cfg.clone())?;
+    let repaired = app.meta.recover().await.map_err(|e| format!("metadata recovery failed: {e}"))?;
+    if !repaired.is_empty() {
+        tracing::warn!(buckets = ?repaired, "finished bucket deletes a crash had interrupted");
+    }
     let cleared = app.ec.clear_tmp();
     if cleared > 0 {
         tracing::info!(entries = cleared, "removed leftovers of interrupted writes");

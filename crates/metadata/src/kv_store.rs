@@ -603,6 +603,41 @@ impl MetadataStore for KvStore {
         Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
+    async fn recover(&self) -> Result<Vec<String>> {
+        let mut marked = Vec::new();
+        self.scan_prefix(schema::BUCKET, |k, v| {
+            let b: BucketInfo = decode(k, v)?;
+            if b.deleting {
+                marked.push((k.to_vec(), v.to_vec(), b));
+            }
+            Ok(true)
+        })
+        .await?;
+        let mut repaired = Vec::new();
+        for (key, raw, mut b) in marked {
+            let mut empty = true;
+            for base in [schema::version_base(&b.name), schema::upload_base(&b.name)] {
+                self.scan_prefix(&base, |_, _| {
+                    empty = false;
+                    Ok(false)
+                })
+                .await?;
+            }
+            let mut batch = WriteBatch::new();
+            batch.require(key.clone(), Some(raw));
+            if empty {
+                batch.delete(key);
+            } else {
+                b.deleting = false;
+                batch.put(key, encode(&b));
+            }
+            if self.commit(batch).await? {
+                repaired.push(b.name);
+            }
+        }
+        Ok(repaired)
+    }
+
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
         for _ in 0..MAX_ATTEMPTS {
             let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);

@@ -121,4 +121,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<CompleteOutcome>;
     /// Removes the upload and returns its parts, whose data the caller must free.
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>>;
+
+    /// Finishes what a crash interrupted (a bucket delete left marked): call at start-up,
+    /// before serving. Returns the names of the buckets it repaired.
+    async fn recover(&self) -> Result<Vec<String>>;
 }

@@ -221,3 +221,28 @@ async fn listings_carry_no_inline_bytes_but_reads_do() {
     s.delete_version("i", "k", "v2").await.unwrap();
     assert_eq!(s.get_object("i", "k", None).await.unwrap().data, ObjectData::Inline(vec![1; 1000]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_finishes_or_undoes_interrupted_bucket_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kv, s) = store(dir.path()).await;
+    for name in ["empty-one", "full-one"] {
+        s.create_bucket(bucket(name, Versioning::Unversioned)).await.unwrap();
+    }
+    s.put_object(obj("full-one", "k", NULL_VERSION, "e"), PutCondition::None).await.unwrap();
+    // Simulate a crash right after a delete marked both buckets.
+    for name in ["empty-one", "full-one"] {
+        let mut b = bucket(name, Versioning::Unversioned);
+        b.deleting = true;
+        let mut batch = WriteBatch::new();
+        batch.put(schema::bucket_key(name), schema::encode(&b));
+        kv.write(batch).await.unwrap();
+    }
+    assert!(s.get_bucket("full-one").await.is_err(), "a marked bucket is hidden");
+    let mut repaired = s.recover().await.unwrap();
+    repaired.sort();
+    assert_eq!(repaired, ["empty-one", "full-one"]);
+    assert!(matches!(s.get_bucket("empty-one").await, Err(MetaError::NoSuchBucket(_))));
+    assert_eq!(s.get_object("full-one", "k", None).await.unwrap().etag, "e");
+    assert!(s.recover().await.unwrap().is_empty());
+}

@@ -586,6 +586,29 @@ impl MetadataStore for LegacyStore {
         Ok(CompleteOutcome { replaced, unused_parts })
     }
 
+    async fn recover(&self) -> Result<Vec<String>> {
+        let mut repaired = Vec::new();
+        for n in self.list_names(std::path::PathBuf::from("buckets")).await {
+            let Some(name) = n.strip_suffix(".json") else { continue };
+            let Some(mut b) = self.read_json::<BucketInfo>(bucket_rel(name)).await? else { continue };
+            if !b.deleting {
+                continue;
+            }
+            let empty =
+                self.walk(name, "", None, false, 1).await.is_empty() && self.all_uploads(name).await?.is_empty();
+            if empty {
+                let drives = self.all_drives();
+                let rel = bucket_rel(name);
+                blocking(move || records::remove(&drives, &rel)).await?;
+            } else {
+                b.deleting = false;
+                self.write_bucket(&b).await?;
+            }
+            repaired.push(b.name);
+        }
+        Ok(repaired)
+    }
+
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
         let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
         MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
@@ -708,5 +731,41 @@ mod tests {
         assert_eq!(page.objects().count(), keys.len() - 2);
         let v = s.list_versions("legacy", &VersionQuery { max_keys: 1000, ..Default::default() }).await.unwrap();
         assert_eq!(v.objects().count(), keys.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn recover_finishes_or_undoes_interrupted_bucket_deletes() {
+        let root = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..12).map(|i| root.path().join(format!("d{i}"))).collect();
+        let s = LegacyStore::new(Arc::new(EcStore::open(&paths, 1 << 20).unwrap()));
+        for name in ["legacy", "empty-one"] {
+            let b = BucketInfo {
+                name: name.into(),
+                owner: "o".into(),
+                created_ns: 1,
+                location: None,
+                versioning: Versioning::Unversioned,
+                deleting: false,
+            };
+            s.create_bucket(b.clone()).await.unwrap();
+        }
+        s.put_object(obj(NULL_VERSION, "e", 10), PutCondition::None).await.unwrap();
+        for name in ["legacy", "empty-one"] {
+            let b = BucketInfo {
+                name: name.into(),
+                owner: "o".into(),
+                created_ns: 1,
+                location: None,
+                versioning: Versioning::Unversioned,
+                deleting: true,
+            };
+            s.write_bucket(&b).await.unwrap();
+        }
+        assert!(s.get_bucket("legacy").await.is_err(), "a marked bucket is hidden");
+        let mut repaired = MetadataStore::recover(&s).await.unwrap();
+        repaired.sort();
+        assert_eq!(repaired, ["empty-one", "legacy"]);
+        assert!(matches!(s.get_bucket("empty-one").await, Err(MetaError::NoSuchBucket(_))));
+        assert_eq!(s.get_object("legacy", "a/b", None).await.unwrap().etag, "e");
     }
 }
