@@ -34,7 +34,6 @@ impl Written {
 
 /// A shard file being written in a drive's tmp folder.
 struct TmpShard {
-    drive: usize,
     dir: PathBuf,
     file: Option<File>,
 }
@@ -80,7 +79,7 @@ where
                 if file.is_none() && d.is_online() {
                     d.note_error();
                 }
-                TmpShard { drive: d.index, dir, file }
+                TmpShard { dir, file }
             })
             .collect();
         while let Some(block) = rx.blocking_recv() {
@@ -157,7 +156,6 @@ where
             if !ok {
                 drive.note_error();
             }
-            let _ = s.drive;
             ok
         }));
     }
