@@ -5,6 +5,7 @@
 //! types or object data.
 
 pub mod clock;
+pub mod dualtrack;
 pub mod error;
 pub mod kv;
 pub mod kv_store;
