@@ -124,12 +124,22 @@ async fn run(app: &Arc<App>, bucket: Option<String>) -> Result<(), String> {
     app.heal.update(|p| p.objects_total = total);
     for b in &buckets {
         let mut pages = Versions::new(b);
+        // Versions of a key arrive together; its xl.meta (legacy track) is healed once.
+        let mut meta_healed: Option<String> = None;
         while let Some(page) = pages.next_page(app).await? {
             for o in page {
-                if let Some(l) = &app.legacy
+                let first_of_key = meta_healed.as_deref() != Some(o.key.as_str());
+                if first_of_key {
+                    meta_healed = Some(o.key.clone());
+                }
+                if let Some(l) = app.legacy.as_ref().filter(|_| first_of_key)
                     && let Err(e) = l.heal_meta(&o.bucket, &o.key).await
                 {
-                    app.heal.update(|p| p.failures.push(format!("{}/{}: xl.meta: {e}", o.bucket, o.key)));
+                    app.heal.update(|p| {
+                        if p.failures.len() < MAX_REPORTED_FAILURES {
+                            p.failures.push(format!("{}/{}: xl.meta: {e}", o.bucket, o.key));
+                        }
+                    });
                 }
                 let res = match &o.data {
                     ObjectData::Erasure(l) => Some(app.ec.heal_object(&o.bucket, &o.key, l).await),

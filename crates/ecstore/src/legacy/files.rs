@@ -35,10 +35,26 @@ fn fingerprint(m: &XlMeta) -> Vec<u8> {
 /// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no drive holds a copy and enough
 /// drives answered, an error when copies exist without quorum agreement.
 pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Option<XlMeta>> {
+    read_agreement(set, bucket, key, quorum).map(|r| r.meta)
+}
+
+/// A quorum read, and how many online drives hold exactly that content.
+pub struct Agreement {
+    pub meta: Option<XlMeta>,
+    /// Online drives whose copy matches `meta` (or that lack one, when `meta` is `None`).
+    pub agreeing: usize,
+    pub online: usize,
+}
+
+/// Like [`read`], also telling whether every online copy agrees (heal uses it to rewrite
+/// missing, stale and corrupt copies).
+pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Agreement> {
     paths::check_key(key)?;
     let mut missing = 0;
+    let mut online = 0;
     let mut groups: Vec<(Vec<u8>, XlMeta, usize)> = Vec::new();
     for d in set.iter().filter(|d| d.is_online()) {
+        online += 1;
         let p = xl_path(d, bucket, key);
         match fs::read(&p) {
             Ok(buf) => match xlmeta::decode(&buf) {
@@ -61,12 +77,12 @@ pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Resul
     if let Some((_, m, n)) = groups.iter().max_by_key(|g| g.2)
         && *n >= quorum
     {
-        return Ok(Some(m.clone()));
+        return Ok(Agreement { meta: Some(m.clone()), agreeing: *n, online });
     }
     // "Not found" only when no drive holds any copy: copies without quorum mean the answer
     // is unavailable (drives lost or a write still to heal), never that the key is absent.
     if groups.is_empty() && missing > set.len().saturating_sub(quorum) {
-        return Ok(None);
+        return Ok(Agreement { meta: None, agreeing: missing, online });
     }
     Err(StoreError::ReadQuorum(format!("{bucket}/{key} (xl.meta)"), quorum))
 }
@@ -169,6 +185,11 @@ mod tests {
         // A partial write (3 copies) is not "absent": it needs heal or cleanup.
         write(&set[..3], "b", "p", 3, |_| meta(1)).unwrap();
         assert!(matches!(read(&set, "b", "p", 8), Err(StoreError::ReadQuorum(..))));
+        // Agreement counts only matching copies.
+        write(&set, "b", "q", 8, |_| meta(1)).unwrap();
+        fs::write(xl_path(&set[7], "b", "q"), b"XL2 garbage").unwrap();
+        let a = read_agreement(&set, "b", "q", 8).unwrap();
+        assert_eq!((a.agreeing, a.online), (11, 12));
         assert!(matches!(read(&set, "b", "../x", 8), Err(StoreError::InvalidName(_))));
     }
 }

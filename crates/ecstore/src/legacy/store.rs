@@ -135,25 +135,21 @@ impl LegacyStore {
             .collect()
     }
 
-    /// Rewrites `bucket/key`'s xl.meta (as a quorum reads it) on every drive of its set, so
-    /// drives that lost or never got it hold it again. Returns whether anything was missing.
+    /// Rewrites `bucket/key`'s xl.meta (as a quorum reads it) on every drive of its set when
+    /// any online copy is missing, stale or corrupt. Returns whether it rewrote.
     pub async fn heal_meta(&self, bucket: &str, key: &str) -> Result<bool> {
         let _g = self.lock_of(bucket, key).lock().await;
-        let (set, m) = self.read_xl(bucket, key).await?;
-        let Some(m) = m else { return Ok(false) };
+        let set = self.ec.set_index(bucket, key);
         let drives = self.ec.set_drives(set).to_vec();
+        let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let missing = blocking(move || {
-            drives
-                .iter()
-                .filter(|d| d.is_online() && !crate::paths::object_dir(&d.path, &b, &k).join(files::XL_META).is_file())
-                .count()
-        })
-        .await?;
-        if missing > 0 {
-            self.write_xl(set, bucket, key, m).await?;
+        let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum)).await?.map_err(backend)?;
+        let Some(m) = a.meta else { return Ok(false) };
+        if a.agreeing == a.online {
+            return Ok(false);
         }
-        Ok(missing > 0)
+        self.write_xl(set, bucket, key, m).await?;
+        Ok(true)
     }
 
     /// The current version (`None`) or a given one, as the KV track answers.
@@ -645,20 +641,22 @@ mod tests {
         }
     }
 
+    /// A store over `n` fresh drive folders.
+    fn store(n: usize) -> (tempfile::TempDir, Vec<std::path::PathBuf>, LegacyStore) {
+        let root = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..n).map(|i| root.path().join(format!("d{i}"))).collect();
+        let s = LegacyStore::new(Arc::new(EcStore::open(&paths, 1 << 20).unwrap()));
+        (root, paths, s)
+    }
+
+    fn bucket(name: &str, versioning: Versioning, deleting: bool) -> BucketInfo {
+        BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning, deleting }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versions_in_xl_meta_on_real_drives() {
-        let root = tempfile::tempdir().unwrap();
-        let paths: Vec<_> = (0..12).map(|i| root.path().join(format!("d{i}"))).collect();
-        let ec = Arc::new(EcStore::open(&paths, 1 << 20).unwrap());
-        let s = LegacyStore::new(ec);
-        let b = BucketInfo {
-            name: "legacy".into(),
-            owner: "o".into(),
-            created_ns: 1,
-            location: None,
-            versioning: Versioning::Enabled,
-            deleting: false,
-        };
+        let (_root, paths, s) = store(12);
+        let b = bucket("legacy", Versioning::Enabled, false);
         s.create_bucket(b.clone()).await.unwrap();
         assert!(matches!(s.create_bucket(b).await, Err(MetaError::BucketExists(_))));
         assert!(matches!(s.get_object("legacy", "a/b", None).await, Err(MetaError::NoSuchKey { .. })));
@@ -682,6 +680,15 @@ mod tests {
             let raw = std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap();
             assert_eq!(crate::xlmeta::decode(&raw).unwrap().versions.len(), 2);
         }
+        // Heal rewrites a missing and a corrupt copy, and leaves agreeing copies alone.
+        assert!(!s.heal_meta("legacy", "a/b").await.unwrap());
+        std::fs::remove_file(paths[1].join("legacy/a/b/xl.meta")).unwrap();
+        std::fs::write(paths[2].join("legacy/a/b/xl.meta"), b"XL2 garbage").unwrap();
+        assert!(s.heal_meta("legacy", "a/b").await.unwrap());
+        for p in &paths[1..3] {
+            let raw = std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap();
+            assert_eq!(crate::xlmeta::decode(&raw).unwrap().versions.len(), 2);
+        }
         assert_eq!(s.delete_version("legacy", "a/b", NULL_VERSION).await.unwrap().unwrap().etag, "n2");
         assert_eq!(s.get_object("legacy", "a/b", None).await.unwrap().version_id, v1);
         s.delete_version("legacy", "a/b", v1).await.unwrap();
@@ -690,19 +697,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn listing_matches_key_order_across_two_sets() {
-        let root = tempfile::tempdir().unwrap();
-        let paths: Vec<_> = (0..24).map(|i| root.path().join(format!("d{i}"))).collect();
-        let ec = Arc::new(EcStore::open(&paths, 1 << 20).unwrap());
-        let s = LegacyStore::new(ec);
-        let b = BucketInfo {
-            name: "legacy".into(),
-            owner: "o".into(),
-            created_ns: 1,
-            location: None,
-            versioning: Versioning::Unversioned,
-            deleting: false,
-        };
-        s.create_bucket(b).await.unwrap();
+        let (_root, _paths, s) = store(24);
+        s.create_bucket(bucket("legacy", Versioning::Unversioned, false)).await.unwrap();
         let mut keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
         keys.extend(["a-b", "a/x", "a/y/z", "z"].iter().map(|s| s.to_string()));
         for (i, k) in keys.iter().enumerate() {
@@ -735,31 +731,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn recover_finishes_or_undoes_interrupted_bucket_deletes() {
-        let root = tempfile::tempdir().unwrap();
-        let paths: Vec<_> = (0..12).map(|i| root.path().join(format!("d{i}"))).collect();
-        let s = LegacyStore::new(Arc::new(EcStore::open(&paths, 1 << 20).unwrap()));
+        let (_root, _paths, s) = store(12);
         for name in ["legacy", "empty-one"] {
-            let b = BucketInfo {
-                name: name.into(),
-                owner: "o".into(),
-                created_ns: 1,
-                location: None,
-                versioning: Versioning::Unversioned,
-                deleting: false,
-            };
-            s.create_bucket(b.clone()).await.unwrap();
+            s.create_bucket(bucket(name, Versioning::Unversioned, false)).await.unwrap();
         }
         s.put_object(obj(NULL_VERSION, "e", 10), PutCondition::None).await.unwrap();
         for name in ["legacy", "empty-one"] {
-            let b = BucketInfo {
-                name: name.into(),
-                owner: "o".into(),
-                created_ns: 1,
-                location: None,
-                versioning: Versioning::Unversioned,
-                deleting: true,
-            };
-            s.write_bucket(&b).await.unwrap();
+            s.write_bucket(&bucket(name, Versioning::Unversioned, true)).await.unwrap();
         }
         assert!(s.get_bucket("legacy").await.is_err(), "a marked bucket is hidden");
         let mut repaired = MetadataStore::recover(&s).await.unwrap();
