@@ -603,6 +603,71 @@ impl MetadataStore for KvStore {
         Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
+    async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
+        self.read_bucket(bucket).await?;
+        let mut out = Vec::new();
+        self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
+            out.push(decode::<ObjectVersion>(k, v)?);
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
+        for _ in 0..MAX_ATTEMPTS {
+            let b = self.read_bucket(bucket).await?;
+            let latest_key = schema::latest_key(bucket, key);
+            let current = self.read::<Latest>(latest_key.clone()).await?;
+            let mut existing = Vec::new();
+            self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
+                existing.push((k.to_vec(), v.to_vec()));
+                Ok(true)
+            })
+            .await?;
+            let mut batch = WriteBatch::new();
+            batch.require(b.key, Some(b.raw));
+            batch.require(latest_key.clone(), current.map(|c| c.raw));
+            let new: Vec<(Vec<u8>, Vec<u8>)> = versions
+                .iter()
+                .map(|v| (schema::version_key(bucket, key, v.mtime_ns, &v.version_id), encode(v)))
+                .collect();
+            for (k, raw) in existing {
+                batch.require(k.clone(), Some(raw));
+                if !new.iter().any(|(nk, _)| *nk == k) {
+                    batch.delete(k);
+                }
+            }
+            for (k, v) in new {
+                batch.put(k, v);
+            }
+            match versions.first() {
+                Some(first) => batch.put(latest_key, encode(&Latest::of(first))),
+                None => batch.delete(latest_key),
+            };
+            if self.commit(batch).await? {
+                return Ok(());
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
+    async fn keys_after(&self, bucket: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.read_bucket(bucket).await?;
+        let base = schema::latest_base(bucket);
+        let Some(end) = schema::prefix_end(&base) else { return Ok(Vec::new()) };
+        let start = match after {
+            Some(a) => {
+                let mut k = schema::latest_key(bucket, a);
+                k.push(0);
+                k
+            }
+            None => base.clone(),
+        };
+        let chunk = self.kv.scan(&start, &end, limit).await?;
+        Ok(chunk.into_iter().map(|(k, _)| String::from_utf8_lossy(&k[base.len()..]).into_owned()).collect())
+    }
+
     async fn recover(&self) -> Result<Vec<String>> {
         let mut marked = Vec::new();
         self.scan_prefix(schema::BUCKET, |k, v| {

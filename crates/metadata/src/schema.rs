@@ -11,7 +11,8 @@
 //! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
-//! | system | `s/<name>` | system records (`s/schema` = format version) |
+//! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
+//! | system | `s/<name>` | system records: `s/schema` = format version, `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report |
 //!
 //! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so
 //! fields can be added with `#[serde(default)]` without a new format.
@@ -30,6 +31,7 @@ pub const VERSION: &[u8] = b"v/";
 pub const UPLOAD: &[u8] = b"u/";
 pub const PART: &[u8] = b"p/";
 pub const SYSTEM: &[u8] = b"s/";
+pub const PENDING: &[u8] = b"q/";
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![FORMAT_V1];
@@ -127,6 +129,19 @@ pub fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
     let mut k = parts_base(upload_id);
     k.extend_from_slice(&number.to_be_bytes());
     k
+}
+
+pub fn pending_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = family(PENDING, bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// Splits a `q/` key back into bucket and object key.
+pub fn parse_pending_key(k: &[u8]) -> Option<(String, String)> {
+    let rest = k.strip_prefix(PENDING)?;
+    let i = rest.iter().position(|&b| b == b'/')?;
+    Some((String::from_utf8(rest[..i].to_vec()).ok()?, String::from_utf8(rest[i + 1..].to_vec()).ok()?))
 }
 
 pub fn system_key(name: &str) -> Vec<u8> {

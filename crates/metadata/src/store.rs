@@ -122,6 +122,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Removes the upload and returns its parts, whose data the caller must free.
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>>;
 
+    /// Every version of one key (delete markers included) with inline bytes, newest first;
+    /// empty when the key has none. Used to compare and copy keys between tracks.
+    async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>>;
+    /// Makes `bucket/key` hold exactly `versions` (newest first; empty removes the key),
+    /// keeping each version's fields as given. Frees no object data: the other track may
+    /// still reference it.
+    async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()>;
+    /// Keys holding at least one version or delete marker, strictly after `after`, in key
+    /// order, at most `limit`. Reads no version metadata where the track can avoid it.
+    async fn keys_after(&self, bucket: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
     /// Finishes what a crash interrupted (a bucket delete left marked): call at start-up,
     /// before serving. Returns the names of the buckets it repaired.
     async fn recover(&self) -> Result<Vec<String>>;

@@ -582,6 +582,44 @@ impl MetadataStore for LegacyStore {
         Ok(CompleteOutcome { replaced, unused_parts })
     }
 
+    async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
+        let (set, m) = self.read_xl(bucket, key).await?;
+        match m {
+            Some(m) => Ok(Self::versions_of(bucket, key, set, &m)),
+            None => {
+                LegacyStore::get_bucket(self, bucket).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
+        LegacyStore::get_bucket(self, bucket).await?;
+        let _g = self.lock_of(bucket, key).lock().await;
+        let set = self.ec.set_index(bucket, key);
+        let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
+        for obj in &versions {
+            let (v, inline) = mapping::to_xl(obj, 0);
+            if let Some(b) = inline {
+                m.inline.insert(v.version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.into()), b);
+            }
+            m.versions.push(v);
+        }
+        self.write_xl(set, bucket, key, m).await
+    }
+
+    async fn keys_after(&self, bucket: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        LegacyStore::get_bucket(self, bucket).await?;
+        let entries = self.walk(bucket, "", after, false, limit).await;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Key(k) => Some(k),
+                Entry::CommonPrefix(_) => None,
+            })
+            .collect())
+    }
+
     async fn recover(&self) -> Result<Vec<String>> {
         let mut repaired = Vec::new();
         for n in self.list_names(std::path::PathBuf::from("buckets")).await {

@@ -1,8 +1,20 @@
-//! DualTrack: moving a deployment's metadata from the legacy track (xl.meta) to the KV.
-//! This step holds the migration *state* (phases, ratio, consistency level, transition
-//! rules, the stable-hash canary rule and its persisted record); the routing store,
-//! migrator and validator build on it.
+//! DualTrack: moving a deployment's metadata from the legacy track (xl.meta) to the KV
+//! while clients keep reading and writing.
+//!
+//! - `state`: phases, ratio, consistency level, transition rules, the persisted record;
+//! - `shadow`: the bounded queue of keys whose shadow track may lag (durable markers);
+//! - `router`: `DualTrack`, the `MetadataStore` that routes by the state;
+//! - `compare`: comparing a key across the tracks (the validator's classes);
+//! - `migrator`: the resumable background copy of xl.meta into the KV;
+//! - `validator`: random-sample comparison of the tracks, with repairs.
 
+pub mod compare;
+pub mod migrator;
+pub mod router;
+pub mod shadow;
 pub mod state;
+pub mod validator;
 
+pub use compare::Class;
+pub use router::{DualOptions, DualTrack, KeyOutcome, PhaseError, Repair, Track};
 pub use state::{Level, MigrationState, Phase, TransitionError, canary_fraction};

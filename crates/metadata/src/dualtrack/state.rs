@@ -81,6 +81,12 @@ impl fmt::Display for Phase {
     }
 }
 
+/// Lazy writes skip the KV while xl.meta is primary (in kv_primary xl.meta is always kept
+/// as a shadow, so that the rollback stays lossless).
+pub fn kv_may_skip(phase: Phase, level: Level) -> bool {
+    level == Level::Lazy && matches!(phase, Phase::Canary | Phase::Fullout)
+}
+
 /// The position of `bucket/key` in [0, 1): a key is canaried when it falls under the ratio,
 /// so raising the ratio only ever adds keys. FNV-1a, stable across builds and machines.
 pub fn canary_fraction(bucket: &str, key: &str) -> f64 {
@@ -110,6 +116,14 @@ pub struct MigrationState {
     /// The last validation's outcome: `Some(true)` when nothing diverged.
     #[serde(default)]
     pub last_validation_clean: Option<bool>,
+    /// Bumped whenever the set of keys the KV must hold changes or the KV may have fallen
+    /// behind; a migrator pass counts as finished only for the epoch it started in.
+    #[serde(default)]
+    pub epoch: u64,
+    /// The KV may hold stale entries for keys in scope (after a lazy period, a lower ratio
+    /// or a rollback): reads and listings use xl.meta until a migrator pass resynchronises.
+    #[serde(default)]
+    pub kv_stale: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +144,22 @@ impl MigrationState {
     /// A deployment's state before anything was persisted.
     pub fn initial(phase: Phase, ratio: f64, level: Level, now_ns: i64) -> Self {
         let ratio = Self::ratio_for(phase, ratio);
-        Self { phase, ratio, level, changed_ns: now_ns, migrator_done: false, last_validation_clean: None }
+        let kv_stale = kv_may_skip(phase, level);
+        Self {
+            phase,
+            ratio,
+            level,
+            changed_ns: now_ns,
+            migrator_done: false,
+            last_validation_clean: None,
+            epoch: 0,
+            kv_stale,
+        }
+    }
+
+    /// Whether writes may leave the KV behind for keys in its scope.
+    pub fn kv_may_skip(&self) -> bool {
+        kv_may_skip(self.phase, self.level)
     }
 
     fn ratio_for(phase: Phase, ratio: f64) -> f64 {
@@ -182,6 +211,11 @@ impl MigrationState {
         if !(0.0..=1.0).contains(&r) || r.is_nan() {
             return Err(TransitionError::Ratio(r.to_string()));
         }
+        if to == KvPrimary && self.phase != KvPrimary && !self.migrator_done {
+            return Err(TransitionError::NotReady(
+                "kv_primary needs the migrator to have copied every legacy object (run `rustfs-admin migration start --wait` in fullout)".into(),
+            ));
+        }
         if to == Complete && self.phase != Complete {
             if !self.migrator_done {
                 return Err(TransitionError::NotReady("the migrator to have copied every legacy object".into()));
@@ -195,6 +229,17 @@ impl MigrationState {
         next.ratio = Self::ratio_for(to, r);
         next.level = level.unwrap_or(self.level);
         next.changed_ns = now_ns;
+        let skip = next.kv_may_skip();
+        let scope_changed = next.ratio != self.ratio || (self.phase == Legacy) != (to == Legacy);
+        if scope_changed || skip != self.kv_may_skip() {
+            // The KV must be brought (back) in line with xl.meta by a new migrator pass.
+            next.epoch += 1;
+            next.migrator_done = false;
+            next.last_validation_clean = None;
+            if next.ratio < self.ratio || skip || to == Legacy {
+                next.kv_stale = true;
+            }
+        }
         Ok(next)
     }
 
@@ -265,20 +310,37 @@ mod tests {
         assert_eq!((c.ratio, c.level), (0.25, Level::Strong));
         assert!(matches!(c.transition(Phase::Canary, Some(1.5), None, 3), Err(TransitionError::Ratio(_))));
         assert!(matches!(c.transition(Phase::KvPrimary, None, None, 3), Err(TransitionError::NotAllowed { .. })));
-        let f = c.transition(Phase::Fullout, None, None, 3).unwrap();
+        let mut f = c.transition(Phase::Fullout, None, None, 3).unwrap();
         assert_eq!(f.ratio, 1.0);
+        assert!(f.epoch > c.epoch && !f.migrator_done);
+        assert!(matches!(f.transition(Phase::KvPrimary, None, None, 4), Err(TransitionError::NotReady(_))));
+        f.migrator_done = true;
         let k = f.transition(Phase::KvPrimary, None, None, 4).unwrap();
+        assert!(k.migrator_done, "fullout <-> kv_primary keeps the migrator's work");
         // Rollback before complete.
         assert_eq!(k.transition(Phase::Fullout, None, None, 5).unwrap().phase, Phase::Fullout);
         assert!(matches!(k.transition(Phase::Complete, None, None, 5), Err(TransitionError::NotReady(_))));
         let mut ready = k.clone();
-        ready.migrator_done = true;
         assert!(matches!(ready.transition(Phase::Complete, None, None, 5), Err(TransitionError::NotReady(_))));
         ready.last_validation_clean = Some(true);
         let done = ready.transition(Phase::Complete, None, None, 6).unwrap();
         assert!(matches!(done.transition(Phase::KvPrimary, None, None, 7), Err(TransitionError::Final)));
         assert!(done.canaried("any", "key"));
         assert!("kv_primary".parse::<Phase>().unwrap() == Phase::KvPrimary && "nope".parse::<Phase>().is_err());
+    }
+
+    #[test]
+    fn lowering_the_ratio_or_going_lazy_marks_the_kv_stale() {
+        let c = MigrationState::initial(Phase::Canary, 0.25, Level::Eventual, 0);
+        assert!(!c.kv_stale);
+        let up = c.transition(Phase::Canary, Some(0.5), None, 1).unwrap();
+        assert!(!up.kv_stale && up.epoch == c.epoch + 1, "raising only adds keys the KV lacks");
+        let down = up.transition(Phase::Canary, Some(0.05), None, 2).unwrap();
+        assert!(down.kv_stale);
+        let lazy = c.transition(Phase::Canary, None, Some(Level::Lazy), 3).unwrap();
+        assert!(lazy.kv_stale && lazy.kv_may_skip());
+        let back = c.transition(Phase::Legacy, None, None, 4).unwrap();
+        assert!(back.kv_stale && back.ratio == 0.0);
     }
 
     #[test]

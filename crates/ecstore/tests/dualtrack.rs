@@ -1,0 +1,280 @@
+//! DualTrack over the real tracks: xl.meta files on 12 drive folders and the KV on a real
+//! surrealkv. Phases, shadow writes, the migrator racing writers, rollback, the complete
+//! guard, cleanup, repairs and crash recovery of shadow markers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metadata::dualtrack::migrator::{Migrator, MigratorConfig, Priority};
+use metadata::dualtrack::{Class, DualOptions, DualTrack, Level, MigrationState, Phase, Repair};
+use metadata::{
+    BucketInfo, KvStore, ListQuery, LocalKv, MetaError, MetadataStore, ObjectData, ObjectVersion, PutCondition,
+    Versioning,
+};
+use rustfs_ecstore::EcStore;
+use rustfs_ecstore::legacy::store::LegacyStore;
+
+struct Env {
+    _root: tempfile::TempDir,
+    paths: Vec<std::path::PathBuf>,
+    meta: std::path::PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let paths = (0..12).map(|i| root.path().join(format!("d{i}"))).collect();
+        let meta = root.path().join("meta");
+        Self { _root: root, paths, meta }
+    }
+
+    /// Opens both tracks and a router in `state` (as a server start does).
+    async fn open(&self, state: MigrationState, opts: DualOptions) -> (Arc<DualTrack>, Arc<LocalKv>) {
+        let ec = Arc::new(EcStore::open(&self.paths, 1 << 20).unwrap());
+        let kv = Arc::new(LocalKv::open(&self.meta).unwrap());
+        let dt =
+            Arc::new(DualTrack::new(Arc::new(LegacyStore::new(ec)), Arc::new(KvStore::new(kv.clone())), state, opts));
+        dt.init_state().await.unwrap();
+        dt.recover().await.unwrap();
+        (dt, kv)
+    }
+}
+
+fn obj(bucket: &str, key: &str, vid: &str, body: &str, mtime: i64) -> ObjectVersion {
+    let mut user_meta = BTreeMap::new();
+    user_meta.insert("origin".to_string(), body.to_string());
+    ObjectVersion {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: vid.into(),
+        delete_marker: false,
+        size: body.len() as u64,
+        etag: format!("{:x}", xxhash_rust::xxh3::xxh3_64(body.as_bytes())),
+        mtime_ns: mtime,
+        content_type: Some("text/plain".into()),
+        headers: BTreeMap::new(),
+        user_meta,
+        checksums: BTreeMap::new(),
+        data: ObjectData::Inline(body.as_bytes().to_vec()),
+    }
+}
+
+/// A version id in MinIO's form (xl.meta stores version ids as UUIDs).
+fn vid(tag: u32, i: u32) -> String {
+    format!("{tag:08x}-0000-4000-8000-{i:012x}")
+}
+
+fn bucket(name: &str, versioning: Versioning) -> BucketInfo {
+    BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning, deleting: false }
+}
+
+fn legacy_state() -> MigrationState {
+    MigrationState::initial(Phase::Legacy, 0.0, Level::Eventual, 1)
+}
+
+async fn all_in_sync(dt: &DualTrack, bucket: &str) -> (u64, u64) {
+    let (mut checked, mut bad) = (0, 0);
+    let mut after: Option<String> = None;
+    loop {
+        let (keys, last) = dt.union_keys(bucket, after.as_deref(), 500).await.unwrap();
+        for k in &keys {
+            checked += 1;
+            let (class, _) = dt.check_key(bucket, k, None).await.unwrap();
+            if class != Class::InSync {
+                eprintln!("{bucket}/{k}: {class:?}");
+                bad += 1;
+            }
+        }
+        after = keys.last().cloned().or(after);
+        if last {
+            return (checked, bad);
+        }
+    }
+}
+
+async fn run_migrator(dt: &Arc<DualTrack>) -> metadata::dualtrack::migrator::Checkpoint {
+    let m = Arc::new(Migrator::new(dt.clone()));
+    m.start(MigratorConfig { concurrency: 8, objects_per_day: 0, priority: Priority::Size }).unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    while m.is_running() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = m.status().await;
+    assert!(st.last_error.is_none(), "{:?}", st.last_error);
+    st.checkpoint.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_migrator_rollback_complete_and_cleanup() {
+    let env = Env::new();
+    let (dt, _kv) = env.open(legacy_state(), DualOptions::default()).await;
+    dt.start_workers();
+    dt.create_bucket(bucket("bkt", Versioning::Enabled)).await.unwrap();
+    for i in 0..200u32 {
+        let key = format!("dir{}/k{i:03}", i % 7);
+        dt.put_object(obj("bkt", &key, &vid(1, i), "one", 10), PutCondition::None).await.unwrap();
+        if i % 3 == 0 {
+            dt.put_object(obj("bkt", &key, &vid(2, i), "two", 20), PutCondition::None).await.unwrap();
+        }
+    }
+    // Legacy: nothing in the KV.
+    assert!(dt.kv_store().key_versions("bkt", "dir0/k000").await.is_err());
+
+    // Canary 25%: canaried writes reach the KV (the queue drains in the background).
+    let st = dt.set_phase(Phase::Canary, Some(0.25), None).await.unwrap();
+    let canaried: Vec<String> =
+        (0..200).map(|i| format!("dir{}/k{i:03}", i % 7)).filter(|k| st.canaried("bkt", k)).collect();
+    assert!(!canaried.is_empty());
+    for (i, k) in canaried.iter().enumerate() {
+        dt.put_object(obj("bkt", k, &vid(3, i as u32), "three", 30), PutCondition::None).await.unwrap();
+    }
+    dt.drain().await.unwrap();
+    for (i, k) in canaried.iter().enumerate() {
+        let kv = dt.kv_store().get_object("bkt", k, None).await.unwrap();
+        assert_eq!(kv.version_id, vid(3, i as u32));
+        // Eventual reads answer from the KV.
+        assert_eq!(dt.get_object("bkt", k, None).await.unwrap(), kv);
+    }
+
+    // fullout, then the migrator while writers race it.
+    dt.set_phase(Phase::Fullout, None, None).await.unwrap();
+    let writer = {
+        let dt = dt.clone();
+        tokio::spawn(async move {
+            for r in 0..3i64 {
+                for i in (0..200u32).step_by(5) {
+                    let key = format!("dir{}/k{i:03}", i % 7);
+                    dt.put_object(obj("bkt", &key, &vid(10 + r as u32, i), "racer", 100 + r), PutCondition::None)
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+    };
+    let cp = run_migrator(&dt).await;
+    writer.await.unwrap();
+    assert!(cp.done && cp.scanned >= 200, "{cp:?}");
+    assert!(dt.state().migrator_done);
+    dt.drain().await.unwrap();
+    assert_eq!(all_in_sync(&dt, "bkt").await, (200, 0));
+    // The racing writes won: the newest version is theirs on both tracks.
+    let last = dt.kv_store().get_object("bkt", "dir0/k000", None).await.unwrap();
+    assert_eq!(last.version_id, vid(12, 0));
+    assert_eq!(dt.legacy().get_object("bkt", "dir0/k000", None).await.unwrap(), last);
+
+    // kv_primary: writes land in the KV and in xl.meta (shadow); rollback loses nothing.
+    assert!(dt.set_phase(Phase::Complete, None, None).await.is_err());
+    dt.set_phase(Phase::KvPrimary, None, None).await.unwrap();
+    dt.put_object(obj("bkt", "new/in-kv-primary", &vid(5, 1), "primary", 500), PutCondition::None).await.unwrap();
+    dt.delete_version("bkt", "dir1/k001", &vid(1, 1)).await.unwrap();
+    dt.set_phase(Phase::Fullout, None, None).await.unwrap();
+    let back = dt.legacy().get_object("bkt", "new/in-kv-primary", None).await.unwrap();
+    assert_eq!(back.version_id, vid(5, 1));
+    assert!(matches!(dt.get_object("bkt", "dir1/k001", None).await, Err(MetaError::NoSuchKey { .. })));
+    assert_eq!(all_in_sync(&dt, "bkt").await.1, 0);
+
+    // Listings from the KV in fullout once the migrator is done (201 keys).
+    let page = dt.list_objects("bkt", &ListQuery { max_keys: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(page.objects().count(), 200);
+
+    // Complete needs a clean validation.
+    dt.set_phase(Phase::KvPrimary, None, None).await.unwrap();
+    assert!(matches!(
+        dt.set_phase(Phase::Complete, None, None).await,
+        Err(metadata::dualtrack::PhaseError::Transition(metadata::dualtrack::TransitionError::NotReady(_)))
+    ));
+    dt.update_state(|s| s.last_validation_clean = Some(true)).await.unwrap();
+    dt.set_phase(Phase::Complete, None, None).await.unwrap();
+    assert!(dt.set_phase(Phase::KvPrimary, None, None).await.is_err(), "complete is final");
+
+    // Cleanup removes xl.meta of keys the KV holds; reads keep working from the KV.
+    let mut removed = 0;
+    let (keys, _) = dt.union_keys("bkt", None, 1000).await.unwrap();
+    for k in &keys {
+        if dt.cleanup_key("bkt", k).await.unwrap() {
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 200);
+    assert!(dt.legacy().key_versions("bkt", "dir0/k000").await.unwrap().is_empty());
+    assert_eq!(dt.get_object("bkt", "dir0/k000", None).await.unwrap().version_id, vid(12, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_markers_survive_a_crash_and_lowering_the_ratio_stops_kv_reads() {
+    let env = Env::new();
+    let fullout = MigrationState::initial(Phase::Fullout, 1.0, Level::Eventual, 1);
+    {
+        // No workers: queued shadow copies are still pending when this "process" dies.
+        let (dt, _kv) = env.open(fullout.clone(), DualOptions::default()).await;
+        dt.create_bucket(bucket("b", Versioning::Unversioned)).await.unwrap();
+        for i in 0..20 {
+            dt.put_object(obj("b", &format!("k{i}"), "null", &format!("body{i}"), 1), PutCondition::None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(dt.shadow.depth(), 20);
+        assert!(dt.kv_store().get_object("b", "k3", None).await.is_err(), "the KV lags");
+        // Pending keys read from xl.meta, never from the lagging KV.
+        assert_eq!(dt.get_object("b", "k3", None).await.unwrap().size, 5);
+        // The process ends without draining (its KV closed so that the next can open it).
+        _kv.close().await.unwrap();
+    }
+    let (dt, _kv) = env.open(fullout, DualOptions::default()).await;
+    assert_eq!(dt.shadow.depth(), 20, "markers reloaded");
+    dt.drain().await.unwrap();
+    assert_eq!(all_in_sync(&dt, "b").await, (20, 0));
+
+    // Lowering the ratio marks the KV stale: reads go to xl.meta until a migrator pass.
+    dt.set_phase(Phase::Canary, Some(0.5), None).await.unwrap();
+    let st = dt.set_phase(Phase::Canary, Some(0.1), None).await.unwrap();
+    assert!(st.kv_stale);
+    let out_of_scope: Vec<String> = (0..20).map(|i| format!("k{i}")).filter(|k| !st.canaried("b", k)).collect();
+    let k = &out_of_scope[0];
+    dt.put_object(obj("b", k, "null", "changed-while-out", 2), PutCondition::None).await.unwrap();
+    let cp = run_migrator(&dt).await;
+    assert!(cp.purged > 0, "{cp:?}");
+    assert!(!dt.state().kv_stale);
+    assert!(dt.kv_store().key_versions("b", k).await.unwrap().is_empty(), "out-of-scope keys left the KV");
+    dt.set_phase(Phase::Canary, Some(1.0), None).await.unwrap();
+    // Back in scope, the key is read right (from xl.meta, the KV lacks it).
+    assert_eq!(dt.get_object("b", k, None).await.unwrap().size, "changed-while-out".len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validator_repairs_with_all_four_strategies() {
+    let env = Env::new();
+    let (dt, _kv) =
+        env.open(MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1), DualOptions::default()).await;
+    dt.create_bucket(bucket("r", Versioning::Enabled)).await.unwrap();
+    for k in ["a", "b", "c", "d"] {
+        dt.put_object(obj("r", k, &vid(1, 0), "base", 1), PutCondition::None).await.unwrap();
+    }
+    // Strong writes leave both tracks equal.
+    assert_eq!(all_in_sync(&dt, "r").await, (4, 0));
+    // Make each key diverge behind the router's back.
+    let extra = obj("r", "x", &vid(2, 0), "only-in-kv", 2);
+    for k in ["a", "b", "c", "d"] {
+        let mut e = extra.clone();
+        e.key = k.into();
+        dt.kv_store().put_object(e, PutCondition::None).await.unwrap();
+    }
+    for (k, strategy, kv_len, fs_len) in [
+        ("a", Repair::UseKv, 2, 2),
+        ("b", Repair::UseFs, 1, 1),
+        ("c", Repair::SyncToKv, 2, 1),
+        ("d", Repair::SyncToFs, 2, 2),
+    ] {
+        let (class, repaired) = dt.check_key("r", k, Some(strategy)).await.unwrap();
+        assert!(matches!(class, Class::Diverged(_)) && repaired, "{k}: {class:?}");
+        assert_eq!(dt.kv_store().key_versions("r", k).await.unwrap().len(), kv_len, "{k} kv");
+        assert_eq!(dt.legacy().key_versions("r", k).await.unwrap().len(), fs_len, "{k} fs");
+    }
+    // KV-only and xl.meta-only keys are classified as such.
+    dt.kv_store().put_object(obj("r", "kvonly", &vid(1, 0), "k", 1), PutCondition::None).await.unwrap();
+    dt.legacy().put_object(obj("r", "fsonly", &vid(1, 0), "f", 1), PutCondition::None).await.unwrap();
+    assert_eq!(dt.check_key("r", "kvonly", None).await.unwrap().0, Class::KvOnly);
+    assert_eq!(dt.check_key("r", "fsonly", None).await.unwrap().0, Class::FsOnly);
+    assert_eq!(dt.check_key("r", "nowhere", None).await.unwrap().0, Class::Missing);
+}
