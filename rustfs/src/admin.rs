@@ -5,6 +5,7 @@
 //! - `POST /rustfs/admin/v1/heal[?bucket=B]`: start a heal job (or return the running one)
 //! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
 //! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
+//! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
 
 use std::sync::Arc;
 
@@ -38,14 +39,14 @@ pub struct AdminRoute {
     pub app: Arc<App>,
 }
 
-fn json<T: Serialize>(status: StatusCode, v: &T) -> S3Result<S3Response<Body>> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, v: &T) -> S3Result<S3Response<Body>> {
     let body = serde_json::to_vec_pretty(v).map_err(|e| s3_error!(InternalError, "{e}"))?;
     let mut resp = S3Response::with_status(Body::from(body), status);
     resp.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
-fn query_param(uri: &Uri, name: &str) -> Option<String> {
+pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
@@ -116,7 +117,10 @@ impl S3Route for AdminRoute {
                     crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;
                 json(StatusCode::OK, &r)
             }
-            _ => Err(s3_error!(NotImplemented, "Unknown admin API call")),
+            (m, p) => match crate::migration_admin::handle(app, &m, p, &req.uri).await {
+                Some(r) => r,
+                None => Err(s3_error!(NotImplemented, "Unknown admin API call")),
+            },
         }
     }
 }

@@ -6,18 +6,33 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ecstore::EcStore;
+use metadata::dualtrack::migrator::Migrator;
+use metadata::dualtrack::validator::Validator;
+use metadata::dualtrack::{DualOptions, DualTrack, MigrationState};
 use metadata::{KvStore, LocalKv, MetadataStore};
 
 use crate::config::{Config, Engine};
 use crate::heal_job::HealJobs;
+use crate::migration_jobs::Jobs;
+
+/// The DualTrack machinery of a deployment moving from xl.meta to the KV.
+pub struct Dual {
+    pub router: Arc<DualTrack>,
+    pub migrator: Arc<Migrator>,
+    pub validator: Arc<Validator>,
+    /// Cleanup and rebuild-kv jobs.
+    pub jobs: Arc<Jobs>,
+}
 
 pub struct App {
     pub cfg: Config,
     pub ec: Arc<EcStore>,
     pub kv: Arc<LocalKv>,
     pub meta: Arc<dyn MetadataStore>,
-    /// The legacy track's store when it is the engine (heal also restores its xl.meta files).
+    /// The legacy track's store when it is in use (heal also restores its xl.meta files).
     pub legacy: Option<Arc<ecstore::legacy::store::LegacyStore>>,
+    /// Set when the deployment runs DualTrack (engine legacy, or a persisted migration state).
+    pub dual: Option<Dual>,
     pub started: Instant,
     pub heal: HealJobs,
     _lock: std::fs::File,
@@ -37,7 +52,7 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File, String> {
 }
 
 impl App {
-    pub fn open(cfg: Config) -> Result<Arc<Self>, String> {
+    pub async fn open(cfg: Config) -> Result<Arc<Self>, String> {
         let lock = lock_data_dir(&cfg.data)?;
         let ec = EcStore::open(&cfg.drives, ecstore::DEFAULT_BLOCK_SIZE).map_err(|e| e.to_string())?;
         let kv = Arc::new(
@@ -45,11 +60,40 @@ impl App {
                 .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
         );
         let ec = Arc::new(ec);
-        let legacy =
-            (cfg.engine == Engine::Legacy).then(|| Arc::new(ecstore::legacy::store::LegacyStore::new(ec.clone())));
-        let meta: Arc<dyn MetadataStore> = match &legacy {
-            Some(l) => l.clone(),
-            None => Arc::new(KvStore::new(kv.clone())),
+        let kv_store = Arc::new(KvStore::new(kv.clone()));
+        let persisted = MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
+        let m = &cfg.migration;
+        let dual_on = persisted.is_some() || m.dual;
+        if persisted.is_some() && !m.dual {
+            tracing::warn!("a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone");
+        }
+        let legacy = (dual_on || cfg.engine == Engine::Legacy)
+            .then(|| Arc::new(ecstore::legacy::store::LegacyStore::new(ec.clone())));
+        let (meta, dual): (Arc<dyn MetadataStore>, Option<Dual>) = match &legacy {
+            Some(l) if dual_on => {
+                let startup = MigrationState::initial(m.phase, m.ratio, m.level, metadata::clock::now_ns());
+                let opts = DualOptions {
+                    queue_capacity: m.queue_capacity,
+                    window: m.window,
+                    workers: 2,
+                    fallback_to_fs: m.fallback_to_fs,
+                };
+                let router = Arc::new(DualTrack::new(l.clone(), kv_store.clone(), startup, opts));
+                if let Some(w) = router.init_state().await.map_err(|e| format!("cannot store the migration state: {e}"))? {
+                    tracing::warn!("{w}");
+                }
+                for n in &m.notes {
+                    tracing::warn!("{n}");
+                }
+                let d = Dual {
+                    migrator: Arc::new(Migrator::new(router.clone())),
+                    validator: Arc::new(Validator::new(router.clone())),
+                    router: router.clone(),
+                    jobs: Arc::new(Jobs::default()),
+                };
+                (router, Some(d))
+            }
+            _ => (kv_store, None),
         };
         Ok(Arc::new(Self {
             cfg,
@@ -57,10 +101,19 @@ impl App {
             kv,
             meta,
             legacy,
+            dual,
             started: Instant::now(),
             heal: HealJobs::default(),
             _lock: lock,
         }))
+    }
+
+    /// The stores whose references keep shard data alive (both tracks under DualTrack).
+    pub fn reference_stores(&self) -> Vec<Arc<dyn MetadataStore>> {
+        match &self.dual {
+            Some(d) => vec![d.router.legacy().clone(), d.router.kv_store().clone()],
+            None => vec![self.meta.clone()],
+        }
     }
 
     pub fn ready(&self) -> bool {

@@ -52,6 +52,10 @@ pub struct ServerArgs {
     /// Seconds between background garbage collection runs.
     #[arg(long, env = "RUSTFS_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
+    /// Start-up DualTrack canary ratio of a legacy deployment (0 = legacy, 1 = fullout);
+    /// used only until a migration state is persisted.
+    #[arg(long, env = "RUSTFS_DUAL_TRACK_RATIO")]
+    pub dual_track_ratio: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -72,6 +76,12 @@ pub struct FileConfig {
     pub metadata_engine: Option<String>,
     #[serde(default)]
     pub users: Vec<FileUser>,
+    /// The seed's migration.yaml `migration:` section.
+    #[serde(default)]
+    pub migration: crate::migration_config::MigrationFile,
+    /// The seed's migration.yaml `consistency:` section.
+    #[serde(default)]
+    pub consistency: crate::migration_config::ConsistencyFile,
 }
 
 #[derive(Clone, Deserialize)]
@@ -117,6 +127,7 @@ pub struct Config {
     pub users: Vec<User>,
     /// Whether the root credentials are the documented defaults.
     pub default_credentials: bool,
+    pub migration: crate::migration_config::MigrationConfig,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -175,6 +186,8 @@ impl Config {
             "legacy" => Engine::Legacy,
             other => return Err(format!("unknown metadata engine {other:?}: use kv or legacy")),
         };
+        let migration =
+            crate::migration_config::MigrationConfig::resolve(engine, args.dual_track_ratio, file.migration, file.consistency)?;
         Ok(Self {
             address,
             meta_dir: data.join("meta"),
@@ -193,6 +206,7 @@ impl Config {
             root,
             users,
             default_credentials,
+            migration,
         })
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use metadata::{ListItem, ObjectData, UploadQuery, VersionQuery};
+use metadata::{ListItem, MetaError, ObjectData, UploadQuery};
 use serde::Serialize;
 
 use crate::app::App;
@@ -18,26 +18,17 @@ pub struct GcReport {
     pub data_dirs_removed: u64,
 }
 
-/// Whether any version or upload of `bucket/key` uses `data_dir`.
+/// Whether any version (on any track in use) or upload of `bucket/key` uses `data_dir`.
 async fn referenced(app: &App, bucket: &str, key: &str, data_dir: &str) -> Result<bool, String> {
-    let mut q = VersionQuery { prefix: key.to_string(), max_keys: 1000, ..Default::default() };
-    loop {
-        let page = app.meta.list_versions(bucket, &q).await.map_err(|e| e.to_string())?;
-        let mut last = None;
-        for item in &page.items {
-            if let ListItem::Object(o) = item {
-                if o.key == key && matches!(&o.data, ObjectData::Erasure(l) if l.data_dir == data_dir) {
+    for store in app.reference_stores() {
+        match store.key_versions(bucket, key).await {
+            Ok(versions) => {
+                if versions.iter().any(|o| matches!(&o.data, ObjectData::Erasure(l) if l.data_dir == data_dir)) {
                     return Ok(true);
                 }
-                last = Some((o.key.clone(), o.version_id.clone()));
             }
-        }
-        match last {
-            Some((k, v)) if page.truncated && k == key => {
-                q.key_marker = Some(k);
-                q.version_id_marker = Some(v);
-            }
-            _ => break,
+            Err(MetaError::NoSuchBucket(_)) => {}
+            Err(e) => return Err(e.to_string()),
         }
     }
     let mut q = UploadQuery { prefix: key.to_string(), max_uploads: 1000, ..Default::default() };

@@ -9,4 +9,8 @@ pub mod config;
 pub mod gc_job;
 pub mod heal_job;
 pub mod http;
+pub mod migration_admin;
+pub mod migration_cli;
+pub mod migration_config;
+pub mod migration_jobs;
 pub mod server;

@@ -25,7 +25,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             crate::config::DEFAULT_SECRET_KEY
         );
     }
-    let app = App::open(cfg.clone())?;
+    let app = App::open(cfg.clone()).await?;
     let repaired = app.meta.recover().await.map_err(|e| format!("metadata recovery failed: {e}"))?;
     if !repaired.is_empty() {
         tracing::warn!(buckets = ?repaired, "finished bucket deletes a crash had interrupted");
@@ -35,6 +35,18 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!(entries = cleared, "removed leftovers of interrupted writes");
     }
     app.ec.start_heal_worker();
+    if let Some(d) = &app.dual {
+        d.router.start_workers();
+        let m = &cfg.migration;
+        if m.migrator_enabled {
+            d.migrator.start_background(m.migrator.clone());
+        }
+        if m.check_enabled {
+            d.validator.start_background(m.check_interval, m.sample_rate);
+        }
+        let st = d.router.state();
+        tracing::info!(phase = %st.phase, ratio = st.ratio, level = ?st.level, "DualTrack migration state");
+    }
     crate::gc_job::start(&app, cfg.gc_interval, cfg.gc_grace);
     let api = s3api::S3Api::new(
         app.ec.clone(),

@@ -33,7 +33,6 @@ struct Cli {
 enum Cmd {
     /// Version, uptime, drives, bucket and object counts.
     Info,
-    /// Scan objects and rebuild missing or corrupt shards.
     /// Remove shards that no committed object or upload references (older than the grace period).
     Gc,
     /// Work with xl.meta files (MinIO's per-object metadata).
@@ -43,6 +42,19 @@ enum Cmd {
     },
     /// Load benchmark against any S3 endpoint.
     Bench(rustfs::bench::BenchArgs),
+    /// DualTrack migration from xl.meta to the KV: status, phase, migrator, cleanup.
+    Migration {
+        #[command(subcommand)]
+        cmd: rustfs::migration_cli::MigrationCmd,
+    },
+    /// Compare a random sample of keys across xl.meta and the KV (and repair).
+    Validate(rustfs::migration_cli::ValidateArgs),
+    /// Metadata maintenance.
+    Metadata {
+        #[command(subcommand)]
+        cmd: rustfs::migration_cli::MetadataCmd,
+    },
+    /// Scan objects and rebuild missing or corrupt shards.
     Heal {
         /// Only this bucket.
         #[arg(long)]
@@ -205,6 +217,11 @@ async fn main() -> std::process::ExitCode {
         }),
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),
+        Cmd::Migration { cmd } => rustfs::migration_cli::migration(&c, cmd, cli.json).await,
+        Cmd::Validate(a) => rustfs::migration_cli::validate(&c, a, cli.json).await,
+        Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::RebuildKv { no_wait } } => {
+            rustfs::migration_cli::rebuild_kv(&c, no_wait, cli.json).await
+        }
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {
                 out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));

@@ -1,0 +1,167 @@
+//! Admin API calls of DualTrack (under `/rustfs/admin/v1/`, root only, JSON):
+//!
+//! - `GET  migration`: state, shadow queue, routing counters, migrator, last validation, jobs
+//! - `POST migration/phase?phase=P[&ratio=R][&level=L]`: change the state (applied at once)
+//! - `POST migration/start[?concurrency=N&objects_per_day=N&priority=S]`: start a migrator pass
+//! - `POST migration/stop`: stop the migrator after its batch (the checkpoint stays)
+//! - `POST migration/cleanup`: remove migrated xl.meta files (phase complete only)
+//! - `POST validate[?bucket=B&sample=R&repair=S]`, `GET validate`: run / show a validation
+//! - `POST metadata/rebuild-kv`: rebuild the KV's object metadata from xl.meta
+//!
+//! This module translates requests and answers; the work lives in the metadata crate.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::{Method, StatusCode, Uri};
+use metadata::dualtrack::migrator::MigratorStatus;
+use metadata::dualtrack::validator::ValidationReport;
+use metadata::dualtrack::{Level, MigrationState, Phase, PhaseError, Repair};
+use s3s::{Body, S3Response, S3Result, s3_error};
+use serde::Serialize;
+
+use crate::admin::{json, query_param};
+use crate::app::{App, Dual};
+use crate::migration_jobs::{JobProgress, Kind};
+
+#[derive(Debug, Serialize)]
+pub struct QueueStatus {
+    pub depth: usize,
+    pub capacity: usize,
+    pub window_secs: u64,
+    pub oldest_ms: u64,
+    pub synced: u64,
+    pub inline: u64,
+    pub failed: u64,
+    pub last_lag_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MigrationStatus {
+    pub state: MigrationState,
+    pub queue: QueueStatus,
+    pub counters: serde_json::Value,
+    pub migrator: MigratorStatus,
+    pub validation: Option<ValidationReport>,
+    pub job: Option<JobProgress>,
+}
+
+fn dual(app: &App) -> S3Result<&Dual> {
+    app.dual.as_ref().ok_or_else(|| {
+        s3_error!(
+            InvalidRequest,
+            "This deployment runs the kv engine alone: it has no xl.meta track to migrate (start a legacy deployment with --metadata-engine legacy)"
+        )
+    })
+}
+
+fn bad(msg: impl std::fmt::Display) -> s3s::S3Error {
+    s3_error!(InvalidRequest, "{msg}")
+}
+
+fn parse<T: std::str::FromStr>(uri: &Uri, name: &str) -> S3Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match query_param(uri, name) {
+        None => Ok(None),
+        Some(v) => v.parse::<T>().map(Some).map_err(|e| bad(format!("{name}: {e}"))),
+    }
+}
+
+pub async fn status(d: &Dual) -> MigrationStatus {
+    let q = &d.router.shadow;
+    let c = &d.router.counters;
+    MigrationStatus {
+        state: (*d.router.state()).clone(),
+        queue: QueueStatus {
+            depth: q.depth(),
+            capacity: q.capacity(),
+            window_secs: q.window().as_secs(),
+            oldest_ms: q.oldest().as_millis() as u64,
+            synced: q.counters.synced.load(Ordering::Relaxed),
+            inline: q.counters.inline.load(Ordering::Relaxed),
+            failed: q.counters.failed.load(Ordering::Relaxed),
+            last_lag_ms: q.counters.last_lag_ms.load(Ordering::Relaxed),
+        },
+        counters: serde_json::json!({
+            "consistency_errors": c.consistency_errors.load(Ordering::Relaxed),
+            "kv_reads": c.kv_reads.load(Ordering::Relaxed),
+            "fs_reads": c.fs_reads.load(Ordering::Relaxed),
+            "fallbacks": c.fallbacks.load(Ordering::Relaxed),
+            "lazy_copies": c.lazy_copies.load(Ordering::Relaxed),
+        }),
+        migrator: d.migrator.status().await,
+        validation: d.validator.status().await,
+        job: d.jobs.status(),
+    }
+}
+
+/// Handles a DualTrack admin call, or `None` when `path` is not one.
+pub async fn handle(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> Option<S3Result<S3Response<Body>>> {
+    let known = matches!(
+        (method, path),
+        (&Method::GET, "migration")
+            | (&Method::POST, "migration/phase" | "migration/start" | "migration/stop" | "migration/cleanup")
+            | (&Method::GET | &Method::POST, "validate")
+            | (&Method::POST, "metadata/rebuild-kv")
+    );
+    if !known {
+        return None;
+    }
+    Some(call(app, method, path, uri).await)
+}
+
+async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Result<S3Response<Body>> {
+    let d = dual(app)?;
+    match (method, path) {
+        (&Method::GET, "migration") => json(StatusCode::OK, &status(d).await),
+        (&Method::POST, "migration/phase") => {
+            let phase: Phase = parse(uri, "phase")?.ok_or_else(|| bad("phase is required"))?;
+            let ratio: Option<f64> = parse(uri, "ratio")?;
+            let level: Option<Level> = parse(uri, "level")?;
+            match d.router.set_phase(phase, ratio, level).await {
+                Ok(s) => json(StatusCode::OK, &s),
+                Err(PhaseError::Meta(e)) => Err(s3api::error::meta(e)),
+                Err(e) => Err(bad(e)),
+            }
+        }
+        (&Method::POST, "migration/start") => {
+            let mut cfg = app.cfg.migration.migrator.clone();
+            if let Some(n) = parse::<usize>(uri, "concurrency")? {
+                cfg.concurrency = n.clamp(1, 256);
+            }
+            if let Some(n) = parse::<u64>(uri, "objects_per_day")? {
+                cfg.objects_per_day = n;
+            }
+            if let Some(p) = parse(uri, "priority")? {
+                cfg.priority = p;
+            }
+            d.migrator.start(cfg).map_err(bad)?;
+            json(StatusCode::ACCEPTED, &d.migrator.status().await)
+        }
+        (&Method::POST, "migration/stop") => {
+            d.migrator.stop();
+            json(StatusCode::OK, &d.migrator.status().await)
+        }
+        (&Method::POST, "migration/cleanup") => {
+            let p = d.jobs.start(d.router.clone(), Kind::Cleanup).map_err(bad)?;
+            json(StatusCode::ACCEPTED, &p)
+        }
+        (&Method::POST, "metadata/rebuild-kv") => {
+            let p = d.jobs.start(d.router.clone(), Kind::RebuildKv).map_err(bad)?;
+            json(StatusCode::ACCEPTED, &p)
+        }
+        (&Method::POST, "validate") => {
+            let sample: f64 = parse(uri, "sample")?.unwrap_or(1.0);
+            let repair: Option<Repair> = parse(uri, "repair")?;
+            let r = d.validator.start(query_param(uri, "bucket"), sample, repair).map_err(bad)?;
+            json(StatusCode::ACCEPTED, &r)
+        }
+        (&Method::GET, "validate") => match d.validator.status().await {
+            Some(r) => json(StatusCode::OK, &r),
+            None => Err(s3_error!(NoSuchKey, "No validation has run")),
+        },
+        _ => Err(s3_error!(NotImplemented, "Unknown admin API call")),
+    }
+}
