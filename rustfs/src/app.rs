@@ -61,11 +61,14 @@ impl App {
         );
         let ec = Arc::new(ec);
         let kv_store = Arc::new(KvStore::new(kv.clone()));
-        let persisted = MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
+        let persisted =
+            MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
         let m = &cfg.migration;
         let dual_on = persisted.is_some() || m.dual;
         if persisted.is_some() && !m.dual {
-            tracing::warn!("a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone");
+            tracing::warn!(
+                "a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone"
+            );
         }
         let legacy = (dual_on || cfg.engine == Engine::Legacy)
             .then(|| Arc::new(ecstore::legacy::store::LegacyStore::new(ec.clone())));
@@ -79,7 +82,9 @@ impl App {
                     fallback_to_fs: m.fallback_to_fs,
                 };
                 let router = Arc::new(DualTrack::new(l.clone(), kv_store.clone(), startup, opts));
-                if let Some(w) = router.init_state().await.map_err(|e| format!("cannot store the migration state: {e}"))? {
+                if let Some(w) =
+                    router.init_state().await.map_err(|e| format!("cannot store the migration state: {e}"))?
+                {
                     tracing::warn!("{w}");
                 }
                 for n in &m.notes {

@@ -186,8 +186,12 @@ impl Config {
             "legacy" => Engine::Legacy,
             other => return Err(format!("unknown metadata engine {other:?}: use kv or legacy")),
         };
-        let migration =
-            crate::migration_config::MigrationConfig::resolve(engine, args.dual_track_ratio, file.migration, file.consistency)?;
+        let migration = crate::migration_config::MigrationConfig::resolve(
+            engine,
+            args.dual_track_ratio,
+            file.migration,
+            file.consistency,
+        )?;
         Ok(Self {
             address,
             meta_dir: data.join("meta"),

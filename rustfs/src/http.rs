@@ -68,6 +68,10 @@ fn xml_body_too_large(req: &Request<Incoming>) -> bool {
     }
 }
 
+fn expects_continue(req: &Request<Incoming>) -> bool {
+    req.headers().get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
 fn too_large() -> Response<RespBody> {
     let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code>\
                 <Message>Your request was too big.</Message></Error>";
@@ -103,9 +107,16 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             }
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let resp = hyper::service::Service::call(&this.s3, req).await?;
+            let expects_continue = expects_continue(&req);
+            let empty_body = req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
+            let mut resp = hyper::service::Service::call(&this.s3, req).await?;
             if resp.status().is_server_error() {
                 tracing::warn!(%method, %path, status = %resp.status(), "request failed");
+            }
+            if expects_continue && (empty_body || resp.status().as_u16() >= 400) {
+                // No `100 Continue` went out (nothing was read). botocore then misparses the
+                // next response on this connection (boto/botocore#3010): start a fresh one.
+                resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
             }
             Ok(resp.map(http_body_util::Either::Left))
         })
