@@ -6,6 +6,7 @@ reading. At every step every object reads back with the same bytes, ETag, versio
 metadata, and listings neither lose nor repeat a key."""
 
 import glob
+import shutil
 import json
 import os
 import random
@@ -337,5 +338,41 @@ def test_migration_scenario_under_load_with_kill9_and_rollback(tmp_path):
         srv.start()
         assert status(srv)["state"]["phase"] == "complete"
         verify(s3, model, "restarted")
+    finally:
+        srv.cleanup()
+
+
+def test_rebuild_kv_after_losing_it(tmp_path):
+    srv = Server(extra_args=["--metadata-engine", "legacy"], config_text=CONFIG).start()
+    try:
+        s3 = srv.client()
+        model = Model()
+        s3.create_bucket(Bucket="plain")
+        s3.create_bucket(Bucket="ver")
+        s3.put_bucket_versioning(Bucket="ver", VersioningConfiguration={"Status": "Enabled"})
+        for i in range(200):
+            body = os.urandom(100 + i)
+            meta = {"i": str(i)}
+            b = "ver" if i % 2 else "plain"
+            r = s3.put_object(Bucket=b, Key=f"k/{i:03d}", Body=body, Metadata=meta)
+            model.put(b, f"k/{i:03d}", body, r, meta)
+            if b == "ver":
+                model.versions[f"k/{i:03d}"] = [(r["VersionId"], r["ETag"])]
+        phase(srv, "fullout")
+        srv.admin("migration", "start", "--wait")
+        validate_clean(srv)
+        srv.stop()
+        # The KV is lost: its folder is gone (the migration state with it).
+        shutil.rmtree(os.path.join(srv.data, "meta"))
+        srv.start()
+        assert status(srv)["state"]["phase"] == "legacy", "no stored state: the start-up value"
+        verify(s3, model, "KV lost, legacy serves")
+        phase(srv, "fullout")
+        out = srv.admin("metadata", "rebuild-kv").stdout.decode()
+        assert "200 changed" in out and "0 errors" in out, out
+        assert status(srv)["state"]["migrator_done"]
+        validate_clean(srv)
+        phase(srv, "kv_primary")
+        verify(s3, model, "rebuilt KV primary")
     finally:
         srv.cleanup()

@@ -52,6 +52,12 @@ pub struct BenchArgs {
     /// Delimiter for LIST (none = flat listing).
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// List only keys under this prefix.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Do not write the objects first (they exist from an earlier run).
+    #[arg(long)]
+    pub no_fill: bool,
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -106,8 +112,10 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// Object keys of GET/HEAD/list runs: 100 folders under `bench/`, so delimiter listings
+/// have real fan-out.
 fn key(i: u64) -> String {
-    format!("bench/{i:08}")
+    format!("bench/d{:02}/{i:08}", i % 100)
 }
 
 async fn put(c: &AdminClient, bucket: &str, k: &str, body: Bytes) -> Result<(), String> {
@@ -133,11 +141,17 @@ fn xml_tag<'a>(body: &'a str, tag: &str) -> Option<&'a str> {
 }
 
 /// Lists the whole bucket with ListObjectsV2; returns the number of keys (and prefixes).
-async fn list_all(c: &AdminClient, bucket: &str, delimiter: Option<&str>) -> Result<u64, String> {
+async fn list_all(c: &AdminClient, bucket: &str, prefix: Option<&str>, delimiter: Option<&str>) -> Result<u64, String> {
     let mut token: Option<String> = None;
     let mut n = 0u64;
     loop {
         let mut q = format!("/{bucket}?list-type=2&max-keys=1000");
+        if let Some(p) = prefix {
+            q.push_str(&format!(
+                "&prefix={}",
+                percent_encoding::utf8_percent_encode(p, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
         if let Some(d) = delimiter {
             q.push_str(&format!(
                 "&delimiter={}",
@@ -218,6 +232,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     }
     let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     match a.op {
+        _ if a.no_fill => {}
         Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
         Op::List => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
         _ => {}
@@ -251,7 +266,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                         put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
                     }
                     Op::Mixed => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
-                    Op::List => list_all(&c, &a.bucket, a.delimiter.as_deref()).await.map(|n| {
+                    Op::List => list_all(&c, &a.bucket, a.prefix.as_deref(), a.delimiter.as_deref()).await.map(|n| {
                         listed += n;
                         0
                     }),

@@ -231,8 +231,13 @@ impl KvStore {
         let mut page = ListPage { items: Vec::new(), truncated: false };
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut pos = start.max(pos_of(prefix.as_bytes()));
+        // After a common prefix is skipped, the next entries often roll up too: read small
+        // chunks there, large ones while plain keys keep coming.
+        let mut after_skip = false;
         'outer: loop {
-            let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, 1000);
+            let cap = if after_skip { 16 } else { 1000 };
+            let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, cap);
+            after_skip = false;
             let chunk = self.kv.scan(&pos, &end, want).await?;
             let Some((last, _)) = chunk.last() else { break };
             let mut next = last.clone();
@@ -254,6 +259,7 @@ impl KvStore {
                     match skip {
                         Some(p) => {
                             pos = p;
+                            after_skip = true;
                             continue 'outer;
                         }
                         None => break 'outer,
