@@ -78,7 +78,7 @@ impl App {
                 let opts = DualOptions {
                     queue_capacity: m.queue_capacity,
                     window: m.window,
-                    workers: 2,
+                    workers: 8,
                     fallback_to_fs: m.fallback_to_fs,
                 };
                 let router = Arc::new(DualTrack::new(l.clone(), kv_store.clone(), startup, opts));

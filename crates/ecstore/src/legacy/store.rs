@@ -11,7 +11,7 @@ use metadata::{
     BucketInfo, CompleteOutcome, ListItem, ListPage, ListQuery, MetaError, MetadataStore, MultipartUpload,
     ObjectVersion, PutCondition, Result, UploadQuery, UploadedPart, VersionQuery,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, RwLock};
 
 use super::walk::{Entry, Walk};
 use super::{files, mapping, records};
@@ -23,7 +23,11 @@ const LOCK_STRIPES: usize = 1024;
 
 pub struct LegacyStore {
     ec: Arc<EcStore>,
-    locks: Vec<Mutex<()>>,
+    /// Per-key locks: writes of a key exclusive, reads shared, so a read never sees an
+    /// overwrite half-way across the drives.
+    locks: Vec<RwLock<()>>,
+    /// Per-upload locks (separate stripes: completing an upload also locks its key).
+    upload_locks: Vec<Mutex<()>>,
 }
 
 fn backend(e: StoreError) -> MetaError {
@@ -43,16 +47,25 @@ fn bucket_rel(name: &str) -> std::path::PathBuf {
 
 impl LegacyStore {
     pub fn new(ec: Arc<EcStore>) -> Self {
-        Self { ec, locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect() }
+        Self {
+            ec,
+            locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+            upload_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
     }
 
     fn all_drives(&self) -> Vec<Arc<Drive>> {
         self.ec.drives().cloned().collect()
     }
 
-    fn lock_of(&self, bucket: &str, key: &str) -> &Mutex<()> {
+    fn lock_of(&self, bucket: &str, key: &str) -> &RwLock<()> {
         let h = xxhash_rust::xxh3::xxh3_64(format!("{bucket}/{key}").as_bytes());
         &self.locks[(h % LOCK_STRIPES as u64) as usize]
+    }
+
+    fn upload_lock(&self, bucket: &str, upload_id: &str) -> &Mutex<()> {
+        let h = xxhash_rust::xxh3::xxh3_64(format!("{bucket}/{upload_id}").as_bytes());
+        &self.upload_locks[(h % LOCK_STRIPES as u64) as usize]
     }
 
     /// Reads a bucket record: the content a majority of all drives agrees on.
@@ -74,7 +87,7 @@ impl LegacyStore {
     }
 
     pub async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
-        let _g = self.lock_of(&info.name, "").lock().await;
+        let _g = self.lock_of(&info.name, "").write().await;
         match self.get_bucket(&info.name).await {
             Ok(_) => Err(MetaError::BucketExists(info.name)),
             Err(MetaError::NoSuchBucket(_)) => self.write_bucket(&info).await,
@@ -83,7 +96,7 @@ impl LegacyStore {
     }
 
     pub async fn update_bucket(&self, info: BucketInfo) -> Result<()> {
-        let _g = self.lock_of(&info.name, "").lock().await;
+        let _g = self.lock_of(&info.name, "").write().await;
         self.get_bucket(&info.name).await?;
         self.write_bucket(&info).await
     }
@@ -138,7 +151,7 @@ impl LegacyStore {
     /// Rewrites `bucket/key`'s xl.meta (as a quorum reads it) on every drive of its set when
     /// any online copy is missing, stale or corrupt. Returns whether it rewrote.
     pub async fn heal_meta(&self, bucket: &str, key: &str) -> Result<bool> {
-        let _g = self.lock_of(bucket, key).lock().await;
+        let _g = self.lock_of(bucket, key).write().await;
         let set = self.ec.set_index(bucket, key);
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
@@ -154,7 +167,10 @@ impl LegacyStore {
 
     /// The current version (`None`) or a given one, as the KV track answers.
     pub async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
-        let (set, m) = self.read_xl(bucket, key).await?;
+        let (set, m) = {
+            let _g = self.lock_of(bucket, key).read().await;
+            self.read_xl(bucket, key).await?
+        };
         let versions = m.map(|m| Self::versions_of(bucket, key, set, &m)).unwrap_or_default();
         let found = match version_id {
             None => versions.into_iter().next(),
@@ -178,7 +194,7 @@ impl LegacyStore {
     /// returns the versions it replaced.
     pub async fn put_object(&self, mut obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
         self.get_bucket(&obj.bucket).await?;
-        let _g = self.lock_of(&obj.bucket, &obj.key).lock().await;
+        let _g = self.lock_of(&obj.bucket, &obj.key).write().await;
         let (set, m) = self.read_xl(&obj.bucket, &obj.key).await?;
         let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() });
         let current = Self::versions_of(&obj.bucket, &obj.key, set, &m);
@@ -212,7 +228,7 @@ impl LegacyStore {
     /// Removes one version; the next newest becomes current. Returns the removed version.
     pub async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
         self.get_bucket(bucket).await?;
-        let _g = self.lock_of(bucket, key).lock().await;
+        let _g = self.lock_of(bucket, key).write().await;
         let (set, m) = self.read_xl(bucket, key).await?;
         let Some(mut m) = m else { return Ok(None) };
         let current = Self::versions_of(bucket, key, set, &m);
@@ -333,7 +349,11 @@ impl LegacyStore {
                         }
                         // A key without read quorum (e.g. a write cut short by a crash, never
                         // acknowledged) is left out of listings rather than failing them.
-                        let (set, m) = match self.read_xl(bucket, &k).await {
+                        let read = {
+                            let _g = self.lock_of(bucket, &k).read().await;
+                            self.read_xl(bucket, &k).await
+                        };
+                        let (set, m) = match read {
                             Ok(r) => r,
                             Err(MetaError::Unavailable(why)) => {
                                 tracing::warn!(bucket, key = %k, %why, "listing skips a key without read quorum");
@@ -433,7 +453,7 @@ impl MetadataStore for LegacyStore {
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
-        let _g = self.lock_of(name, "").lock().await;
+        let _g = self.lock_of(name, "").write().await;
         let mut b = LegacyStore::get_bucket(self, name).await?;
         // Mark first, so that no write lands while emptiness is checked.
         b.deleting = true;
@@ -508,7 +528,7 @@ impl MetadataStore for LegacyStore {
     }
 
     async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
-        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        let _g = self.upload_lock(&upload.bucket, &upload.upload_id).lock().await;
         MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
         let rel = upload_rel(&upload.bucket, &upload.upload_id).join(format!("part.{:05}.json", part.number));
         let old = self.read_json::<UploadedPart>(rel.clone()).await?;
@@ -570,7 +590,7 @@ impl MetadataStore for LegacyStore {
         used: &[u32],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
-        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        let _g = self.upload_lock(&upload.bucket, &upload.upload_id).lock().await;
         MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
         let parts = self.parts_of(&upload.bucket, &upload.upload_id).await?;
         // The object commit is the point of visibility; the upload records go after it.
@@ -583,7 +603,10 @@ impl MetadataStore for LegacyStore {
     }
 
     async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
-        let (set, m) = self.read_xl(bucket, key).await?;
+        let (set, m) = {
+            let _g = self.lock_of(bucket, key).read().await;
+            self.read_xl(bucket, key).await?
+        };
         match m {
             Some(m) => Ok(Self::versions_of(bucket, key, set, &m)),
             None => {
@@ -595,7 +618,7 @@ impl MetadataStore for LegacyStore {
 
     async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
         LegacyStore::get_bucket(self, bucket).await?;
-        let _g = self.lock_of(bucket, key).lock().await;
+        let _g = self.lock_of(bucket, key).write().await;
         let set = self.ec.set_index(bucket, key);
         let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
         for obj in &versions {
@@ -644,7 +667,7 @@ impl MetadataStore for LegacyStore {
     }
 
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
-        let _g = self.lock_of(&upload.bucket, &upload.upload_id).lock().await;
+        let _g = self.upload_lock(&upload.bucket, &upload.upload_id).lock().await;
         MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
         let parts = self.parts_of(&upload.bucket, &upload.upload_id).await?;
         let drives = self.all_drives();
