@@ -92,15 +92,15 @@ impl Jobs {
     }
 
     async fn run(&self, dt: &DualTrack, kind: Kind) -> Result<(), String> {
-        let mut buckets: Vec<String> =
-            dt.legacy().list_buckets().await.map_err(|e| e.to_string())?.into_iter().map(|b| b.name).collect();
+        let fs_buckets = dt.legacy().list_buckets().await.map_err(|e| e.to_string())?;
+        let mut buckets: Vec<String> = fs_buckets.iter().map(|b| b.name.clone()).collect();
         if kind == Kind::RebuildKv {
             // Shadow copies still queued would be overwritten anyway; finish them first.
             if let Err(e) = dt.drain().await {
                 tracing::warn!(error = %e, "rebuild-kv starts with shadow copies pending");
             }
-            for b in dt.legacy().list_buckets().await.map_err(|e| e.to_string())? {
-                match dt.kv_store().create_bucket(b.clone()).await {
+            for b in fs_buckets {
+                match dt.kv_store().create_bucket(b).await {
                     Ok(()) | Err(metadata::MetaError::BucketExists(_)) => {}
                     Err(e) => return Err(e.to_string()),
                 }

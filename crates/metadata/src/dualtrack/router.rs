@@ -286,22 +286,23 @@ impl DualTrack {
     }
 
     /// Copies a pending key to its shadow and forgets it (caller holds the key's lock).
-    async fn sync_pending(&self, bucket: &str, key: &str) {
+    /// Returns whether it succeeded (a failed key is queued again).
+    async fn sync_pending(&self, bucket: &str, key: &str) -> bool {
         let st = self.state();
         let res = match Self::key_route(&st, bucket, key) {
             Route::Dual { primary, .. } => self.copy_key(bucket, key, primary, primary.other()).await,
             Route::Only(_) => Ok(()),
         };
+        let res = match res {
+            Ok(()) => self.shadow.done(bucket, key).await.map_err(|e| format!("could not clear its marker: {e}")),
+            Err(e) => Err(e.to_string()),
+        };
         match res {
-            Ok(()) => {
-                if let Err(e) = self.shadow.done(bucket, key).await {
-                    tracing::warn!(bucket, key, error = %e, "could not clear a shadow marker");
-                    self.shadow.retry(bucket, key);
-                }
-            }
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(bucket, key, error = %e, "shadow copy failed; retrying later");
                 self.shadow.retry(bucket, key);
+                false
             }
         }
     }
@@ -371,16 +372,16 @@ impl DualTrack {
                         id = dt.shadow.next() => id,
                         () = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     };
-                    {
+                    let ok = {
                         let _bar = dt.barrier.read().await;
                         let _g = dt.lock_of(&b, &k).lock().await;
-                        if dt.shadow.is_pending(&b, &k) {
-                            dt.sync_pending(&b, &k).await;
-                        }
-                    }
-                    if dt.shadow.depth() > 0 && dt.shadow.counters.failed.load(Ordering::Relaxed) > 0 {
-                        // Back off a little when copies fail (e.g. drives without quorum).
-                        tokio::task::yield_now().await;
+                        !dt.shadow.is_pending(&b, &k) || dt.sync_pending(&b, &k).await
+                    };
+                    if !ok {
+                        // The key went back to the queue: back off instead of spinning on it
+                        // (e.g. drives without quorum).
+                        drop(dt);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             });
