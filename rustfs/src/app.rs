@@ -98,8 +98,14 @@ impl App {
                 };
                 (router, Some(d))
             }
-            _ => (kv_store, None),
+            _ => (Arc::new(metadata::Timed::new(kv_store, metadata::metrics::TrackLabel::Kv)), None),
         };
+        if let Some(d) = &dual {
+            if let Err(e) = d.migrator.prime().await {
+                tracing::warn!(error = %e, "cannot read the migrator checkpoint");
+            }
+            d.validator.prime().await;
+        }
         Ok(Arc::new(Self {
             cfg,
             ec,

@@ -56,6 +56,24 @@ pub struct ServerArgs {
     /// used only until a migration state is persisted.
     #[arg(long, env = "RUSTFS_DUAL_TRACK_RATIO")]
     pub dual_track_ratio: Option<f64>,
+    /// Who may read `/metrics`: `public` (anyone) or `bearer` (needs --metrics-token).
+    #[arg(long, env = "RUSTFS_METRICS_AUTH")]
+    pub metrics_auth: Option<String>,
+    /// Bearer token `/metrics` requires unless metrics_auth is public.
+    #[arg(long, env = "RUSTFS_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// OTLP endpoint to export traces to (off when unset), e.g. http://127.0.0.1:4317.
+    #[arg(long, env = "RUSTFS_OTEL_ENDPOINT")]
+    pub otel_endpoint: Option<String>,
+    /// OTLP protocol: `grpc` or `http/protobuf`.
+    #[arg(long, env = "RUSTFS_OTEL_PROTOCOL")]
+    pub otel_protocol: Option<String>,
+    /// Share of traces sampled, 0.0 to 1.0 (a sampled caller's traceparent is followed).
+    #[arg(long, env = "RUSTFS_OTEL_SAMPLING")]
+    pub otel_sampling: Option<f64>,
+    /// Seconds between counts of the objects on each metadata track (rustfs_objects_in_kv/fs).
+    #[arg(long, env = "RUSTFS_INVENTORY_INTERVAL_SECS")]
+    pub inventory_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -74,6 +92,12 @@ pub struct FileConfig {
     pub gc_grace_secs: Option<u64>,
     pub gc_interval_secs: Option<u64>,
     pub metadata_engine: Option<String>,
+    pub metrics_auth: Option<String>,
+    pub metrics_token: Option<String>,
+    pub otel_endpoint: Option<String>,
+    pub otel_protocol: Option<String>,
+    pub otel_sampling: Option<f64>,
+    pub inventory_interval_secs: Option<u64>,
     #[serde(default)]
     pub users: Vec<FileUser>,
     /// The seed's migration.yaml `migration:` section.
@@ -128,6 +152,9 @@ pub struct Config {
     /// Whether the root credentials are the documented defaults.
     pub default_credentials: bool,
     pub migration: crate::migration_config::MigrationConfig,
+    pub telemetry: crate::telemetry::TelemetryConfig,
+    pub metrics_access: crate::metrics::Access,
+    pub inventory_interval: std::time::Duration,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -186,6 +213,19 @@ impl Config {
             "legacy" => Engine::Legacy,
             other => return Err(format!("unknown metadata engine {other:?}: use kv or legacy")),
         };
+        let metrics_access = crate::metrics::Access::resolve(
+            args.metrics_auth.or(file.metrics_auth),
+            args.metrics_token.or(file.metrics_token),
+        )?;
+        let telemetry = crate::telemetry::TelemetryConfig::resolve(
+            args.otel_endpoint.or(file.otel_endpoint),
+            args.otel_protocol.or(file.otel_protocol),
+            args.otel_sampling.or(file.otel_sampling),
+            log_format == "json",
+        )?;
+        let inventory_interval = std::time::Duration::from_secs(
+            args.inventory_interval_secs.or(file.inventory_interval_secs).unwrap_or(300).max(1),
+        );
         let migration = crate::migration_config::MigrationConfig::resolve(
             engine,
             args.dual_track_ratio,
@@ -211,6 +251,9 @@ impl Config {
             users,
             default_credentials,
             migration,
+            telemetry,
+            metrics_access,
+            inventory_interval,
         })
     }
 }

@@ -174,3 +174,28 @@ fn record(p: &mut HealProgress, o: &metadata::ObjectVersion, res: Option<ecstore
         }
     }
 }
+
+/// The heal job's progress as metrics (`rustfs_heal_job_*`), read at scrape time.
+pub fn register_metrics(reg: &prometheus::Registry, app: &Arc<App>) -> prometheus::Result<()> {
+    use metadata::metrics::{Family, Kind, SnapshotCollector};
+    let fam = |name, help| Family { name, help, kind: Kind::Gauge, labels: &[] };
+    let families = vec![
+        fam("rustfs_heal_job_running", "1 while an on-demand heal job runs"),
+        fam("rustfs_heal_job_objects_total", "Object versions the current or last heal job has to scan"),
+        fam("rustfs_heal_job_objects_scanned", "Object versions the current or last heal job scanned"),
+        fam("rustfs_heal_job_objects_healed", "Objects the current or last heal job rewrote shards of"),
+        fam("rustfs_heal_job_objects_failed", "Objects the current or last heal job could not fully restore"),
+        fam("rustfs_heal_job_bytes_healed", "Bytes the current or last heal job wrote to rebuilt shards"),
+    ];
+    let weak = Arc::downgrade(app);
+    let c = SnapshotCollector::new(families, move |s| {
+        let p = weak.upgrade().and_then(|app| app.heal.status()).unwrap_or_default();
+        s.set("rustfs_heal_job_running", &[], f64::from(u8::from(p.running)));
+        s.set("rustfs_heal_job_objects_total", &[], p.objects_total as f64);
+        s.set("rustfs_heal_job_objects_scanned", &[], p.objects_scanned as f64);
+        s.set("rustfs_heal_job_objects_healed", &[], p.objects_healed as f64);
+        s.set("rustfs_heal_job_objects_failed", &[], p.objects_failed as f64);
+        s.set("rustfs_heal_job_bytes_healed", &[], p.bytes_healed as f64);
+    })?;
+    reg.register(Box::new(c))
+}

@@ -2,22 +2,27 @@
 //! API) through s3s. This module must never let an unsigned request reach data.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use s3s::service::S3Service;
+use tracing::Instrument;
 
 use crate::app::App;
+use crate::observe::{Counted, Finished, InFlight, InfoSlot, RequestInfo};
 
 #[derive(Clone)]
 pub struct Router {
     pub app: Arc<App>,
     pub s3: S3Service,
+    pub metrics: Arc<prometheus::Registry>,
 }
 
-pub type RespBody = http_body_util::Either<s3s::Body, Full<Bytes>>;
+pub type RespBody = http_body_util::Either<Counted<s3s::Body>, Full<Bytes>>;
 
 fn plain(status: StatusCode, text: &'static str) -> Response<RespBody> {
     let mut r = Response::new(http_body_util::Either::Right(Full::new(Bytes::from_static(text.as_bytes()))));
@@ -68,6 +73,15 @@ fn xml_body_too_large(req: &Request<Incoming>) -> bool {
     }
 }
 
+/// `GET /metrics` unless it is a signed S3 request (a ListObjects of a bucket named
+/// `metrics` carries a SigV4 Authorization header or a query).
+fn is_metrics(req: &Request<Incoming>) -> bool {
+    req.method() == http::Method::GET
+        && req.uri().path() == "/metrics"
+        && req.uri().query().is_none_or(str::is_empty)
+        && req.headers().get(http::header::AUTHORIZATION).is_none_or(|v| v.as_bytes().starts_with(b"Bearer "))
+}
+
 fn expects_continue(req: &Request<Incoming>) -> bool {
     req.headers().get(http::header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
@@ -102,24 +116,76 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 }
                 _ => {}
             }
+            if is_metrics(&req) {
+                let r = crate::metrics::serve(&this.metrics, &this.app.cfg.metrics_access, req.headers());
+                return Ok(r.map(http_body_util::Either::Right));
+            }
             if xml_body_too_large(&req) {
                 return Ok(too_large());
             }
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            let expects_continue = expects_continue(&req);
-            let empty_body = req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
-            let mut resp = hyper::service::Service::call(&this.s3, req).await?;
-            if resp.status().is_server_error() {
-                tracing::warn!(%method, %path, status = %resp.status(), "request failed");
-            }
-            if expects_continue && (empty_body || resp.status().as_u16() >= 400) {
-                // No `100 Continue` went out (nothing was read). botocore then misparses the
-                // next response on this connection (boto/botocore#3010): start a fresh one.
-                resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-            }
-            Ok(resp.map(http_body_util::Either::Left))
+            this.s3_call(req).await
         })
+    }
+}
+
+impl Router {
+    /// Serves one S3 (or admin API) request inside its span, measuring it.
+    async fn s3_call(&self, mut req: Request<Incoming>) -> Result<Response<RespBody>, s3s::HttpError> {
+        let _in_flight = InFlight::start();
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let span = crate::observe::request_span(&method, &path);
+        let trace_id = crate::telemetry::attach(&span, req.headers());
+        span.record("trace_id", trace_id.as_str());
+        let info = Arc::new(RequestInfo::default());
+        req.extensions_mut().insert(InfoSlot(info.clone()));
+        let expects_continue = expects_continue(&req);
+        let empty_body = req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let req = req.map(|b| s3s::Body::http_body(Counted::new(b, move |n| counter.store(n, Ordering::Relaxed))));
+        let res = self.s3.call(req).instrument(span.clone()).await;
+        let op = crate::observe::op_of(&info, &path);
+        let mut resp = match res {
+            Ok(r) => r,
+            Err(e) => {
+                Finished {
+                    span: &span,
+                    info: &info,
+                    op,
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    error_code: Some("InternalError".into()),
+                    started,
+                    received: &received,
+                }
+                .record();
+                span.in_scope(|| tracing::warn!(%method, %path, error = ?e, "request failed"));
+                return Err(e);
+            }
+        };
+        let status = resp.status();
+        let error_code =
+            (status.as_u16() >= 400).then(|| crate::observe::error_code(status, resp.body().bytes().as_deref()));
+        Finished { span: &span, info: &info, op, status, error_code, started, received: &received }.record();
+        if status.is_server_error() {
+            span.in_scope(|| tracing::warn!(%method, %path, %status, "request failed"));
+        } else {
+            span.in_scope(|| tracing::debug!(%status, "request served"));
+        }
+        if expects_continue && (empty_body || status.as_u16() >= 400) {
+            // No `100 Continue` went out (nothing was read). botocore then misparses the
+            // next response on this connection (boto/botocore#3010): start a fresh one.
+            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        let op = op.to_string();
+        Ok(resp.map(|b| {
+            http_body_util::Either::Left(Counted::new(b, move |n| {
+                if n > 0 {
+                    crate::metrics::HTTP.sent.with_label_values(&[op.as_str()]).inc_by(n);
+                }
+            }))
+        }))
     }
 }
 

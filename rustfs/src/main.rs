@@ -16,17 +16,6 @@ enum Cmd {
     Server(ServerArgs),
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        b.json().init();
-    } else {
-        b.init();
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Cmd::Server(args) = cli.cmd;
@@ -37,7 +26,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(cfg.log_json);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -45,7 +33,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(rustfs::server::run(cfg)) {
+    let res = rt.block_on(async move {
+        let telemetry = rustfs::telemetry::init(&cfg.telemetry)?;
+        let res = rustfs::server::run(cfg).await;
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        res
+    });
+    match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

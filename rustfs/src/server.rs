@@ -60,12 +60,17 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     s3cfg.xml_max_body_size = XML_MAX_BODY;
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3cfg))));
     b.set_auth(s3api::Users::new(cfg.users.clone()));
+    b.set_access(crate::observe::CaptureAccess);
     b.set_route(AdminRoute { app: app.clone() });
     if !cfg.domains.is_empty() {
         let domains = s3s::host::MultiDomain::new(&cfg.domains).map_err(|e| format!("invalid --domain: {e}"))?;
         b.set_host(crate::http::Domains(domains));
     }
-    let router = Router { app: app.clone(), s3: b.build() };
+    let metrics = crate::metrics::registry(&app).map_err(|e| format!("cannot set up the metrics: {e}"))?;
+    if app.cfg.metrics_access == crate::metrics::Access::Bearer(None) {
+        tracing::info!("/metrics is closed: set RUSTFS_METRICS_AUTH=public or RUSTFS_METRICS_TOKEN to scrape it");
+    }
+    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics) };
 
     let listener =
         TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;

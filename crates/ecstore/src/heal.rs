@@ -30,6 +30,8 @@ pub struct HealStats {
     pub objects_scanned: AtomicU64,
     pub objects_healed: AtomicU64,
     pub objects_failed: AtomicU64,
+    /// Object bytes of the objects checked.
+    pub bytes_scanned: AtomicU64,
     pub shards_healed: AtomicU64,
     pub bytes_healed: AtomicU64,
     pub queue_dropped: AtomicU64,

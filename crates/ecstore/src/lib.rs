@@ -13,6 +13,7 @@ pub mod error;
 pub mod gc;
 pub mod heal;
 pub mod legacy;
+pub mod metrics;
 pub mod paths;
 mod reader;
 mod writer;
@@ -228,10 +229,20 @@ impl EcStore {
         };
         let (tx, mut rx) = mpsc::channel(READ_AHEAD_BLOCKS);
         let heal_tx = self.heal_tx.clone();
+        let span = tracing::debug_span!("erasure_read", set = layout.set, degraded = tracing::field::Empty);
         tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
             let degraded = AtomicBool::new(false);
-            reader::produce(&target, range, &tx, &degraded);
-            if degraded.load(Ordering::Relaxed) {
+            let ok = reader::produce(&target, range, &tx, &degraded);
+            let degraded = degraded.load(Ordering::Relaxed);
+            span.record("degraded", degraded);
+            let outcome = match (ok, degraded) {
+                (false, _) => "failed",
+                (true, true) => "degraded",
+                (true, false) => "clean",
+            };
+            metrics::METRICS.reads.with_label_values(&[outcome]).inc();
+            if degraded {
                 let _ = heal_tx.try_send(HealTask { bucket: target.bucket, key: target.key, layout: target.layout });
             }
         });
@@ -333,6 +344,8 @@ impl EcStore {
     pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str, layout: &ErasureLayout) -> Result<HealOutcome> {
         let drives = self.set_of(layout)?.clone();
         let (b, k, l) = (bucket.to_string(), key.to_string(), layout.clone());
+        let size: u64 = layout.parts.iter().map(|p| p.size).sum();
+        self.heal_stats.bytes_scanned.fetch_add(size, Ordering::Relaxed);
         let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &b, &k, &l))
             .await
             .map_err(|e| StoreError::Erasure(e.to_string()))?;

@@ -98,13 +98,14 @@ impl ReadTarget {
 }
 
 /// Produces `range` (half-open, in object bytes) of the object into `tx`, block by block.
-/// Sets `degraded` if any shard had to be rebuilt.
+/// Sets `degraded` if any shard had to be rebuilt. Returns false when a block could not
+/// be read (the error went to `tx`).
 pub(crate) fn produce(
     t: &ReadTarget,
     range: std::ops::Range<u64>,
     tx: &mpsc::Sender<Result<Bytes>>,
     degraded: &AtomicBool,
-) {
+) -> bool {
     let bs = u64::from(t.layout.block_size);
     let mut part_start = 0u64;
     for (pi, part) in t.layout.parts.iter().enumerate() {
@@ -134,16 +135,17 @@ pub(crate) fn produce(
                 Err(e) => {
                     degraded.store(true, Ordering::Relaxed);
                     let _ = tx.blocking_send(Err(e));
-                    return;
+                    return false;
                 }
             }
             let lo = (from.max(block_start) - block_start) as usize;
             let hi = (to.min(block_start + block_len as u64) - block_start) as usize;
             if tx.blocking_send(Ok(Bytes::copy_from_slice(&block[lo..hi]))).is_err() {
-                return; // the client went away
+                return true; // the client went away
             }
             b += 1;
         }
         part_start = part_end;
     }
+    true
 }

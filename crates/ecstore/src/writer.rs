@@ -66,7 +66,9 @@ where
     let enc_tmp = tmp_id.clone();
     let enc_file = file_name.clone();
     // One blocking thread encodes blocks and appends frames to the 12 tmp files.
+    let span = tracing::debug_span!("erasure_encode", drives = enc_drives.len());
     let encoder = tokio::task::spawn_blocking(move || -> Vec<TmpShard> {
+        let _in = span.enter();
         let mut shards: Vec<TmpShard> = enc_drives
             .iter()
             .map(|d| {
@@ -143,7 +145,10 @@ where
         let drive = Arc::clone(&shard_drives[i]);
         let final_dir = crate::paths::data_dir(&drive.path, t.bucket, t.key, t.data_dir);
         let name = file_name.clone();
+        let span = tracing::debug_span!("shard_commit", drive = %drive.path.display(), shard = i);
         jobs.push(tokio::task::spawn_blocking(move || -> bool {
+            let _in = span.enter();
+            let started = std::time::Instant::now();
             let Some(f) = s.file else {
                 let _ = std::fs::remove_dir_all(&s.dir);
                 return false;
@@ -153,7 +158,13 @@ where
                 && std::fs::rename(s.dir.join(&name), final_dir.join(&name)).is_ok()
                 && drives::sync_dir(&final_dir).is_ok();
             let _ = std::fs::remove_dir_all(&s.dir);
-            if !ok {
+            if ok {
+                let label = drive.path.to_string_lossy();
+                crate::metrics::METRICS
+                    .shard_commit_seconds
+                    .with_label_values(&[label.as_ref()])
+                    .observe(started.elapsed().as_secs_f64());
+            } else {
                 drive.note_error();
             }
             ok

@@ -10,9 +10,11 @@ pub mod error;
 pub mod kv;
 pub mod kv_store;
 pub mod local_kv;
+pub mod metrics;
 pub mod model;
 pub mod schema;
 pub mod store;
+pub mod timed;
 
 pub use error::{MetaError, Result};
 pub use kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
@@ -20,3 +22,4 @@ pub use kv_store::KvStore;
 pub use local_kv::LocalKv;
 pub use model::*;
 pub use store::*;
+pub use timed::Timed;

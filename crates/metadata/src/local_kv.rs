@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use surrealkv::{Durability, LSMIterator, Mode, Tree, TreeBuilder};
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::error::{MetaError, Result};
 use crate::kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
+use crate::metrics::METRICS;
 
 /// How many times a batch is retried when surrealkv reports an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: u32 = 64;
@@ -102,8 +104,11 @@ fn group_commit_loop(tree: &Tree, rx: &std_mpsc::Receiver<SyncWaiter>) {
 #[async_trait]
 impl Kv for LocalKv {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let started = Instant::now();
         let tx = self.tree.begin_with_mode(Mode::ReadOnly).map_err(kv_err)?;
-        tx.get_async(key).await.map_err(kv_err)
+        let res = tx.get_async(key).await.map_err(kv_err);
+        METRICS.kv_read(started);
+        res
     }
 
     async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -112,7 +117,8 @@ impl Kv for LocalKv {
         }
         let tree = Arc::clone(&self.tree);
         let (start, end) = (start.to_vec(), end.to_vec());
-        tokio::task::spawn_blocking(move || -> std::result::Result<_, surrealkv::Error> {
+        let started = Instant::now();
+        let res = tokio::task::spawn_blocking(move || -> std::result::Result<_, surrealkv::Error> {
             let tx = tree.begin_with_mode(Mode::ReadOnly)?;
             let mut it = tx.range(start.as_slice(), end.as_slice())?;
             let mut out = Vec::new();
@@ -125,14 +131,18 @@ impl Kv for LocalKv {
         })
         .await
         .map_err(kv_err)?
-        .map_err(kv_err)
+        .map_err(kv_err);
+        METRICS.kv_read(started);
+        res
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome> {
+        let started = Instant::now();
         for _ in 0..MAX_CONFLICT_RETRIES {
             match self.try_apply(&batch).await {
                 Ok(WriteOutcome::Applied) => {
                     self.sync().await?;
+                    METRICS.kv_committed(started);
                     return Ok(WriteOutcome::Applied);
                 }
                 Ok(WriteOutcome::ConditionFailed) => return Ok(WriteOutcome::ConditionFailed),

@@ -147,6 +147,23 @@ impl Migrator {
         s
     }
 
+    /// The in-memory status, without touching the KV (for metrics scrapes).
+    pub fn snapshot(&self) -> MigratorStatus {
+        self.with_status(|s| s.clone())
+    }
+
+    /// Loads the persisted checkpoint into the in-memory status (call once at start-up), so
+    /// `snapshot` shows the last pass's progress after a restart.
+    pub async fn prime(&self) -> Result<()> {
+        let c = self.load_checkpoint().await?;
+        self.with_status(|s| {
+            if s.checkpoint.is_none() {
+                s.checkpoint = c;
+            }
+        });
+        Ok(())
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }

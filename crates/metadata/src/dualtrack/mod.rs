@@ -6,9 +6,11 @@
 //! - `router`: `DualTrack`, the `MetadataStore` that routes by the state;
 //! - `compare`: comparing a key across the tracks (the validator's classes);
 //! - `migrator`: the resumable background copy of xl.meta into the KV;
-//! - `validator`: random-sample comparison of the tracks, with repairs.
+//! - `validator`: random-sample comparison of the tracks, with repairs;
+//! - `metrics`: the migration's Prometheus metrics, read at scrape time.
 
 pub mod compare;
+pub mod metrics;
 pub mod migrator;
 pub mod router;
 pub mod shadow;

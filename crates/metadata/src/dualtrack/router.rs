@@ -30,10 +30,12 @@ use super::shadow::ShadowQueue;
 use super::state::{Level, MigrationState, Phase, TransitionError};
 use crate::error::{MetaError, Result};
 use crate::kv_store::KvStore;
+use crate::metrics::TrackLabel;
 use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
 use crate::store::{
     CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery, VersionQuery,
 };
+use crate::timed::Timed;
 
 const LOCK_STRIPES: usize = 4096;
 
@@ -151,7 +153,7 @@ impl std::str::FromStr for Repair {
 
 pub struct DualTrack {
     legacy: Arc<dyn MetadataStore>,
-    kv: Arc<KvStore>,
+    kv: Arc<Timed<KvStore>>,
     state: RwLock<Arc<MigrationState>>,
     /// Writes hold it shared for their whole duration; a transition holds it exclusively.
     barrier: tokio::sync::RwLock<()>,
@@ -168,7 +170,10 @@ fn not_found(e: &MetaError) -> bool {
 
 impl DualTrack {
     /// A router over the two tracks in `state` (call `recover` before serving).
+    /// Both tracks are measured (`rustfs_fs_*` and `rustfs_kv_*` latencies) through `Timed`.
     pub fn new(legacy: Arc<dyn MetadataStore>, kv: Arc<KvStore>, state: MigrationState, opts: DualOptions) -> Self {
+        let legacy: Arc<dyn MetadataStore> = Arc::new(Timed::new(legacy, TrackLabel::Fs));
+        let kv = Arc::new(Timed::new(kv, TrackLabel::Kv));
         let shadow = ShadowQueue::new(kv.kv().clone(), opts.queue_capacity, opts.window);
         Self {
             legacy,
@@ -195,7 +200,7 @@ impl DualTrack {
         &self.legacy
     }
 
-    pub fn kv_store(&self) -> &Arc<KvStore> {
+    pub fn kv_store(&self) -> &Arc<Timed<KvStore>> {
         &self.kv
     }
 

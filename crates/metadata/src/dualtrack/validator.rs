@@ -95,6 +95,24 @@ impl Validator {
         f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// The in-memory report, without touching the KV (for metrics scrapes).
+    pub fn snapshot(&self) -> Option<ValidationReport> {
+        self.with_report(|r| r.clone())
+    }
+
+    /// Loads the persisted last report into memory (call once at start-up).
+    pub async fn prime(&self) {
+        if self.with_report(|r| r.is_none())
+            && let Some(r) = self.status().await
+        {
+            self.with_report(|cur| {
+                if cur.is_none() {
+                    *cur = Some(r);
+                }
+            });
+        }
+    }
+
     /// The running or last report (the persisted one after a restart).
     pub async fn status(&self) -> Option<ValidationReport> {
         if let Some(r) = self.with_report(|r| r.clone()) {
