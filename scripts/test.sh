@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The project's test command: unit and integration tests (cargo nextest), then the
 # end-to-end suite (pytest) against the release binaries with aws-cli, boto3 and the
-# Rust aws-sdk-s3. Needs: Rust, cargo-nextest, Python 3 with pytest, boto3, awscli.
+# Rust aws-sdk-s3, and the observability assets (promtool, Grafana schema, a real
+# Prometheus and OTLP receivers). Needs: Rust, cargo-nextest, Python 3 with pytest, boto3,
+# awscli, opentelemetry-proto, grpcio; Prometheus (promtool); Node.js with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 cargo build --release --bins
 cargo nextest run --workspace --no-fail-fast
+scripts/test_observability.sh
 python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 "$@"
 # The same S3 suite against the legacy metadata engine (MinIO-format xl.meta on the drives).
 RUSTFS_METADATA_ENGINE=legacy python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 \
-  --deselect e2e/test_xlmeta_cli.py --deselect e2e/test_migration.py "$@"
+  --deselect e2e/test_xlmeta_cli.py --deselect e2e/test_migration.py --deselect e2e/test_observability.py "$@"

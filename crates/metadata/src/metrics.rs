@@ -362,6 +362,12 @@ pub fn register(reg: &Registry) -> prometheus::Result<()> {
     for c in [&m.kv_write_ms, &m.kv_read_ms, &m.fs_write_ms, &m.fs_read_ms] {
         reg.register(Box::new(c.clone()))?;
     }
+    // Failures start at zero for every track and operation, so rates exist before one.
+    for track in [TrackLabel::Kv, TrackLabel::Fs] {
+        for op in crate::timed::OPS.iter().chain(["recover"].iter()) {
+            m.track_errors.with_label_values(&[track.as_str(), op]);
+        }
+    }
     reg.register(Box::new(m.track_errors.clone()))?;
     reg.register(Box::new(m.repl_write_seconds.clone()))?;
     reg.register(Box::new(m.repl_read_seconds.clone()))?;

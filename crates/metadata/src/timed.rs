@@ -36,6 +36,30 @@ impl<S: ?Sized> std::ops::Deref for Timed<S> {
     }
 }
 
+/// Every operation label `Timed` records (the `MetadataStore` methods).
+pub const OPS: [&str; 20] = [
+    "create_bucket",
+    "get_bucket",
+    "update_bucket",
+    "delete_bucket",
+    "list_buckets",
+    "get_object",
+    "put_object",
+    "delete_version",
+    "list_objects",
+    "list_versions",
+    "create_upload",
+    "get_upload",
+    "put_part",
+    "list_parts",
+    "list_uploads",
+    "complete_upload",
+    "abort_upload",
+    "key_versions",
+    "replace_key",
+    "keys_after",
+];
+
 /// Errors that are answers, not failures of the track.
 fn is_failure(e: &MetaError) -> bool {
     !matches!(
