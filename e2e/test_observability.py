@@ -408,3 +408,26 @@ def test_traceparent_is_followed_and_sampling_applies():
     finally:
         server.cleanup()
         receiver.close()
+
+
+def test_migration_and_validation_batches_are_traced():
+    receiver = HttpReceiver()
+    server = Server(extra_args=["--metadata-engine", "legacy", "--dual-track-ratio", "1.0"],
+                    env={"RUSTFS_OTEL_ENDPOINT": receiver.endpoint, "RUSTFS_OTEL_PROTOCOL": "http/protobuf",
+                         "RUSTFS_OTEL_SAMPLING": "0"}).start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="batches")
+        for i in range(5):
+            s3.put_object(Bucket="batches", Key=f"k{i}", Body=b"v")
+        server.admin("migration", "start", "--wait")
+        server.admin("validate")
+        m = receiver.wait_for(lambda s: s.name == "migration_batch" and s.attributes.get("bucket") == "batches")
+        assert str(m.attributes["keys"]) == "5" and m.parent_span_id == ""
+        receiver.wait_for(lambda s: s.name == "validation_batch" and s.attributes.get("bucket") == "batches")
+        assert not [s for s in receiver.spans if s.name == "PutObject"], "sampling 0: requests are not traced"
+        assert not [s for s in receiver.trace(m.trace_id) if s.span_id != m.span_id], \
+            "a batch's per-key operations are not exported"
+    finally:
+        server.cleanup()
+        receiver.close()

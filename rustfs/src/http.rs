@@ -135,8 +135,8 @@ impl Router {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let span = crate::observe::request_span(&method, &path);
-        let trace_id = crate::telemetry::attach(&span, req.headers());
+        let (span, sampled, trace_id) =
+            crate::telemetry::request_span(req.headers(), || crate::observe::request_span(&method, &path));
         span.record("trace_id", trace_id.as_str());
         let info = Arc::new(RequestInfo::default());
         req.extensions_mut().insert(InfoSlot(info.clone()));
@@ -152,6 +152,7 @@ impl Router {
             Err(e) => {
                 Finished {
                     span: &span,
+                    sampled,
                     info: &info,
                     op,
                     status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -167,7 +168,7 @@ impl Router {
         let status = resp.status();
         let error_code =
             (status.as_u16() >= 400).then(|| crate::observe::error_code(status, resp.body().bytes().as_deref()));
-        Finished { span: &span, info: &info, op, status, error_code, started, received: &received }.record();
+        Finished { span: &span, sampled, info: &info, op, status, error_code, started, received: &received }.record();
         if status.is_server_error() {
             span.in_scope(|| tracing::warn!(%method, %path, %status, "request failed"));
         } else {

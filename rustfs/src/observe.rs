@@ -129,7 +129,7 @@ impl Drop for InFlight {
 /// The span of one S3 request; fields are filled as the request goes.
 pub fn request_span(method: &http::Method, path: &str) -> tracing::Span {
     tracing::info_span!(
-        "s3_request",
+        crate::telemetry::REQUEST_SPAN,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         http.request.method = %method,
@@ -187,6 +187,8 @@ pub fn op_of<'a>(info: &'a RequestInfo, path: &str) -> &'a str {
 /// Records a finished request (its head is ready) in the metrics and its span.
 pub struct Finished<'a> {
     pub span: &'a tracing::Span,
+    /// Whether the span is exported over OTLP.
+    pub sampled: bool,
     pub info: &'a RequestInfo,
     pub op: &'a str,
     pub status: http::StatusCode,
@@ -201,8 +203,10 @@ impl Finished<'_> {
         let status = self.status.as_u16();
         let op = self.op;
         let s = self.span;
-        // The OpenTelemetry span started when its trace id was read: rename it directly.
-        s.context().span().update_name(op.to_string());
+        if self.sampled {
+            // The OpenTelemetry span started when its trace id was read: rename it directly.
+            s.context().span().update_name(op.to_string());
+        }
         s.record("s3.operation", op);
         if let Some(b) = self.info.bucket.get() {
             s.record("s3.bucket", b.as_str());

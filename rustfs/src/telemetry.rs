@@ -1,11 +1,18 @@
 //! Logs and traces: the tracing subscriber (text or JSON logs on stderr) and, when an OTLP
 //! endpoint is configured, an OpenTelemetry layer exporting spans over gRPC or HTTP
-//! (protobuf) with a parent-based ratio sampler. W3C `traceparent` headers of incoming
-//! requests are followed, so a request passing through two nodes is one trace.
+//! (protobuf). W3C `traceparent` headers of incoming requests are followed, so a request
+//! passing through two nodes is one trace.
+//!
+//! Sampling is decided once per request, before its span exists (parent-based: a caller's
+//! sampled flag wins, else the configured ratio). An unsampled request's span and all its
+//! children are filtered out of the OpenTelemetry layer, so they cost what they cost with
+//! tracing off. Background roots (migration and validation batches) are always exported.
 //!
 //! Off by default. This module must never put a credential, a header value other than the
 //! trace context, or object data in a span or a log line.
 
+use std::cell::Cell;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -80,9 +87,39 @@ fn log_filter() -> EnvFilter {
     EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info,s3s=off"))
 }
 
-/// Spans exported: requests (info) and their children in our crates (debug).
-fn trace_filter() -> EnvFilter {
-    EnvFilter::new("warn,rustfs=debug,rustfs_ecstore=debug,rustfs_metadata=debug,rustfs_s3api=debug")
+/// Name of the span of one S3 request (see `observe::request_span`).
+pub const REQUEST_SPAN: &str = "s3_request";
+/// Spans that start a trace of their own when no request is around.
+const BACKGROUND_ROOTS: [&str; 2] = ["migration_batch", "validation_batch"];
+
+/// Ratio of root traces sampled; unset while trace export is off.
+static SAMPLING: OnceLock<f64> = OnceLock::new();
+
+thread_local! {
+    /// Whether the request span about to be created on this thread is sampled.
+    static SAMPLE_NEXT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the OpenTelemetry layer takes a span or event: a sampled request's span and
+/// everything under it in our crates (events from WARN up), and background roots alone
+/// (a migration batch's thousands of key operations are not exported).
+fn exported<S>(meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>) -> bool
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if !meta.target().starts_with("rustfs") {
+        return false;
+    }
+    if meta.name() == REQUEST_SPAN {
+        return SAMPLE_NEXT.with(Cell::get);
+    }
+    if meta.is_event() && *meta.level() > tracing::Level::WARN {
+        return false;
+    }
+    match cx.lookup_current() {
+        Some(cur) => cur.scope().last().is_some_and(|root| root.name() == REQUEST_SPAN),
+        None => meta.is_span() && BACKGROUND_ROOTS.contains(&meta.name()),
+    }
 }
 
 fn exporter(cfg: &TelemetryConfig, endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
@@ -122,7 +159,8 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
         Some(endpoint) => {
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter(cfg, endpoint)?)
-                .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sampling))))
+                // Requests are sampled before their span exists (`request_span`).
+                .with_sampler(Sampler::AlwaysOn)
                 .with_resource(
                     opentelemetry_sdk::Resource::builder()
                         .with_service_name("rustfs")
@@ -136,7 +174,9 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
                 .with_level(true)
                 .with_location(false)
                 .with_threads(false)
-                .with_filter(trace_filter());
+                .with_tracked_inactivity(false)
+                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(exported));
+            let _ = SAMPLING.set(cfg.sampling);
             (Some(layer), Some(provider))
         }
         None => (None, None),
@@ -163,19 +203,36 @@ impl Extractor for Headers<'_> {
     }
 }
 
-/// Makes `span` a child of the trace context the request carries (`traceparent`), if any,
-/// and returns the request's trace id (hex): the OpenTelemetry trace id when tracing is on,
-/// else a fresh random id, so log lines of one request can always be grouped.
-pub fn attach(span: &tracing::Span, headers: &http::HeaderMap) -> String {
-    if headers.contains_key("traceparent") {
-        let parent = TraceContextPropagator::new().extract(&Headers(headers));
-        if parent.span().span_context().is_valid() {
-            let _ = span.set_parent(parent);
+/// Opens the span of one request (built by `make`), deciding whether it is sampled: a
+/// valid `traceparent` decides by its sampled flag, else the configured ratio. Returns the
+/// span, whether it is exported, and the request's trace id (hex): the exported trace's id,
+/// else the caller's, else a fresh random id, so log lines of one request can always be
+/// grouped.
+pub fn request_span(headers: &http::HeaderMap, make: impl FnOnce() -> tracing::Span) -> (tracing::Span, bool, String) {
+    let parent = headers
+        .contains_key("traceparent")
+        .then(|| TraceContextPropagator::new().extract(&Headers(headers)))
+        .filter(|cx| cx.span().span_context().is_valid());
+    let sampled = match (SAMPLING.get(), &parent) {
+        (None, _) => false,
+        (Some(_), Some(p)) => p.span().span_context().is_sampled(),
+        (Some(ratio), None) => *ratio >= 1.0 || rand::random::<f64>() < *ratio,
+    };
+    SAMPLE_NEXT.with(|c| c.set(sampled));
+    let span = make();
+    SAMPLE_NEXT.with(|c| c.set(false));
+    let parent_id = parent.as_ref().map(|p| p.span().span_context().trace_id());
+    if sampled {
+        if let Some(p) = parent {
+            let _ = span.set_parent(p);
+        }
+        let id = span.context().span().span_context().trace_id();
+        if id != opentelemetry::trace::TraceId::INVALID {
+            return (span, true, id.to_string());
         }
     }
-    let id = span.context().span().span_context().trace_id();
-    if id != opentelemetry::trace::TraceId::INVALID {
-        return id.to_string();
+    match parent_id {
+        Some(id) => (span, false, id.to_string()),
+        None => (span, false, format!("{:032x}", rand::random::<u128>())),
     }
-    format!("{:032x}", rand::random::<u128>())
 }

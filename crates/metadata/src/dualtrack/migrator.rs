@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::router::{DualTrack, KeyOutcome};
 use super::state::Phase;
@@ -320,20 +321,28 @@ impl Migrator {
                 if self.dt.state().epoch != cp.epoch {
                     return Err(MetaError::Backend("the migration state changed; a new pass starts over".into()));
                 }
-                let (keys, last) = self.dt.union_keys(&bucket, cp.after.as_deref(), BATCH).await?;
-                let mut results: Vec<Result<KeyOutcome>> = Vec::with_capacity(keys.len());
-                let mut inflight = futures::stream::FuturesUnordered::new();
-                let mut todo = keys.iter();
-                loop {
-                    while inflight.len() < cfg.concurrency.max(1) {
-                        let Some(k) = todo.next() else { break };
-                        inflight.push(self.migrate_one(&bucket, k, cfg.objects_per_day));
+                let batch = tracing::info_span!("migration_batch", bucket = %bucket, keys = tracing::field::Empty);
+                let (keys, last, results) = async {
+                    let (keys, last) = self.dt.union_keys(&bucket, cp.after.as_deref(), BATCH).await?;
+                    tracing::Span::current().record("keys", keys.len());
+                    let mut results: Vec<Result<KeyOutcome>> = Vec::with_capacity(keys.len());
+                    let mut inflight = futures::stream::FuturesUnordered::new();
+                    let mut todo = keys.iter();
+                    loop {
+                        while inflight.len() < cfg.concurrency.max(1) {
+                            let Some(k) = todo.next() else { break };
+                            inflight.push(self.migrate_one(&bucket, k, cfg.objects_per_day));
+                        }
+                        match inflight.next().await {
+                            Some(r) => results.push(r),
+                            None => break,
+                        }
                     }
-                    match inflight.next().await {
-                        Some(r) => results.push(r),
-                        None => break,
-                    }
+                    drop(inflight);
+                    Ok::<_, MetaError>((keys, last, results))
                 }
+                .instrument(batch)
+                .await?;
                 for r in results {
                     cp.scanned += 1;
                     match r {

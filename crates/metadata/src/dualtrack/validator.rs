@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::compare::Class;
 use super::router::{DualTrack, Repair};
 use super::state::Phase;
-use crate::error::Result;
+use crate::error::{MetaError, Result};
 use crate::kv::WriteBatch;
 use crate::schema;
 use crate::store::MetadataStore;
@@ -272,20 +273,27 @@ impl Validator {
         for bucket in buckets {
             let mut after: Option<String> = None;
             loop {
-                let (keys, last) = self.dt.union_keys(&bucket, after.as_deref(), BATCH).await?;
-                let st = self.dt.state();
-                let mut picked = 0;
-                for k in &keys {
-                    if !st.canaried(&bucket, k) {
-                        continue;
+                let batch = tracing::info_span!("validation_batch", bucket = %bucket, keys = tracing::field::Empty);
+                let (keys, last, picked) = async {
+                    let (keys, last) = self.dt.union_keys(&bucket, after.as_deref(), BATCH).await?;
+                    tracing::Span::current().record("keys", keys.len());
+                    let st = self.dt.state();
+                    let mut picked = 0;
+                    for k in &keys {
+                        if !st.canaried(&bucket, k) {
+                            continue;
+                        }
+                        picked += 1;
+                        if rand::random::<f64>() >= sample {
+                            continue;
+                        }
+                        let res = self.dt.check_key(&bucket, k, repair).await;
+                        self.record(&bucket, k, res);
                     }
-                    picked += 1;
-                    if rand::random::<f64>() >= sample {
-                        continue;
-                    }
-                    let res = self.dt.check_key(&bucket, k, repair).await;
-                    self.record(&bucket, k, res);
+                    Ok::<_, MetaError>((keys, last, picked))
                 }
+                .instrument(batch)
+                .await?;
                 self.with_report(|r| {
                     if let Some(r) = r.as_mut() {
                         r.population += picked;
