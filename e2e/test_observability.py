@@ -380,7 +380,7 @@ def test_put_trace_reaches_an_otlp_receiver(receiver_cls, protocol):
         # The trace id is in the request's JSON log lines.
         server.stop()
         lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-        ids = {line.get("span", {}).get("trace_id") for line in lines if line.get("span", {}).get("s3.operation") == "PutObject"}
+        ids = {line.get("span", {}).get("trace_id") for line in lines if line.get("fields", {}).get("op") == "PutObject"}
         assert root.trace_id in ids, ids
     finally:
         server.cleanup()

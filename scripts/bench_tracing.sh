@@ -2,8 +2,10 @@
 # What metrics and tracing cost: 4 KiB PUT and GET ops/s (c=32) on a release server with
 # trace export off, on with sampling 1.0 and on with sampling 0.01 (OTLP/HTTP to a local
 # receiver that accepts and discards). Metrics are always on (they cannot be turned off).
-# Each mode runs `rounds` times, interleaved; the medians are printed.
-# Usage: scripts/bench_tracing.sh [seconds per run, default 6] [rounds, default 3]
+# Each mode runs `rounds` times, interleaved; the medians are printed. With BASELINE_BIN set
+# to a `rustfs` binary built from another commit (e.g. one before metrics existed), it runs
+# as one more mode, `baseline`.
+# Usage: [BASELINE_BIN=path] scripts/bench_tracing.sh [seconds per run, default 6] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-6}
@@ -27,13 +29,14 @@ export RUSTFS_ACCESS_KEY=bench-access RUSTFS_SECRET_KEY=bench-secret-key
 run_mode() { # mode -> "put get"
   local mode=$1 port data pid
   port=$(free_port); data="$work/$mode-$RANDOM"
-  local env=()
+  local env=() bin=target/release/rustfs
   case $mode in
+    baseline) bin=$BASELINE_BIN ;;
     off) ;;
     s1) env=(RUSTFS_OTEL_ENDPOINT="http://127.0.0.1:$rport" RUSTFS_OTEL_PROTOCOL=http/protobuf RUSTFS_OTEL_SAMPLING=1.0) ;;
     s001) env=(RUSTFS_OTEL_ENDPOINT="http://127.0.0.1:$rport" RUSTFS_OTEL_PROTOCOL=http/protobuf RUSTFS_OTEL_SAMPLING=0.01) ;;
   esac
-  env "${env[@]}" target/release/rustfs server --address "127.0.0.1:$port" --data "$data" >"$data.log" 2>&1 &
+  env "${env[@]}" "$bin" server --address "127.0.0.1:$port" --data "$data" >"$data.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
   local b=(target/release/rustfs-admin --endpoint "http://127.0.0.1:$port" bench --json --size 4KiB -c 32 --duration "$secs")
@@ -44,9 +47,11 @@ run_mode() { # mode -> "put get"
   rm -rf "$data"
   echo "$put $get"
 }
+modes="off s1 s001"
+[ -n "${BASELINE_BIN:-}" ] && modes="baseline $modes"
 declare -A puts gets
 for r in $(seq "$rounds"); do
-  for mode in off s1 s001; do
+  for mode in $modes; do
     read -r p g < <(run_mode $mode)
     puts[$mode]+="$p "; gets[$mode]+="$g "
     echo "round $r $mode: PUT $p ops/s, GET $g ops/s" >&2
@@ -54,7 +59,7 @@ for r in $(seq "$rounds"); do
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf '%-26s %10s %10s\n' "4 KiB, c=32 (median)" "PUT ops/s" "GET ops/s"
-for mode in off s1 s001; do
-  case $mode in off) name="tracing off";; s1) name="tracing on, sampling 1.0";; s001) name="tracing on, sampling 0.01";; esac
+for mode in $modes; do
+  case $mode in baseline) name="baseline ($BASELINE_BIN)";; off) name="tracing off";; s1) name="tracing on, sampling 1.0";; s001) name="tracing on, sampling 0.01";; esac
   printf '%-26s %10s %10s\n' "$name" "$(echo "${puts[$mode]}" | median)" "$(echo "${gets[$mode]}" | median)"
 done

@@ -135,9 +135,7 @@ impl Router {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let (span, sampled, trace_id) =
-            crate::telemetry::request_span(req.headers(), || crate::observe::request_span(&method, &path));
-        span.record("trace_id", trace_id.as_str());
+        let (span, sampled, _trace_id) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
         let info = Arc::new(RequestInfo::default());
         req.extensions_mut().insert(InfoSlot(info.clone()));
         let expects_continue = expects_continue(&req);
@@ -160,7 +158,7 @@ impl Router {
                     started,
                     received: &received,
                 }
-                .record();
+                .record(&method, &path);
                 span.in_scope(|| tracing::warn!(%method, %path, error = ?e, "request failed"));
                 return Err(e);
             }
@@ -168,11 +166,12 @@ impl Router {
         let status = resp.status();
         let error_code =
             (status.as_u16() >= 400).then(|| crate::observe::error_code(status, resp.body().bytes().as_deref()));
-        Finished { span: &span, sampled, info: &info, op, status, error_code, started, received: &received }.record();
+        Finished { span: &span, sampled, info: &info, op, status, error_code, started, received: &received }
+            .record(&method, &path);
         if status.is_server_error() {
             span.in_scope(|| tracing::warn!(%method, %path, %status, "request failed"));
         } else {
-            span.in_scope(|| tracing::debug!(%status, "request served"));
+            span.in_scope(|| tracing::debug!(%method, %path, op, %status, "request served"));
         }
         if expects_continue && (empty_body || status.as_u16() >= 400) {
             // No `100 Continue` went out (nothing was read). botocore then misparses the

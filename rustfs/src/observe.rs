@@ -126,21 +126,37 @@ impl Drop for InFlight {
     }
 }
 
-/// The span of one S3 request; fields are filled as the request goes.
-pub fn request_span(method: &http::Method, path: &str) -> tracing::Span {
-    tracing::info_span!(
-        crate::telemetry::REQUEST_SPAN,
-        otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %method,
-        url.path = %path,
-        s3.operation = tracing::field::Empty,
-        s3.bucket = tracing::field::Empty,
-        s3.key = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        s3.error_code = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-    )
+/// The span of one S3 request. Unsampled (`trace_id` known), it carries only the trace id,
+/// formatted once for log lines; sampled, it is an OpenTelemetry server span whose fields
+/// are filled when the request is answered.
+pub fn request_span(trace_id: Option<&str>) -> tracing::Span {
+    match trace_id {
+        Some(id) => tracing::info_span!(
+            crate::telemetry::REQUEST_SPAN,
+            trace_id = id,
+            otel.status_code = tracing::field::Empty,
+            http.request.method = tracing::field::Empty,
+            url.path = tracing::field::Empty,
+            s3.operation = tracing::field::Empty,
+            s3.bucket = tracing::field::Empty,
+            s3.key = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            s3.error_code = tracing::field::Empty,
+        ),
+        None => tracing::info_span!(
+            crate::telemetry::REQUEST_SPAN,
+            trace_id = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = tracing::field::Empty,
+            url.path = tracing::field::Empty,
+            s3.operation = tracing::field::Empty,
+            s3.bucket = tracing::field::Empty,
+            s3.key = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+            s3.error_code = tracing::field::Empty,
+        ),
+    }
 }
 
 /// The S3 error code of an error response: from its XML body, else from the status.
@@ -198,30 +214,34 @@ pub struct Finished<'a> {
 }
 
 impl Finished<'_> {
-    pub fn record(self) {
+    pub fn record(self, method: &http::Method, path: &str) {
         let elapsed = self.started.elapsed();
         let status = self.status.as_u16();
         let op = self.op;
-        let s = self.span;
         if self.sampled {
+            let s = self.span;
             // The OpenTelemetry span started when its trace id was read: rename it directly.
             s.context().span().update_name(op.to_string());
-        }
-        s.record("s3.operation", op);
-        if let Some(b) = self.info.bucket.get() {
-            s.record("s3.bucket", b.as_str());
-        }
-        if let Some(k) = self.info.key.get() {
-            s.record("s3.key", k.as_str());
-        }
-        s.record("http.response.status_code", status);
-        if status >= 500 {
-            s.record("otel.status_code", "error");
+            s.record("http.request.method", method.as_str());
+            s.record("url.path", path);
+            s.record("s3.operation", op);
+            if let Some(b) = self.info.bucket.get() {
+                s.record("s3.bucket", b.as_str());
+            }
+            if let Some(k) = self.info.key.get() {
+                s.record("s3.key", k.as_str());
+            }
+            s.record("http.response.status_code", status);
+            if status >= 500 {
+                s.record("otel.status_code", "error");
+            }
+            if let Some(code) = &self.error_code {
+                s.record("s3.error_code", code.as_str());
+            }
         }
         HTTP.requests.with_label_values(&[op, status.to_string().as_str()]).inc();
         HTTP.duration.with_label_values(&[op]).observe(elapsed.as_secs_f64());
         if let Some(code) = &self.error_code {
-            s.record("s3.error_code", code.as_str());
             HTTP.errors.with_label_values(&[op, code.as_str()]).inc();
         }
         let received = self.received.load(Ordering::Relaxed);

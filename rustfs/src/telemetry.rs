@@ -147,14 +147,19 @@ fn exporter(cfg: &TelemetryConfig, endpoint: &str) -> Result<opentelemetry_otlp:
     .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))
 }
 
+/// Log lines on stderr: text (colours only on a terminal) or one JSON object per line,
+/// with the current span's fields (the request's trace id).
+fn fmt_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use std::io::IsTerminal;
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    if json { fmt.json().with_current_span(true).with_span_list(false).boxed() } else { fmt.boxed() }
+}
+
 /// Installs the global subscriber. Call inside the tokio runtime (the gRPC exporter needs it).
 pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = if cfg.json_logs {
-        fmt.json().with_current_span(true).with_span_list(false).with_filter(log_filter()).boxed()
-    } else {
-        fmt.with_filter(log_filter()).boxed()
-    };
     let (otel, provider) = match &cfg.endpoint {
         Some(endpoint) => {
             let provider = SdkTracerProvider::builder()
@@ -181,11 +186,16 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
         }
         None => (None, None),
     };
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init()
-        .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
+    // Without trace export the log filter is global: disabled callsites (s3s's debug spans,
+    // our debug children) then cost nothing. With export, each layer filters for itself.
+    match otel {
+        None => tracing_subscriber::registry().with(log_filter()).with(fmt_layer(cfg.json_logs)).try_init(),
+        Some(otel) => tracing_subscriber::registry()
+            .with(fmt_layer(cfg.json_logs).with_filter(log_filter()))
+            .with(otel)
+            .try_init(),
+    }
+    .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     if let Some(e) = &cfg.endpoint {
         tracing::info!(endpoint = %e, protocol = ?cfg.protocol, sampling = cfg.sampling, "exporting traces over OTLP");
     }
@@ -204,11 +214,15 @@ impl Extractor for Headers<'_> {
 }
 
 /// Opens the span of one request (built by `make`), deciding whether it is sampled: a
-/// valid `traceparent` decides by its sampled flag, else the configured ratio. Returns the
-/// span, whether it is exported, and the request's trace id (hex): the exported trace's id,
-/// else the caller's, else a fresh random id, so log lines of one request can always be
-/// grouped.
-pub fn request_span(headers: &http::HeaderMap, make: impl FnOnce() -> tracing::Span) -> (tracing::Span, bool, String) {
+/// valid `traceparent` decides by its sampled flag, else the configured ratio. `make` gets
+/// the trace id when it is known before the span exists (unsampled: the caller's, else a
+/// fresh random one), `None` when the exported span will make it. Returns the span, whether
+/// it is exported, and the request's trace id (hex), so log lines of one request can always
+/// be grouped.
+pub fn request_span(
+    headers: &http::HeaderMap,
+    make: impl FnOnce(Option<&str>) -> tracing::Span,
+) -> (tracing::Span, bool, String) {
     let parent = headers
         .contains_key("traceparent")
         .then(|| TraceContextPropagator::new().extract(&Headers(headers)))
@@ -218,21 +232,20 @@ pub fn request_span(headers: &http::HeaderMap, make: impl FnOnce() -> tracing::S
         (Some(_), Some(p)) => p.span().span_context().is_sampled(),
         (Some(ratio), None) => *ratio >= 1.0 || rand::random::<f64>() < *ratio,
     };
-    SAMPLE_NEXT.with(|c| c.set(sampled));
-    let span = make();
-    SAMPLE_NEXT.with(|c| c.set(false));
-    let parent_id = parent.as_ref().map(|p| p.span().span_context().trace_id());
     if sampled {
+        SAMPLE_NEXT.with(|c| c.set(true));
+        let span = make(None);
+        SAMPLE_NEXT.with(|c| c.set(false));
         if let Some(p) = parent {
             let _ = span.set_parent(p);
         }
-        let id = span.context().span().span_context().trace_id();
-        if id != opentelemetry::trace::TraceId::INVALID {
-            return (span, true, id.to_string());
-        }
+        let id = span.context().span().span_context().trace_id().to_string();
+        span.record("trace_id", id.as_str());
+        return (span, true, id);
     }
-    match parent_id {
-        Some(id) => (span, false, id.to_string()),
-        None => (span, false, format!("{:032x}", rand::random::<u128>())),
-    }
+    let id = match &parent {
+        Some(p) => p.span().span_context().trace_id().to_string(),
+        None => format!("{:032x}", rand::random::<u128>()),
+    };
+    (make(Some(&id)), false, id)
 }
