@@ -180,7 +180,16 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
                 .with_location(false)
                 .with_threads(false)
                 .with_tracked_inactivity(false)
-                .with_filter(tracing_subscriber::filter::dynamic_filter_fn(exported));
+                .with_filter(
+                    // Callsites outside our crates are never exported: decided once per callsite.
+                    tracing_subscriber::filter::dynamic_filter_fn(exported).with_callsite_filter(|meta| {
+                        if meta.target().starts_with("rustfs") {
+                            tracing::subscriber::Interest::sometimes()
+                        } else {
+                            tracing::subscriber::Interest::never()
+                        }
+                    }),
+                );
             let _ = SAMPLING.set(cfg.sampling);
             (Some(layer), Some(provider))
         }
