@@ -178,7 +178,7 @@ fn record(p: &mut HealProgress, o: &metadata::ObjectVersion, res: Option<ecstore
 /// The heal job's progress as metrics (`rustfs_heal_job_*`), read at scrape time.
 pub fn register_metrics(reg: &prometheus::Registry, app: &Arc<App>) -> prometheus::Result<()> {
     use metadata::metrics::{Family, Kind, SnapshotCollector};
-    let fam = |name, help| Family { name, help, kind: Kind::Gauge, labels: &[] };
+    let fam = |name, help| Family::new(name, help, Kind::Gauge, &[]);
     let families = vec![
         fam("rustfs_heal_job_running", "1 while an on-demand heal job runs"),
         fam("rustfs_heal_job_objects_total", "Object versions the current or last heal job has to scan"),

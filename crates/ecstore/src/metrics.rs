@@ -42,14 +42,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     .unwrap_or_else(|e| panic!("metric rustfs_erasure_reads_total: {e}")),
 });
 
-fn fam(name: &'static str, help: &'static str, kind: Kind, labels: &'static [&'static str]) -> Family {
-    Family { name, help, kind, labels }
-}
-
 const DRIVE: &[&str] = &["drive", "set", "index"];
 
 fn families() -> Vec<Family> {
     use Kind::{Counter, Gauge};
+    let fam = Family::new;
     vec![
         fam("rustfs_drive_online", "1 when the drive is online, 0 when offline", Gauge, DRIVE),
         fam("rustfs_drive_total_bytes", "Capacity of the drive's file system", Gauge, DRIVE),

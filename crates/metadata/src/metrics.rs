@@ -257,6 +257,12 @@ pub struct Family {
     pub labels: &'static [&'static str],
 }
 
+impl Family {
+    pub const fn new(name: &'static str, help: &'static str, kind: Kind, labels: &'static [&'static str]) -> Self {
+        Self { name, help, kind, labels }
+    }
+}
+
 /// The values one scrape reads, by family name.
 #[derive(Default)]
 pub struct Snapshot {

@@ -25,12 +25,9 @@ const PHASES: [(Phase, &str); 5] = [
 ];
 const LEVELS: [(Level, &str); 3] = [(Level::Strong, "strong"), (Level::Eventual, "eventual"), (Level::Lazy, "lazy")];
 
-fn fam(name: &'static str, help: &'static str, kind: Kind, labels: &'static [&'static str]) -> Family {
-    Family { name, help, kind, labels }
-}
-
 fn families() -> Vec<Family> {
     use Kind::{Counter, Gauge};
+    let fam = Family::new;
     vec![
         fam("rustfs_migration_phase", "1 for the current DualTrack phase, 0 for the others", Gauge, &["phase"]),
         fam("rustfs_migration_ratio", "Canary ratio: share of keys whose primary is the KV in canary", Gauge, &[]),
