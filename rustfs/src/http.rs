@@ -135,7 +135,7 @@ impl Router {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let (span, sampled, _trace_id) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
+        let (span, sampled) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
         let info = Arc::new(RequestInfo::default());
         req.extensions_mut().insert(InfoSlot(info.clone()));
         let expects_continue = expects_continue(&req);

@@ -225,13 +225,13 @@ impl Extractor for Headers<'_> {
 /// Opens the span of one request (built by `make`), deciding whether it is sampled: a
 /// valid `traceparent` decides by its sampled flag, else the configured ratio. `make` gets
 /// the trace id when it is known before the span exists (unsampled: the caller's, else a
-/// fresh random one), `None` when the exported span will make it. Returns the span, whether
-/// it is exported, and the request's trace id (hex), so log lines of one request can always
-/// be grouped.
+/// fresh random one), `None` when the exported span will make it; either way the span ends
+/// up with a `trace_id`, so log lines of one request can always be grouped. Returns the span
+/// and whether it is exported.
 pub fn request_span(
     headers: &http::HeaderMap,
     make: impl FnOnce(Option<&str>) -> tracing::Span,
-) -> (tracing::Span, bool, String) {
+) -> (tracing::Span, bool) {
     let parent = headers
         .contains_key("traceparent")
         .then(|| TraceContextPropagator::new().extract(&Headers(headers)))
@@ -250,11 +250,11 @@ pub fn request_span(
         }
         let id = span.context().span().span_context().trace_id().to_string();
         span.record("trace_id", id.as_str());
-        return (span, true, id);
+        return (span, true);
     }
     let id = match &parent {
         Some(p) => p.span().span_context().trace_id().to_string(),
         None => format!("{:032x}", rand::random::<u128>()),
     };
-    (make(Some(&id)), false, id)
+    (make(Some(&id)), false)
 }
