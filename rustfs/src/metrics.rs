@@ -15,7 +15,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::app::App;
@@ -85,28 +86,28 @@ pub struct HttpMetrics {
     pub received: IntCounterVec,
     pub sent: IntCounterVec,
     /// The seed's per-operation families: (latency ms, total, errors) for put/get/delete/list.
-    pub seed: [(HistogramVec, IntCounterVec, IntCounterVec); 4],
+    pub seed: [(Histogram, IntCounter, IntCounter); 4],
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("metric {name}: {e}"))
 }
 
-fn seed_family(what: &str, ops: &str) -> (HistogramVec, IntCounterVec, IntCounterVec) {
-    let latency = HistogramVec::new(
+fn seed_family(what: &str, ops: &str) -> (Histogram, IntCounter, IntCounter) {
+    let latency = Histogram::with_opts(
         HistogramOpts::new(
             format!("rustfs_{what}_latency_ms"),
             format!("Latency of {ops} requests to the response head, in milliseconds"),
         )
         .buckets(metadata::metrics::MS_BUCKETS.to_vec()),
-        &[],
     )
     .unwrap_or_else(|e| panic!("metric {what}: {e}"));
-    let total = counter(&format!("rustfs_{what}_total"), &format!("{ops} requests answered"), &[]);
+    let counter =
+        |name: String, help: String| IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {what}: {e}"));
+    let total = counter(format!("rustfs_{what}_total"), format!("{ops} requests answered"));
     let errors = counter(
-        &format!("rustfs_{what}_errors_total"),
-        &format!("{ops} requests that failed on the server's side (5xx)"),
-        &[],
+        format!("rustfs_{what}_errors_total"),
+        format!("{ops} requests that failed on the server's side (5xx)"),
     );
     (latency, total, errors)
 }
@@ -163,10 +164,6 @@ fn register_http(reg: &Registry) -> prometheus::Result<()> {
     reg.register(Box::new(h.received.clone()))?;
     reg.register(Box::new(h.sent.clone()))?;
     for (latency, total, errors) in &h.seed {
-        // Children without labels: present (at zero) from the first scrape.
-        latency.with_label_values(&[] as &[&str]);
-        total.with_label_values(&[] as &[&str]);
-        errors.with_label_values(&[] as &[&str]);
         reg.register(Box::new(latency.clone()))?;
         reg.register(Box::new(total.clone()))?;
         reg.register(Box::new(errors.clone()))?;
