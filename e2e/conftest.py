@@ -2,6 +2,7 @@
 with temporary drives, and gives tests boto3 clients, an aws-cli runner and the admin CLI.
 Every server is stopped and its folder removed when the test (or module) ends."""
 
+import glob
 import hashlib
 import os
 import shutil
@@ -51,7 +52,9 @@ class Server:
             self.config = os.path.join(self.tmp, "config.yaml")
             with open(self.config, "w") as f:
                 f.write(config_text)
-        self.env = dict(os.environ, RUSTFS_ACCESS_KEY=ACCESS, RUSTFS_SECRET_KEY=SECRET, RUST_LOG="info,s3s=off")
+        # Replaced data is freed after 1 s (instead of 30) so tests see it go.
+        self.env = dict(os.environ, RUSTFS_ACCESS_KEY=ACCESS, RUSTFS_SECRET_KEY=SECRET, RUST_LOG="info,s3s=off",
+                        RUSTFS_FREE_DELAY_SECS="1")
         self.env.update(env or {})
         self.proc = None
         self.log_path = os.path.join(self.tmp, "server.log")
@@ -171,6 +174,26 @@ def bucket(s3):
     name = f"bkt-{os.getpid()}-{_counter[0]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+def shard_files(server, bucket=None):
+    """Every shard file on the server's drives, in both layouts: the keyed one of the legacy
+    engine (`<drive>/<bucket>/<key>/<data dir>/part.*`, only `bucket`'s) and the KV one
+    (`<drive>/.rustfs.sys/data/<bucket id>/<xx>/<data dir>/part.*`, every bucket's)."""
+    files = []
+    for d in server.drives():
+        if bucket:
+            files += glob.glob(os.path.join(d, bucket, "**", "part.*"), recursive=True)
+        files += glob.glob(os.path.join(d, ".rustfs.sys", "data", "*", "*", "*", "part.*"))
+    return sorted(files)
+
+
+def data_dirs(server):
+    """Names of the data dirs holding shards on the first drive (both layouts, every bucket)."""
+    d = server.drives()[0]
+    files = glob.glob(os.path.join(d, "*", "**", "part.*"), recursive=True)
+    files += glob.glob(os.path.join(d, ".rustfs.sys", "data", "*", "*", "*", "part.*"))
+    return {os.path.basename(os.path.dirname(f)) for f in files}
 
 
 def error_code(exc_info):

@@ -1,6 +1,7 @@
 """Drive layouts and drive trouble: 24 drives in two erasure sets, swapped drives, a drive
 that vanishes while the server runs, and SIGTERM with an upload in flight."""
 
+import glob
 import json
 import os
 import shutil
@@ -26,7 +27,8 @@ def test_24_drives_two_sets(tmp_path):
             data = os.urandom(200 * 1024 + i)
             s3.put_object(Bucket="two-sets", Key=f"k{i}", Body=data)
             objs[f"k{i}"] = sha256(data)
-        used = [d for d in drives if os.path.isdir(os.path.join(d, "two-sets"))]
+        used = [d for d in drives if glob.glob(os.path.join(d, "two-sets", "**", "part.*"), recursive=True)
+                or glob.glob(os.path.join(d, ".rustfs.sys", "data", "*", "*", "*", "part.*"))]
         assert any(d in used for d in drives[:12]) and any(d in used for d in drives[12:]), "objects land on both sets"
         for k, h in objs.items():
             assert sha256(s3.get_object(Bucket="two-sets", Key=k)["Body"].read()) == h

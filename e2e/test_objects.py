@@ -9,7 +9,7 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import error_code, sha256, status
+from conftest import data_dirs, error_code, sha256, status
 
 SIZES = [0, 1, 4096, 128 * 1024, 128 * 1024 + 1, (1 << 20) + 7, 5 * (1 << 20) + 3]
 
@@ -144,19 +144,17 @@ def test_missing_objects_and_buckets(s3, bucket):
 
 
 def test_overwrite_frees_old_data(server, s3, bucket):
-    big = os.urandom(2 << 20)
-    s3.put_object(Bucket=bucket, Key="ow", Body=big)
-    drive = server.drives()[0]
-    data_dirs = lambda: {e for e in os.listdir(os.path.join(drive, bucket, "ow")) if e != "xl.meta"}
-    before = data_dirs()
-    s3.put_object(Bucket=bucket, Key="ow", Body=os.urandom(3 << 20))
     import time
+    big = os.urandom(2 << 20)
+    before_put = data_dirs(server)
+    s3.put_object(Bucket=bucket, Key="ow", Body=big)
+    (old,) = data_dirs(server) - before_put
+    s3.put_object(Bucket=bucket, Key="ow", Body=os.urandom(3 << 20))
     for _ in range(100):
-        after = data_dirs()
-        if not before & after:
+        if old not in data_dirs(server):
             break
-        time.sleep(0.05)
-    assert before and not before & after, "the replaced version's data dir is removed"
+        time.sleep(0.1)
+    assert old not in data_dirs(server), "the replaced version's data dir is removed (after the free delay)"
     s3.put_object(Bucket=bucket, Key="ow", Body=b"small now")
     assert s3.get_object(Bucket=bucket, Key="ow")["Body"].read() == b"small now"
 

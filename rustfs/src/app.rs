@@ -54,7 +54,13 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File, String> {
 impl App {
     pub async fn open(cfg: Config) -> Result<Arc<Self>, String> {
         let lock = lock_data_dir(&cfg.data)?;
-        let ec = EcStore::open(&cfg.drives, ecstore::DEFAULT_BLOCK_SIZE).map_err(|e| e.to_string())?;
+        let ec = EcStore::open_with(
+            &cfg.drives,
+            ecstore::DEFAULT_BLOCK_SIZE,
+            cfg.limits.free_delay,
+            cfg.limits.idle_timeout,
+        )
+        .map_err(|e| e.to_string())?;
         let kv = Arc::new(
             LocalKv::open(&cfg.meta_dir)
                 .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
@@ -128,7 +134,15 @@ impl App {
     }
 
     pub fn ready(&self) -> bool {
-        self.ec.ready()
+        self.not_ready_reason().is_none()
+    }
+
+    /// Why the server cannot take writes right now, if it cannot.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        if !self.ec.ready() {
+            return Some("an erasure set lacks quorum".into());
+        }
+        self.kv.read_only_reason().map(|r| format!("the metadata store is read-only ({r})"))
     }
 
     pub async fn close(&self) {

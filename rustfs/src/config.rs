@@ -74,6 +74,8 @@ pub struct ServerArgs {
     /// Seconds between counts of the objects on each metadata track (rustfs_objects_in_kv/fs).
     #[arg(long, env = "RUSTFS_INVENTORY_INTERVAL_SECS")]
     pub inventory_interval_secs: Option<u64>,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -98,6 +100,9 @@ pub struct FileConfig {
     pub otel_protocol: Option<String>,
     pub otel_sampling: Option<f64>,
     pub inventory_interval_secs: Option<u64>,
+    /// Limits and timeouts (see `limits`).
+    #[serde(default)]
+    pub limits: crate::limits::LimitFile,
     #[serde(default)]
     pub users: Vec<FileUser>,
     /// The seed's migration.yaml `migration:` section.
@@ -155,6 +160,7 @@ pub struct Config {
     pub telemetry: crate::telemetry::TelemetryConfig,
     pub metrics_access: crate::metrics::Access,
     pub inventory_interval: std::time::Duration,
+    pub limits: crate::limits::Limits,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -226,6 +232,7 @@ impl Config {
         let inventory_interval = std::time::Duration::from_secs(
             args.inventory_interval_secs.or(file.inventory_interval_secs).unwrap_or(300).max(1),
         );
+        let limits = crate::limits::Limits::resolve(args.limits, file.limits)?;
         let migration = crate::migration_config::MigrationConfig::resolve(
             engine,
             args.dual_track_ratio,
@@ -254,6 +261,7 @@ impl Config {
             telemetry,
             metrics_access,
             inventory_interval,
+            limits,
         })
     }
 }

@@ -108,10 +108,15 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             match req.uri().path() {
                 "/health/live" if probe => return Ok(plain(StatusCode::OK, "ok\n")),
                 "/health/ready" if probe => {
-                    return Ok(if this.app.ready() {
-                        plain(StatusCode::OK, "ready\n")
-                    } else {
-                        plain(StatusCode::SERVICE_UNAVAILABLE, "not ready: an erasure set lacks quorum\n")
+                    this.app.ec.probe_drives();
+                    return Ok(match this.app.not_ready_reason() {
+                        None => plain(StatusCode::OK, "ready\n"),
+                        Some(why) => {
+                            let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "");
+                            *r.body_mut() =
+                                http_body_util::Either::Right(Full::new(Bytes::from(format!("not ready: {why}\n"))));
+                            r
+                        }
                     });
                 }
                 _ => {}

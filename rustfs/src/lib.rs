@@ -10,6 +10,7 @@ pub mod gc_job;
 pub mod heal_job;
 pub mod http;
 pub mod inventory;
+pub mod limits;
 pub mod metrics;
 pub mod migration_admin;
 pub mod migration_cli;

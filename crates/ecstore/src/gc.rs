@@ -1,79 +1,171 @@
-//! Finding garbage on the drives: data dirs (`<bucket>/<key>/<uuid>/part.*`) that may no
-//! longer be referenced, and leftovers of writes in progress under `.rustfs.sys/tmp`.
-//! This module only finds and removes what the caller says; deciding that a data dir is
-//! unreferenced belongs to the metadata side, never to this module.
+//! Garbage collection of shard data that no committed metadata references: writes that
+//! died between their shards and their metadata commit, frees a crash interrupted or the
+//! free queue turned away, buckets deleted with data left, and leftovers under
+//! `.rustfs.sys/tmp`.
+//!
+//! How a data dir is found and judged:
+//! - KV layout (`.rustfs.sys/data/<bucket id>/<xx>/<data dir>`): a bucket id no live bucket
+//!   has is garbage as a whole; otherwise the data dir ids found on disk are compared with
+//!   the ids the metadata references. No key is parsed.
+//! - Keyed layout (legacy track, `<bucket>/<key>/<data dir>`): a data dir is a folder named
+//!   by a UUID that holds only regular `part.*` files (a key folder holds `xl.meta` or
+//!   folders, never that), and its references are the versions and uploads of its key.
+//!   Only its part files are removed, never anything else that might appear in it.
+//!
+//! Only data dirs older than the grace period are candidates. References are read in the
+//! order they can move: uploads before versions (completing an upload moves its data dir
+//! from the upload to a version in one commit), and the stores in the order given
+//! (the legacy track before the KV: migration copies from the first to the second). A
+//! reference that moves while the scan runs is therefore seen at least once. Data dirs a
+//! reader holds are skipped. This module must never remove a data dir without having
+//! read every reference store after finding it old.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::SystemTime;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use metadata::{ListItem, MetaError, MetadataStore, ObjectData, UploadQuery, VersionQuery};
+use serde::Serialize;
 
 use crate::drives::{Drive, SYS_DIR};
+use crate::paths;
+
+/// Where a data dir found on the drives lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Home {
+    /// KV layout: under a bucket id.
+    Bucket(String),
+    /// Keyed layout: in the folder of `key` of bucket `bucket`.
+    Key { bucket: String, key: String },
+}
 
 /// A data dir seen on at least one drive of a set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
     pub set: usize,
-    pub bucket: String,
-    pub key: String,
+    pub home: Home,
     pub data_dir: String,
     /// Newest modification time seen across drives.
     pub modified: SystemTime,
 }
 
-fn is_data_dir(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    uuid::Uuid::parse_str(name).is_ok()
-        && std::fs::read_dir(path)
-            .map(|it| it.flatten().any(|e| e.file_name().to_string_lossy().starts_with("part.")))
-            .unwrap_or(false)
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct GcReport {
+    pub data_dirs_seen: u64,
+    pub data_dirs_young: u64,
+    /// Old unreferenced data dirs a reader still held (left for a later run).
+    pub data_dirs_in_use: u64,
+    pub data_dirs_removed: u64,
+    /// Bucket ids on the drives that no bucket has any more (deleted buckets), removed.
+    pub deleted_buckets_removed: u64,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
-    let Ok(it) = std::fs::read_dir(dir) else {
-        return;
-    };
+/// Whether `path` (named `name`) is a data dir of the keyed layout: a UUID-named folder whose
+/// entries are all regular `part.*` files. A key folder named like a UUID holds `xl.meta` or
+/// folders (`exports/<uuid>/part.0.parquet` is the folder of a key), so it never matches.
+pub fn is_keyed_data_dir(path: &Path, name: &str) -> bool {
+    if !paths::is_uuid(name) {
+        return false;
+    }
+    let Ok(it) = std::fs::read_dir(path) else { return false };
+    for e in it {
+        let Ok(e) = e else { return false };
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if !is_file || !e.file_name().to_str().is_some_and(paths::is_part_file) {
+            return false;
+        }
+    }
+    true
+}
+
+fn modified(p: &Path) -> SystemTime {
+    std::fs::metadata(p).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn walk_keyed(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
+    let Ok(it) = std::fs::read_dir(dir) else { return };
     for e in it.flatten() {
-        let p = e.path();
         if !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if is_data_dir(&p) {
-            let key = p
-                .parent()
-                .and_then(|k| k.strip_prefix(root).ok())
-                .map(|k| crate::paths::key_of_dir(&k.to_string_lossy()));
-            let modified = e.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
-            if let Some(key) = key {
-                out.push((key, p.file_name().unwrap_or_default().to_string_lossy().into_owned(), modified));
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if dir != root && is_keyed_data_dir(&p, &name) {
+            if let Ok(rel) = dir.strip_prefix(root) {
+                out.push((paths::key_of_dir(&rel.to_string_lossy()), name, modified(&p)));
             }
         } else {
-            walk(root, &p, out);
+            walk_keyed(root, &p, out);
         }
     }
 }
 
-/// Every data dir of `bucket` on the given drives of one set (blocking).
-pub fn find_data_dirs(set: usize, drives: &[std::sync::Arc<Drive>], bucket: &str) -> Vec<DataDir> {
+/// Every keyed-layout data dir of `bucket` on the online drives of one set (blocking).
+pub fn find_keyed(set: usize, drives: &[Arc<Drive>], bucket: &str) -> Vec<DataDir> {
     let mut seen: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
     for d in drives.iter().filter(|d| d.is_online()) {
         let root = d.path.join(bucket);
         let mut found = Vec::new();
-        walk(&root, &root, &mut found);
+        walk_keyed(&root, &root, &mut found);
         for (key, dd, m) in found {
             let e = seen.entry((key, dd)).or_insert(m);
             *e = (*e).max(m);
         }
     }
     seen.into_iter()
-        .map(|((key, data_dir), modified)| DataDir { set, bucket: bucket.to_string(), key, data_dir, modified })
+        .map(|((key, data_dir), modified)| DataDir {
+            set,
+            home: Home::Key { bucket: bucket.to_string(), key },
+            data_dir,
+            modified,
+        })
         .collect()
+}
+
+/// Every KV-layout data dir on the online drives of one set, and the bucket ids seen
+/// (blocking).
+pub fn find_by_id(set: usize, drives: &[Arc<Drive>]) -> Vec<DataDir> {
+    let mut seen: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
+    for d in drives.iter().filter(|d| d.is_online()) {
+        let root = d.path.join(SYS_DIR).join(paths::DATA_DIR);
+        for b in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let id = b.file_name().to_string_lossy().into_owned();
+            if !paths::is_uuid(&id) {
+                continue;
+            }
+            for fan in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
+                for dd in std::fs::read_dir(fan.path()).into_iter().flatten().flatten() {
+                    let name = dd.file_name().to_string_lossy().into_owned();
+                    if paths::is_uuid(&name) {
+                        let m = modified(&dd.path());
+                        let e = seen.entry((id.clone(), name)).or_insert(m);
+                        *e = (*e).max(m);
+                    }
+                }
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|((id, data_dir), modified)| DataDir { set, home: Home::Bucket(id), data_dir, modified })
+        .collect()
+}
+
+/// Removes a keyed-layout data dir on one drive: its part files, then the folder if that
+/// left it empty (never a file it does not know).
+pub fn remove_keyed(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let is_part = e.file_name().to_str().is_some_and(paths::is_part_file);
+        if is_part && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// Removes everything under each drive's tmp folder (only safe when no write is running,
 /// i.e. at start-up, under the data folder lock). Returns the entries removed.
-pub fn clear_tmp(drives: &[std::sync::Arc<Drive>]) -> usize {
+pub fn clear_tmp(drives: &[Arc<Drive>]) -> usize {
     let mut n = 0;
     for d in drives.iter().filter(|d| d.is_online()) {
         let tmp = d.path.join(SYS_DIR).join("tmp");
@@ -84,4 +176,208 @@ pub fn clear_tmp(drives: &[std::sync::Arc<Drive>]) -> usize {
         }
     }
     n
+}
+
+/// The folders of a deleted bucket's id on the drives.
+pub fn bucket_roots(drives: &[Arc<Drive>], bucket_id: &str) -> Vec<PathBuf> {
+    drives.iter().map(|d| paths::bucket_data_root(&d.path, bucket_id)).collect()
+}
+
+fn meta_err(e: MetaError) -> String {
+    e.to_string()
+}
+
+/// Removes from `candidates` every data dir an upload or a version of `bucket` references,
+/// on every store (uploads first, then versions; stores in the given order).
+async fn drop_referenced(
+    stores: &[Arc<dyn MetadataStore>],
+    bucket: &str,
+    candidates: &mut HashSet<String>,
+) -> Result<(), String> {
+    for s in stores {
+        let mut q = UploadQuery { max_uploads: 1000, ..Default::default() };
+        loop {
+            let page = match s.list_uploads(bucket, &q).await {
+                Err(MetaError::NoSuchBucket(_)) => break,
+                r => r.map_err(meta_err)?,
+            };
+            for u in page.objects() {
+                candidates.remove(&u.data_dir);
+            }
+            match page.objects().last() {
+                Some(u) if page.truncated => {
+                    q.key_marker = Some(u.key.clone());
+                    q.upload_id_marker = Some(u.upload_id.clone());
+                }
+                _ => break,
+            }
+        }
+    }
+    for s in stores {
+        let mut q = VersionQuery { max_keys: 1000, ..Default::default() };
+        loop {
+            let page = match s.list_versions(bucket, &q).await {
+                Err(MetaError::NoSuchBucket(_)) => break,
+                r => r.map_err(meta_err)?,
+            };
+            for v in page.objects() {
+                if let ObjectData::Erasure(l) = &v.data {
+                    candidates.remove(&l.data_dir);
+                }
+            }
+            match page.items.last() {
+                Some(ListItem::Object(v)) if page.truncated => {
+                    q.key_marker = Some(v.key.clone());
+                    q.version_id_marker = Some(v.version_id.clone());
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether an upload or a version of `bucket/key` references `data_dir` on any store
+/// (uploads first, then versions).
+pub async fn key_references(
+    stores: &[Arc<dyn MetadataStore>],
+    bucket: &str,
+    key: &str,
+    data_dir: &str,
+) -> Result<bool, String> {
+    for s in stores {
+        let mut q = UploadQuery { prefix: key.to_string(), max_uploads: 1000, ..Default::default() };
+        loop {
+            let page = match s.list_uploads(bucket, &q).await {
+                Err(MetaError::NoSuchBucket(_)) => break,
+                r => r.map_err(meta_err)?,
+            };
+            let mut last = None;
+            for u in page.objects() {
+                if u.key == key && u.data_dir == data_dir {
+                    return Ok(true);
+                }
+                last = Some((u.key.clone(), u.upload_id.clone()));
+            }
+            match last {
+                Some((k, u)) if page.truncated && k == key => {
+                    q.key_marker = Some(k);
+                    q.upload_id_marker = Some(u);
+                }
+                _ => break,
+            }
+        }
+    }
+    for s in stores {
+        match s.key_versions(bucket, key).await {
+            Ok(versions) => {
+                if versions.iter().any(|o| matches!(&o.data, ObjectData::Erasure(l) if l.data_dir == data_dir)) {
+                    return Ok(true);
+                }
+            }
+            Err(MetaError::NoSuchBucket(_) | MetaError::InvalidKey(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(false)
+}
+
+/// Live buckets: their names, their names by id, and every id in use (a bucket a delete is
+/// checking included), over every store.
+async fn live_buckets(
+    stores: &[Arc<dyn MetadataStore>],
+) -> Result<(Vec<String>, HashMap<String, String>, HashSet<String>), String> {
+    let mut names = Vec::new();
+    let mut by_id = HashMap::new();
+    let mut ids = HashSet::new();
+    for s in stores {
+        ids.extend(s.all_bucket_ids().await.map_err(meta_err)?);
+        for b in s.list_buckets().await.map_err(meta_err)? {
+            if !b.id.is_empty() {
+                by_id.insert(b.id.clone(), b.name.clone());
+            }
+            if !names.contains(&b.name) {
+                names.push(b.name);
+            }
+        }
+    }
+    Ok((names, by_id, ids))
+}
+
+impl crate::EcStore {
+    /// One garbage collection pass over every set; see the module documentation.
+    pub async fn collect_garbage(
+        &self,
+        stores: &[Arc<dyn MetadataStore>],
+        grace: Duration,
+    ) -> Result<GcReport, String> {
+        let mut report = GcReport::default();
+        let (names, by_id, ids) = live_buckets(stores).await?;
+        let now = SystemTime::now();
+        let old = |d: &DataDir| now.duration_since(d.modified).unwrap_or_default() >= grace;
+
+        // KV layout, by bucket id.
+        let mut by_bucket: HashMap<String, Vec<DataDir>> = HashMap::new();
+        for d in self.find_data_dirs_by_id().await {
+            if let Home::Bucket(id) = &d.home {
+                by_bucket.entry(id.clone()).or_default().push(d.clone());
+            }
+        }
+        for (id, dirs) in by_bucket {
+            report.data_dirs_seen += dirs.len() as u64;
+            let (old_dirs, young): (Vec<DataDir>, Vec<DataDir>) = dirs.into_iter().partition(|d| old(d));
+            report.data_dirs_young += young.len() as u64;
+            if !ids.contains(&id) {
+                // A deleted bucket's data: nothing can reference it any more.
+                for d in &old_dirs {
+                    if self.remove_data_dir(d).await {
+                        report.data_dirs_removed += 1;
+                    } else {
+                        report.data_dirs_in_use += 1;
+                    }
+                }
+                if young.is_empty() && self.remove_bucket_root(&id).await {
+                    report.deleted_buckets_removed += 1;
+                }
+                continue;
+            }
+            // A bucket a delete is checking right now: leave its data alone this time.
+            let Some(bucket) = by_id.get(&id) else { continue };
+            let mut candidates: HashSet<String> = old_dirs.iter().map(|d| d.data_dir.clone()).collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            drop_referenced(stores, bucket, &mut candidates).await?;
+            for d in old_dirs.iter().filter(|d| candidates.contains(&d.data_dir)) {
+                tracing::info!(bucket = %bucket, data_dir = %d.data_dir, "removing unreferenced shards");
+                if self.remove_data_dir(d).await {
+                    report.data_dirs_removed += 1;
+                } else {
+                    report.data_dirs_in_use += 1;
+                }
+            }
+        }
+
+        // Keyed layout, by bucket name and key.
+        for b in &names {
+            for d in self.find_keyed_data_dirs(b).await {
+                report.data_dirs_seen += 1;
+                if !old(&d) {
+                    report.data_dirs_young += 1;
+                    continue;
+                }
+                let Home::Key { bucket, key } = &d.home else { continue };
+                if key_references(stores, bucket, key, &d.data_dir).await? {
+                    continue;
+                }
+                tracing::info!(bucket = %bucket, key = %key, data_dir = %d.data_dir, "removing unreferenced shards");
+                if self.remove_data_dir(&d).await {
+                    report.data_dirs_removed += 1;
+                } else {
+                    report.data_dirs_in_use += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
 }

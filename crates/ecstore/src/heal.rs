@@ -73,10 +73,10 @@ fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64) -> bool
 }
 
 /// Heals every part of one object on the drives of its set. Blocking: run it off the runtime.
+/// `dirs`: the object's data dir on each drive of the set (in set order).
 pub(crate) fn heal_object(
     drives: &[Arc<Drive>],
-    bucket: &str,
-    key: &str,
+    dirs: &[std::path::PathBuf],
     layout: &ErasureLayout,
 ) -> Result<HealOutcome> {
     let e = Erasure::new(layout.data as usize, layout.parity as usize, layout.block_size as usize);
@@ -84,10 +84,7 @@ pub(crate) fn heal_object(
     let shard_drives: Vec<&Arc<Drive>> = layout.distribution.iter().map(|&d| &drives[d as usize]).collect();
     for part in &layout.parts {
         let name = part.file_name();
-        let paths: Vec<_> = shard_drives
-            .iter()
-            .map(|d| crate::paths::data_dir(&d.path, bucket, key, &layout.data_dir).join(&name))
-            .collect();
+        let paths: Vec<_> = layout.distribution.iter().map(|&d| dirs[d as usize].join(&name)).collect();
         let healthy: Vec<bool> =
             paths.iter().zip(&shard_drives).map(|(p, d)| d.is_online() && shard_is_healthy(p, &e, part.size)).collect();
         let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
@@ -95,7 +92,7 @@ pub(crate) fn heal_object(
             continue;
         }
         if e.total() - bad.len() < e.data {
-            return Err(StoreError::ReadQuorum(format!("{bucket}/{key}"), e.data));
+            return Err(StoreError::ReadQuorum(format!("data dir {}", layout.data_dir), e.data));
         }
         let sources: Vec<Option<File>> =
             (0..e.total()).map(|i| if healthy[i] { File::open(&paths[i]).ok() } else { None }).collect();

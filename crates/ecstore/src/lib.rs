@@ -10,6 +10,7 @@ pub mod bitrot;
 pub mod drives;
 pub mod erasure;
 pub mod error;
+pub mod free;
 pub mod gc;
 pub mod heal;
 pub mod legacy;
@@ -24,6 +25,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -33,12 +35,17 @@ use tokio::sync::mpsc;
 pub use drives::{Drive, DriveInfo, DriveState, SET_DRIVES};
 pub use erasure::{ALGORITHM, Erasure};
 pub use error::{Result, StoreError};
+pub use free::{FreeStats, ReadGuard};
+pub use gc::GcReport;
 pub use heal::{HealOutcome, HealStats, HealTask};
 pub use writer::Written;
 
 pub const DATA_SHARDS: usize = 8;
 pub const PARITY_SHARDS: usize = 4;
 pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
+/// How long a shard reader or writer waits for the client side to take or give a block
+/// before it gives up (a stalled client must not hold a thread for longer).
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 const HEAL_QUEUE: usize = 10_000;
 const READ_AHEAD_BLOCKS: usize = 4;
 
@@ -50,11 +57,20 @@ pub struct EcStore {
     heal_rx: std::sync::Mutex<Option<mpsc::Receiver<HealTask>>>,
     heal_queued: AtomicUsize,
     pub heal_stats: HealStats,
+    in_use: Arc<free::InUse>,
+    free: free::FreeQueue,
+    io_timeout: Duration,
 }
 
 impl EcStore {
     /// Opens (formatting when new) the drives. Fails when a set lacks write quorum.
     pub fn open(paths: &[PathBuf], block_size: usize) -> Result<Self> {
+        Self::open_with(paths, block_size, free::DEFAULT_FREE_DELAY, DEFAULT_IO_TIMEOUT)
+    }
+
+    /// Like [`EcStore::open`], with the delay before replaced data is freed and the time a
+    /// reader or writer waits for a stalled client.
+    pub fn open_with(paths: &[PathBuf], block_size: usize, free_delay: Duration, io_timeout: Duration) -> Result<Self> {
         let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, block_size);
         let (deployment_id, sets) = drives::open_drives(paths, Self::quorum_of(&erasure))?;
         let sets = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
@@ -67,6 +83,9 @@ impl EcStore {
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
             heal_queued: AtomicUsize::new(0),
             heal_stats: HealStats::default(),
+            in_use: Arc::new(free::InUse::default()),
+            free: free::FreeQueue::new(free_delay),
+            io_timeout,
         })
     }
 
@@ -112,6 +131,14 @@ impl EcStore {
         }
     }
 
+    /// Checks that online drives still carry their format (a removed or unmounted drive
+    /// goes offline). Cheap: one `stat` per drive.
+    pub fn probe_drives(&self) {
+        for d in self.drives().filter(|d| d.is_online()) {
+            d.check_alive();
+        }
+    }
+
     fn hash(bucket: &str, key: &str) -> u64 {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(bucket.as_bytes());
@@ -131,8 +158,9 @@ impl EcStore {
     }
 
     /// A new, empty layout for `bucket/key`: its set by a stable hash, and its shard order
-    /// rotated by the same hash so that data shards spread over all drives.
-    pub fn new_layout(&self, bucket: &str, key: &str) -> ErasureLayout {
+    /// rotated by the same hash so that data shards spread over all drives. With a bucket
+    /// id the shards live under it (KV layout); without, in the key's folder (keyed layout).
+    pub fn new_layout(&self, bucket: &str, key: &str, bucket_id: Option<&str>) -> ErasureLayout {
         let h = Self::hash(bucket, key);
         let set = self.set_index(bucket, key) as u32;
         let start = ((h >> 32) % SET_DRIVES as u64) as usize;
@@ -144,6 +172,7 @@ impl EcStore {
             set,
             distribution: (0..SET_DRIVES).map(|i| ((start + i) % SET_DRIVES) as u8).collect(),
             data_dir: uuid::Uuid::new_v4().to_string(),
+            bucket_id: bucket_id.map(str::to_string),
             parts: Vec::new(),
         }
     }
@@ -155,18 +184,23 @@ impl EcStore {
             StoreError::Format(format!("object refers to erasure set {} which does not exist", layout.set))
         })?;
         let total = layout.data as usize + layout.parity as usize;
-        let safe_name = |n: &str| !n.is_empty() && n != "." && n != ".." && !n.contains(['/', '\\']);
         let valid = layout.data > 0
             && layout.block_size > 0
             && total <= drives.len()
             && layout.distribution.len() == total
             && layout.distribution.iter().all(|&d| (d as usize) < drives.len())
-            && safe_name(&layout.data_dir)
-            && layout.parts.iter().all(|p| safe_name(&p.file_name()));
+            && paths::safe_name(&layout.data_dir)
+            && layout.bucket_id.as_deref().is_none_or(paths::is_uuid)
+            && layout.parts.iter().all(|p| paths::safe_name(&p.file_name()));
         if !valid {
             return Err(StoreError::Format(format!("invalid erasure layout for data dir {:?}", layout.data_dir)));
         }
         Ok(drives)
+    }
+
+    /// The shard folder of `layout` on each drive of its set (in set order).
+    fn shard_dirs(&self, layout: &ErasureLayout, bucket: &str, key: &str) -> Result<Vec<PathBuf>> {
+        self.set_of(layout)?.iter().map(|d| paths::shard_dir(&d.path, bucket, key, layout)).collect()
     }
 
     /// Streams one part's bytes to the drives of `layout`'s set as `file` in its data dir.
@@ -183,20 +217,14 @@ impl EcStore {
     where
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
-        paths::check_key(key)?;
         let drives = self.set_of(layout)?;
+        let dirs = self.shard_dirs(layout, bucket, key)?;
         let online = drives.iter().filter(|d| d.is_online()).count();
         if online < self.write_quorum() {
             return Err(StoreError::WriteQuorum { set: layout.set as usize, online, needed: self.write_quorum() });
         }
-        let target = writer::PartTarget {
-            drives,
-            distribution: &layout.distribution,
-            bucket,
-            key,
-            data_dir: &layout.data_dir,
-            file,
-        };
+        let target =
+            writer::PartTarget { drives, dirs: &dirs, distribution: &layout.distribution, file, idle: self.io_timeout };
         let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
         if res.is_err() {
             self.delete_files(layout, bucket, key, vec![file.to_string()]).await;
@@ -210,6 +238,7 @@ impl EcStore {
 
     /// Opens a reader of `range` (half-open) of an erasure-coded object. The first block is
     /// read before this returns, so an unreadable object fails here with a clean error.
+    /// The data dir is not freed while the reader lives.
     pub async fn read(
         &self,
         layout: &ErasureLayout,
@@ -217,15 +246,18 @@ impl EcStore {
         key: &str,
         range: std::ops::Range<u64>,
     ) -> Result<ObjectReader> {
+        let guard = self.in_use.hold(&layout.data_dir);
         let total: u64 = layout.parts.iter().map(|p| p.size).sum();
         if range.start > range.end || range.end > total {
             return Err(StoreError::InvalidRange);
         }
         let target = reader::ReadTarget {
             drives: self.set_of(layout)?.clone(),
+            dirs: self.shard_dirs(layout, bucket, key)?,
             layout: layout.clone(),
             bucket: bucket.to_string(),
             key: key.to_string(),
+            send_timeout: self.io_timeout,
         };
         let (tx, mut rx) = mpsc::channel(READ_AHEAD_BLOCKS);
         let heal_tx = self.heal_tx.clone();
@@ -250,38 +282,48 @@ impl EcStore {
             Some(Err(e)) => return Err(e),
             other => other,
         };
-        Ok(ObjectReader { first, rx })
+        Ok(ObjectReader { first, rx, _guard: guard })
     }
 
-    /// Removes an object's data dir on every drive of its set (best effort; GC retries).
+    /// Removes a data dir on every drive of its set at once: for data that was never
+    /// visible (a write that failed before its commit, an aborted upload).
     pub async fn delete_object_data(&self, layout: &ErasureLayout, bucket: &str, key: &str) {
-        let Ok(drives) = self.set_of(layout) else {
+        let Ok(dirs) = self.shard_dirs(layout, bucket, key) else {
             return;
         };
-        let dirs: Vec<PathBuf> =
-            drives.iter().map(|d| paths::data_dir(&d.path, bucket, key, &layout.data_dir)).collect();
-        let stops: Vec<PathBuf> = drives.iter().map(|d| d.path.join(bucket)).collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            for (dir, stop) in dirs.iter().zip(&stops) {
-                let _ = std::fs::remove_dir_all(dir);
-                prune_empty_parents(dir, stop);
-            }
-        })
-        .await;
+        let roots = self.removal_roots(layout, bucket);
+        let keyed = layout.bucket_id.is_none();
+        let _ = tokio::task::spawn_blocking(move || remove_dirs(&dirs, &roots, keyed)).await;
+    }
+
+    /// Frees a version's data once no reader can still need it (see [`free`]).
+    pub fn free_later(&self, bucket: &str, key: &str, layout: ErasureLayout) {
+        self.free.push(bucket.to_string(), key.to_string(), layout);
+    }
+
+    /// Frees counted so far, and frees waiting.
+    pub fn free_stats(&self) -> (&FreeStats, usize) {
+        (&self.free.stats, self.free.len())
+    }
+
+    /// Where pruning of empty parent folders stops, per drive of the layout's set.
+    fn removal_roots(&self, layout: &ErasureLayout, bucket: &str) -> Vec<PathBuf> {
+        let drives = self.set_drives(layout.set as usize);
+        match &layout.bucket_id {
+            Some(id) => drives.iter().map(|d| paths::bucket_data_root(&d.path, id)).collect(),
+            None => drives.iter().map(|d| d.path.join(bucket)).collect(),
+        }
     }
 
     /// Removes some part files of a data dir (replaced or unused multipart parts).
     pub async fn delete_files(&self, layout: &ErasureLayout, bucket: &str, key: &str, files: Vec<String>) {
-        let Ok(drives) = self.set_of(layout) else {
+        let Ok(dirs) = self.shard_dirs(layout, bucket, key) else {
             return;
         };
-        let dirs: Vec<(PathBuf, PathBuf)> = drives
-            .iter()
-            .map(|d| (paths::data_dir(&d.path, bucket, key, &layout.data_dir), d.path.join(bucket)))
-            .collect();
+        let roots = self.removal_roots(layout, bucket);
         let _ = tokio::task::spawn_blocking(move || {
-            for (dir, stop) in &dirs {
-                for f in &files {
+            for (dir, stop) in dirs.iter().zip(&roots) {
+                for f in files.iter().filter(|f| paths::safe_name(f)) {
                     let _ = std::fs::remove_file(dir.join(f));
                 }
                 if std::fs::remove_dir(dir).is_ok() {
@@ -299,31 +341,70 @@ impl EcStore {
         gc::clear_tmp(&drives)
     }
 
-    /// Every data dir of `bucket` found on the drives, for garbage collection.
-    pub async fn find_data_dirs(&self, bucket: &str) -> Vec<gc::DataDir> {
+    /// Every KV-layout data dir on the drives.
+    pub async fn find_data_dirs_by_id(&self) -> Vec<gc::DataDir> {
         let sets: Vec<(usize, Vec<Arc<Drive>>)> = self.sets.iter().cloned().enumerate().collect();
-        let bucket = bucket.to_string();
-        tokio::task::spawn_blocking(move || sets.iter().flat_map(|(i, d)| gc::find_data_dirs(*i, d, &bucket)).collect())
+        tokio::task::spawn_blocking(move || sets.iter().flat_map(|(i, d)| gc::find_by_id(*i, d)).collect())
             .await
             .unwrap_or_default()
     }
 
-    /// Removes one data dir found by `find_data_dirs` from every drive of its set.
-    pub async fn remove_data_dir(&self, d: &gc::DataDir) {
+    /// Every keyed-layout data dir of `bucket` on the drives.
+    pub async fn find_keyed_data_dirs(&self, bucket: &str) -> Vec<gc::DataDir> {
+        let sets: Vec<(usize, Vec<Arc<Drive>>)> = self.sets.iter().cloned().enumerate().collect();
+        let bucket = bucket.to_string();
+        tokio::task::spawn_blocking(move || sets.iter().flat_map(|(i, d)| gc::find_keyed(*i, d, &bucket)).collect())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Removes one data dir found by garbage collection from every drive of its set, unless
+    /// a reader holds it (then returns `false`).
+    pub async fn remove_data_dir(&self, d: &gc::DataDir) -> bool {
+        if self.in_use.is_held(&d.data_dir) {
+            return false;
+        }
         let Some(drives) = self.sets.get(d.set) else {
-            return;
+            return false;
         };
-        let dirs: Vec<(PathBuf, PathBuf)> = drives
-            .iter()
-            .map(|dr| (paths::data_dir(&dr.path, &d.bucket, &d.key, &d.data_dir), dr.path.join(&d.bucket)))
-            .collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            for (dir, stop) in &dirs {
-                let _ = std::fs::remove_dir_all(dir);
-                prune_empty_parents(dir, stop);
+        let (bucket, key, bucket_id) = match &d.home {
+            gc::Home::Bucket(id) => (String::new(), String::new(), Some(id.as_str())),
+            gc::Home::Key { bucket, key } => (bucket.clone(), key.clone(), None),
+        };
+        let mut dirs = Vec::new();
+        let mut roots = Vec::new();
+        for dr in drives {
+            match paths::shard_dir_of(&dr.path, &bucket, &key, bucket_id, &d.data_dir) {
+                Ok(p) => dirs.push(p),
+                Err(_) => return false,
             }
+            roots.push(match bucket_id {
+                Some(id) => paths::bucket_data_root(&dr.path, id),
+                None => dr.path.join(&bucket),
+            });
+        }
+        let keyed = bucket_id.is_none();
+        let _ = tokio::task::spawn_blocking(move || remove_dirs(&dirs, &roots, keyed)).await;
+        true
+    }
+
+    /// Removes a bucket id's folder on every drive (the data of a deleted bucket). Returns
+    /// whether anything was removed.
+    pub async fn remove_bucket_root(&self, bucket_id: &str) -> bool {
+        if !paths::is_uuid(bucket_id) {
+            return false;
+        }
+        let drives: Vec<Arc<Drive>> = self.drives().cloned().collect();
+        let roots = gc::bucket_roots(&drives, bucket_id);
+        tokio::task::spawn_blocking(move || {
+            let mut any = false;
+            for r in roots {
+                any |= std::fs::remove_dir_all(&r).is_ok();
+            }
+            any
         })
-        .await;
+        .await
+        .unwrap_or(false)
     }
 
     /// Queues an object for background heal (dropped, and counted, when the queue is full).
@@ -342,19 +423,23 @@ impl EcStore {
 
     /// Heals one object now; blocking work runs off the runtime.
     pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str, layout: &ErasureLayout) -> Result<HealOutcome> {
+        let _guard = self.in_use.hold(&layout.data_dir);
         let drives = self.set_of(layout)?.clone();
-        let (b, k, l) = (bucket.to_string(), key.to_string(), layout.clone());
+        let dirs = self.shard_dirs(layout, bucket, key)?;
+        let l = layout.clone();
         let size: u64 = layout.parts.iter().map(|p| p.size).sum();
         self.heal_stats.bytes_scanned.fetch_add(size, Ordering::Relaxed);
-        let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &b, &k, &l))
+        let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &dirs, &l))
             .await
             .map_err(|e| StoreError::Erasure(e.to_string()))?;
         self.heal_stats.record(&res);
         res
     }
 
-    /// Starts the background heal worker (once). It stops when the store is dropped.
+    /// Starts the background workers (once): heal of queued objects, and deferred frees.
+    /// They stop when the store is dropped.
     pub fn start_heal_worker(self: &Arc<Self>) {
+        self.start_free_worker();
         let Some(mut rx) = self.heal_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
@@ -374,6 +459,51 @@ impl EcStore {
             }
         });
     }
+
+    fn start_free_worker(self: &Arc<Self>) {
+        let Some(mut rx) = self.free.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut waiting: Vec<free::FreeTask> = Vec::new();
+            loop {
+                // Wait for tasks; while some wait for their time or a reader, look again
+                // twice a second.
+                let next = if waiting.is_empty() {
+                    rx.recv().await
+                } else {
+                    tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.ok().flatten()
+                };
+                if let Some(t) = next {
+                    waiting.push(t);
+                }
+                while let Ok(t) = rx.try_recv() {
+                    waiting.push(t);
+                }
+                let Some(store) = weak.upgrade() else { break };
+                let (go, rest) = free::ready(std::mem::take(&mut waiting), &store.in_use, tokio::time::Instant::now());
+                waiting = rest;
+                for t in go {
+                    store.delete_object_data(&t.layout, &t.bucket, &t.key).await;
+                    store.free.stats.freed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// Removes data dirs (one per drive) and then their empty parents up to `roots`. Keyed
+/// layout: only part files and then the folder if empty; KV layout: the whole folder.
+fn remove_dirs(dirs: &[PathBuf], roots: &[PathBuf], keyed: bool) {
+    for (dir, stop) in dirs.iter().zip(roots) {
+        if keyed {
+            gc::remove_keyed(dir);
+        } else {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        prune_empty_parents(dir, stop);
+    }
 }
 
 fn prune_empty_parents(dir: &std::path::Path, stop: &std::path::Path) {
@@ -390,6 +520,7 @@ fn prune_empty_parents(dir: &std::path::Path, stop: &std::path::Path) {
 pub struct ObjectReader {
     first: Option<Result<Bytes>>,
     rx: mpsc::Receiver<Result<Bytes>>,
+    _guard: ReadGuard,
 }
 
 impl Stream for ObjectReader {

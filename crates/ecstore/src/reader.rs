@@ -26,9 +26,13 @@ struct PartShards {
 
 pub(crate) struct ReadTarget {
     pub drives: Vec<Arc<Drive>>,
+    /// The data dir on each drive of the set (in set order).
+    pub dirs: Vec<std::path::PathBuf>,
     pub layout: ErasureLayout,
     pub bucket: String,
     pub key: String,
+    /// How long a block waits for the client to take it before the read gives up.
+    pub send_timeout: std::time::Duration,
 }
 
 impl ReadTarget {
@@ -42,14 +46,7 @@ impl ReadTarget {
         let mut bad = Vec::new();
         for &d in &self.layout.distribution {
             let drive = &self.drives[d as usize];
-            let f = if drive.is_online() {
-                File::open(
-                    crate::paths::data_dir(&drive.path, &self.bucket, &self.key, &self.layout.data_dir).join(&name),
-                )
-                .ok()
-            } else {
-                None
-            };
+            let f = if drive.is_online() { File::open(self.dirs[d as usize].join(&name)).ok() } else { None };
             bad.push(f.is_none());
             files.push(f);
         }
@@ -97,6 +94,13 @@ impl ReadTarget {
     }
 }
 
+/// Sends one item to the client side from a blocking thread, waiting at most `timeout`
+/// (a client that stopped reading must not hold the thread). `false`: give up.
+fn send(tx: &mpsc::Sender<Result<Bytes>>, item: Result<Bytes>, timeout: std::time::Duration) -> bool {
+    let rt = tokio::runtime::Handle::current();
+    matches!(rt.block_on(tokio::time::timeout(timeout, tx.send(item))), Ok(Ok(())))
+}
+
 /// Produces `range` (half-open, in object bytes) of the object into `tx`, block by block.
 /// Sets `degraded` if any shard had to be rebuilt. Returns false when a block could not
 /// be read (the error went to `tx`).
@@ -134,14 +138,14 @@ pub(crate) fn produce(
                 }
                 Err(e) => {
                     degraded.store(true, Ordering::Relaxed);
-                    let _ = tx.blocking_send(Err(e));
+                    send(tx, Err(e), t.send_timeout);
                     return false;
                 }
             }
             let lo = (from.max(block_start) - block_start) as usize;
             let hi = (to.min(block_start + block_len as u64) - block_start) as usize;
-            if tx.blocking_send(Ok(Bytes::copy_from_slice(&block[lo..hi]))).is_err() {
-                return true; // the client went away
+            if !send(tx, Ok(Bytes::copy_from_slice(&block[lo..hi])), t.send_timeout) {
+                return true; // the client went away or stopped reading
             }
             b += 1;
         }

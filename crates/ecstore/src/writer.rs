@@ -40,11 +40,12 @@ struct TmpShard {
 
 pub(crate) struct PartTarget<'a> {
     pub drives: &'a [Arc<Drive>],
+    /// The data dir on each drive of the set (in set order).
+    pub dirs: &'a [PathBuf],
     pub distribution: &'a [u8],
-    pub bucket: &'a str,
-    pub key: &'a str,
-    pub data_dir: &'a str,
     pub file: &'a str,
+    /// How long the encoder waits for the next block of the body before it gives up.
+    pub idle: std::time::Duration,
 }
 
 pub(crate) async fn write_part<S>(
@@ -61,6 +62,9 @@ where
     let file_name = t.file.to_string();
     // Shard i goes to drive distribution[i].
     let shard_drives: Vec<Arc<Drive>> = t.distribution.iter().map(|&d| Arc::clone(&t.drives[d as usize])).collect();
+    let shard_dirs: Vec<PathBuf> = t.distribution.iter().map(|&d| t.dirs[d as usize].clone()).collect();
+    let idle = t.idle;
+    let rt = tokio::runtime::Handle::current();
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     let enc_drives = shard_drives.clone();
     let enc_tmp = tmp_id.clone();
@@ -84,7 +88,17 @@ where
                 TmpShard { dir, file }
             })
             .collect();
-        while let Some(block) = rx.blocking_recv() {
+        // A body that stops coming must not hold this thread: wait at most `idle`, then
+        // fail every shard (the part is incomplete).
+        loop {
+            let block = match rt.block_on(tokio::time::timeout(idle, rx.recv())) {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(_) => {
+                    shards.iter_mut().for_each(|s| s.file = None);
+                    break;
+                }
+            };
             let Ok(encoded) = erasure.encode(&block) else {
                 shards.iter_mut().for_each(|s| s.file = None);
                 break;
@@ -105,7 +119,7 @@ where
     let mut size: u64 = 0;
     let mut buf = BytesMut::with_capacity(erasure.block_size);
     let mut failure = None;
-    while let Some(chunk) = body.next().await {
+    'body: while let Some(chunk) = body.next().await {
         let mut chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
@@ -124,13 +138,14 @@ where
             if buf.len() == erasure.block_size {
                 let block = std::mem::replace(&mut buf, BytesMut::with_capacity(erasure.block_size)).freeze();
                 if tx.send(block).await.is_err() {
-                    break;
+                    failure = Some(StoreError::Body("the shard writer stopped (the body stalled)".into()));
+                    break 'body;
                 }
             }
         }
     }
-    if failure.is_none() && !buf.is_empty() {
-        let _ = tx.send(buf.freeze()).await;
+    if failure.is_none() && !buf.is_empty() && tx.send(buf.freeze()).await.is_err() {
+        failure = Some(StoreError::Body("the shard writer stopped (the body stalled)".into()));
     }
     drop(tx);
     let shards = encoder.await.map_err(|e| StoreError::Erasure(e.to_string()))?;
@@ -143,7 +158,7 @@ where
     let mut jobs = Vec::new();
     for (i, s) in shards.into_iter().enumerate() {
         let drive = Arc::clone(&shard_drives[i]);
-        let final_dir = crate::paths::data_dir(&drive.path, t.bucket, t.key, t.data_dir);
+        let final_dir = shard_dirs[i].clone();
         let name = file_name.clone();
         let span = tracing::debug_span!("shard_commit", drive = %drive.path.display(), shard = i);
         jobs.push(tokio::task::spawn_blocking(move || -> bool {

@@ -66,7 +66,15 @@ fn vid(tag: u32, i: u32) -> String {
 }
 
 fn bucket(name: &str, versioning: Versioning) -> BucketInfo {
-    BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning, deleting: false }
+    BucketInfo {
+        name: name.into(),
+        id: metadata::clock::new_bucket_id(),
+        owner: "o".into(),
+        created_ns: 1,
+        location: None,
+        versioning,
+        deleting: false,
+    }
 }
 
 fn legacy_state() -> MigrationState {

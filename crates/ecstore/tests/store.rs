@@ -1,5 +1,6 @@
-//! The erasure store on 12 real drive folders: streaming write, ranged reads, reads with
-//! lost and corrupted shards, heal back to bit-exact shards, and the read-quorum error.
+//! The erasure store on 12 real drive folders, in both layouts (keyed and by bucket id):
+//! streaming write, ranged reads, reads with lost and corrupted shards, heal back to
+//! bit-exact shards, the read-quorum error, and frees that wait for readers.
 
 use std::sync::Arc;
 
@@ -20,25 +21,45 @@ async fn read_all(s: &EcStore, l: &metadata::ErasureLayout, r: std::ops::Range<u
     Ok(out)
 }
 
+const BUCKET_ID: &str = "6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+/// Every `part.1` under a folder, outside the tmp folder.
+fn find_parts(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() && e.file_name() != "tmp" {
+            find_parts(&p, out);
+        } else if e.file_name() == "part.1" {
+            out.push(p);
+        }
+    }
+}
+
 fn shard_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = (1..=12)
-        .filter_map(|i| {
-            let d = root.join(format!("d{i}/bkt/dir/obj"));
-            let dd = std::fs::read_dir(&d).ok()?.next()?.ok()?.path();
-            Some(dd.join("part.1"))
-        })
-        .collect();
+    let mut v = Vec::new();
+    for i in 1..=12 {
+        find_parts(&root.join(format!("d{i}")), &mut v);
+    }
     v.sort();
     v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_read_lose_corrupt_heal() {
+async fn write_read_lose_corrupt_heal_keyed_layout() {
+    write_read_lose_corrupt_heal(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_read_lose_corrupt_heal_kv_layout() {
+    write_read_lose_corrupt_heal(Some(BUCKET_ID)).await;
+}
+
+async fn write_read_lose_corrupt_heal(bucket_id: Option<&str>) {
     let root = tempfile::tempdir().unwrap();
     let paths: Vec<_> = (1..=12).map(|i| root.path().join(format!("d{i}"))).collect();
     let store = Arc::new(EcStore::open(&paths, 1 << 20).unwrap());
     let body = data((3 << 20) + 12345);
-    let mut layout = store.new_layout("bkt", "dir/obj");
+    let mut layout = store.new_layout("bkt", "dir/obj", bucket_id);
     let chunks: Vec<Result<Bytes, StoreError>> = body.chunks(100_000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
     let w =
         store.write_part(&layout, "bkt", "dir/obj", "part.1", futures::stream::iter(chunks), u64::MAX).await.unwrap();
@@ -54,6 +75,8 @@ async fn write_read_lose_corrupt_heal() {
 
     let files = shard_files(root.path());
     assert_eq!(files.len(), 12);
+    let in_kv_layout = files.iter().all(|f| f.to_string_lossy().contains(".rustfs.sys/data/"));
+    assert_eq!(in_kv_layout, bucket_id.is_some(), "{files:?}");
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     // Lose two shards and corrupt two others: still bit-exact.
     std::fs::remove_file(&files[0]).unwrap();
@@ -81,7 +104,7 @@ async fn failed_body_leaves_nothing_and_bad_layout_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let paths: Vec<_> = (1..=12).map(|i| root.path().join(format!("d{i}"))).collect();
     let store = EcStore::open(&paths, 1 << 20).unwrap();
-    let layout = store.new_layout("bkt", "dir/obj");
+    let layout = store.new_layout("bkt", "dir/obj", None);
     let chunks: Vec<Result<Bytes, StoreError>> =
         vec![Ok(Bytes::from(vec![1u8; 3 << 20])), Err(StoreError::Body("client went away".into()))];
     assert!(
@@ -95,4 +118,40 @@ async fn failed_body_leaves_nothing_and_bad_layout_is_refused() {
     let too_big: Vec<Result<Bytes, StoreError>> = vec![Ok(Bytes::from(vec![0u8; 100]))];
     let r = store.write_part(&layout, "bkt", "dir/obj", "part.1", futures::stream::iter(too_big), 99).await;
     assert!(matches!(r, Err(StoreError::TooLarge(99))));
+}
+
+/// A reader that started before its version was replaced keeps reading the bytes it
+/// started with: the free waits for it, then removes the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frees_wait_for_readers() {
+    let root = tempfile::tempdir().unwrap();
+    let paths: Vec<_> = (1..=12).map(|i| root.path().join(format!("d{i}"))).collect();
+    let delay = std::time::Duration::from_millis(100);
+    let store = Arc::new(EcStore::open_with(&paths, 1 << 20, delay, std::time::Duration::from_secs(5)).unwrap());
+    store.start_heal_worker();
+    let body = data(6 << 20);
+    let mut layout = store.new_layout("bkt", "dir/obj", Some(BUCKET_ID));
+    let chunks: Vec<Result<Bytes, StoreError>> = body.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let w =
+        store.write_part(&layout, "bkt", "dir/obj", "part.1", futures::stream::iter(chunks), u64::MAX).await.unwrap();
+    layout.parts = vec![rustfs_ecstore::single_part(w.size, "etag")];
+    let mut rd = store.read(&layout, "bkt", "dir/obj", 0..body.len() as u64).await.unwrap();
+    let mut got = rd.next().await.unwrap().unwrap().to_vec();
+    // The version is replaced: its data is freed "later".
+    store.free_later("bkt", "dir/obj", layout.clone());
+    tokio::time::sleep(delay * 5).await;
+    assert_eq!(shard_files(root.path()).len(), 12, "a reader holds the data dir");
+    while let Some(c) = rd.next().await {
+        got.extend_from_slice(&c.unwrap());
+    }
+    assert!(got == body, "the reader saw the bytes it started with");
+    drop(rd);
+    for _ in 0..50 {
+        if shard_files(root.path()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+    }
+    assert!(shard_files(root.path()).is_empty(), "freed once the reader went");
+    assert_eq!(store.free_stats().0.freed.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -33,6 +33,7 @@ fn bench(c: &mut Criterion) {
         let s = Arc::new(KvStore::new(kv));
         s.create_bucket(BucketInfo {
             name: "bench".into(),
+            id: rustfs_metadata::clock::new_bucket_id(),
             owner: "o".into(),
             created_ns: 1,
             location: None,

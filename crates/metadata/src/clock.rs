@@ -29,3 +29,8 @@ pub fn new_version_id() -> String {
 pub fn new_upload_id() -> String {
     format!("{:016x}{}", now_ns(), uuid::Uuid::new_v4().simple())
 }
+
+/// A new bucket id (a random UUID): the KV layout keeps the bucket's shards under it.
+pub fn new_bucket_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

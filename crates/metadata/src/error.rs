@@ -30,6 +30,20 @@ pub enum MetaError {
     /// The track cannot reach enough of its storage (e.g. drive quorum lost); retry later.
     #[error("metadata unavailable: {0}")]
     Unavailable(String),
+    /// The key cannot be stored on this track (the legacy track keeps MinIO's key rules).
+    #[error("object name not allowed on this metadata track: {0}")]
+    InvalidKey(String),
+    /// The legacy track: a prefix of the key is an object (MinIO's XMinioParentIsObject).
+    #[error("a prefix of {0} is already an object")]
+    ParentIsObject(String),
+    /// A multipart part was uploaded again while the upload was being completed: the
+    /// completion was built from records that are no longer current.
+    #[error("part {0} was replaced while the upload was being completed")]
+    PartReplaced(u32),
+    /// A write whose outcome is unknown (its commit was applied but could not be made
+    /// durable): it may be visible, so nothing it references may be freed.
+    #[error("metadata commit outcome unknown: {0}")]
+    CommitUnknown(String),
     /// The track's storage failed otherwise.
     #[error("metadata storage error: {0}")]
     Backend(String),

@@ -336,9 +336,13 @@ impl MetadataStore for KvStore {
         Ok(self.read_bucket(name).await?.value)
     }
 
-    async fn update_bucket(&self, info: BucketInfo) -> Result<()> {
+    async fn update_bucket(&self, mut info: BucketInfo) -> Result<()> {
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.read_bucket(&info.name).await?;
+            // A bucket's id never changes: its data lives under it.
+            if !cur.value.id.is_empty() {
+                info.id = cur.value.id.clone();
+            }
             let mut batch = WriteBatch::new();
             batch.require(cur.key.clone(), Some(cur.raw)).put(cur.key, encode(&info));
             if self.commit(batch).await? {
@@ -384,6 +388,19 @@ impl MetadataStore for KvStore {
             let b: BucketInfo = decode(k, v)?;
             if !b.deleting {
                 out.push(b);
+            }
+            Ok(true)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn all_bucket_ids(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.scan_prefix(schema::BUCKET, |k, v| {
+            let b: BucketInfo = decode(k, v)?;
+            if !b.id.is_empty() {
+                out.push(b.id);
             }
             Ok(true)
         })
@@ -585,7 +602,7 @@ impl MetadataStore for KvStore {
         &self,
         upload: &MultipartUpload,
         mut obj: ObjectVersion,
-        used: &[u32],
+        used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
         for _ in 0..MAX_ATTEMPTS {
@@ -595,12 +612,13 @@ impl MetadataStore for KvStore {
             };
             let mut plan = self.plan_put(&mut obj, &cond).await?;
             plan.batch.require(up.key.clone(), Some(up.raw)).delete(up.key);
-            let mut unused_parts = Vec::new();
-            for p in self.parts_of(&upload.upload_id).await? {
+            // The layout committed is the one these very records describe: every part record
+            // is a condition of the batch, and the ones used must be those the layout names.
+            let parts = self.parts_of(&upload.upload_id).await?;
+            let values: Vec<UploadedPart> = parts.iter().map(|p| p.value.clone()).collect();
+            let unused_parts = crate::store::check_used_parts(&values, used)?;
+            for p in parts {
                 plan.batch.require(p.key.clone(), Some(p.raw)).delete(p.key);
-                if !used.contains(&p.value.number) {
-                    unused_parts.push(p.value);
-                }
             }
             if self.commit(plan.batch).await? {
                 return Ok(CompleteOutcome { replaced: plan.replaced, unused_parts });
@@ -676,14 +694,24 @@ impl MetadataStore for KvStore {
 
     async fn recover(&self) -> Result<Vec<String>> {
         let mut marked = Vec::new();
+        let mut without_id = Vec::new();
         self.scan_prefix(schema::BUCKET, |k, v| {
             let b: BucketInfo = decode(k, v)?;
             if b.deleting {
                 marked.push((k.to_vec(), v.to_vec(), b));
+            } else if b.id.is_empty() {
+                without_id.push((k.to_vec(), v.to_vec(), b));
             }
             Ok(true)
         })
         .await?;
+        // Buckets made before bucket ids existed get one (their old data keeps its layout).
+        for (key, raw, mut b) in without_id {
+            b.id = crate::clock::new_bucket_id();
+            let mut batch = WriteBatch::new();
+            batch.require(key.clone(), Some(raw)).put(key, encode(&b));
+            self.commit(batch).await?;
+        }
         let mut repaired = Vec::new();
         for (key, raw, mut b) in marked {
             let mut empty = true;

@@ -2,17 +2,23 @@
 //!
 //! Durability: every applied batch is on disk (WAL fsynced) before `write` returns. Commits
 //! go to the WAL without a sync and then wait on a group-commit syncer thread, so that many
-//! concurrent commits share one fsync instead of paying one each. This module must never
-//! acknowledge a write whose WAL sync has not completed.
+//! concurrent commits share one fsync instead of paying one each; waiting takes no thread
+//! (the queue to the syncer is async and bounded).
+//!
+//! A failed sync: the batches it covered are applied (readers may see them) but may not be
+//! on disk, so their writers get `CommitUnknown` (they must not free anything those batches
+//! reference), and the store turns read-only: every later write fails with `Unavailable`
+//! until a restart replays what the WAL really holds. This module must never acknowledge
+//! a write whose WAL sync has not completed.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use surrealkv::{Durability, LSMIterator, Mode, Tree, TreeBuilder};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{MetaError, Result};
 use crate::kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
@@ -27,7 +33,11 @@ type SyncWaiter = oneshot::Sender<std::result::Result<(), String>>;
 
 pub struct LocalKv {
     tree: Arc<Tree>,
-    sync_tx: std_mpsc::SyncSender<SyncWaiter>,
+    sync_tx: mpsc::Sender<SyncWaiter>,
+    /// Why the store is read-only (a WAL sync failed), if it is.
+    failed: Arc<Mutex<Option<String>>>,
+    /// Test hook: the next WAL sync fails as a failing disk would make it.
+    fail_next_sync: Arc<AtomicBool>,
 }
 
 fn kv_err(e: impl std::fmt::Display) -> MetaError {
@@ -40,13 +50,26 @@ impl LocalKv {
         std::fs::create_dir_all(path).map_err(kv_err)?;
         let tree = TreeBuilder::new().with_path(path.to_path_buf()).build().map_err(kv_err)?;
         let tree = Arc::new(tree);
-        let (sync_tx, sync_rx) = std_mpsc::sync_channel::<SyncWaiter>(SYNC_QUEUE);
-        let sync_tree = Arc::clone(&tree);
+        let (sync_tx, sync_rx) = mpsc::channel::<SyncWaiter>(SYNC_QUEUE);
+        let failed = Arc::new(Mutex::new(None));
+        let fail_next_sync = Arc::new(AtomicBool::new(false));
+        let syncer = Syncer { tree: Arc::clone(&tree), failed: failed.clone(), fail_next: fail_next_sync.clone() };
         std::thread::Builder::new()
             .name("kv-group-commit".into())
-            .spawn(move || group_commit_loop(&sync_tree, &sync_rx))
+            .spawn(move || syncer.run(sync_rx))
             .map_err(kv_err)?;
-        Ok(Self { tree, sync_tx })
+        Ok(Self { tree, sync_tx, failed, fail_next_sync })
+    }
+
+    /// Why the store is read-only, if a WAL sync failed.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes the next WAL sync fail, as a failing disk does (for fault tests).
+    #[doc(hidden)]
+    pub fn inject_sync_failure(&self) {
+        self.fail_next_sync.store(true, Ordering::SeqCst);
     }
 
     /// Flushes and closes the tree. Later calls fail.
@@ -55,15 +78,13 @@ impl LocalKv {
         self.tree.close().await.map_err(kv_err)
     }
 
-    async fn sync(&self) -> Result<()> {
+    /// Waits for a WAL sync covering everything applied so far. An error means the
+    /// outcome of the caller's (applied) batch is unknown.
+    async fn sync(&self) -> std::result::Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        let sender = self.sync_tx.clone();
-        // The queue is bounded; a full queue blocks only this task's blocking helper.
-        tokio::task::spawn_blocking(move || sender.send(tx))
-            .await
-            .map_err(kv_err)?
-            .map_err(|_| MetaError::Kv("group-commit syncer stopped".into()))?;
-        rx.await.map_err(|_| MetaError::Kv("group-commit syncer stopped".into()))?.map_err(MetaError::Kv)
+        // The queue is bounded; a full queue makes this task wait, holding no thread.
+        self.sync_tx.send(tx).await.map_err(|_| "group-commit syncer stopped".to_string())?;
+        rx.await.map_err(|_| "group-commit syncer stopped".to_string())?
     }
 
     async fn try_apply(&self, batch: &WriteBatch) -> std::result::Result<WriteOutcome, surrealkv::Error> {
@@ -88,15 +109,34 @@ impl LocalKv {
     }
 }
 
-fn group_commit_loop(tree: &Tree, rx: &std_mpsc::Receiver<SyncWaiter>) {
-    while let Ok(first) = rx.recv() {
-        let mut waiters = vec![first];
-        while let Ok(w) = rx.try_recv() {
-            waiters.push(w);
-        }
-        let res = tree.flush_wal(true).map_err(|e| e.to_string());
-        for w in waiters {
-            let _ = w.send(res.clone());
+/// The group-commit syncer: one fsync of the WAL for every waiter queued meanwhile.
+struct Syncer {
+    tree: Arc<Tree>,
+    failed: Arc<Mutex<Option<String>>>,
+    fail_next: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    fn run(self, mut rx: mpsc::Receiver<SyncWaiter>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut waiters = vec![first];
+            while let Ok(w) = rx.try_recv() {
+                waiters.push(w);
+            }
+            let res = if self.fail_next.swap(false, Ordering::SeqCst) {
+                Err("injected WAL sync failure".to_string())
+            } else {
+                self.tree.flush_wal(true).map_err(|e| e.to_string())
+            };
+            if let Err(e) = &res {
+                tracing::error!(error = %e, "metadata WAL sync failed: the store is read-only until restarted");
+                let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+                f.get_or_insert_with(|| format!("a WAL sync failed: {e}"));
+                METRICS.kv_read_only.set(1);
+            }
+            for w in waiters {
+                let _ = w.send(res.clone());
+            }
         }
     }
 }
@@ -139,9 +179,13 @@ impl Kv for LocalKv {
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome> {
         let started = Instant::now();
         for _ in 0..MAX_CONFLICT_RETRIES {
+            if let Some(why) = self.read_only_reason() {
+                return Err(MetaError::Unavailable(format!("metadata store is read-only: {why}")));
+            }
             match self.try_apply(&batch).await {
                 Ok(WriteOutcome::Applied) => {
-                    self.sync().await?;
+                    // Applied (visible) from here on: a failed sync leaves its fate unknown.
+                    self.sync().await.map_err(MetaError::CommitUnknown)?;
                     METRICS.kv_committed(started);
                     return Ok(WriteOutcome::Applied);
                 }

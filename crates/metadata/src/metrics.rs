@@ -70,6 +70,8 @@ pub struct Metrics {
     writes: IntCounter,
     /// Write batches applied by this node's KV (the single-node commit and apply index).
     pub applied: AtomicU64,
+    /// 1 when the KV refuses writes because a WAL sync failed (until a restart).
+    pub kv_read_only: IntGauge,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -122,6 +124,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             SECONDS_BUCKETS,
         ),
         applied: AtomicU64::new(0),
+        kv_read_only: gauge(
+            "rustfs_kv_read_only",
+            "1 when the metadata KV refuses writes because a WAL sync failed (restart to recover)",
+        ),
     }
 });
 
@@ -386,6 +392,7 @@ pub fn register(reg: &Registry) -> prometheus::Result<()> {
     reg.register(Box::new(m.repl_write_seconds.clone()))?;
     reg.register(Box::new(m.repl_read_seconds.clone()))?;
     reg.register(Box::new(m.repl_ops.clone()))?;
+    reg.register(Box::new(m.kv_read_only.clone()))?;
     reg.register(Box::new(GroupCollector::new()))?;
     Ok(())
 }

@@ -25,6 +25,12 @@ pub enum Versioning {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketInfo {
     pub name: String,
+    /// A UUID given when the bucket is created: the KV layout keeps the bucket's shards
+    /// under it, so a bucket deleted and re-created under the same name never sees the old
+    /// one's data. Empty for buckets created before ids existed (start-up recovery gives
+    /// them one).
+    #[serde(default)]
+    pub id: String,
     /// Access key of the owning user.
     pub owner: String,
     /// Creation time, nanoseconds since the Unix epoch.
@@ -72,8 +78,13 @@ pub struct ErasureLayout {
     pub set: u32,
     /// `distribution[i]` = drive (within the set) that holds shard `i`.
     pub distribution: Vec<u8>,
-    /// Name of the directory holding `part.N` files on each drive.
+    /// Name of the directory holding `part.N` files on each drive (a UUID).
     pub data_dir: String,
+    /// Where the shards live: under this bucket id, never derived from the key (the KV
+    /// layout), or `None` for the keyed layout `<bucket>/<key>/<data dir>` of the legacy
+    /// track (see ecstore's `paths`).
+    #[serde(default)]
+    pub bucket_id: Option<String>,
     pub parts: Vec<PartInfo>,
 }
 
@@ -129,6 +140,9 @@ pub struct MultipartUpload {
     /// Erasure set and data directory every part is written into.
     pub set: u32,
     pub data_dir: String,
+    /// The bucket id the data dir lives under (KV layout), or `None` for the keyed layout.
+    #[serde(default)]
+    pub bucket_id: Option<String>,
     #[serde(default)]
     pub content_type: Option<String>,
     #[serde(default)]

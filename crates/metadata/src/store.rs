@@ -82,6 +82,18 @@ pub struct CompleteOutcome {
     pub unused_parts: Vec<UploadedPart>,
 }
 
+/// Checks the part records a completion was built from (`used`) against the current ones
+/// (`stored`) and returns the stored parts the completion does not use.
+pub fn check_used_parts(stored: &[UploadedPart], used: &[UploadedPart]) -> Result<Vec<UploadedPart>> {
+    for u in used {
+        match stored.iter().find(|s| s.number == u.number) {
+            Some(s) if s.file == u.file && s.etag == u.etag && s.size == u.size => {}
+            _ => return Err(crate::error::MetaError::PartReplaced(u.number)),
+        }
+    }
+    Ok(stored.iter().filter(|s| !used.iter().any(|u| u.number == s.number)).cloned().collect())
+}
+
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     async fn create_bucket(&self, info: BucketInfo) -> Result<()>;
@@ -110,13 +122,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>>;
     async fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> Result<Vec<UploadedPart>>;
     async fn list_uploads(&self, bucket: &str, q: &UploadQuery) -> Result<ListPage<MultipartUpload>>;
-    /// Atomically removes the upload and its part records and commits `obj`.
-    /// `used` names the part numbers that `obj` references.
+    /// Atomically removes the upload and its part records and commits `obj`. `used` are the
+    /// part records `obj`'s layout was built from: if any of them is no longer the current
+    /// record of its number (uploaded again meanwhile), nothing is committed and the error
+    /// is `PartReplaced`.
     async fn complete_upload(
         &self,
         upload: &MultipartUpload,
         obj: ObjectVersion,
-        used: &[u32],
+        used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome>;
     /// Removes the upload and returns its parts, whose data the caller must free.
@@ -136,4 +150,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Finishes what a crash interrupted (a bucket delete left marked): call at start-up,
     /// before serving. Returns the names of the buckets it repaired.
     async fn recover(&self) -> Result<Vec<String>>;
+
+    /// Ids of every bucket, including one a delete is checking right now (garbage
+    /// collection must treat its data as live).
+    async fn all_bucket_ids(&self) -> Result<Vec<String>> {
+        Ok(self.list_buckets().await?.into_iter().map(|b| b.id).filter(|id| !id.is_empty()).collect())
+    }
+
+    /// Whether new object data must use the keyed layout (`<bucket>/<key>/<data dir>`),
+    /// because a track that stores metadata as per-key files must be able to find it; keys
+    /// are then limited to what that layout allows. `false`: data lives under bucket ids.
+    fn keyed_data(&self) -> bool {
+        false
+    }
 }

@@ -142,7 +142,7 @@ impl<S: MetadataStore + ?Sized> MetadataStore for Timed<S> {
         &self,
         upload: &MultipartUpload,
         obj: ObjectVersion,
-        used: &[u32],
+        used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
         self.run("complete_upload", true, self.inner.complete_upload(upload, obj, used, cond)).await
@@ -161,5 +161,13 @@ impl<S: MetadataStore + ?Sized> MetadataStore for Timed<S> {
     }
     async fn recover(&self) -> Result<Vec<String>> {
         self.run("recover", true, self.inner.recover()).await
+    }
+
+    fn keyed_data(&self) -> bool {
+        self.inner.keyed_data()
+    }
+
+    async fn all_bucket_ids(&self) -> Result<Vec<String>> {
+        self.inner.all_bucket_ids().await
     }
 }

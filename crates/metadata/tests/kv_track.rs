@@ -24,7 +24,15 @@ fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
 }
 
 fn bucket(name: &str, v: Versioning) -> BucketInfo {
-    BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning: v, deleting: false }
+    BucketInfo {
+        name: name.into(),
+        id: clock::new_bucket_id(),
+        owner: "o".into(),
+        created_ns: 1,
+        location: None,
+        versioning: v,
+        deleting: false,
+    }
 }
 
 async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
@@ -160,6 +168,7 @@ async fn multipart_state_and_durability_across_reopen() {
             initiated_ns: 1,
             set: 0,
             data_dir: "dd".into(),
+            bucket_id: None,
             content_type: None,
             headers: BTreeMap::new(),
             user_meta: BTreeMap::new(),
@@ -190,8 +199,20 @@ async fn multipart_state_and_durability_across_reopen() {
         assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), [2, 3]);
         let uploads = s.list_uploads("m", &UploadQuery { max_uploads: 10, ..Default::default() }).await.unwrap();
         assert_eq!(uploads.objects().count(), 1);
-        let out =
-            s.complete_upload(&up, obj("m", "big", NULL_VERSION, "x-2"), &[1, 2], PutCondition::None).await.unwrap();
+        // A completion built from a part record that was replaced meanwhile commits nothing.
+        let current = s.list_parts(&up.upload_id, 0, 10).await.unwrap();
+        let mut stale = current[..2].to_vec();
+        stale[1].file = "f2".into();
+        stale[1].etag = "e2".into();
+        stale[1].size = 5;
+        let r = s.complete_upload(&up, obj("m", "big", NULL_VERSION, "x-2"), &stale, PutCondition::None).await;
+        assert!(matches!(r, Err(MetaError::PartReplaced(2))), "{r:?}");
+        assert!(s.get_upload("m", "big", &up.upload_id).await.is_ok());
+        assert!(matches!(s.get_object("m", "big", None).await, Err(MetaError::NoSuchKey { .. })));
+        let out = s
+            .complete_upload(&up, obj("m", "big", NULL_VERSION, "x-2"), &current[..2], PutCondition::None)
+            .await
+            .unwrap();
         assert_eq!(out.unused_parts.iter().map(|p| p.number).collect::<Vec<_>>(), [3]);
         assert!(matches!(s.get_upload("m", "big", &up.upload_id).await, Err(MetaError::NoSuchUpload(_))));
         kv.close().await.unwrap();

@@ -1,7 +1,8 @@
-//! Bucket operations: create (with LocationConstraint), delete (only when empty), head,
-//! list (the caller's own buckets), location and versioning.
+//! Bucket operations: create (with LocationConstraint and a new bucket id), delete (only
+//! when it holds no object; uploads in progress are aborted), head, list (the caller's own
+//! buckets), location and versioning.
 
-use metadata::{BucketInfo, MetaError, Versioning, clock};
+use metadata::{BucketInfo, MetaError, MultipartUpload, UploadQuery, VersionQuery, Versioning, clock};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -21,6 +22,7 @@ impl S3Api {
             .filter(|l| !l.is_empty());
         let info = BucketInfo {
             name: i.bucket.clone(),
+            id: clock::new_bucket_id(),
             owner: caller.clone(),
             created_ns: clock::now_ns(),
             location,
@@ -50,7 +52,32 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let caller = auth::caller(&req)?;
         let b = self.owned_bucket(&caller, &req.input.bucket).await?;
+        // As S3 does: multipart uploads in progress do not keep a bucket from being deleted;
+        // they are aborted, once the bucket is known to hold no object or delete marker.
+        let q = VersionQuery { max_keys: 1, ..Default::default() };
+        if !self.meta.list_versions(&b.name, &q).await.map_err(error::meta)?.items.is_empty() {
+            return Err(error::meta(MetaError::BucketNotEmpty(b.name.clone())));
+        }
+        loop {
+            let q = UploadQuery { max_uploads: 1000, ..Default::default() };
+            let page = self.meta.list_uploads(&b.name, &q).await.map_err(error::meta)?;
+            let uploads: Vec<MultipartUpload> = page.objects().cloned().collect();
+            if uploads.is_empty() {
+                break;
+            }
+            for u in &uploads {
+                match self.abort_upload(u).await {
+                    Ok(()) => {}
+                    Err(e) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         self.meta.delete_bucket(&b.name).await.map_err(error::meta)?;
+        if !b.id.is_empty() {
+            // The bucket's shards in the KV layout (garbage collection would remove them too).
+            self.ec.remove_bucket_root(&b.id).await;
+        }
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 

@@ -80,7 +80,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        ecstore::paths::check_key(&i.key).map_err(error::store)?;
+        let home = self.placement(&bucket, &i.key)?;
         let src = self.copy_source(&caller, &i.copy_source, copy_conds!(i)).await?;
         let replace = match i.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
@@ -105,7 +105,7 @@ impl S3Api {
         if let Some(a) = &i.checksum_algorithm {
             algorithms.push(a.as_str().to_ascii_uppercase());
         }
-        let layout = self.ec.new_layout(&bucket.name, &i.key);
+        let layout = self.ec.new_layout(&bucket.name, &i.key, home.as_deref());
         let target = Target {
             bucket: &bucket.name,
             key: &i.key,
@@ -133,7 +133,7 @@ impl S3Api {
                     i.content_language,
                     i.expires,
                 ),
-                util::user_meta(i.metadata),
+                util::user_meta(i.metadata)?,
             )
         } else {
             (src.obj.content_type.clone(), src.obj.headers.clone(), src.obj.user_meta.clone())
@@ -155,7 +155,7 @@ impl S3Api {
         match self.meta.put_object(obj.clone(), PutCondition::None).await {
             Ok(replaced) => self.free(replaced),
             Err(e) => {
-                self.discard(&obj.bucket, &obj.key, &obj.data).await;
+                self.after_failed_commit(&obj, &e).await;
                 return Err(error::meta(e));
             }
         }

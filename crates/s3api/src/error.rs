@@ -30,6 +30,23 @@ pub fn meta(e: MetaError) -> S3Error {
                 "Not enough drives are available to serve this request; please retry later.",
             )
         }
+        MetaError::InvalidKey(_) => invalid_object_name(),
+        MetaError::ParentIsObject(_) => custom(
+            "XMinioParentIsObject",
+            "Object-prefix is already an object, please choose a different object-prefix name.",
+            http::StatusCode::BAD_REQUEST,
+        ),
+        MetaError::PartReplaced(_) => s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        ),
+        MetaError::CommitUnknown(what) => {
+            tracing::error!(%what, "metadata commit outcome unknown");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "The metadata store could not make this change durable and is read-only; please retry later.",
+            )
+        }
         MetaError::Conflict(_) => {
             S3Error::with_message(S3ErrorCode::SlowDown, "Too many concurrent updates of this key; retry")
         }
@@ -40,14 +57,24 @@ pub fn meta(e: MetaError) -> S3Error {
     }
 }
 
+/// An error code S3 does not define (MinIO's, for the legacy engine), with its status.
+pub fn custom(code: &'static str, message: &'static str, status: http::StatusCode) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message);
+    e.set_status_code(status);
+    e
+}
+
+/// MinIO's answer to a key its layout cannot hold (the legacy engine keeps its rules).
+fn invalid_object_name() -> S3Error {
+    custom("XMinioInvalidObjectName", "Object name contains unsupported characters.", http::StatusCode::BAD_REQUEST)
+}
+
 pub fn store(e: StoreError) -> S3Error {
     match e {
-        StoreError::InvalidName(_) => {
-            s3_error!(
-                InvalidArgument,
-                "Object name contains path components this server cannot store (empty, '.' or '..' segments, or a segment over 255 bytes)"
-            )
+        StoreError::InvalidName(k) if k.is_empty() || k.len() > ecstore::paths::KEY_MAX => {
+            s3_error!(KeyTooLongError, "Your key is too long")
         }
+        StoreError::InvalidName(_) => invalid_object_name(),
         StoreError::TooLarge(_) => {
             s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
         }

@@ -73,24 +73,38 @@ impl S3Api {
         }
     }
 
-    /// Frees the data of versions that metadata no longer references (in the background).
+    /// Frees the data of versions that metadata no longer references, once no reader that
+    /// started before can still need it.
     pub(crate) fn free(&self, versions: Vec<ObjectVersion>) {
-        let erasure: Vec<_> = versions
-            .into_iter()
-            .filter_map(|v| match v.data {
-                ObjectData::Erasure(l) => Some((v.bucket, v.key, l)),
-                _ => None,
-            })
-            .collect();
-        if erasure.is_empty() {
+        for v in versions {
+            if let ObjectData::Erasure(l) = v.data {
+                self.ec.free_later(&v.bucket, &v.key, l);
+            }
+        }
+    }
+
+    /// Where a new version of `key` in `bucket` keeps its shards: under the bucket's id (any
+    /// key S3 allows), or — while a track that stores metadata as per-key files is in use,
+    /// or for a bucket made before bucket ids — in the key's folder, which only accepts
+    /// MinIO's key rules. Checks the key accordingly.
+    pub(crate) fn placement(&self, bucket: &BucketInfo, key: &str) -> S3Result<Option<String>> {
+        let home = (!self.meta.keyed_data() && !bucket.id.is_empty()).then(|| bucket.id.clone());
+        match &home {
+            Some(_) => ecstore::paths::check_key(key).map_err(error::store)?,
+            None => ecstore::paths::check_legacy_key(key).map_err(error::store)?,
+        }
+        Ok(home)
+    }
+
+    /// After a failed metadata commit: removes the data written for it, unless the commit
+    /// may have happened (then the data may be visible, and only garbage collection may
+    /// remove it once nothing references it).
+    pub(crate) async fn after_failed_commit(&self, obj: &ObjectVersion, e: &metadata::MetaError) {
+        if matches!(e, metadata::MetaError::CommitUnknown(_)) {
+            tracing::error!(bucket = %obj.bucket, key = %obj.key, "commit outcome unknown: the object's data is kept");
             return;
         }
-        let ec = Arc::clone(&self.ec);
-        tokio::spawn(async move {
-            for (b, k, l) in erasure {
-                ec.delete_object_data(&l, &b, &k).await;
-            }
-        });
+        self.discard(&obj.bucket, &obj.key, &obj.data).await;
     }
 
     /// Queues a freshly committed object for heal if its write missed drives.

@@ -48,9 +48,84 @@ fn unquote(e: &str) -> &str {
     e.trim().trim_matches('"')
 }
 
+fn invalid_part() -> s3s::S3Error {
+    s3_error!(
+        InvalidPart,
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )
+}
+
 impl S3Api {
+    /// The object a completion commits, from the current part records, and the records it
+    /// uses (checked again by the commit).
+    async fn plan_complete(
+        &self,
+        bucket: &metadata::BucketInfo,
+        up: &MultipartUpload,
+        requested: &[CompletedPart],
+    ) -> S3Result<(ObjectVersion, Vec<UploadedPart>)> {
+        let mut stored = std::collections::BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let chunk = self.meta.list_parts(&up.upload_id, after, 1000).await.map_err(error::meta)?;
+            let Some(last) = chunk.last() else { break };
+            after = last.number;
+            let n = chunk.len();
+            stored.extend(chunk.into_iter().map(|p| (p.number, p)));
+            if n < 1000 {
+                break;
+            }
+        }
+        let mut chosen: Vec<UploadedPart> = Vec::with_capacity(requested.len());
+        let mut prev = 0u32;
+        for p in requested {
+            let n = check_part_number(p.part_number.ok_or_else(invalid_part)?)?;
+            if n <= prev {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order. Parts must be ordered by part number."
+                ));
+            }
+            prev = n;
+            let s = stored.get(&n).ok_or_else(invalid_part)?;
+            if p.e_tag.as_ref().is_some_and(|e| unquote(e.value()) != s.etag) {
+                return Err(invalid_part());
+            }
+            chosen.push(s.clone());
+        }
+        for p in &chosen[..chosen.len().saturating_sub(1)] {
+            if p.size < MIN_PART_SIZE {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed object size."
+                ));
+            }
+        }
+        let etag = multipart_etag(&chosen.iter().map(|p| p.etag.as_str()).collect::<Vec<_>>())?;
+        let mut layout = self.upload_layout(up);
+        layout.parts = chosen
+            .iter()
+            .map(|p| PartInfo { number: p.number, size: p.size, etag: p.etag.clone(), file: Some(p.file.clone()) })
+            .collect();
+        let obj = ObjectVersion {
+            bucket: up.bucket.clone(),
+            key: up.key.clone(),
+            version_id: S3Api::new_version_id(bucket),
+            delete_marker: false,
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag,
+            mtime_ns: clock::now_ns(),
+            content_type: up.content_type.clone(),
+            headers: up.headers.clone(),
+            user_meta: up.user_meta.clone(),
+            checksums: Default::default(),
+            data: ObjectData::Erasure(layout),
+        };
+        Ok((obj, chosen))
+    }
+
     fn upload_layout(&self, up: &MultipartUpload) -> ErasureLayout {
-        let mut l = self.ec.new_layout(&up.bucket, &up.key);
+        let mut l = self.ec.new_layout(&up.bucket, &up.key, up.bucket_id.as_deref());
         l.set = up.set;
         l.data_dir = up.data_dir.clone();
         l
@@ -68,8 +143,9 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        ecstore::paths::check_key(&i.key).map_err(error::store)?;
-        let layout = self.ec.new_layout(&bucket.name, &i.key);
+        let home = self.placement(&bucket, &i.key)?;
+        let user_meta = util::user_meta(i.metadata)?;
+        let layout = self.ec.new_layout(&bucket.name, &i.key, home.as_deref());
         let up = MultipartUpload {
             bucket: bucket.name.clone(),
             key: i.key.clone(),
@@ -78,6 +154,7 @@ impl S3Api {
             initiated_ns: clock::now_ns(),
             set: layout.set,
             data_dir: layout.data_dir,
+            bucket_id: layout.bucket_id,
             content_type: i.content_type,
             headers: util::std_headers(
                 i.cache_control,
@@ -86,7 +163,7 @@ impl S3Api {
                 i.content_language,
                 i.expires,
             ),
-            user_meta: util::user_meta(i.metadata),
+            user_meta,
             checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase()),
         };
         self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
@@ -221,73 +298,24 @@ impl S3Api {
                 "The XML you provided was not well-formed or did not validate against our published schema"
             ));
         }
-        let mut stored = std::collections::BTreeMap::new();
-        let mut after = 0;
-        loop {
-            let chunk = self.meta.list_parts(&up.upload_id, after, 1000).await.map_err(error::meta)?;
-            let Some(last) = chunk.last() else { break };
-            after = last.number;
-            let n = chunk.len();
-            stored.extend(chunk.into_iter().map(|p| (p.number, p)));
-            if n < 1000 {
-                break;
-            }
-        }
-        let invalid_part = || {
-            s3_error!(
-                InvalidPart,
-                "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
-            )
-        };
-        let mut chosen: Vec<&UploadedPart> = Vec::with_capacity(requested.len());
-        let mut prev = 0u32;
-        for p in &requested {
-            let n = check_part_number(p.part_number.ok_or_else(invalid_part)?)?;
-            if n <= prev {
-                return Err(s3_error!(
-                    InvalidPartOrder,
-                    "The list of parts was not in ascending order. Parts must be ordered by part number."
-                ));
-            }
-            prev = n;
-            let s = stored.get(&n).ok_or_else(invalid_part)?;
-            if p.e_tag.as_ref().is_some_and(|e| unquote(e.value()) != s.etag) {
-                return Err(invalid_part());
-            }
-            chosen.push(s);
-        }
-        for p in &chosen[..chosen.len() - 1] {
-            if p.size < MIN_PART_SIZE {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Your proposed upload is smaller than the minimum allowed object size."
-                ));
-            }
-        }
-        let etag = multipart_etag(&chosen.iter().map(|p| p.etag.as_str()).collect::<Vec<_>>())?;
-        let mut layout = self.upload_layout(&up);
-        layout.parts = chosen
-            .iter()
-            .map(|p| PartInfo { number: p.number, size: p.size, etag: p.etag.clone(), file: Some(p.file.clone()) })
-            .collect();
-        let size = chosen.iter().map(|p| p.size).sum();
-        let used: Vec<u32> = chosen.iter().map(|p| p.number).collect();
-        let obj = ObjectVersion {
-            bucket: up.bucket.clone(),
-            key: up.key.clone(),
-            version_id: S3Api::new_version_id(&bucket),
-            delete_marker: false,
-            size,
-            etag,
-            mtime_ns: clock::now_ns(),
-            content_type: up.content_type.clone(),
-            headers: up.headers.clone(),
-            user_meta: up.user_meta.clone(),
-            checksums: Default::default(),
-            data: ObjectData::Erasure(layout.clone()),
-        };
         let cond = put_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
-        let out = self.meta.complete_upload(&up, obj.clone(), &used, cond).await.map_err(error::meta)?;
+        // A part uploaded again while this runs makes the commit refuse the stale layout;
+        // the part list is then read again.
+        let mut attempt = 0;
+        let (obj, out, layout) = loop {
+            attempt += 1;
+            let (obj, chosen) = self.plan_complete(&bucket, &up, &requested).await?;
+            let layout = match &obj.data {
+                ObjectData::Erasure(l) => l.clone(),
+                _ => self.upload_layout(&up),
+            };
+            match self.meta.complete_upload(&up, obj.clone(), &chosen, cond.clone()).await {
+                Ok(out) => break (obj, out, layout),
+                Err(metadata::MetaError::PartReplaced(_)) if attempt < 3 => continue,
+                Err(metadata::MetaError::PartReplaced(_)) => return Err(invalid_part()),
+                Err(e) => return Err(error::meta(e)),
+            }
+        };
         self.free(out.replaced);
         if !out.unused_parts.is_empty() {
             let files = out.unused_parts.into_iter().map(|p| p.file).collect();
@@ -310,10 +338,29 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = &req.input;
         let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
-        self.meta.abort_upload(&up).await.map_err(error::meta)?;
-        let layout = self.upload_layout(&up);
-        self.ec.delete_object_data(&layout, &up.bucket, &up.key).await;
+        self.abort_upload(&up).await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    /// Removes an upload and frees its data dir, unless a version of its key uses that
+    /// data dir (a completion that moved between metadata tracks and was cut by a crash
+    /// before it removed the upload).
+    pub(crate) async fn abort_upload(&self, up: &MultipartUpload) -> S3Result<()> {
+        self.meta.abort_upload(up).await.map_err(error::meta)?;
+        let in_use = match self.meta.key_versions(&up.bucket, &up.key).await {
+            Ok(versions) => {
+                versions.iter().any(|v| matches!(&v.data, ObjectData::Erasure(l) if l.data_dir == up.data_dir))
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %up.bucket, key = %up.key, error = %e, "abort keeps the upload's data (garbage collection frees it)");
+                true
+            }
+        };
+        if !in_use {
+            let layout = self.upload_layout(up);
+            self.ec.delete_object_data(&layout, &up.bucket, &up.key).await;
+        }
+        Ok(())
     }
 
     pub(crate) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {

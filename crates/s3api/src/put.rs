@@ -63,7 +63,8 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let S3Request { input, headers, trailing_headers, .. } = req;
         let bucket = self.owned_bucket(&caller, &input.bucket).await?;
-        ecstore::paths::check_key(&input.key).map_err(error::store)?;
+        let home = self.placement(&bucket, &input.key)?;
+        let user_meta = util::user_meta(input.metadata)?;
         let declared = declared_len(input.content_length)?;
         let decl = body::declared(
             &headers,
@@ -80,7 +81,7 @@ impl S3Api {
         let cond = put_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let key = input.key;
         let mut hashing = Hashing::new(input.body.unwrap_or_else(empty_blob), &decl.algorithms());
-        let layout = self.ec.new_layout(&bucket.name, &key);
+        let layout = self.ec.new_layout(&bucket.name, &key, home.as_deref());
         let target = Target {
             bucket: &bucket.name,
             key: &key,
@@ -122,14 +123,14 @@ impl S3Api {
                 input.content_language,
                 input.expires,
             ),
-            user_meta: util::user_meta(input.metadata),
+            user_meta,
             checksums,
             data,
         };
         match self.meta.put_object(obj.clone(), cond).await {
             Ok(replaced) => self.free(replaced),
             Err(e) => {
-                self.discard(&obj.bucket, &obj.key, &obj.data).await;
+                self.after_failed_commit(&obj, &e).await;
                 return Err(error::meta(e));
             }
         }

@@ -108,8 +108,21 @@ pub fn header_expires(obj: &ObjectVersion) -> Option<Timestamp> {
     obj.headers.get("expires").and_then(|s| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok())
 }
 
-pub fn user_meta(m: Option<s3s::dto::Metadata>) -> BTreeMap<String, String> {
-    m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()).unwrap_or_default()
+/// Most bytes of user metadata (names and values, UTF-8) S3 accepts on an object.
+pub const MAX_USER_META: usize = 2048;
+
+/// User metadata as stored (lower-case names); more than 2 KB is refused as S3 does.
+pub fn user_meta(m: Option<s3s::dto::Metadata>) -> S3Result<BTreeMap<String, String>> {
+    let m: BTreeMap<String, String> =
+        m.map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()).unwrap_or_default();
+    let size: usize = m.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_META {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size (2048 bytes, got {size})."
+        ));
+    }
+    Ok(m)
 }
 
 pub fn meta_out(obj: &ObjectVersion) -> Option<s3s::dto::Metadata> {

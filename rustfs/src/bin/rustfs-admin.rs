@@ -202,18 +202,18 @@ async fn main() -> std::process::ExitCode {
                 print_info(&v);
             }
         }),
-        Cmd::Gc => c.json("POST", &format!("{PREFIX}gc")).await.map(|v| {
+        Cmd::Gc => c.json("POST", &format!("{PREFIX}gc")).await.and_then(|v| {
+            let r: rustfs::gc_job::GcReport =
+                serde_json::from_value(v).map_err(|e| format!("unexpected gc report: {e}"))?;
             if cli.json {
-                out(&format!("{v}\n"));
+                out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));
             } else {
-                let g = |k: &str| v.get(k).cloned().unwrap_or_default();
                 out(&format!(
-                    "gc: {} shard folders seen, {} too young, {} removed\n",
-                    g("data_dirs_seen"),
-                    g("data_dirs_young"),
-                    g("data_dirs_removed")
+                    "gc: {} shard folders seen, {} too young, {} in use by readers, {} removed, {} deleted buckets' folders removed\n",
+                    r.data_dirs_seen, r.data_dirs_young, r.data_dirs_in_use, r.data_dirs_removed, r.deleted_buckets_removed
                 ));
             }
+            Ok(())
         }),
         Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),

@@ -1,7 +1,16 @@
 //! xl.meta files on the drives of a set: writes go to every online drive (tmp file, fsync,
 //! rename, fsync of the folder) and succeed with a write quorum; reads take the content a
-//! read quorum of drives agrees on, so one stale or corrupt copy never decides an answer.
-//! This module must never return an xl.meta fewer than `quorum` drives hold.
+//! write quorum of drives agrees on, so one stale or corrupt copy never decides an answer.
+//!
+//! When no content has a write quorum (an overwrite cut by a crash can leave 6 new and 6
+//! old copies), versions are voted on one by one, as MinIO merges them. With `n` drives and
+//! a write quorum `q`, a version removed by an acknowledged write is left on at most
+//! `n - q` drives, so a version on more than that is kept (an acknowledged one, or one of a
+//! write cut short, whose data is complete: shards are durable before any xl.meta is
+//! written), and one on fewer is dropped; when drives that did not answer could tip a
+//! version either way, the read fails rather than guess. Heal then writes the merged file
+//! to every drive. This module must never return a version that an acknowledged write
+//! removed, nor answer with fewer than `quorum` drives.
 
 use std::fs;
 use std::path::PathBuf;
@@ -10,9 +19,9 @@ use std::sync::Arc;
 use crate::drives::{self, Drive};
 use crate::error::{Result, StoreError};
 use crate::paths;
-use crate::xlmeta::{self, XlMeta};
+use crate::xlmeta::{self, XlMeta, XlVersion};
 
-pub const XL_META: &str = "xl.meta";
+pub use crate::paths::XL_META;
 
 fn xl_path(d: &Drive, bucket: &str, key: &str) -> PathBuf {
     paths::object_dir(&d.path, bucket, key).join(XL_META)
@@ -32,8 +41,9 @@ fn fingerprint(m: &XlMeta) -> Vec<u8> {
     xlmeta::encode(&c)
 }
 
-/// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no drive holds a copy and enough
-/// drives answered, an error when copies exist without quorum agreement.
+/// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no version is held by enough
+/// drives (none, or only the leftovers of a write never acknowledged), an error when too
+/// few drives answered.
 pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Option<XlMeta>> {
     read_agreement(set, bucket, key, quorum).map(|r| r.meta)
 }
@@ -49,7 +59,7 @@ pub struct Agreement {
 /// Like [`read`], also telling whether every online copy agrees (heal uses it to rewrite
 /// missing, stale and corrupt copies).
 pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Agreement> {
-    paths::check_key(key)?;
+    paths::check_legacy_key(key)?;
     let mut missing = 0;
     let mut online = 0;
     let mut groups: Vec<(Vec<u8>, XlMeta, usize)> = Vec::new();
@@ -79,12 +89,80 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
     {
         return Ok(Agreement { meta: Some(m.clone()), agreeing: *n, online });
     }
-    // "Not found" only when no drive holds any copy: copies without quorum mean the answer
-    // is unavailable (drives lost or a write still to heal), never that the key is absent.
     if groups.is_empty() && missing > set.len().saturating_sub(quorum) {
         return Ok(Agreement { meta: None, agreeing: missing, online });
     }
-    Err(StoreError::ReadQuorum(format!("{bucket}/{key} (xl.meta)"), quorum))
+    let answers = missing + groups.iter().map(|g| g.2).sum::<usize>();
+    if answers < quorum {
+        return Err(StoreError::ReadQuorum(format!("{bucket}/{key} (xl.meta)"), quorum));
+    }
+    let copies: Vec<(&XlMeta, usize)> = groups.iter().map(|g| (&g.1, g.2)).collect();
+    let Some(meta) = merge_versions(&copies, set.len(), quorum, set.len() - answers) else {
+        return Err(StoreError::ReadQuorum(format!("{bucket}/{key} (xl.meta, drives missing)"), quorum));
+    };
+    let agreeing = match &meta {
+        Some(m) => {
+            let fp = fingerprint(m);
+            groups.iter().filter(|g| g.0 == fp).map(|g| g.2).sum()
+        }
+        None => missing,
+    };
+    Ok(Agreement { meta, agreeing, online })
+}
+
+/// One version as the same bytes on every drive that holds it (with its inline data).
+fn version_fingerprint(m: &XlMeta, v: &XlVersion) -> Vec<u8> {
+    let mut c = v.clone();
+    c.signature = None;
+    c.flags = 0;
+    if let Some(o) = &mut c.object {
+        o.erasure_index = 0;
+    }
+    let mut inline = std::collections::BTreeMap::new();
+    if let Some(b) = m.inline_data(v) {
+        inline.insert(v.version_id.clone().unwrap_or_else(|| "null".into()), b.to_vec());
+    }
+    xlmeta::encode(&XlMeta { major: 1, minor: 3, versions: vec![c], inline })
+}
+
+/// Votes version by version over copies that disagree (`(copy, drives holding it)`) on a
+/// set of `n` drives with write quorum `q`, `unanswered` of which gave no copy nor a clear
+/// "none": keeps the versions more than `n - q` drives hold, the newest one per version
+/// id, newest first (`Some(None)`: no version is kept). `None` when the unanswered drives
+/// could decide whether a version is kept.
+fn merge_versions(copies: &[(&XlMeta, usize)], n: usize, q: usize, unanswered: usize) -> Option<Option<XlMeta>> {
+    let threshold = n.saturating_sub(q) + 1;
+    // (fingerprint, copy index, version index, votes)
+    let mut votes: Vec<(Vec<u8>, usize, usize, usize)> = Vec::new();
+    for (ci, (m, held)) in copies.iter().enumerate() {
+        for (vi, v) in m.versions.iter().enumerate() {
+            let fp = version_fingerprint(m, v);
+            match votes.iter_mut().find(|e| e.0 == fp) {
+                Some(e) => e.3 += held,
+                None => votes.push((fp, ci, vi, *held)),
+            }
+        }
+    }
+    if votes.iter().any(|e| e.3 < threshold && e.3 + unanswered >= threshold) {
+        return None;
+    }
+    let mut kept: Vec<(&XlMeta, &XlVersion, usize)> =
+        votes.iter().filter(|e| e.3 >= threshold).map(|e| (copies[e.1].0, &copies[e.1].0.versions[e.2], e.3)).collect();
+    // One version per id: the newest (a null version an overwrite replaced loses to it).
+    kept.sort_by(|a, b| b.1.mod_time_ns.cmp(&a.1.mod_time_ns).then(b.2.cmp(&a.2)));
+    let mut seen = std::collections::HashSet::new();
+    kept.retain(|(_, v, _)| seen.insert(v.version_id.clone()));
+    if kept.is_empty() {
+        return Some(None);
+    }
+    let mut out = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
+    for (m, v, _) in kept {
+        if let Some(b) = m.inline_data(v) {
+            out.inline.insert(v.version_id.clone().unwrap_or_else(|| "null".into()), b.to_vec());
+        }
+        out.versions.push(v.clone());
+    }
+    Some(Some(out))
 }
 
 /// Writes `meta` as `bucket/key`'s xl.meta on every online drive; `for_drive` adjusts the
@@ -96,7 +174,7 @@ pub fn write(
     quorum: usize,
     for_drive: impl Fn(usize) -> XlMeta,
 ) -> Result<()> {
-    paths::check_key(key)?;
+    paths::check_legacy_key(key)?;
     let mut ok = 0;
     for (pos, d) in set.iter().enumerate() {
         if !d.check_alive() {
@@ -122,7 +200,7 @@ pub fn write(
 
 /// Removes `bucket/key`'s xl.meta from every drive (its last version is gone).
 pub fn remove(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
-    paths::check_key(key)?;
+    paths::check_legacy_key(key)?;
     for d in set.iter().filter(|d| d.is_online()) {
         let p = xl_path(d, bucket, key);
         match fs::remove_file(&p) {
@@ -177,19 +255,75 @@ mod tests {
         // ...and corrupt copies are outvoted.
         fs::write(xl_path(&set[4], "b", "k"), b"XL2 garbage").unwrap();
         assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
-        // Too many disagreeing copies: a clean error, never a guess.
+        // No content with a write quorum (7 old, 5 newer): versions are voted on one by
+        // one; both have more than n - q = 4 copies, so the newer (delete marker, same null
+        // id) write, whose outcome was unknown, wins.
         write(&set[..5], "b", "k", 5, |_| meta(3)).unwrap();
+        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 3);
+        // 4 newer copies: that write was never acknowledged (an acknowledged one leaves
+        // at most 4 old copies, never 8), the old version stays.
+        write(&set[..8], "b", "k", 8, |_| meta(1)).unwrap();
+        write(&set[..4], "b", "k", 4, |_| meta(3)).unwrap();
+        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        // An acknowledged overwrite on 8 drives, 3 of which now give no answer: the 4 old
+        // copies could be an acknowledged state or the leftovers of the overwrite, so the
+        // read fails rather than guess.
+        write(&set, "b", "k", 8, |_| meta(1)).unwrap();
+        write(&set[..8], "b", "k", 8, |_| meta(3)).unwrap();
+        for d in &set[..3] {
+            let p = xl_path(d, "b", "k");
+            fs::remove_file(&p).unwrap();
+            fs::create_dir(&p).unwrap();
+        }
         assert!(matches!(read(&set, "b", "k", 8), Err(StoreError::ReadQuorum(..))));
+        for d in &set[..3] {
+            fs::remove_dir(xl_path(d, "b", "k")).unwrap();
+        }
         remove(&set, "b", "k").unwrap();
         assert!(read(&set, "b", "k", 8).unwrap().is_none());
-        // A partial write (3 copies) is not "absent": it needs heal or cleanup.
+        // A write cut short after 3 copies was never acknowledged: the key is absent.
         write(&set[..3], "b", "p", 3, |_| meta(1)).unwrap();
-        assert!(matches!(read(&set, "b", "p", 8), Err(StoreError::ReadQuorum(..))));
+        assert!(read(&set, "b", "p", 8).unwrap().is_none());
         // Agreement counts only matching copies.
         write(&set, "b", "q", 8, |_| meta(1)).unwrap();
         fs::write(xl_path(&set[7], "b", "q"), b"XL2 garbage").unwrap();
         let a = read_agreement(&set, "b", "q", 8).unwrap();
         assert_eq!((a.agreeing, a.online), (11, 12));
         assert!(matches!(read(&set, "b", "../x", 8), Err(StoreError::InvalidName(_))));
+    }
+
+    /// An overwrite cut by a crash after 6 of 12 copies: neither file has a write quorum,
+    /// the acknowledged version stays readable by voting, and heal can make them agree.
+    #[test]
+    fn half_written_overwrite_stays_readable() {
+        let (_root, set) = set();
+        let object = |mtime: i64, dd: &str| {
+            let mut m = meta(mtime);
+            m.versions[0].kind = crate::xlmeta::VersionType::Object;
+            m.versions[0].object = Some(crate::xlmeta::XlObject { data_dir: dd.into(), ..Default::default() });
+            m
+        };
+        let v1 = object(10, "d1");
+        write(&set, "b", "k", 8, |_| v1.clone()).unwrap();
+        // Unversioned overwrite: the null version is replaced, on 6 drives only.
+        write(&set[..6], "b", "k", 6, |_| object(20, "d2")).unwrap();
+        let a = read_agreement(&set, "b", "k", 8).unwrap();
+        let m = a.meta.unwrap();
+        assert_eq!(m.versions.len(), 1);
+        assert_eq!(m.versions[0].mod_time_ns, 20, "a null version is the newest of its copies");
+        assert_eq!(a.agreeing, 6);
+        // Versioned: v1 stays on all 12, v2 added on 4 (what an acknowledged delete would
+        // leave at most): v2 is dropped.
+        let mut two = object(30, "d3");
+        two.versions[0].version_id = Some("5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10".into());
+        two.versions.push(v1.versions[0].clone());
+        write(&set, "b", "v", 8, |_| v1.clone()).unwrap();
+        write(&set[..4], "b", "v", 4, |_| two.clone()).unwrap();
+        let m = read(&set, "b", "v", 8).unwrap().unwrap();
+        assert_eq!(m.versions.iter().map(|v| v.mod_time_ns).collect::<Vec<_>>(), [10]);
+        // ...and on 5, it is kept, newest first.
+        write(&set[4..5], "b", "v", 1, |_| two.clone()).unwrap();
+        let m = read(&set, "b", "v", 8).unwrap().unwrap();
+        assert_eq!(m.versions.iter().map(|v| v.mod_time_ns).collect::<Vec<_>>(), [30, 10]);
     }
 }

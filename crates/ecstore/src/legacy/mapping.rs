@@ -11,6 +11,8 @@
 //! - `MetaUsr`: `etag`, `content-type`, the standard headers by their header names, and user
 //!   metadata as `X-Amz-Meta-<name>` (MinIO's convention)
 //! - checksums: `MetaSys["x-rustfs-internal-checksums"]` (JSON object)
+//! - shards kept in the KV layout (under a bucket id, not the key's folder):
+//!   `MetaSys["x-rustfs-internal-bucket-id"]`
 //! - inline bytes: the inline data section, keyed by version id (`null` for the null version)
 //!
 //! This module only converts; it never touches drives.
@@ -29,6 +31,7 @@ pub const ALGO_MINIO_RS: i64 = 1;
 pub const BITROT_XXH3: i64 = 128;
 const PART_FILES: &str = "x-rustfs-internal-part-files";
 const CHECKSUMS: &str = "x-rustfs-internal-checksums";
+const BUCKET_ID: &str = "x-rustfs-internal-bucket-id";
 const USER_META_PREFIX: &str = "x-amz-meta-";
 
 /// The xl.meta version (and its inline bytes) for one of our object versions, as written
@@ -66,6 +69,9 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
             let files: Vec<String> = l.parts.iter().map(PartInfo::file_name).collect();
             if l.parts.iter().any(|p| p.file.is_some()) {
                 meta_sys.insert(PART_FILES.to_string(), serde_json::to_vec(&files).unwrap_or_default());
+            }
+            if let Some(id) = &l.bucket_id {
+                meta_sys.insert(BUCKET_ID.to_string(), id.as_bytes().to_vec());
             }
             let o = XlObject {
                 data_dir: l.data_dir.clone(),
@@ -190,6 +196,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         set: 0,
         distribution: o.erasure_distribution.iter().map(|d| d.saturating_sub(1)).collect(),
         data_dir: o.data_dir.clone(),
+        bucket_id: o.meta_sys.get(BUCKET_ID).and_then(|b| String::from_utf8(b.clone()).ok()),
         parts,
     });
     obj
@@ -256,6 +263,7 @@ mod tests {
             set: 0,
             distribution: (0..12).map(|i| (i + 5) % 12).collect(),
             data_dir: "0d7a7f3c-9a5e-4c1e-8d0e-5f6a7b8c9d0e".into(),
+            bucket_id: Some("6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b".into()),
             parts: vec![
                 PartInfo { number: 1, size: 8 << 20, etag: "e1".into(), file: Some("part.1.abc".into()) },
                 PartInfo { number: 3, size: 4 << 20, etag: "e3".into(), file: Some("part.3.def".into()) },

@@ -33,6 +33,7 @@ pub struct LegacyStore {
 fn backend(e: StoreError) -> MetaError {
     match e {
         StoreError::ReadQuorum(..) | StoreError::WriteQuorum { .. } => MetaError::Unavailable(e.to_string()),
+        StoreError::InvalidName(k) => MetaError::InvalidKey(k),
         other => MetaError::Backend(other.to_string()),
     }
 }
@@ -66,6 +67,41 @@ impl LegacyStore {
     fn upload_lock(&self, bucket: &str, upload_id: &str) -> &Mutex<()> {
         let h = xxhash_rust::xxh3::xxh3_64(format!("{bucket}/{upload_id}").as_bytes());
         &self.upload_locks[(h % LOCK_STRIPES as u64) as usize]
+    }
+
+    /// Refuses keys the keyed layout cannot hold (MinIO's rules), and keys below an object
+    /// (`a/b` when `a` is an object: MinIO's XMinioParentIsObject), so that no two keys ever
+    /// share a folder's xl.meta or data dirs.
+    async fn check_new_key(&self, bucket: &str, key: &str) -> Result<()> {
+        crate::paths::check_legacy_key(key).map_err(backend)?;
+        let trimmed = key.strip_suffix('/').unwrap_or(key);
+        let mut probes = Vec::new();
+        for (i, _) in trimmed.match_indices('/') {
+            let parent = &trimmed[..i];
+            let set = self.ec.set_index(bucket, parent);
+            let drives: Vec<std::path::PathBuf> = self
+                .ec
+                .set_drives(set)
+                .iter()
+                .filter(|d| d.is_online())
+                .map(|d| crate::paths::object_dir(&d.path, bucket, parent).join(files::XL_META))
+                .collect();
+            probes.push((parent.to_string(), drives));
+        }
+        if probes.is_empty() {
+            return Ok(());
+        }
+        let hit = blocking(move || {
+            probes.into_iter().find_map(|(parent, files)| {
+                let held = files.iter().filter(|f| f.is_file()).count();
+                (held * 2 > files.len()).then_some(parent)
+            })
+        })
+        .await?;
+        match hit {
+            Some(parent) => Err(MetaError::ParentIsObject(format!("{bucket}/{parent}"))),
+            None => Ok(()),
+        }
     }
 
     /// Reads a bucket record: the content a majority of all drives agrees on.
@@ -156,8 +192,17 @@ impl LegacyStore {
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
+        let rm = drives.clone();
         let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum)).await?.map_err(backend)?;
-        let Some(m) = a.meta else { return Ok(false) };
+        let Some(m) = a.meta else {
+            if a.agreeing == a.online {
+                return Ok(false);
+            }
+            // Leftovers of a write never acknowledged (no version has enough copies).
+            let (b, k) = (bucket.to_string(), key.to_string());
+            blocking(move || files::remove(&rm, &b, &k)).await?.map_err(backend)?;
+            return Ok(true);
+        };
         if a.agreeing == a.online {
             return Ok(false);
         }
@@ -167,6 +212,10 @@ impl LegacyStore {
 
     /// The current version (`None`) or a given one, as the KV track answers.
     pub async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
+        if crate::paths::legacy_key_problem(key).is_some() {
+            self.get_bucket(bucket).await?;
+            return Err(MetaError::NoSuchKey { bucket: bucket.into(), key: key.into() });
+        }
         let (set, m) = {
             let _g = self.lock_of(bucket, key).read().await;
             self.read_xl(bucket, key).await?
@@ -194,6 +243,7 @@ impl LegacyStore {
     /// returns the versions it replaced.
     pub async fn put_object(&self, mut obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
         self.get_bucket(&obj.bucket).await?;
+        self.check_new_key(&obj.bucket, &obj.key).await?;
         let _g = self.lock_of(&obj.bucket, &obj.key).write().await;
         let (set, m) = self.read_xl(&obj.bucket, &obj.key).await?;
         let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() });
@@ -506,6 +556,7 @@ impl MetadataStore for LegacyStore {
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
         LegacyStore::get_bucket(self, &upload.bucket).await?;
+        self.check_new_key(&upload.bucket, &upload.key).await?;
         if !safe_id(&upload.upload_id) {
             return Err(MetaError::Backend("invalid upload id".into()));
         }
@@ -587,22 +638,28 @@ impl MetadataStore for LegacyStore {
         &self,
         upload: &MultipartUpload,
         obj: ObjectVersion,
-        used: &[u32],
+        used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
         let _g = self.upload_lock(&upload.bucket, &upload.upload_id).lock().await;
         MetadataStore::get_upload(self, &upload.bucket, &upload.key, &upload.upload_id).await?;
         let parts = self.parts_of(&upload.bucket, &upload.upload_id).await?;
+        // Parts are recorded under the same lock: the ones used are still current.
+        let unused_parts = metadata::check_used_parts(&parts, used)?;
         // The object commit is the point of visibility; the upload records go after it.
         let replaced = LegacyStore::put_object(self, obj, cond).await?;
         let drives = self.all_drives();
         let rel = upload_rel(&upload.bucket, &upload.upload_id);
         blocking(move || records::remove(&drives, &rel)).await?;
-        let unused_parts = parts.into_iter().filter(|p| !used.contains(&p.number)).collect();
         Ok(CompleteOutcome { replaced, unused_parts })
     }
 
     async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
+        if crate::paths::legacy_key_problem(key).is_some() {
+            // A key this track cannot hold (one the KV may have) has no versions here.
+            LegacyStore::get_bucket(self, bucket).await?;
+            return Ok(Vec::new());
+        }
         let (set, m) = {
             let _g = self.lock_of(bucket, key).read().await;
             self.read_xl(bucket, key).await?
@@ -618,6 +675,7 @@ impl MetadataStore for LegacyStore {
 
     async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
         LegacyStore::get_bucket(self, bucket).await?;
+        crate::paths::check_legacy_key(key).map_err(backend)?;
         let _g = self.lock_of(bucket, key).write().await;
         let set = self.ec.set_index(bucket, key);
         let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
@@ -641,6 +699,10 @@ impl MetadataStore for LegacyStore {
                 Entry::CommonPrefix(_) => None,
             })
             .collect())
+    }
+
+    fn keyed_data(&self) -> bool {
+        true
     }
 
     async fn recover(&self) -> Result<Vec<String>> {
@@ -711,7 +773,15 @@ mod tests {
     }
 
     fn bucket(name: &str, versioning: Versioning, deleting: bool) -> BucketInfo {
-        BucketInfo { name: name.into(), owner: "o".into(), created_ns: 1, location: None, versioning, deleting }
+        BucketInfo {
+            name: name.into(),
+            id: String::new(),
+            owner: "o".into(),
+            created_ns: 1,
+            location: None,
+            versioning,
+            deleting,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

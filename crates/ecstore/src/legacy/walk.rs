@@ -35,8 +35,10 @@ pub struct Walk<'a> {
     pub limit: usize,
 }
 
+/// A data dir of the keyed layout (never a key, nor a folder of keys); see
+/// [`crate::gc::is_keyed_data_dir`].
 fn is_data_dir(path: &Path, name: &str) -> bool {
-    uuid::Uuid::parse_str(name).is_ok() && !path.join(XL_META).exists()
+    crate::gc::is_keyed_data_dir(path, name)
 }
 
 /// Whether any key lives strictly below folder `dir` (stops at the first one found).
@@ -147,6 +149,22 @@ mod tests {
         let dd = root.join("a").join(uuid::Uuid::new_v4().to_string());
         std::fs::create_dir_all(&dd).unwrap();
         std::fs::write(dd.join("part.1"), b"x").unwrap();
+    }
+
+    /// Keys under a folder named like a data dir (what Spark and Dask write) are keys.
+    #[test]
+    fn folders_named_like_data_dirs_are_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = [
+            "exports/3f2b8c1e-6a1d-4d7e-9c1a-0b2c3d4e5f60/part.0.parquet",
+            "exports/3f2b8c1e-6a1d-4d7e-9c1a-0b2c3d4e5f60/part.1",
+            "f0e1d2c3b4a5968778695a4b3c2d1e0f/part.7",
+        ];
+        make(dir.path(), &keys);
+        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        let mut want: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(names(&all), want);
     }
 
     fn names(v: &[Entry]) -> Vec<String> {

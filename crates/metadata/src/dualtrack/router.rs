@@ -833,6 +833,9 @@ impl MetadataStore for DualTrack {
     }
 
     async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
+        // Under the key's lock: a completion that moves the upload between tracks checks
+        // the part records and commits without a part changing in between.
+        let _g = self.lock_of(&upload.bucket, &upload.key).lock().await;
         let (t, _) = self.upload_home(&upload.bucket, &upload.key, &upload.upload_id).await?;
         self.store(t).put_part(upload, part).await
     }
@@ -860,7 +863,7 @@ impl MetadataStore for DualTrack {
         &self,
         upload: &MultipartUpload,
         obj: ObjectVersion,
-        used: &[u32],
+        used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
         let (home, _) = self.upload_home(&upload.bucket, &upload.key, &upload.upload_id).await?;
@@ -869,11 +872,25 @@ impl MetadataStore for DualTrack {
                 return self.store(t).complete_upload(upload, obj, used, cond).await;
             }
             // The phase changed while the upload ran: its records live on the other track.
-            // They go first, so a crash leaves orphaned parts for GC, never an object whose
-            // parts a later abort would free.
-            let parts = self.store(home).abort_upload(upload).await?;
+            // The object is committed first and the upload removed after it, so at every
+            // moment one of them references the data dir (garbage collection never sees it
+            // unreferenced). A crash in between leaves an upload whose data an object uses:
+            // aborting it frees nothing a version references (s3api checks).
+            let mut stored = Vec::new();
+            let mut after = 0;
+            loop {
+                let chunk = self.store(home).list_parts(&upload.upload_id, after, 1000).await?;
+                let Some(last) = chunk.last() else { break };
+                after = last.number;
+                let n = chunk.len();
+                stored.extend(chunk);
+                if n < 1000 {
+                    break;
+                }
+            }
+            let unused_parts = crate::store::check_used_parts(&stored, used)?;
             let replaced = self.store(t).put_object(obj, cond).await?;
-            let unused_parts = parts.into_iter().filter(|p| !used.contains(&p.number)).collect();
+            self.store(home).abort_upload(upload).await?;
             Ok(CompleteOutcome { replaced, unused_parts })
         })
         .await
@@ -911,5 +928,19 @@ impl MetadataStore for DualTrack {
             tracing::warn!(keys = n, "shadow copies a previous run left pending are being redone");
         }
         Ok(repaired)
+    }
+
+    /// Until `complete`, xl.meta may be read (and rolled back to), so data stays where the
+    /// legacy track finds it.
+    fn keyed_data(&self) -> bool {
+        self.state().phase != Phase::Complete
+    }
+
+    async fn all_bucket_ids(&self) -> Result<Vec<String>> {
+        let mut ids = self.legacy.all_bucket_ids().await?;
+        ids.extend(self.kv.all_bucket_ids().await?);
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 }

@@ -1,0 +1,98 @@
+//! The server's limits and timeouts against slow, stalled or hostile clients, resolved from
+//! flags, `RUSTFS_*` variables and the YAML file (in that order). Documented in the README.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Largest aws-chunked chunk accepted (MinIO's bound too); SDKs send 64 KiB to 1 MiB.
+pub const MAX_AWS_CHUNK: u64 = 16 << 20;
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct LimitArgs {
+    /// Seconds a client may leave a request body or a response without progress before the
+    /// request fails (RequestTimeout) and the connection closes.
+    #[arg(long, env = "RUSTFS_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once; more are answered 503 SlowDown and closed.
+    #[arg(long, env = "RUSTFS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Largest browser-form (multipart/form-data POST) request body, in bytes.
+    #[arg(long, env = "RUSTFS_POST_FORM_MAX_BYTES")]
+    pub post_form_max_bytes: Option<u64>,
+    /// Browser-form POSTs buffered at once; more are answered 503 SlowDown.
+    #[arg(long, env = "RUSTFS_POST_FORM_CONCURRENCY")]
+    pub post_form_concurrency: Option<usize>,
+    /// Seconds the data of a replaced or deleted version is kept for readers that started
+    /// before, at least (then it is freed once no reader holds it).
+    #[arg(long, env = "RUSTFS_FREE_DELAY_SECS")]
+    pub free_delay_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitFile {
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub post_form_max_bytes: Option<u64>,
+    pub post_form_concurrency: Option<usize>,
+    pub free_delay_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub post_form_max_bytes: u64,
+    pub post_form_concurrency: usize,
+    pub free_delay: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 2048,
+            post_form_max_bytes: 16 << 20,
+            post_form_concurrency: 16,
+            free_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Limits {
+    pub fn resolve(args: LimitArgs, file: LimitFile) -> Result<Self, String> {
+        let d = Self::default();
+        let l = Self {
+            idle_timeout: args.idle_timeout_secs.or(file.idle_timeout_secs).map_or(d.idle_timeout, Duration::from_secs),
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(d.max_connections),
+            post_form_max_bytes: args.post_form_max_bytes.or(file.post_form_max_bytes).unwrap_or(d.post_form_max_bytes),
+            post_form_concurrency: args
+                .post_form_concurrency
+                .or(file.post_form_concurrency)
+                .unwrap_or(d.post_form_concurrency),
+            free_delay: args.free_delay_secs.or(file.free_delay_secs).map_or(d.free_delay, Duration::from_secs),
+        };
+        if l.idle_timeout.is_zero() || l.max_connections == 0 || l.post_form_concurrency == 0 {
+            return Err("idle_timeout_secs, max_connections and post_form_concurrency must be above 0".into());
+        }
+        Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_zero_is_refused() {
+        let args = LimitArgs { max_connections: Some(7), ..Default::default() };
+        let file = LimitFile { max_connections: Some(9), idle_timeout_secs: Some(5), ..Default::default() };
+        let l = Limits::resolve(args, file).unwrap();
+        assert_eq!((l.max_connections, l.idle_timeout), (7, Duration::from_secs(5)));
+        assert_eq!(l.post_form_max_bytes, 16 << 20);
+        let zero = LimitArgs { idle_timeout_secs: Some(0), ..Default::default() };
+        assert!(Limits::resolve(zero, LimitFile::default()).is_err());
+    }
+}
