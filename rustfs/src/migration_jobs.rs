@@ -64,6 +64,11 @@ impl Jobs {
                 "cleanup removes xl.meta files and runs only in phase complete (now {phase}); every earlier phase can still roll back to them"
             ));
         }
+        if kind == Kind::RebuildKv && matches!(phase, Phase::KvPrimary | Phase::Complete) {
+            return Err(format!(
+                "rebuild-kv refused in phase {phase}: the KV is primary, and xl.meta may lack its newest writes (or, after cleanup, everything); roll back to fullout first if the KV must be rebuilt"
+            ));
+        }
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cur.as_ref().filter(|p| p.running) {
             return Err(format!("a {} job is running", p.kind));

@@ -286,3 +286,33 @@ async fn validator_repairs_with_all_four_strategies() {
     assert_eq!(dt.check_key("r", "fsonly", None).await.unwrap().0, Class::FsOnly);
     assert_eq!(dt.check_key("r", "nowhere", None).await.unwrap().0, Class::Missing);
 }
+
+/// rebuild-kv adds what xl.meta has but never deletes a KV version xl.meta lacks, and is
+/// refused once the KV is primary (xl.meta may be stale or cleaned up by then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_kv_never_deletes_kv_versions_and_is_refused_once_kv_is_primary() {
+    let env = Env::new();
+    let fullout = MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1);
+    let (dt, _kv) = env.open(fullout, DualOptions::default()).await;
+    dt.create_bucket(bucket("rb", Versioning::Enabled)).await.unwrap();
+    dt.put_object(obj("rb", "k", &vid(1, 1), "both", 10), PutCondition::None).await.unwrap();
+    // A version only the KV has (xl.meta lacks it).
+    dt.kv_store().replace_key("rb", "k", {
+        let mut v = dt.kv_store().key_versions("rb", "k").await.unwrap();
+        v.insert(0, obj("rb", "k", &vid(1, 2), "kv only", 20));
+        v
+    })
+    .await
+    .unwrap();
+    // A key only xl.meta has.
+    dt.legacy().replace_key("rb", "fs", vec![obj("rb", "fs", &vid(1, 3), "fs only", 30)]).await.unwrap();
+    dt.rebuild_key("rb", "k").await.unwrap();
+    dt.rebuild_key("rb", "fs").await.unwrap();
+    let k: Vec<String> = dt.kv_store().key_versions("rb", "k").await.unwrap().into_iter().map(|v| v.version_id).collect();
+    assert_eq!(k, [vid(1, 2), vid(1, 1)], "the KV-only version is kept");
+    assert_eq!(dt.kv_store().key_versions("rb", "fs").await.unwrap().len(), 1);
+    run_migrator(&dt).await;
+    dt.set_phase(Phase::KvPrimary, None, None).await.unwrap();
+    let r = dt.rebuild_key("rb", "k").await;
+    assert!(matches!(&r, Err(MetaError::Backend(m)) if m.contains("refused in phase kv_primary")), "{r:?}");
+}

@@ -563,10 +563,40 @@ impl DualTrack {
         Ok(true)
     }
 
-    /// Rebuilds one key of the KV from xl.meta (`metadata rebuild-kv`).
+    /// Rebuilds one key of the KV from xl.meta (`metadata rebuild-kv`): adds the versions
+    /// xl.meta has and takes xl.meta's copy of those both have, but never deletes a KV
+    /// version xl.meta merely lacks (xl.meta may be stale; the validator reports such keys
+    /// and repairs them on request). Refused once the KV is primary.
     pub async fn rebuild_key(&self, bucket: &str, key: &str) -> Result<()> {
         let _g = self.lock_of(bucket, key).lock().await;
-        self.copy_key(bucket, key, Track::Legacy, Track::Kv).await?;
+        let phase = self.state().phase;
+        if matches!(phase, Phase::KvPrimary | Phase::Complete) {
+            return Err(MetaError::Backend(format!(
+                "rebuild-kv refused in phase {phase}: the KV is primary and xl.meta may be stale or cleaned up"
+            )));
+        }
+        let fs = match self.legacy.key_versions(bucket, key).await {
+            Ok(v) => v,
+            Err(MetaError::NoSuchBucket(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let kv = match self.kv.key_versions(bucket, key).await {
+            Ok(v) => v,
+            Err(MetaError::NoSuchBucket(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut merged = fs.clone();
+        merged.extend(kv.into_iter().filter(|k| !fs.iter().any(|f| f.version_id == k.version_id)));
+        merged.sort_by(|a, b| b.mtime_ns.cmp(&a.mtime_ns));
+        if !merged.is_empty() {
+            match self.kv.replace_key(bucket, key, merged.clone()).await {
+                Err(MetaError::NoSuchBucket(_)) => {
+                    self.copy_bucket(bucket, Track::Legacy, Track::Kv).await?;
+                    self.kv.replace_key(bucket, key, merged).await?;
+                }
+                r => r?,
+            }
+        }
         if self.shadow.is_pending(bucket, key) {
             self.shadow.done(bucket, key).await?;
         }
