@@ -2,11 +2,14 @@
 # The project's test command: unit and integration tests (cargo nextest), then the
 # end-to-end suite (pytest) against the release binaries with aws-cli, boto3 and the
 # Rust aws-sdk-s3, and the observability assets (promtool, Grafana schema, a real
-# Prometheus and OTLP receivers). Needs: Rust, cargo-nextest, Python 3 with pytest, boto3,
+# Prometheus and OTLP receivers); formatting and clippy (workspace lints: no unwrap/expect
+# outside tests, no unsafe) must pass first. Needs: Rust, cargo-nextest, Python 3 with pytest, boto3,
 # awscli, opentelemetry-proto, grpcio; Prometheus (promtool); Node.js with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release --bins
 cargo nextest run --workspace --no-fail-fast
 scripts/test_observability.sh

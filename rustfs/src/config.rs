@@ -11,7 +11,10 @@ use serde::Deserialize;
 
 pub const DEFAULT_ACCESS_KEY: &str = "rustfsadmin";
 pub const DEFAULT_SECRET_KEY: &str = "rustfsadmin";
+/// Where the server listens when credentials are set.
 pub const DEFAULT_ADDRESS: &str = "0.0.0.0:9000";
+/// Where it listens with the default credentials (loopback only).
+pub const DEFAULT_LOCAL_ADDRESS: &str = "127.0.0.1:9000";
 pub const DEFAULT_DATA: &str = "./data";
 
 #[derive(Debug, Clone, Args, Default)]
@@ -170,12 +173,16 @@ fn load_file(path: &Path) -> Result<FileConfig, String> {
 
 impl Config {
     pub fn resolve(args: ServerArgs) -> Result<Self, String> {
+        Self::resolve_with(args, |k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::resolve`], reading the credential variables through `var`.
+    pub fn resolve_with(args: ServerArgs, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let file = match &args.config {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
-        let address = args.address.or(file.address).unwrap_or_else(|| DEFAULT_ADDRESS.into());
-        let address: SocketAddr = address.parse().map_err(|e| format!("invalid address {address:?}: {e}"))?;
+        let explicit_address = args.address.or(file.address);
         let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
         let drives = if !args.drives.is_empty() {
             args.drives
@@ -190,7 +197,7 @@ impl Config {
                 drives.len()
             ));
         }
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let env = |k: &str| var(k).filter(|v| !v.is_empty());
         let (access, secret, default_credentials) = match (env("RUSTFS_ACCESS_KEY"), env("RUSTFS_SECRET_KEY")) {
             (Some(a), Some(s)) => (a, s, false),
             (None, None) => (DEFAULT_ACCESS_KEY.into(), DEFAULT_SECRET_KEY.into(), true),
@@ -200,6 +207,16 @@ impl Config {
         };
         if access.len() < 3 || secret.len() < 8 {
             return Err("access key needs at least 3 characters and secret key at least 8".into());
+        }
+        // With the documented default credentials anyone could write everything: the server
+        // then listens on the loopback interface only, unless told otherwise explicitly.
+        let address = explicit_address
+            .unwrap_or_else(|| if default_credentials { DEFAULT_LOCAL_ADDRESS.into() } else { DEFAULT_ADDRESS.into() });
+        let address: SocketAddr = address.parse().map_err(|e| format!("invalid address {address:?}: {e}"))?;
+        if default_credentials && !address.ip().is_loopback() {
+            return Err(format!(
+                "refusing to listen on {address} with the default credentials ({DEFAULT_ACCESS_KEY}/{DEFAULT_SECRET_KEY}): set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY, or listen on 127.0.0.1"
+            ));
         }
         let root = User { access_key: access.clone(), secret_key: secret, display_name: access };
         let mut users = vec![root.clone()];
@@ -289,6 +306,24 @@ mod tests {
         assert!(!format!("{:?}", c.users).contains("example-secret"), "secrets never in Debug");
         std::fs::write(&p, "bogus_key: 1\n").unwrap();
         assert!(Config::resolve(ServerArgs { config: Some(p), ..Default::default() }).is_err());
+    }
+
+    /// With the default credentials the server listens on loopback only.
+    #[test]
+    fn default_credentials_stay_on_loopback() {
+        let none = |_: &str| None;
+        let c = Config::resolve_with(ServerArgs::default(), none).unwrap();
+        assert!(c.default_credentials);
+        assert_eq!(c.address.to_string(), DEFAULT_LOCAL_ADDRESS);
+        let open = ServerArgs { address: Some("0.0.0.0:9000".into()), ..Default::default() };
+        assert!(Config::resolve_with(open, none).unwrap_err().contains("default credentials"));
+        let set = |k: &str| match k {
+            "RUSTFS_ACCESS_KEY" => Some("admin-key".to_string()),
+            "RUSTFS_SECRET_KEY" => Some("a-long-secret".to_string()),
+            _ => None,
+        };
+        let c = Config::resolve_with(ServerArgs::default(), set).unwrap();
+        assert_eq!(c.address.to_string(), DEFAULT_ADDRESS);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -20,6 +20,7 @@ pub struct Router {
     pub app: Arc<App>,
     pub s3: S3Service,
     pub metrics: Arc<prometheus::Registry>,
+    pub guards: Arc<crate::guard::Guards>,
 }
 
 pub type RespBody = http_body_util::Either<Counted<s3s::Body>, Full<Bytes>>;
@@ -128,6 +129,20 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             if xml_body_too_large(&req) {
                 return Ok(too_large());
             }
+            let admin = req.uri().path().starts_with(crate::admin::PREFIX);
+            let query = req.uri().query().unwrap_or("");
+            if let Some(r) = crate::guard::check_head(req.method(), req.headers(), query, admin, SystemTime::now()) {
+                return Ok(r.response_either());
+            }
+            // A browser form is buffered by s3s before any access check: bound how many and
+            // how large, and hold the permit for the whole request.
+            let _form = match crate::guard::auth_shape(req.method(), req.headers(), query) {
+                crate::guard::AuthShape::Form => match this.guards.admit_form(req.headers()) {
+                    Ok(p) => Some(p),
+                    Err(r) => return Ok(r.response_either()),
+                },
+                _ => None,
+            };
             this.s3_call(req).await
         })
     }
@@ -147,7 +162,9 @@ impl Router {
         let empty_body = req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
         let received = Arc::new(AtomicU64::new(0));
         let counter = received.clone();
-        let req = req.map(|b| s3s::Body::http_body(Counted::new(b, move |n| counter.store(n, Ordering::Relaxed))));
+        let guard = self.guards.body_guard(req.method(), req.headers());
+        let req = req
+            .map(|b| s3s::Body::http_body(Counted::new(guard.wrap(b), move |n| counter.store(n, Ordering::Relaxed))));
         let res = self.s3.call(req).instrument(span.clone()).await;
         let op = crate::observe::op_of(&info, &path);
         let mut resp = match res {

@@ -7,6 +7,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod gc_job;
+pub mod guard;
 pub mod heal_job;
 pub mod http;
 pub mod inventory;

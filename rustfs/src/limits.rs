@@ -28,6 +28,10 @@ pub struct LimitArgs {
     /// before, at least (then it is freed once no reader holds it).
     #[arg(long, env = "RUSTFS_FREE_DELAY_SECS")]
     pub free_delay_secs: Option<u64>,
+    /// Threads for blocking file I/O (shard reads and writes, xl.meta); none is ever held
+    /// by a stalled client for longer than the idle timeout.
+    #[arg(long, env = "RUSTFS_BLOCKING_THREADS")]
+    pub blocking_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -38,6 +42,7 @@ pub struct LimitFile {
     pub post_form_max_bytes: Option<u64>,
     pub post_form_concurrency: Option<usize>,
     pub free_delay_secs: Option<u64>,
+    pub blocking_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,7 @@ pub struct Limits {
     pub post_form_max_bytes: u64,
     pub post_form_concurrency: usize,
     pub free_delay: Duration,
+    pub blocking_threads: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +63,7 @@ impl Default for Limits {
             post_form_max_bytes: 16 << 20,
             post_form_concurrency: 16,
             free_delay: Duration::from_secs(30),
+            blocking_threads: 512,
         }
     }
 }
@@ -73,9 +80,14 @@ impl Limits {
                 .or(file.post_form_concurrency)
                 .unwrap_or(d.post_form_concurrency),
             free_delay: args.free_delay_secs.or(file.free_delay_secs).map_or(d.free_delay, Duration::from_secs),
+            blocking_threads: args.blocking_threads.or(file.blocking_threads).unwrap_or(d.blocking_threads),
         };
-        if l.idle_timeout.is_zero() || l.max_connections == 0 || l.post_form_concurrency == 0 {
-            return Err("idle_timeout_secs, max_connections and post_form_concurrency must be above 0".into());
+        if l.idle_timeout.is_zero() || l.max_connections == 0 || l.post_form_concurrency == 0 || l.blocking_threads < 4
+        {
+            return Err(
+                "idle_timeout_secs, max_connections and post_form_concurrency must be above 0, blocking_threads at least 4"
+                    .into(),
+            );
         }
         Ok(l)
     }

@@ -26,7 +26,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cfg.limits.blocking_threads)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rustfs: cannot start the runtime: {e}");

@@ -71,7 +71,8 @@ impl Access {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// Seconds buckets of S3 requests (time to the response head).
@@ -87,6 +88,9 @@ pub struct HttpMetrics {
     pub sent: IntCounterVec,
     /// The seed's per-operation families: (latency ms, total, errors) for put/get/delete/list.
     pub seed: [(Histogram, IntCounter, IntCounter); 4],
+    /// Client connections open now, and those refused over `max_connections`.
+    pub connections: IntGauge,
+    pub connections_refused: IntCounter,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -136,6 +140,13 @@ pub static HTTP: LazyLock<HttpMetrics> = LazyLock::new(|| HttpMetrics {
     ),
     received: counter("rustfs_s3_received_bytes_total", "Request body bytes received, by operation", &["op"]),
     sent: counter("rustfs_s3_sent_bytes_total", "Response body bytes sent, by operation", &["op"]),
+    connections: IntGauge::new("rustfs_http_connections", "Client connections open")
+        .unwrap_or_else(|e| panic!("metric rustfs_http_connections: {e}")),
+    connections_refused: IntCounter::new(
+        "rustfs_http_connections_refused_total",
+        "Client connections answered 503 and closed because max_connections were open",
+    )
+    .unwrap_or_else(|e| panic!("metric rustfs_http_connections_refused_total: {e}")),
     seed: [
         seed_family("put_object", "PutObject"),
         seed_family("get_object", "GetObject"),
@@ -163,6 +174,8 @@ fn register_http(reg: &Registry) -> prometheus::Result<()> {
     reg.register(Box::new(h.errors.clone()))?;
     reg.register(Box::new(h.received.clone()))?;
     reg.register(Box::new(h.sent.clone()))?;
+    reg.register(Box::new(h.connections.clone()))?;
+    reg.register(Box::new(h.connections_refused.clone()))?;
     for (latency, total, errors) in &h.seed {
         reg.register(Box::new(latency.clone()))?;
         reg.register(Box::new(total.clone()))?;

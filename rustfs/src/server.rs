@@ -58,6 +58,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     // CompleteMultipartUpload of 10,000 parts is about 2.5 MB).
     let mut s3cfg = s3s::config::S3Config::default();
     s3cfg.xml_max_body_size = XML_MAX_BODY;
+    // Browser forms are buffered by s3s: never more than the front admits.
+    s3cfg.post_object_max_file_size = cfg.limits.post_form_max_bytes;
+    s3cfg.form_max_fields_size = (cfg.limits.post_form_max_bytes as usize).min(1 << 20);
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3cfg))));
     b.set_auth(s3api::Users::new(cfg.users.clone()));
     b.set_access(crate::observe::CaptureAccess);
@@ -70,7 +73,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if app.cfg.metrics_access == crate::metrics::Access::Bearer(None) {
         tracing::info!("/metrics is closed: set RUSTFS_METRICS_AUTH=public or RUSTFS_METRICS_TOKEN to scrape it");
     }
-    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics) };
+    let guards = Arc::new(crate::guard::Guards::new(cfg.limits.clone()));
+    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards };
 
     let listener =
         TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
@@ -84,6 +88,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Connections served at once (`max_connections`); more are answered 503 and closed.
+    let conns = Arc::new(tokio::sync::Semaphore::new(cfg.limits.max_connections));
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
@@ -101,10 +107,19 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             _ = ctrl_c.as_mut() => break,
         };
         let _ = sock.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(sock), router.clone());
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            crate::metrics::HTTP.connections_refused.inc();
+            tokio::spawn(refuse_connection(sock));
+            continue;
+        };
+        crate::metrics::HTTP.connections.inc();
+        let io = TokioIo::new(crate::guard::StallGuard::new(sock, cfg.limits.idle_timeout));
+        let conn = http.serve_connection(io, router.clone());
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {
             let _ = conn.await;
+            crate::metrics::HTTP.connections.dec();
+            drop(permit);
         });
     }
     drop(listener);
@@ -118,6 +133,22 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     app.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Answers a connection over `max_connections` with 503 SlowDown and closes it.
+async fn refuse_connection(mut sock: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code>\
+                <Message>Too many connections; please reduce your request rate.</Message></Error>";
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = sock.write_all(resp.as_bytes()).await;
+        let _ = sock.shutdown().await;
+    })
+    .await;
 }
 
 /// Keeps `Arc<App>` type in the public API for tests that embed the server.

@@ -1,6 +1,8 @@
 //! Erasure coding throughput: 8+4 encode of 1 MiB blocks, and decode with 0 and 4 shards
 //! lost (data shards, the worst case), plus the bitrot hash. Run: `cargo bench -p rustfs-ecstore`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rustfs_ecstore::{Erasure, bitrot};
 

@@ -2,6 +2,8 @@
 //! surrealkv. Phases, shadow writes, the migrator racing writers, rollback, the complete
 //! guard, cleanup, repairs and crash recovery of shadow markers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -297,18 +299,20 @@ async fn rebuild_kv_never_deletes_kv_versions_and_is_refused_once_kv_is_primary(
     dt.create_bucket(bucket("rb", Versioning::Enabled)).await.unwrap();
     dt.put_object(obj("rb", "k", &vid(1, 1), "both", 10), PutCondition::None).await.unwrap();
     // A version only the KV has (xl.meta lacks it).
-    dt.kv_store().replace_key("rb", "k", {
-        let mut v = dt.kv_store().key_versions("rb", "k").await.unwrap();
-        v.insert(0, obj("rb", "k", &vid(1, 2), "kv only", 20));
-        v
-    })
-    .await
-    .unwrap();
+    dt.kv_store()
+        .replace_key("rb", "k", {
+            let mut v = dt.kv_store().key_versions("rb", "k").await.unwrap();
+            v.insert(0, obj("rb", "k", &vid(1, 2), "kv only", 20));
+            v
+        })
+        .await
+        .unwrap();
     // A key only xl.meta has.
     dt.legacy().replace_key("rb", "fs", vec![obj("rb", "fs", &vid(1, 3), "fs only", 30)]).await.unwrap();
     dt.rebuild_key("rb", "k").await.unwrap();
     dt.rebuild_key("rb", "fs").await.unwrap();
-    let k: Vec<String> = dt.kv_store().key_versions("rb", "k").await.unwrap().into_iter().map(|v| v.version_id).collect();
+    let k: Vec<String> =
+        dt.kv_store().key_versions("rb", "k").await.unwrap().into_iter().map(|v| v.version_id).collect();
     assert_eq!(k, [vid(1, 2), vid(1, 1)], "the KV-only version is kept");
     assert_eq!(dt.kv_store().key_versions("rb", "fs").await.unwrap().len(), 1);
     run_migrator(&dt).await;

@@ -2,6 +2,8 @@
 //! streaming write, ranged reads, reads with lost and corrupted shards, heal back to
 //! bit-exact shards, the read-quorum error, and frees that wait for readers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! against hostile input: truncated, wrong magic, absurd lengths, CRC mismatch.
 //! Where the fixtures folder is absent, each test says so on stderr and checks nothing else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::io::Read;
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //! commits), point gets of inline objects, and listing 10,000 keys in pages of 1000.
 //! Run: `cargo bench -p rustfs-metadata`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! The KV track on a real surrealkv tree in a temp folder: buckets, versions, listing with
 //! delimiters and markers, multipart state, and durability across reopen.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -81,6 +81,9 @@ pub fn store(e: StoreError) -> S3Error {
         StoreError::InvalidRange => {
             s3_error!(InvalidRange, "The requested range is not satisfiable")
         }
+        StoreError::Body(msg) if crate::limits::BodyLimit::find(&msg).is_some() => {
+            crate::limits::BodyLimit::find(&msg).map_or_else(|| s3_error!(IncompleteBody), |l| l.to_s3())
+        }
         StoreError::Body(msg) => {
             tracing::debug!(%msg, "request body failed");
             s3_error!(

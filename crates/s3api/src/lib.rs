@@ -12,6 +12,7 @@ mod delete;
 pub mod error;
 mod get;
 mod ingest;
+pub mod limits;
 mod list;
 mod multipart;
 mod put;

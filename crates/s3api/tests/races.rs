@@ -2,6 +2,8 @@
 //! S3Api over real drive folders and a real surrealkv, with the race window held open on
 //! purpose by a pass-through `Gate` around the metadata store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 mod support;
 
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! upload and trailing CRC32 checksum, GET/HEAD/ranges, multipart, listing with the
 //! paginator, versioning, DeleteObjects, copy and presigned GET.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

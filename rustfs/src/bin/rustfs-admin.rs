@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long, env = "RUSTFS_ACCESS_KEY", default_value = rustfs::config::DEFAULT_ACCESS_KEY, global = true)]
     access_key: String,
     /// Secret key of the root user.
-    #[arg(long, env = "RUSTFS_SECRET_KEY", default_value = rustfs::config::DEFAULT_SECRET_KEY, hide_default_value = true, global = true)]
+    #[arg(long, env = "RUSTFS_SECRET_KEY", default_value = rustfs::config::DEFAULT_SECRET_KEY, hide_default_value = true, hide_env_values = true, global = true)]
     secret_key: String,
     #[arg(long, env = "RUSTFS_REGION", default_value = "us-east-1", global = true)]
     region: String,

@@ -587,7 +587,7 @@ impl DualTrack {
         };
         let mut merged = fs.clone();
         merged.extend(kv.into_iter().filter(|k| !fs.iter().any(|f| f.version_id == k.version_id)));
-        merged.sort_by(|a, b| b.mtime_ns.cmp(&a.mtime_ns));
+        merged.sort_by_key(|v| std::cmp::Reverse(v.mtime_ns));
         if !merged.is_empty() {
             match self.kv.replace_key(bucket, key, merged.clone()).await {
                 Err(MetaError::NoSuchBucket(_)) => {
