@@ -9,14 +9,13 @@ import pytest
 
 from conftest import ADMIN_BIN, ROOT
 
-FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures")
+FIXTURES = os.path.join(ROOT, "crates", "ecstore", "tests", "fixtures")
 
 
 @pytest.fixture
 def fixture_file():
     p = os.path.join(FIXTURES, "minio", "xl-many-parts.meta")
-    if not os.path.exists(p):
-        pytest.skip(f"fixtures folder {FIXTURES} is absent")
+    assert os.path.exists(p), f"the vendored fixture {p} is missing"
     return p
 
 

@@ -3,9 +3,21 @@
 
 use crate::error::{Result, StoreError};
 
-/// The algorithm id recorded in metadata for shards written by this module. MinIO's
-/// shards use a GF(2^8) Vandermonde code and are not interchangeable with ours.
-pub const ALGORITHM: &str = "rs-simd-gf16";
+/// The algorithm id recorded in metadata for shards written by this module with bound
+/// frames (see `bitrot`). MinIO's shards use a GF(2^8) Vandermonde code and are not
+/// interchangeable with ours.
+pub const ALGORITHM: &str = "rs-simd-gf16-bound";
+/// The same code with v1 frames (shards written before frames were bound to their place).
+pub const ALGORITHM_V1: &str = "rs-simd-gf16";
+
+/// The frame key of shard `index` of part `file` of a layout with algorithm `algorithm`.
+pub fn frame_key(algorithm: &str, data_dir: &str, file: &str, index: usize) -> crate::bitrot::FrameKey {
+    if algorithm == ALGORITHM {
+        crate::bitrot::FrameKey::bound(data_dir, file, index)
+    } else {
+        crate::bitrot::FrameKey::PLAIN
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Erasure {

@@ -52,8 +52,8 @@ fn block_lens(part_size: u64, bs: u64) -> impl Iterator<Item = usize> {
     (0..n).map(move |b| bs.min(part_size - b * bs) as usize)
 }
 
-/// Whether a shard file holds exactly the expected frames, each with a valid hash.
-fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64) -> bool {
+/// Whether a shard file holds exactly the expected frames, each valid at its place.
+fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64, key: bitrot::FrameKey) -> bool {
     let Ok(mut f) = File::open(path) else {
         return false;
     };
@@ -63,9 +63,9 @@ fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64) -> bool
         return false;
     }
     let mut frame = Vec::new();
-    for l in block_lens(part_size, e.block_size as u64) {
+    for (b, l) in block_lens(part_size, e.block_size as u64).enumerate() {
         frame.resize(bitrot::framed_len(e.shard_size(l)), 0);
-        if f.read_exact(&mut frame).is_err() || bitrot::verify(&frame).is_none() {
+        if f.read_exact(&mut frame).is_err() || key.verify(b as u64, &frame).is_none() {
             return false;
         }
     }
@@ -85,8 +85,11 @@ pub(crate) fn heal_object(
     for part in &layout.parts {
         let name = part.file_name();
         let paths: Vec<_> = layout.distribution.iter().map(|&d| dirs[d as usize].join(&name)).collect();
-        let healthy: Vec<bool> =
-            paths.iter().zip(&shard_drives).map(|(p, d)| d.is_online() && shard_is_healthy(p, &e, part.size)).collect();
+        let keys: Vec<bitrot::FrameKey> =
+            (0..e.total()).map(|i| crate::erasure::frame_key(&layout.algorithm, &layout.data_dir, &name, i)).collect();
+        let healthy: Vec<bool> = (0..e.total())
+            .map(|i| shard_drives[i].is_online() && shard_is_healthy(&paths[i], &e, part.size, keys[i]))
+            .collect();
         let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
         if bad.is_empty() {
             continue;
@@ -110,14 +113,15 @@ pub(crate) fn heal_object(
             writers.push(w);
         }
         let mut offset = 0u64;
-        for l in block_lens(part.size, e.block_size as u64) {
+        for (b, l) in block_lens(part.size, e.block_size as u64).enumerate() {
+            let b = b as u64;
             let flen = bitrot::framed_len(e.shard_size(l));
             let mut shards: Vec<Option<Vec<u8>>> = vec![None; e.total()];
             let mut frame = vec![0u8; flen];
             for (i, src) in sources.iter().enumerate() {
                 if let Some(f) = src
                     && f.read_exact_at(&mut frame, offset).is_ok()
-                    && let Some(p) = bitrot::verify(&frame)
+                    && let Some(p) = keys[i].verify(b, &frame)
                 {
                     shards[i] = Some(p.to_vec());
                 }
@@ -126,7 +130,7 @@ pub(crate) fn heal_object(
             for (w, &i) in writers.iter_mut().zip(&bad) {
                 if let Some((f, _)) = w
                     && let Some(s) = &shards[i]
-                    && f.write_all(&bitrot::hash(s)).and_then(|()| f.write_all(s)).is_err()
+                    && f.write_all(&keys[i].hash(b, s)).and_then(|()| f.write_all(s)).is_err()
                 {
                     *w = None;
                 }

@@ -33,7 +33,7 @@ use metadata::{ErasureLayout, PartInfo};
 use tokio::sync::mpsc;
 
 pub use drives::{Drive, DriveInfo, DriveState, SET_DRIVES};
-pub use erasure::{ALGORITHM, Erasure};
+pub use erasure::{ALGORITHM, ALGORITHM_V1, Erasure};
 pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
 pub use gc::GcReport;
@@ -184,7 +184,8 @@ impl EcStore {
             StoreError::Format(format!("object refers to erasure set {} which does not exist", layout.set))
         })?;
         let total = layout.data as usize + layout.parity as usize;
-        let valid = layout.data > 0
+        let valid = (layout.algorithm == ALGORITHM || layout.algorithm == ALGORITHM_V1)
+            && layout.data > 0
             && layout.block_size > 0
             && total <= drives.len()
             && layout.distribution.len() == total
@@ -223,8 +224,17 @@ impl EcStore {
         if online < self.write_quorum() {
             return Err(StoreError::WriteQuorum { set: layout.set as usize, online, needed: self.write_quorum() });
         }
-        let target =
-            writer::PartTarget { drives, dirs: &dirs, distribution: &layout.distribution, file, idle: self.io_timeout };
+        let keys: Vec<bitrot::FrameKey> = (0..layout.distribution.len())
+            .map(|i| erasure::frame_key(&layout.algorithm, &layout.data_dir, file, i))
+            .collect();
+        let target = writer::PartTarget {
+            drives,
+            dirs: &dirs,
+            distribution: &layout.distribution,
+            file,
+            keys: &keys,
+            idle: self.io_timeout,
+        };
         let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
         if res.is_err() {
             self.delete_files(layout, bucket, key, vec![file.to_string()]).await;

@@ -20,6 +20,8 @@ use crate::error::{Result, StoreError};
 /// One part file's shards, opened lazily.
 struct PartShards {
     files: Vec<Option<File>>,
+    /// The frame key of each shard index.
+    keys: Vec<crate::bitrot::FrameKey>,
     /// `bad[i]`: shard `i` is missing or failed a check; do not use it again in this part.
     bad: Vec<bool>,
 }
@@ -50,7 +52,10 @@ impl ReadTarget {
             bad.push(f.is_none());
             files.push(f);
         }
-        PartShards { files, bad }
+        let keys = (0..files.len())
+            .map(|i| crate::erasure::frame_key(&self.layout.algorithm, &self.layout.data_dir, &name, i))
+            .collect();
+        PartShards { files, keys, bad }
     }
 
     /// Reads block `b` of `part` (of `block_len` bytes) into `out`, reconstructing if needed.
@@ -75,7 +80,7 @@ impl ReadTarget {
             let Some(f) = ps.files[i].as_ref() else {
                 continue;
             };
-            let ok = f.read_exact_at(&mut frame, offset).is_ok() && bitrot::verify(&frame).is_some();
+            let ok = f.read_exact_at(&mut frame, offset).is_ok() && ps.keys[i].verify(b, &frame).is_some();
             if ok {
                 *slot = Some(frame[bitrot::HASH_LEN..].to_vec());
                 have += 1;

@@ -44,6 +44,8 @@ pub(crate) struct PartTarget<'a> {
     pub dirs: &'a [PathBuf],
     pub distribution: &'a [u8],
     pub file: &'a str,
+    /// The frame key of each shard index.
+    pub keys: &'a [bitrot::FrameKey],
     /// How long the encoder waits for the next block of the body before it gives up.
     pub idle: std::time::Duration,
 }
@@ -64,6 +66,7 @@ where
     let shard_drives: Vec<Arc<Drive>> = t.distribution.iter().map(|&d| Arc::clone(&t.drives[d as usize])).collect();
     let shard_dirs: Vec<PathBuf> = t.distribution.iter().map(|&d| t.dirs[d as usize].clone()).collect();
     let idle = t.idle;
+    let keys = t.keys.to_vec();
     let rt = tokio::runtime::Handle::current();
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     let enc_drives = shard_drives.clone();
@@ -90,6 +93,7 @@ where
             .collect();
         // A body that stops coming must not hold this thread: wait at most `idle`, then
         // fail every shard (the part is incomplete).
+        let mut block_index = 0u64;
         loop {
             let block = match rt.block_on(tokio::time::timeout(idle, rx.recv())) {
                 Ok(Some(b)) => b,
@@ -105,13 +109,14 @@ where
             };
             for (i, shard) in encoded.iter().enumerate() {
                 if let Some(f) = shards[i].file.as_mut() {
-                    let h = bitrot::hash(shard);
+                    let h = keys[i].hash(block_index, shard);
                     if f.write_all(&h).and_then(|()| f.write_all(shard)).is_err() {
                         enc_drives[i].note_error();
                         shards[i].file = None;
                     }
                 }
             }
+            block_index += 1;
         }
         shards
     });

@@ -5,7 +5,8 @@
 //! - version id: a UUID, or the zero id for the `null` version; mtime: `MTime` (ns)
 //! - erasure: `EcAlgo` = [`ALGO_RS_SIMD`] (MinIO's GF(2^8) Vandermonde code is 1; ours is
 //!   not interchangeable), `EcM`/`EcN`/`EcBSize`, `EcDist[i]` = 1 + the drive holding shard i,
-//!   `EcIndex` = 1 + this drive's position, `CSumAlgo` = [`BITROT_XXH3`], `DDir` = data dir
+//!   `EcIndex` = 1 + this drive's position, `CSumAlgo` = [`BITROT_XXH3_BOUND`] (frames bound
+//!   to their place; [`BITROT_XXH3`] for older shards), `DDir` = data dir
 //! - parts: `PartNums`, `PartSizes`, `PartETags`; shard file names other than `part.N`
 //!   in `MetaSys["x-rustfs-internal-part-files"]` (JSON list)
 //! - `MetaUsr`: `etag`, `content-type`, the standard headers by their header names, and user
@@ -27,8 +28,10 @@ use crate::xlmeta::{VersionType, XlMeta, XlObject, XlVersion};
 pub const ALGO_RS_SIMD: i64 = 128;
 /// MinIO's erasure algorithm id.
 pub const ALGO_MINIO_RS: i64 = 1;
-/// Our bitrot algorithm id in xl.meta (MinIO's HighwayHash is 1).
+/// Our bitrot algorithm ids in xl.meta (MinIO's HighwayHash is 1): v1 frames (xxh3 of the
+/// shard) and v2 frames (bound to their place, see `bitrot`).
 pub const BITROT_XXH3: i64 = 128;
+pub const BITROT_XXH3_BOUND: i64 = 129;
 const PART_FILES: &str = "x-rustfs-internal-part-files";
 const CHECKSUMS: &str = "x-rustfs-internal-checksums";
 const BUCKET_ID: &str = "x-rustfs-internal-bucket-id";
@@ -81,7 +84,7 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
                 erasure_block_size: i64::from(l.block_size),
                 erasure_index: drive_position as i64 + 1,
                 erasure_distribution: l.distribution.iter().map(|d| d + 1).collect(),
-                bitrot_algorithm: BITROT_XXH3,
+                bitrot_algorithm: if l.algorithm == crate::ALGORITHM { BITROT_XXH3_BOUND } else { BITROT_XXH3 },
                 part_numbers: l.parts.iter().map(|p| i64::from(p.number)).collect(),
                 part_etags: l.parts.iter().map(|p| p.etag.clone()).collect(),
                 part_sizes: l.parts.iter().map(|p| p.size as i64).collect(),
@@ -184,7 +187,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         })
         .collect();
     let algorithm = if o.erasure_algorithm == ALGO_RS_SIMD {
-        crate::ALGORITHM.to_string()
+        if o.bitrot_algorithm == BITROT_XXH3_BOUND { crate::ALGORITHM } else { crate::ALGORITHM_V1 }.to_string()
     } else {
         format!("minio-{}", o.erasure_algorithm)
     };
@@ -285,11 +288,8 @@ mod tests {
 
     #[test]
     fn reads_minio_written_objects() {
-        let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/minio/xl.meta");
-        let Ok(raw) = std::fs::read(&f) else {
-            eprintln!("SKIPPED: fixture {} is absent", f.display());
-            return;
-        };
+        let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minio/xl.meta");
+        let raw = std::fs::read(&f).unwrap_or_else(|e| panic!("vendored fixture {} is missing: {e}", f.display()));
         let m = xlmeta::decode(&raw).unwrap();
         let o = from_xl("bucket", "obj", &m, &m.versions[0]);
         assert_eq!(o.version_id, NULL_VERSION);
