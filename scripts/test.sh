@@ -3,7 +3,8 @@
 # end-to-end suite (pytest) against the release binaries with aws-cli, boto3 and the
 # Rust aws-sdk-s3, and the observability assets (promtool, Grafana schema, a real
 # Prometheus and OTLP receivers); formatting and clippy (workspace lints: no unwrap/expect
-# outside tests, no unsafe) must pass first. Needs: Rust, cargo-nextest, Python 3 with pytest, boto3,
+# outside tests, no unsafe) must pass first, and every fuzz target runs clean for 30 s
+# (nightly toolchain + cargo-fuzz). Needs: Rust, cargo-nextest, Python 3 with pytest, boto3,
 # awscli, opentelemetry-proto, grpcio; Prometheus (promtool); Node.js with npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release --bins
 cargo nextest run --workspace --no-fail-fast
+# Fuzz targets (xl.meta, aws-chunked framing, ranges, KV records, admin queries), 30 s each.
+scripts/fuzz.sh "${FUZZ_SECS:-30}"
 scripts/test_observability.sh
 python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 "$@"
 # The same S3 suite against the legacy metadata engine (MinIO-format xl.meta on the drives).

@@ -46,13 +46,6 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, v: &T) -> S3Result<S3Respon
     Ok(resp)
 }
 
-pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
-    })
-}
-
 async fn count_objects(app: &App) -> S3Result<(u64, u64)> {
     let buckets = app.meta.list_buckets().await.map_err(s3api::error::meta)?;
     let mut objects = 0u64;
@@ -105,7 +98,8 @@ impl S3Route for AdminRoute {
                 json(StatusCode::OK, &info)
             }
             (Method::POST, "heal") => {
-                let p = HealJobs::start(app, query_param(&req.uri, "bucket"));
+                let q = crate::admin_query::HealQuery::parse(&req.uri).map_err(|e| s3_error!(InvalidRequest, "{e}"))?;
+                let p = HealJobs::start(app, q.bucket);
                 json(StatusCode::ACCEPTED, &p)
             }
             (Method::GET, "heal") => match app.heal.status() {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use s3api::limits::BodyLimit;
+use s3api::limits::{BodyLimit, ChunkCheck};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -228,93 +228,6 @@ impl BodyGuard {
     }
 }
 
-/// The aws-chunked framing (`<hex size>[;chunk-signature=...]\r\n<data>\r\n ... 0...\r\n`)
-/// read as it passes: a chunk over `max`, or chunks adding up to more than the decoded
-/// length, are refused at their header, before s3s gathers their bytes.
-#[derive(Debug, Clone)]
-pub struct ChunkCheck {
-    max: u64,
-    decoded: Option<u64>,
-    total: u64,
-    state: ChunkState,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ChunkState {
-    /// Reading a chunk header line (bytes so far).
-    Header(Vec<u8>),
-    /// Skipping chunk data, then its CRLF.
-    Data(u64),
-    /// After the last chunk (trailers) or a framing s3s will refuse itself: pass through.
-    Done,
-}
-
-/// Longest chunk header line looked at (s3s refuses longer ones).
-const MAX_HEADER_LINE: usize = 4096;
-
-impl ChunkCheck {
-    pub fn new(max: u64, decoded: Option<u64>) -> Self {
-        Self { max, decoded, total: 0, state: ChunkState::Header(Vec::new()) }
-    }
-
-    /// Reads the next bytes of the body; an error ends the body.
-    pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), BodyLimit> {
-        while !bytes.is_empty() {
-            match &mut self.state {
-                ChunkState::Done => return Ok(()),
-                ChunkState::Data(left) => {
-                    let n = (*left).min(bytes.len() as u64);
-                    *left -= n;
-                    bytes = &bytes[n as usize..];
-                    if *left == 0 {
-                        self.state = ChunkState::Header(Vec::new());
-                    }
-                }
-                ChunkState::Header(line) => {
-                    let end = bytes.iter().position(|&b| b == b'\n');
-                    let take = end.map_or(bytes.len(), |i| i + 1);
-                    line.extend_from_slice(&bytes[..take]);
-                    bytes = &bytes[take..];
-                    if line.len() > MAX_HEADER_LINE {
-                        self.state = ChunkState::Done;
-                        return Ok(());
-                    }
-                    if end.is_none() {
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(line).trim().to_string();
-                    if text.is_empty() {
-                        // The CRLF that ends the previous chunk's data.
-                        line.clear();
-                        continue;
-                    }
-                    let hex = text.split(';').next().unwrap_or("").trim();
-                    let size = if hex.len() > 16 {
-                        u64::MAX
-                    } else {
-                        match u64::from_str_radix(hex, 16) {
-                            Ok(s) => s,
-                            Err(_) => {
-                                self.state = ChunkState::Done;
-                                return Ok(());
-                            }
-                        }
-                    };
-                    if size > self.max {
-                        return Err(BodyLimit::ChunkTooLarge { size, max: self.max });
-                    }
-                    self.total = self.total.saturating_add(size);
-                    if self.decoded.is_some_and(|d| self.total > d) {
-                        return Err(BodyLimit::ChunksExceedDecodedLength { declared: self.total });
-                    }
-                    self.state = if size == 0 { ChunkState::Done } else { ChunkState::Data(size) };
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A request body under its guards: fails with a `BodyLimit` (in the error message) when
 /// nothing arrives for the idle timeout, when its aws-chunked framing breaks a bound, or
 /// when it exceeds its size cap.
@@ -501,33 +414,5 @@ mod tests {
         assert!(check_head(&Method::GET, &HeaderMap::new(), &q("604800"), false, now).is_none());
         let r = check_head(&Method::GET, &HeaderMap::new(), &q("604801"), false, now).unwrap();
         assert_eq!((r.status, r.code), (StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError"));
-    }
-
-    #[test]
-    fn chunk_headers_are_bounded_before_their_bytes() {
-        let mut c = ChunkCheck::new(16, Some(20));
-        c.feed(b"a;chunk-signature=00\r\n0123456789\r\n").unwrap();
-        c.feed(b"5;chunk-signature=00\r").unwrap();
-        c.feed(b"\n01234\r\n0;chunk-signature=00\r\n\r\n").unwrap();
-        assert_eq!(c.state, ChunkState::Done);
-        // A 4 GiB chunk is refused at its header.
-        let mut c = ChunkCheck::new(16 << 20, Some(100));
-        assert_eq!(
-            c.feed(b"ffffffff;chunk-signature=00\r\n"),
-            Err(BodyLimit::ChunkTooLarge { size: 0xffff_ffff, max: 16 << 20 })
-        );
-        // Chunks adding up to more than the decoded length.
-        let mut c = ChunkCheck::new(16, Some(12));
-        c.feed(b"a\r\n0123456789\r\n").unwrap();
-        assert_eq!(c.feed(b"a\r\n"), Err(BodyLimit::ChunksExceedDecodedLength { declared: 20 }));
-        // Byte by byte works the same.
-        let mut c = ChunkCheck::new(16, None);
-        for b in b"3\r\nabc\r\n11\r\n" {
-            if let Err(e) = c.feed(&[*b]) {
-                assert_eq!(e, BodyLimit::ChunkTooLarge { size: 17, max: 16 });
-                return;
-            }
-        }
-        panic!("the 0x11-byte chunk was not refused");
     }
 }

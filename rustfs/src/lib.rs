@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_client;
+pub mod admin_query;
 pub mod app;
 pub mod bench;
 pub mod config;

@@ -16,11 +16,12 @@ use std::sync::atomic::Ordering;
 use http::{Method, StatusCode, Uri};
 use metadata::dualtrack::migrator::MigratorStatus;
 use metadata::dualtrack::validator::ValidationReport;
-use metadata::dualtrack::{Level, MigrationState, Phase, PhaseError, Repair};
+use metadata::dualtrack::{MigrationState, PhaseError};
 use s3s::{Body, S3Response, S3Result, s3_error};
 use serde::Serialize;
 
-use crate::admin::{json, query_param};
+use crate::admin::json;
+use crate::admin_query::{PhaseQuery, StartQuery, ValidateQuery};
 use crate::app::{App, Dual};
 use crate::migration_jobs::{JobProgress, Kind};
 
@@ -57,16 +58,6 @@ fn dual(app: &App) -> S3Result<&Dual> {
 
 fn bad(msg: impl std::fmt::Display) -> s3s::S3Error {
     s3_error!(InvalidRequest, "{msg}")
-}
-
-fn parse<T: std::str::FromStr>(uri: &Uri, name: &str) -> S3Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match query_param(uri, name) {
-        None => Ok(None),
-        Some(v) => v.parse::<T>().map(Some).map_err(|e| bad(format!("{name}: {e}"))),
-    }
 }
 
 pub async fn status(d: &Dual) -> MigrationStatus {
@@ -117,10 +108,8 @@ async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Resul
     match (method, path) {
         (&Method::GET, "migration") => json(StatusCode::OK, &status(d).await),
         (&Method::POST, "migration/phase") => {
-            let phase: Phase = parse(uri, "phase")?.ok_or_else(|| bad("phase is required"))?;
-            let ratio: Option<f64> = parse(uri, "ratio")?;
-            let level: Option<Level> = parse(uri, "level")?;
-            match d.router.set_phase(phase, ratio, level).await {
+            let q = PhaseQuery::parse(uri).map_err(bad)?;
+            match d.router.set_phase(q.phase, q.ratio, q.level).await {
                 Ok(s) => json(StatusCode::OK, &s),
                 Err(PhaseError::Meta(e)) => Err(s3api::error::meta(e)),
                 Err(e) => Err(bad(e)),
@@ -128,13 +117,14 @@ async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Resul
         }
         (&Method::POST, "migration/start") => {
             let mut cfg = app.cfg.migration.migrator.clone();
-            if let Some(n) = parse::<usize>(uri, "concurrency")? {
-                cfg.concurrency = n.clamp(1, 256);
+            let q = StartQuery::parse(uri).map_err(bad)?;
+            if let Some(n) = q.concurrency {
+                cfg.concurrency = n;
             }
-            if let Some(n) = parse::<u64>(uri, "objects_per_day")? {
+            if let Some(n) = q.objects_per_day {
                 cfg.objects_per_day = n;
             }
-            if let Some(p) = parse(uri, "priority")? {
+            if let Some(p) = q.priority {
                 cfg.priority = p;
             }
             d.migrator.start(cfg).map_err(bad)?;
@@ -153,9 +143,8 @@ async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Resul
             json(StatusCode::ACCEPTED, &p)
         }
         (&Method::POST, "validate") => {
-            let sample: f64 = parse(uri, "sample")?.unwrap_or(1.0);
-            let repair: Option<Repair> = parse(uri, "repair")?;
-            let r = d.validator.start(query_param(uri, "bucket"), sample, repair).map_err(bad)?;
+            let q = ValidateQuery::parse(uri).map_err(bad)?;
+            let r = d.validator.start(q.bucket, q.sample, q.repair).map_err(bad)?;
             json(StatusCode::ACCEPTED, &r)
         }
         (&Method::GET, "validate") => match d.validator.status().await {

@@ -16,6 +16,7 @@ pub mod limits;
 mod list;
 mod multipart;
 mod put;
+pub mod ranges;
 mod util;
 
 use std::sync::Arc;

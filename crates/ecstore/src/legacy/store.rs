@@ -42,6 +42,18 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| MetaError::Backend(e.to_string()))
 }
 
+/// MinIO's v1 ("legacy") object versions inside an xl.meta are neither read nor rewritten
+/// yet: reading one would give no bytes, rewriting the file would drop it. Such a key
+/// answers an error instead, and is never written.
+fn refuse_legacy_versions(bucket: &str, key: &str, m: &XlMeta) -> Result<()> {
+    if m.versions.iter().any(|v| v.kind == crate::xlmeta::VersionType::Legacy) {
+        return Err(MetaError::Backend(format!(
+            "{bucket}/{key}: xl.meta holds a MinIO v1 (legacy) object version, which this server does not read yet"
+        )));
+    }
+    Ok(())
+}
+
 fn bucket_rel(name: &str) -> std::path::PathBuf {
     std::path::Path::new("buckets").join(format!("{name}.json"))
 }
@@ -143,6 +155,9 @@ impl LegacyStore {
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
         let m = blocking(move || files::read(&drives, &b, &k, quorum)).await?.map_err(backend)?;
+        if let Some(m) = &m {
+            refuse_legacy_versions(bucket, key, m)?;
+        }
         Ok((set, m))
     }
 
@@ -194,6 +209,9 @@ impl LegacyStore {
         let (b, k) = (bucket.to_string(), key.to_string());
         let rm = drives.clone();
         let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum)).await?.map_err(backend)?;
+        if let Some(m) = &a.meta {
+            refuse_legacy_versions(bucket, key, m)?;
+        }
         let Some(m) = a.meta else {
             if a.agreeing == a.online {
                 return Ok(false);
@@ -824,6 +842,29 @@ mod tests {
         assert_eq!(s.get_object("legacy", "a/b", None).await.unwrap().version_id, v1);
         s.delete_version("legacy", "a/b", v1).await.unwrap();
         assert!(!paths[0].join("legacy/a/b/xl.meta").exists());
+    }
+
+    /// A MinIO v1 ("legacy") object version inside an xl.meta (found by fuzzing the codec):
+    /// reads fail instead of answering no bytes, and writes refuse to rewrite (and drop) it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn legacy_v1_versions_are_refused_not_dropped() {
+        let (_root, paths, s) = store(12);
+        s.create_bucket(bucket("legacy", Versioning::Enabled, false)).await.unwrap();
+        let raw = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-v1-version.xl.meta"),
+        )
+        .unwrap();
+        for p in &paths {
+            std::fs::create_dir_all(p.join("legacy/a/b")).unwrap();
+            std::fs::write(p.join("legacy/a/b/xl.meta"), &raw).unwrap();
+        }
+        assert!(matches!(s.get_object("legacy", "a/b", None).await, Err(MetaError::Backend(m)) if m.contains("v1")));
+        let r = s.put_object(obj("5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10", "e", 10), PutCondition::None).await;
+        assert!(matches!(r, Err(MetaError::Backend(_))), "{r:?}");
+        assert!(s.heal_meta("legacy", "a/b").await.is_err());
+        for p in &paths {
+            assert_eq!(std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap(), raw, "left as it was");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
