@@ -2,6 +2,7 @@
 losing more drives than parity; kill -9 during uploads; a second server on the same data."""
 
 import glob
+import json
 import os
 import random
 import shutil
@@ -51,8 +52,8 @@ def test_wiped_drives_read_and_heal(fresh_server):
         wipe(d)
     assert len(shard_files(srv, "faults")) == full * 8 // 12
     check_all(s3, "faults", objs)
-    out = srv.admin("heal").stdout.decode()
-    assert "heal finished" in out
+    report = json.loads(srv.admin("--json", "heal").stdout)
+    assert report["objects_failed"] == 0 and report["shards_healed"] == full - full * 8 // 12, report
     assert len(shard_files(srv, "faults")) == full
     # Now lose four *other* drives: the healed shards carry the data.
     for d in srv.drives()[4:8]:
@@ -117,8 +118,10 @@ def test_replaced_empty_drive_is_formatted_and_healed(fresh_server):
     shutil.rmtree(srv.drives()[3])
     os.mkdir(srv.drives()[3])
     srv.start()
-    info = srv.admin("info").stdout.decode()
-    assert "online" in info
+    info = json.loads(srv.admin("--json", "info").stdout)
+    replaced = [d for d in info["drives"] if d["path"] == srv.drives()[3]]
+    assert [d["state"] for d in replaced] == ["online"], replaced
+    assert all(d["state"] == "online" for d in info["drives"]), info["drives"]
     check_all(s3, "replace", objs)
     srv.admin("heal")
     assert len(shard_files(srv, "replace")) == full
@@ -133,8 +136,12 @@ def test_missing_and_foreign_drives_are_reported(fresh_server, tmp_path):
     shutil.rmtree(srv.drives()[1])
     shutil.copytree(other.drives()[1], srv.drives()[1])
     srv.start()
-    info = srv.admin("info").stdout.decode()
-    assert "missing" in info and "another deployment" in info
+    info = json.loads(srv.admin("--json", "info").stdout)
+    by_path = {d["path"]: d for d in info["drives"]}
+    assert by_path[srv.drives()[0]]["state"] == "offline" and "missing" in by_path[srv.drives()[0]]["reason"]
+    assert by_path[srv.drives()[1]]["state"] == "offline"
+    assert "another deployment" in by_path[srv.drives()[1]]["reason"]
+    assert sum(d["state"] == "online" for d in info["drives"]) == 10
     other.cleanup()
     srv.stop()
     for d in srv.drives()[2:5]:

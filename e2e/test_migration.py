@@ -323,8 +323,9 @@ def test_migration_scenario_under_load_with_kill9_and_rollback(tmp_path):
         validate_clean(srv)
         phase(srv, "complete")
         verify(s3, model, "complete", True)
-        out = srv.admin("migration", "cleanup").stdout.decode()
-        assert "0 errors" in out, out
+        job = json.loads(srv.admin("--json", "migration", "cleanup").stdout)
+        assert job["kind"] == "cleanup" and job["errors"] == 0 and job["error"] is None, job
+        assert job["changed"] == job["done"] and job["done"] > 0, job
         verify(s3, model, "cleaned up", True)
         assert not xl_meta_files(srv), "cleanup removed the xl.meta files"
 
@@ -368,8 +369,8 @@ def test_rebuild_kv_after_losing_it(tmp_path):
         assert status(srv)["state"]["phase"] == "legacy", "no stored state: the start-up value"
         verify(s3, model, "KV lost, legacy serves")
         phase(srv, "fullout")
-        out = srv.admin("metadata", "rebuild-kv").stdout.decode()
-        assert "200 changed" in out and "0 errors" in out, out
+        job = json.loads(srv.admin("--json", "metadata", "rebuild-kv").stdout)
+        assert (job["kind"], job["changed"], job["errors"], job["error"]) == ("rebuild-kv", 200, 0, None), job
         assert status(srv)["state"]["migrator_done"]
         validate_clean(srv)
         phase(srv, "kv_primary")

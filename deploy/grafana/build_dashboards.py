@@ -209,7 +209,7 @@ def overview():
     l.add(timeseries("S3 requests by operation", [(f"sum by (op) (rate(rustfs_s3_requests_total{{{I}}}[{R}]))", "{{op}}")],
                      unit="reqps", stack=True), 12, 8)
     l.add(timeseries("S3 5xx share", [(
-        f'sum(rate(rustfs_s3_requests_total{{{I},status=~"5.."}}[{R}])) / sum(rate(rustfs_s3_requests_total{{{I}}}[{R}]))',
+        f'(sum(rate(rustfs_s3_requests_total{{{I},status=~"5.."}}[{R}])) or vector(0)) / sum(rate(rustfs_s3_requests_total{{{I}}}[{R}]))',
         "5xx")], unit="percentunit"), 12, 8)
     l.add(timeseries("Bytes in and out", [
         (f"sum(rate(rustfs_s3_received_bytes_total{{{I}}}[{R}]))", "received"),

@@ -320,3 +320,69 @@ async fn rebuild_kv_never_deletes_kv_versions_and_is_refused_once_kv_is_primary(
     let r = dt.rebuild_key("rb", "k").await;
     assert!(matches!(&r, Err(MetaError::Backend(m)) if m.contains("refused in phase kv_primary")), "{r:?}");
 }
+
+/// Polls `f` for up to 5 s.
+async fn eventually(mut f: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..250 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// The `strong` level writes both tracks before acknowledging and compares them on reads
+/// (a difference is counted and repaired); `lazy` writes xl.meta only and copies a key a
+/// read finds behind; in `kv_primary` a KV miss is answered from xl.meta only with
+/// `fallback_to_fs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strong_lazy_and_fallback_to_fs() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let env = Env::new();
+    let strong = MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1);
+    let (dt, kv) = env.open(strong, DualOptions::default()).await;
+    dt.start_workers();
+    dt.create_bucket(bucket("lv", Versioning::Unversioned)).await.unwrap();
+    dt.put_object(obj("lv", "s", "null", "strong", 10), PutCondition::None).await.unwrap();
+    // Acknowledged: both tracks hold it, nothing is queued.
+    assert_eq!(dt.kv_store().key_versions("lv", "s").await.unwrap()[0].etag, obj("lv", "s", "null", "strong", 0).etag);
+    assert_eq!(dt.shadow.depth(), 0);
+    // A KV that disagrees: the strong read answers from xl.meta, counts it, and repairs.
+    dt.kv_store().replace_key("lv", "s", vec![obj("lv", "s", "null", "tampered", 11)]).await.unwrap();
+    let before = dt.counters.consistency_errors.load(Relaxed);
+    assert_eq!(dt.get_object("lv", "s", None).await.unwrap().user_meta["origin"], "strong");
+    assert_eq!(dt.counters.consistency_errors.load(Relaxed), before + 1);
+    let repaired =
+        eventually(async || dt.kv_store().key_versions("lv", "s").await.unwrap()[0].user_meta["origin"] == "strong")
+            .await;
+    assert!(repaired, "the strong read queued a copy that repaired the KV");
+
+    // Lazy: xl.meta only; a read that finds the KV behind queues a copy.
+    dt.set_phase(Phase::Fullout, None, Some(Level::Lazy)).await.unwrap();
+    dt.put_object(obj("lv", "l", "null", "lazy", 20), PutCondition::None).await.unwrap();
+    assert!(dt.kv_store().key_versions("lv", "l").await.unwrap().is_empty(), "lazy writes xl.meta only");
+    assert_eq!(dt.get_object("lv", "l", None).await.unwrap().user_meta["origin"], "lazy");
+    assert_eq!(dt.counters.lazy_copies.load(Relaxed), 1);
+    assert!(eventually(async || !dt.kv_store().key_versions("lv", "l").await.unwrap().is_empty()).await);
+
+    // kv_primary: a key the KV lacks but xl.meta holds.
+    dt.set_phase(Phase::Fullout, None, Some(Level::Eventual)).await.unwrap();
+    run_migrator(&dt).await;
+    dt.set_phase(Phase::KvPrimary, None, None).await.unwrap();
+    dt.kv_store().replace_key("lv", "s", Vec::new()).await.unwrap();
+    let fallbacks = dt.counters.fallbacks.load(Relaxed);
+    assert_eq!(dt.get_object("lv", "s", None).await.unwrap().user_meta["origin"], "strong");
+    assert_eq!(dt.counters.fallbacks.load(Relaxed), fallbacks + 1);
+    drop(kv);
+    // Without fallback_to_fs the same miss is a miss.
+    let env = Env::new();
+    let fullout = MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1);
+    let (dt, _kv) = env.open(fullout, DualOptions { fallback_to_fs: false, ..DualOptions::default() }).await;
+    dt.create_bucket(bucket("lv", Versioning::Unversioned)).await.unwrap();
+    dt.put_object(obj("lv", "s", "null", "strong", 10), PutCondition::None).await.unwrap();
+    run_migrator(&dt).await;
+    dt.set_phase(Phase::KvPrimary, None, None).await.unwrap();
+    dt.kv_store().replace_key("lv", "s", Vec::new()).await.unwrap();
+    assert!(matches!(dt.get_object("lv", "s", None).await, Err(MetaError::NoSuchKey { .. })), "no fallback");
+}
