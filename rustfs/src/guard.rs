@@ -224,7 +224,7 @@ pub struct BodyGuard {
 
 impl BodyGuard {
     pub fn wrap<B>(self, inner: B) -> Guarded<B> {
-        Guarded { inner, guard: self, seen: 0, timer: None, failed: false }
+        Guarded { inner, guard: self, seen: 0, timer: None, armed: false, failed: false }
     }
 }
 
@@ -235,7 +235,9 @@ pub struct Guarded<B> {
     inner: B,
     guard: BodyGuard,
     seen: u64,
+    /// Allocated once; armed when the body first has nothing to give.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
     failed: bool,
 }
 
@@ -258,14 +260,18 @@ where
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
-                let idle = this.guard.idle;
-                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                let deadline = tokio::time::Instant::now() + this.guard.idle;
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !this.armed {
+                    timer.as_mut().reset(deadline);
+                    this.armed = true;
+                }
                 ready!(timer.as_mut().poll(cx));
                 this.failed = true;
                 Poll::Ready(Some(Err(limit_error(BodyLimit::Idle).into())))
             }
             Poll::Ready(Some(Ok(frame))) => {
-                this.timer = None;
+                this.armed = false;
                 if let Some(data) = frame.data_ref() {
                     this.seen += data.remaining() as u64;
                     if let Some(max) = this.guard.cap
@@ -302,19 +308,29 @@ where
 pub struct StallGuard<T> {
     inner: T,
     timeout: Duration,
+    /// Allocated once; armed when a write first finds the peer not reading.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
 }
 
 impl<T> StallGuard<T> {
     pub fn new(inner: T, timeout: Duration) -> Self {
-        Self { inner, timeout, timer: None }
+        Self { inner, timeout, timer: None, armed: false }
     }
 
     fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
-        let timeout = self.timeout;
-        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.armed {
+            timer.as_mut().reset(deadline);
+            self.armed = true;
+        }
         ready!(timer.as_mut().poll(cx));
         Poll::Ready(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading"))
+    }
+
+    fn progressed(&mut self) {
+        self.armed = false;
     }
 }
 
@@ -329,7 +345,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Pending => self.stalled(cx).map(Err),
             ready => {
-                self.timer = None;
+                self.progressed();
                 ready
             }
         }
@@ -339,7 +355,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
         match Pin::new(&mut self.inner).poll_flush(cx) {
             Poll::Pending => self.stalled(cx).map(Err),
             ready => {
-                self.timer = None;
+                self.progressed();
                 ready
             }
         }
@@ -357,7 +373,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Pending => self.stalled(cx).map(Err),
             ready => {
-                self.timer = None;
+                self.progressed();
                 ready
             }
         }

@@ -20,4 +20,5 @@ pub mod migration_config;
 pub mod migration_jobs;
 pub mod observe;
 pub mod server;
+pub mod sigv2;
 pub mod telemetry;

@@ -65,16 +65,20 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     b.set_auth(s3api::Users::new(cfg.users.clone()));
     b.set_access(crate::observe::CaptureAccess);
     b.set_route(AdminRoute { app: app.clone() });
-    if !cfg.domains.is_empty() {
-        let domains = s3s::host::MultiDomain::new(&cfg.domains).map_err(|e| format!("invalid --domain: {e}"))?;
-        b.set_host(crate::http::Domains(domains));
-    }
+    let domains = if cfg.domains.is_empty() {
+        None
+    } else {
+        let d = s3s::host::MultiDomain::new(&cfg.domains).map_err(|e| format!("invalid --domain: {e}"))?;
+        b.set_host(crate::http::Domains(d));
+        let d = s3s::host::MultiDomain::new(&cfg.domains).map_err(|e| format!("invalid --domain: {e}"))?;
+        Some(Arc::new(crate::http::Domains(d)))
+    };
     let metrics = crate::metrics::registry(&app).map_err(|e| format!("cannot set up the metrics: {e}"))?;
     if app.cfg.metrics_access == crate::metrics::Access::Bearer(None) {
         tracing::info!("/metrics is closed: set RUSTFS_METRICS_AUTH=public or RUSTFS_METRICS_TOKEN to scrape it");
     }
     let guards = Arc::new(crate::guard::Guards::new(cfg.limits.clone()));
-    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards };
+    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards, domains };
 
     let listener =
         TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;

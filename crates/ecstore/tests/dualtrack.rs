@@ -386,3 +386,26 @@ async fn strong_lazy_and_fallback_to_fs() {
     dt.kv_store().replace_key("lv", "s", Vec::new()).await.unwrap();
     assert!(matches!(dt.get_object("lv", "s", None).await, Err(MetaError::NoSuchKey { .. })), "no fallback");
 }
+
+/// A key the KV can hold but xl.meta cannot (`a//b`, `x/xl.meta`): the validator classes
+/// it as KV-only and a repair towards xl.meta fails on that key with a clear error instead
+/// of writing a folder another key owns; the migrator's pass finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_xl_meta_cannot_hold_are_reported_not_written() {
+    let env = Env::new();
+    let fullout = MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1);
+    let (dt, _kv) = env.open(fullout, DualOptions::default()).await;
+    dt.create_bucket(bucket("odd", Versioning::Unversioned)).await.unwrap();
+    dt.put_object(obj("odd", "x", "null", "plain", 10), PutCondition::None).await.unwrap();
+    for k in ["a//b", "x/xl.meta"] {
+        dt.kv_store().replace_key("odd", k, vec![obj("odd", k, "null", "kv only", 20)]).await.unwrap();
+        assert_eq!(dt.check_key("odd", k, None).await.unwrap().0, Class::KvOnly, "{k}");
+        let r = dt.check_key("odd", k, Some(Repair::SyncToFs)).await;
+        assert!(matches!(r, Err(MetaError::InvalidKey(_))), "{k}: {r:?}");
+        assert!(dt.legacy().key_versions("odd", k).await.unwrap().is_empty());
+    }
+    // The folder of `x` keeps only its own xl.meta.
+    assert_eq!(dt.legacy().key_versions("odd", "x").await.unwrap().len(), 1);
+    let cp = run_migrator(&dt).await;
+    assert!(cp.done && cp.errors == 0, "{cp:?}");
+}
