@@ -1,19 +1,12 @@
-"""Drive layouts and drive trouble: 24 drives in two erasure sets, swapped drives, a drive
-that vanishes while the server runs, and SIGTERM with an upload in flight."""
+"""Drive layouts and drive trouble: 24 drives in two erasure sets, swapped drives, and a drive
+that vanishes while the server runs. (SIGTERM with an upload in flight: test_lifecycle.)"""
 
 import glob
 import json
 import os
 import shutil
-import signal
-import socket
-import threading
-import time
-
-import pytest
 
 from conftest import Server, sha256
-from rawhttp import signed_headers
 
 
 def test_24_drives_two_sets(tmp_path):
@@ -68,27 +61,3 @@ def test_drive_vanishing_at_runtime(fresh_server):
     info = json.loads(srv.admin("--json", "info").stdout)
     d = [d for d in info["drives"] if d["path"] == gone][0]
     assert d["state"] == "offline" and "format.json" in d["reason"]
-
-
-def test_sigterm_lets_inflight_upload_finish(fresh_server):
-    srv = fresh_server.start()
-    s3 = srv.client()
-    s3.create_bucket(Bucket="inflight")
-    body = os.urandom(1 << 20)
-    path = "/inflight/slow"
-    h = signed_headers(srv.endpoint, "PUT", path, body, {"Host": f"127.0.0.1:{srv.port}"})
-    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
-    head += f"Content-Length: {len(body)}\r\n\r\n"
-    sock.sendall(head.encode() + body[: len(body) // 2])
-    time.sleep(0.3)
-    srv.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    sock.sendall(body[len(body) // 2 :])
-    resp = sock.recv(65536)
-    sock.close()
-    assert resp.startswith(b"HTTP/1.1 200"), resp[:200]
-    assert srv.proc.wait(30) == 0
-    srv.proc = None
-    srv.start()
-    assert sha256(srv.client().get_object(Bucket="inflight", Key="slow")["Body"].read()) == sha256(body)

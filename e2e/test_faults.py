@@ -52,8 +52,11 @@ def test_wiped_drives_read_and_heal(fresh_server):
         wipe(d)
     assert len(shard_files(srv, "faults")) == full * 8 // 12
     check_all(s3, "faults", objs)
+    # (The reads above already queued degraded objects for background heal: the job heals
+    # what is left, so its shard count varies; what it leaves must not.)
     report = json.loads(srv.admin("--json", "heal").stdout)
-    assert report["objects_failed"] == 0 and report["shards_healed"] == full - full * 8 // 12, report
+    assert (report["objects_scanned"], report["objects_failed"], report["error"]) == (len(objs), 0, None), report
+    assert report["shards_healed"] <= full - full * 8 // 12, report
     assert len(shard_files(srv, "faults")) == full
     # Now lose four *other* drives: the healed shards carry the data.
     for d in srv.drives()[4:8]:
