@@ -9,7 +9,7 @@ use ecstore::EcStore;
 use metadata::dualtrack::migrator::Migrator;
 use metadata::dualtrack::validator::Validator;
 use metadata::dualtrack::{DualOptions, DualTrack, MigrationState};
-use metadata::{KvStore, LocalKv, MetadataStore};
+use metadata::{Kv, KvLifecycle, KvStore, LocalKv, MetadataStore};
 
 use crate::config::{Config, Engine};
 use crate::heal_job::HealJobs;
@@ -27,7 +27,10 @@ pub struct Dual {
 pub struct App {
     pub cfg: Config,
     pub ec: Arc<EcStore>,
-    pub kv: Arc<LocalKv>,
+    /// The metadata KV (any engine: `App` never holds a concrete one) and the handle on its
+    /// backend's lifecycle.
+    pub kv: Arc<dyn Kv>,
+    pub kv_life: Arc<dyn KvLifecycle>,
     pub meta: Arc<dyn MetadataStore>,
     /// The legacy track's store when it is in use (heal also restores its xl.meta files).
     pub legacy: Option<Arc<ecstore::legacy::store::LegacyStore>>,
@@ -61,10 +64,12 @@ impl App {
             cfg.limits.idle_timeout,
         )
         .map_err(|e| e.to_string())?;
-        let kv = Arc::new(
+        let local = Arc::new(
             LocalKv::open(&cfg.meta_dir)
                 .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
         );
+        let kv: Arc<dyn Kv> = local.clone();
+        let kv_life: Arc<dyn KvLifecycle> = local;
         let ec = Arc::new(ec);
         let kv_store = Arc::new(KvStore::new(kv.clone()));
         let persisted =
@@ -116,6 +121,7 @@ impl App {
             cfg,
             ec,
             kv,
+            kv_life,
             meta,
             legacy,
             dual,
@@ -142,11 +148,11 @@ impl App {
         if !self.ec.ready() {
             return Some("an erasure set lacks quorum".into());
         }
-        self.kv.read_only_reason().map(|r| format!("the metadata store is read-only ({r})"))
+        self.kv_life.not_ready()
     }
 
     pub async fn close(&self) {
-        if let Err(e) = self.kv.close().await {
+        if let Err(e) = self.kv_life.close().await {
             tracing::error!(error = %e, "closing the metadata KV failed");
         }
     }

@@ -1,30 +1,55 @@
 //! The small `Kv` contract the KV track is written against: point reads, bounded range
-//! scans and atomic conditional write batches. `LocalKv` (surrealkv) implements it here;
-//! the replication crate implements it over Raft. This module must never know about
-//! objects or buckets.
+//! scans and atomic conditional write batches, and `KvLifecycle`, the handle a server holds
+//! on the backend behind it. `LocalKv` (surrealkv) implements both here; the replication
+//! crate implements them over Raft. A batch has a versioned encoding (the form it takes in
+//! a replicated log). This module must never know about objects or buckets.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{MetaError, Result};
 
 /// A condition checked atomically with the writes of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Condition {
     /// The key currently holds exactly this value (`None` = the key is absent).
-    Equals(Vec<u8>, Option<Vec<u8>>),
+    Equals(#[serde(with = "serde_bytes")] Vec<u8>, #[serde(with = "serde_bytes")] Option<Vec<u8>>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Put(Vec<u8>, Vec<u8>),
-    Delete(Vec<u8>),
+    Put(#[serde(with = "serde_bytes")] Vec<u8>, #[serde(with = "serde_bytes")] Vec<u8>),
+    Delete(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Writes applied all together or not at all, after every condition held.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteBatch {
     pub conditions: Vec<Condition>,
     pub ops: Vec<Op>,
+}
+
+/// Format byte of an encoded batch (version 1: MessagePack of `WriteBatch`).
+pub const BATCH_FORMAT_V1: u8 = 1;
+
+impl WriteBatch {
+    /// The batch as bytes, as a replicated log stores it: `BATCH_FORMAT_V1` then MessagePack.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![BATCH_FORMAT_V1];
+        // Serializing plain data into a Vec cannot fail.
+        rmp_serde::encode::write(&mut out, self).unwrap_or_default();
+        out
+    }
+
+    /// A batch from its encoding; an unknown format or garbage is an error, never a panic.
+    pub fn decode(raw: &[u8]) -> Result<Self> {
+        match raw.first() {
+            Some(&BATCH_FORMAT_V1) => rmp_serde::from_slice(&raw[1..])
+                .map_err(|e| MetaError::Corrupt { key: "<write batch>".into(), reason: e.to_string() }),
+            Some(&v) => Err(MetaError::UnsupportedFormat(v)),
+            None => Err(MetaError::Corrupt { key: "<write batch>".into(), reason: "empty".into() }),
+        }
+    }
 }
 
 impl WriteBatch {
@@ -53,6 +78,38 @@ pub enum WriteOutcome {
     ConditionFailed,
 }
 
+/// One member of the group behind a `Kv`, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: u64,
+    /// `leader`, `follower`, `candidate`, `learner` (a single node: `leader`).
+    pub role: String,
+    pub match_index: u64,
+}
+
+/// The replication group as this node sees it (a single node is a group of one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    pub node_id: u64,
+    /// 0 while no leader is known.
+    pub leader_id: u64,
+    pub term: u64,
+    pub committed_index: u64,
+    pub applied_index: u64,
+    pub members: Vec<Member>,
+}
+
+/// The server's handle on the backend behind its `Kv`: health, status and shutdown.
+#[async_trait]
+pub trait KvLifecycle: Send + Sync + 'static {
+    /// Why the backend cannot take writes now, if it cannot.
+    fn not_ready(&self) -> Option<String>;
+    /// The group as this node sees it.
+    fn status(&self) -> GroupStatus;
+    /// Makes everything acknowledged durable and stops; later calls fail.
+    async fn close(&self) -> Result<()>;
+}
+
 #[async_trait]
 pub trait Kv: Send + Sync + 'static {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
@@ -60,4 +117,23 @@ pub trait Kv: Send + Sync + 'static {
     async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies the batch atomically; durable when this returns `Applied`.
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_and_refuse_garbage() {
+        let mut b = WriteBatch::new();
+        b.require(b"a".to_vec(), None).require(vec![0, 255], Some(vec![1, 2])).put(b"k".to_vec(), vec![0; 300]);
+        b.delete(b"gone".to_vec());
+        let raw = b.encode();
+        assert_eq!(raw[0], BATCH_FORMAT_V1);
+        assert_eq!(WriteBatch::decode(&raw).unwrap(), b);
+        assert_eq!(WriteBatch::decode(&WriteBatch::new().encode()).unwrap(), WriteBatch::new());
+        assert!(matches!(WriteBatch::decode(&[7, 0]), Err(MetaError::UnsupportedFormat(7))));
+        assert!(WriteBatch::decode(&[BATCH_FORMAT_V1, 0xc1]).is_err());
+        assert!(WriteBatch::decode(&[]).is_err());
+    }
 }

@@ -9,6 +9,7 @@ pub mod dualtrack;
 pub mod error;
 pub mod kv;
 pub mod kv_store;
+pub mod kv_suite;
 pub mod local_kv;
 pub mod metrics;
 pub mod model;
@@ -17,7 +18,7 @@ pub mod store;
 pub mod timed;
 
 pub use error::{MetaError, Result};
-pub use kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
+pub use kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
 pub use kv_store::KvStore;
 pub use local_kv::LocalKv;
 pub use model::*;

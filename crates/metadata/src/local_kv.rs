@@ -21,7 +21,7 @@ use surrealkv::{Durability, LSMIterator, Mode, Tree, TreeBuilder};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{MetaError, Result};
-use crate::kv::{Condition, Kv, Op, WriteBatch, WriteOutcome};
+use crate::kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
 use crate::metrics::METRICS;
 
 /// How many times a batch is retried when surrealkv reports an optimistic-concurrency conflict.
@@ -141,6 +141,30 @@ impl Syncer {
     }
 }
 
+/// A single node: a group of one whose leader it is, every applied batch committed.
+#[async_trait]
+impl KvLifecycle for LocalKv {
+    fn not_ready(&self) -> Option<String> {
+        self.read_only_reason().map(|r| format!("the metadata store is read-only ({r})"))
+    }
+
+    fn status(&self) -> GroupStatus {
+        let applied = METRICS.applied.load(std::sync::atomic::Ordering::Relaxed);
+        GroupStatus {
+            node_id: 1,
+            leader_id: 1,
+            term: 1,
+            committed_index: applied,
+            applied_index: applied,
+            members: vec![Member { id: 1, role: "leader".into(), match_index: applied }],
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        LocalKv::close(self).await
+    }
+}
+
 #[async_trait]
 impl Kv for LocalKv {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -178,7 +202,7 @@ impl Kv for LocalKv {
 
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome> {
         let started = Instant::now();
-        for _ in 0..MAX_CONFLICT_RETRIES {
+        for attempt in 0..MAX_CONFLICT_RETRIES {
             if let Some(why) = self.read_only_reason() {
                 return Err(MetaError::Unavailable(format!("metadata store is read-only: {why}")));
             }
@@ -191,7 +215,11 @@ impl Kv for LocalKv {
                 }
                 Ok(WriteOutcome::ConditionFailed) => return Ok(WriteOutcome::ConditionFailed),
                 Err(surrealkv::Error::TransactionWriteConflict) => {
-                    tokio::task::yield_now().await;
+                    // Writers of one hot key keep colliding if they retry in lockstep: back
+                    // off a random while, longer with every attempt (at most ~2 ms).
+                    let cap_us = 20u64 << attempt.min(7);
+                    let wait = rand::random_range(0..=cap_us);
+                    tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
                 }
                 Err(e) => return Err(kv_err(e)),
             }

@@ -13,6 +13,7 @@
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
 //! | system | `s/<name>` | system records: `s/schema` = format version, `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report |
+//! | replication | `r/<name>` | reserved for the replicated `Kv`'s own state, written in the same batch as the entries it applies (e.g. the applied index); never read or written by `KvStore` |
 //!
 //! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so
 //! fields can be added with `#[serde(default)]` without a new format.
@@ -32,6 +33,8 @@ pub const UPLOAD: &[u8] = b"u/";
 pub const PART: &[u8] = b"p/";
 pub const SYSTEM: &[u8] = b"s/";
 pub const PENDING: &[u8] = b"q/";
+/// Reserved for the replicated `Kv`'s own state (see the table above).
+pub const REPLICATION: &[u8] = b"r/";
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![FORMAT_V1];

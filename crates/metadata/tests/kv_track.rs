@@ -269,3 +269,18 @@ async fn recover_finishes_or_undoes_interrupted_bucket_deletes() {
     assert_eq!(s.get_object("full-one", "k", None).await.unwrap().etag, "e");
     assert!(s.recover().await.unwrap().is_empty());
 }
+
+/// The `Kv` conformance suite on the real surrealkv, and its durability across a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_kv_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
+    kv_suite::run_all(kv.clone(), b"suite/").await.unwrap();
+    let status = kv.status();
+    assert_eq!((status.leader_id, status.members.len()), (1, 1), "a single node is a group of one");
+    assert!(kv.not_ready().is_none());
+    KvLifecycle::close(kv.as_ref()).await.unwrap();
+    drop(kv);
+    let kv = LocalKv::open(dir.path()).unwrap();
+    assert_eq!(kv.get(b"suite/point/a").await.unwrap(), Some(b"2".to_vec()), "durable across a reopen");
+}
