@@ -188,7 +188,7 @@ fn register_http(reg: &Registry) -> prometheus::Result<()> {
 pub fn registry(app: &Arc<App>) -> prometheus::Result<Registry> {
     let reg = Registry::new();
     register_http(&reg)?;
-    metadata::metrics::register(&reg)?;
+    metadata::metrics::register(&reg, app.kv_life.clone())?;
     ecstore::metrics::register(&reg, &app.ec)?;
     if let Some(d) = &app.dual {
         metadata::dualtrack::metrics::register(&reg, d.router.clone(), d.migrator.clone(), d.validator.clone())?;

@@ -85,6 +85,10 @@ pub struct Member {
     /// `leader`, `follower`, `candidate`, `learner` (a single node: `leader`).
     pub role: String,
     pub match_index: u64,
+    /// Reachable and taking entries.
+    pub healthy: bool,
+    /// How far behind the leader it is, in milliseconds (0 when up to date).
+    pub lag_ms: u64,
 }
 
 /// The replication group as this node sees it (a single node is a group of one).

@@ -38,6 +38,8 @@ pub struct LocalKv {
     failed: Arc<Mutex<Option<String>>>,
     /// Test hook: the next WAL sync fails as a failing disk would make it.
     fail_next_sync: Arc<AtomicBool>,
+    /// Batches this instance applied (its commit and apply index as a group of one).
+    applied: std::sync::atomic::AtomicU64,
 }
 
 fn kv_err(e: impl std::fmt::Display) -> MetaError {
@@ -58,7 +60,7 @@ impl LocalKv {
             .name("kv-group-commit".into())
             .spawn(move || syncer.run(sync_rx))
             .map_err(kv_err)?;
-        Ok(Self { tree, sync_tx, failed, fail_next_sync })
+        Ok(Self { tree, sync_tx, failed, fail_next_sync, applied: std::sync::atomic::AtomicU64::new(0) })
     }
 
     /// Why the store is read-only, if a WAL sync failed.
@@ -149,14 +151,14 @@ impl KvLifecycle for LocalKv {
     }
 
     fn status(&self) -> GroupStatus {
-        let applied = METRICS.applied.load(std::sync::atomic::Ordering::Relaxed);
+        let applied = self.applied.load(Ordering::Relaxed);
         GroupStatus {
             node_id: 1,
             leader_id: 1,
             term: 1,
             committed_index: applied,
             applied_index: applied,
-            members: vec![Member { id: 1, role: "leader".into(), match_index: applied }],
+            members: vec![Member { id: 1, role: "leader".into(), match_index: applied, healthy: true, lag_ms: 0 }],
         }
     }
 
@@ -210,6 +212,7 @@ impl Kv for LocalKv {
                 Ok(WriteOutcome::Applied) => {
                     // Applied (visible) from here on: a failed sync leaves its fate unknown.
                     self.sync().await.map_err(MetaError::CommitUnknown)?;
+                    self.applied.fetch_add(1, Ordering::Relaxed);
                     METRICS.kv_committed(started);
                     return Ok(WriteOutcome::Applied);
                 }

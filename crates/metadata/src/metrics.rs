@@ -7,8 +7,9 @@
 //! Metrics are recorded into process-wide handles; `register` adds them to the server's one
 //! registry. This module must never label a metric by key, bucket or any unbounded value.
 
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use crate::kv::KvLifecycle;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -68,8 +69,6 @@ pub struct Metrics {
     /// `repl_ops` children, looked up once (KV operations are the hottest path measured).
     reads: IntCounter,
     writes: IntCounter,
-    /// Write batches applied by this node's KV (the single-node commit and apply index).
-    pub applied: AtomicU64,
     /// 1 when the KV refuses writes because a WAL sync failed (until a restart).
     pub kv_read_only: IntGauge,
 }
@@ -123,7 +122,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Time of a metadata KV read (point read or range scan)",
             SECONDS_BUCKETS,
         ),
-        applied: AtomicU64::new(0),
         kv_read_only: gauge(
             "rustfs_kv_read_only",
             "1 when the metadata KV refuses writes because a WAL sync failed (restart to recover)",
@@ -145,7 +143,6 @@ impl Metrics {
     pub fn kv_committed(&self, started: Instant) {
         self.repl_write_seconds.observe(started.elapsed().as_secs_f64());
         self.writes.inc();
-        self.applied.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn kv_read(&self, started: Instant) {
@@ -154,8 +151,10 @@ impl Metrics {
     }
 }
 
-/// The one-member group's state gauges, computed at each scrape.
+/// The metadata group's state gauges, read from the server's own `Kv` backend at each scrape
+/// (an instance of its own: several nodes in one process never mix their numbers).
 struct GroupCollector {
+    life: Arc<dyn KvLifecycle>,
     leader_id: IntGauge,
     node_count: IntGauge,
     healthy_nodes: IntGauge,
@@ -174,8 +173,9 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 }
 
 impl GroupCollector {
-    fn new() -> Self {
+    fn new(life: Arc<dyn KvLifecycle>) -> Self {
         Self {
+            life,
             leader_id: gauge(
                 "rustfs_metadata_replication_leader_id",
                 "Node id of the metadata group's leader (0: none)",
@@ -233,7 +233,7 @@ impl Collector for GroupCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let m = &*METRICS;
-        let applied = m.applied.load(Ordering::Relaxed);
+        let st = self.life.status();
         let ops = m.reads.get() + m.writes.get();
         {
             let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
@@ -244,14 +244,15 @@ impl Collector for GroupCollector {
             }
             self.ops_per_second.set(last.2);
         }
-        self.leader_id.set(1);
-        self.node_count.set(1);
-        self.healthy_nodes.set(1);
-        self.lag_entries.set(0);
-        self.lag_time_ms.set(0);
-        self.term.set(1);
-        self.committed.set(applied as i64);
-        self.applied.set(applied as i64);
+        let slowest_match = st.members.iter().map(|m| m.match_index).min().unwrap_or(st.committed_index);
+        self.leader_id.set(st.leader_id as i64);
+        self.node_count.set(st.members.len() as i64);
+        self.healthy_nodes.set(st.members.iter().filter(|m| m.healthy).count() as i64);
+        self.lag_entries.set(st.committed_index.saturating_sub(slowest_match) as i64);
+        self.lag_time_ms.set(st.members.iter().map(|m| m.lag_ms).max().unwrap_or(0) as i64);
+        self.term.set(st.term as i64);
+        self.committed.set(st.committed_index as i64);
+        self.applied.set(st.applied_index as i64);
         self.parts().into_iter().flat_map(|c| c.collect()).collect()
     }
 }
@@ -376,8 +377,8 @@ impl Collector for SnapshotCollector {
     }
 }
 
-/// Adds the metadata layer's metrics to `reg`.
-pub fn register(reg: &Registry) -> prometheus::Result<()> {
+/// Adds the metadata layer's metrics to `reg`; the group gauges come from `life`.
+pub fn register(reg: &Registry, life: Arc<dyn KvLifecycle>) -> prometheus::Result<()> {
     let m = &*METRICS;
     for c in [&m.kv_write_ms, &m.kv_read_ms, &m.fs_write_ms, &m.fs_read_ms] {
         reg.register(Box::new(c.clone()))?;
@@ -393,7 +394,7 @@ pub fn register(reg: &Registry) -> prometheus::Result<()> {
     reg.register(Box::new(m.repl_read_seconds.clone()))?;
     reg.register(Box::new(m.repl_ops.clone()))?;
     reg.register(Box::new(m.kv_read_only.clone()))?;
-    reg.register(Box::new(GroupCollector::new()))?;
+    reg.register(Box::new(GroupCollector::new(life)))?;
     Ok(())
 }
 
@@ -401,13 +402,29 @@ pub fn register(reg: &Registry) -> prometheus::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn registers_the_seed_names_and_a_one_member_group() {
-        let reg = Registry::new();
-        register(&reg).unwrap();
+    fn gauge_of(reg: &Registry, name: &str) -> f64 {
+        let fams = reg.gather();
+        let f = fams.iter().find(|f| f.name() == name).unwrap_or_else(|| panic!("{name} missing"));
+        f.get_metric()[0].get_gauge().get_value()
+    }
+
+    /// The seed's names are registered; the group gauges are those of the instance given
+    /// (two stores in one process do not mix their numbers).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registers_the_seed_names_and_each_instances_group() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let kv1 = Arc::new(crate::LocalKv::open(d1.path()).unwrap());
+        let kv2 = Arc::new(crate::LocalKv::open(d2.path()).unwrap());
+        for i in 0..3u8 {
+            let mut b = crate::WriteBatch::new();
+            b.put(vec![i], vec![i]);
+            crate::Kv::write(kv1.as_ref(), b).await.unwrap();
+        }
+        let (r1, r2) = (Registry::new(), Registry::new());
+        register(&r1, kv1.clone()).unwrap();
+        register(&r2, kv2.clone()).unwrap();
         METRICS.kv_write_ms.with_label_values(&["put_object"]).observe(1.0);
-        METRICS.kv_committed(Instant::now());
-        let names: Vec<String> = reg.gather().iter().map(|f| f.name().to_string()).collect();
+        let names: Vec<String> = r1.gather().iter().map(|f| f.name().to_string()).collect();
         for n in [
             "rustfs_kv_write_latency_ms",
             "rustfs_metadata_replication_leader_id",
@@ -416,10 +433,9 @@ mod tests {
         ] {
             assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
         }
-        let fams = reg.gather();
-        let committed = fams.iter().find(|f| f.name() == "rustfs_metadata_replication_committed_index").unwrap();
-        assert!(committed.get_metric()[0].get_gauge().get_value() >= 1.0);
-        let nodes = fams.iter().find(|f| f.name() == "rustfs_metadata_replication_node_count").unwrap();
-        assert_eq!(nodes.get_metric()[0].get_gauge().get_value(), 1.0);
+        assert_eq!(gauge_of(&r1, "rustfs_metadata_replication_committed_index"), 3.0);
+        assert_eq!(gauge_of(&r2, "rustfs_metadata_replication_committed_index"), 0.0);
+        assert_eq!(gauge_of(&r1, "rustfs_metadata_replication_node_count"), 1.0);
+        assert_eq!(gauge_of(&r1, "rustfs_metadata_replication_leader_id"), 1.0);
     }
 }
