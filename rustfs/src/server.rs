@@ -37,6 +37,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     app.ec.start_heal_worker();
     if let Some(d) = &app.dual {
         d.router.start_workers();
+        d.router.start_state_watch(Duration::from_secs(1));
         let m = &cfg.migration;
         if m.migrator_enabled {
             d.migrator.start_background(m.migrator.clone());

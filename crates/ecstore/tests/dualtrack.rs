@@ -409,3 +409,25 @@ async fn keys_xl_meta_cannot_hold_are_reported_not_written() {
     let cp = run_migrator(&dt).await;
     assert!(cp.done && cp.errors == 0, "{cp:?}");
 }
+
+/// Two routers over one KV (two nodes sharing the replicated metadata): a phase change made
+/// through one reaches the other through its state watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phase_change_reaches_every_router_sharing_the_kv() {
+    let env = Env::new();
+    let (a, kv) = env.open(legacy_state(), DualOptions::default()).await;
+    let b = Arc::new(DualTrack::new(
+        a.legacy().clone(),
+        Arc::new(KvStore::new(kv.clone())),
+        legacy_state(),
+        DualOptions::default(),
+    ));
+    b.init_state().await.unwrap();
+    assert!(!b.refresh_state().await.unwrap(), "nothing changed yet");
+    a.set_phase(Phase::Canary, Some(0.5), None).await.unwrap();
+    assert!(b.refresh_state().await.unwrap());
+    assert_eq!((b.state().phase, b.state().ratio), (Phase::Canary, 0.5));
+    b.start_state_watch(Duration::from_millis(20));
+    a.set_phase(Phase::Fullout, None, Some(Level::Strong)).await.unwrap();
+    assert!(eventually(async || b.state().phase == Phase::Fullout && b.state().level == Level::Strong).await);
+}

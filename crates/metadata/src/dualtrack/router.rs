@@ -367,6 +367,35 @@ impl DualTrack {
     }
 
     /// Starts the shadow queue's background workers.
+    /// Takes the stored migration state when it differs from the one in memory (another
+    /// node changed it through the shared KV). Returns whether it changed.
+    pub async fn refresh_state(&self) -> Result<bool> {
+        let Some((stored, _)) = MigrationState::load(self.kv.kv().as_ref()).await? else {
+            return Ok(false);
+        };
+        if *self.state() == stored {
+            return Ok(false);
+        }
+        tracing::info!(phase = %stored.phase, ratio = stored.ratio, level = ?stored.level, "migration state changed elsewhere; taking it");
+        self.set_state(stored);
+        Ok(true)
+    }
+
+    /// Re-reads the stored migration state every `every`, so a change made through another
+    /// node reaches this one (stops when the router is dropped).
+    pub fn start_state_watch(self: &Arc<Self>, every: Duration) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(dt) = me.upgrade() else { return };
+                if let Err(e) = dt.refresh_state().await {
+                    tracing::warn!(error = %e, "cannot re-read the migration state");
+                }
+            }
+        });
+    }
+
     pub fn start_workers(self: &Arc<Self>) {
         for _ in 0..self.opts.workers.max(1) {
             let me = Arc::downgrade(self);
