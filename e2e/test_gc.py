@@ -116,3 +116,28 @@ def test_tmp_leftovers_cleared_at_start(fresh_server):
         f.write(b"half written")
     srv.start()
     assert not os.path.exists(stale)
+
+
+def test_background_gc_worker_runs_and_reports():
+    """The GC worker of the background runner removes an orphan on its own, and
+    `rustfs-admin workers` shows it (with the other workers) and its units of work."""
+    srv = Server(env={"RUSTFS_GC_GRACE_SECS": "1", "RUSTFS_GC_INTERVAL_SECS": "1"}).start()
+    try:
+        s3 = srv.client()
+        s3.create_bucket(Bucket="bg-worker")
+        live = os.urandom(MIB)
+        s3.put_object(Bucket="bg-worker", Key="live", Body=live)
+        orphan = forge_orphan(srv, "bg-worker", "dead")
+        deadline = time.time() + 30
+        while orphan in data_dirs(srv) and time.time() < deadline:
+            time.sleep(0.3)
+        assert orphan not in data_dirs(srv)
+        assert s3.get_object(Bucket="bg-worker", Key="live")["Body"].read() == live
+        workers = {w["name"]: w for w in json.loads(srv.admin("--json", "workers").stdout)}
+        assert {"heal-queue", "free", "gc", "inventory"} <= set(workers), workers
+        assert workers["gc"]["units"] >= 2 and workers["gc"]["errors"] == 0, workers["gc"]
+        assert workers["gc"]["state"] in ("idle", "busy"), workers["gc"]
+        text = srv.admin("workers").stdout.decode()
+        assert any(line.split()[0] == "gc" and "errors" in line for line in text.splitlines()), text
+    finally:
+        srv.cleanup()

@@ -5,6 +5,7 @@
 //! - `POST /rustfs/admin/v1/heal[?bucket=B]`: start a heal job (or return the running one)
 //! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
 //! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
+//! - `GET  /rustfs/admin/v1/workers`: every background worker's state, units of work and errors
 //! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
 
 use std::sync::Arc;
@@ -106,6 +107,7 @@ impl S3Route for AdminRoute {
                 Some(p) => json(StatusCode::OK, &p),
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },
+            (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
             (Method::POST, "gc") => {
                 let r =
                     crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;

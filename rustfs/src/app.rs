@@ -38,6 +38,8 @@ pub struct App {
     pub dual: Option<Dual>,
     pub started: Instant,
     pub heal: HealJobs,
+    /// Runs every background worker (leader-only ones only while this node leads).
+    pub runner: Arc<metadata::background::Runner>,
     _lock: std::fs::File,
 }
 
@@ -70,6 +72,11 @@ impl App {
         );
         let kv: Arc<dyn Kv> = local.clone();
         let kv_life: Arc<dyn KvLifecycle> = local;
+        let life = kv_life.clone();
+        let runner = metadata::background::Runner::new(Arc::new(move || {
+            let st = life.status();
+            st.leader_id == st.node_id
+        }));
         let ec = Arc::new(ec);
         let kv_store = Arc::new(KvStore::new(kv.clone()));
         let persisted =
@@ -127,6 +134,7 @@ impl App {
             dual,
             started: Instant::now(),
             heal: HealJobs::default(),
+            runner,
             _lock: lock,
         }))
     }
@@ -151,7 +159,13 @@ impl App {
         self.kv_life.not_ready()
     }
 
-    pub async fn close(&self) {
+    /// Stops the background workers (a unit in progress finishes, up to `deadline`), then
+    /// closes the metadata KV.
+    pub async fn close(&self, deadline: std::time::Duration) {
+        let cancelled = self.runner.shutdown(deadline).await;
+        if cancelled > 0 {
+            tracing::warn!(workers = cancelled, "background workers cancelled at shutdown");
+        }
         if let Err(e) = self.kv_life.close().await {
             tracing::error!(error = %e, "closing the metadata KV failed");
         }

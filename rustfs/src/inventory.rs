@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use metadata::MetadataStore;
+use metadata::background::{Worker, WorkerState};
 use prometheus::{GaugeVec, IntGauge, Opts, Registry};
 
 use crate::app::App;
@@ -100,15 +101,30 @@ pub fn register(reg: &Registry, app: &Arc<App>) -> prometheus::Result<()> {
     }
     reg.register(Box::new(g.duration.clone()))?;
     reg.register(Box::new(g.finished.clone()))?;
-    let weak = Arc::downgrade(app);
-    let interval = app.cfg.inventory_interval;
-    tokio::spawn(async move {
-        loop {
-            let Some(app) = weak.upgrade() else { break };
-            run_once(&app, &g).await;
-            drop(app);
-            tokio::time::sleep(interval).await;
-        }
-    });
+    app.runner.spawn(Inventory { app: Arc::downgrade(app), gauges: g, interval: app.cfg.inventory_interval });
     Ok(())
+}
+
+/// The count, run by the server's background runner: once at start, then every interval.
+struct Inventory {
+    app: std::sync::Weak<App>,
+    gauges: Gauges,
+    interval: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl Worker for Inventory {
+    fn name(&self) -> String {
+        "inventory".into()
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, String> {
+        let Some(app) = self.app.upgrade() else { return Ok(WorkerState::Done) };
+        run_once(&app, &self.gauges).await;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.interval).await;
+    }
 }

@@ -34,10 +34,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if cleared > 0 {
         tracing::info!(entries = cleared, "removed leftovers of interrupted writes");
     }
-    app.ec.start_heal_worker();
+    app.ec.start_workers(&app.runner);
     if let Some(d) = &app.dual {
-        d.router.start_workers();
-        d.router.start_state_watch(Duration::from_secs(1));
+        d.router.start_workers(&app.runner, Duration::from_secs(1));
         let m = &cfg.migration;
         if m.migrator_enabled {
             d.migrator.start_background(m.migrator.clone());
@@ -48,7 +47,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let st = d.router.state();
         tracing::info!(phase = %st.phase, ratio = st.ratio, level = ?st.level, "DualTrack migration state");
     }
-    crate::gc_job::start(&app, cfg.gc_interval, cfg.gc_grace);
+    app.runner.spawn(ecstore::workers::GcWorker::new(&app.ec, app.reference_stores(), cfg.gc_interval, cfg.gc_grace));
     let api = s3api::S3Api::new(
         app.ec.clone(),
         app.meta.clone(),
@@ -135,7 +134,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             tracing::warn!(timeout_secs = cfg.shutdown_timeout, "in-flight requests did not finish in time");
         }
     }
-    app.close().await;
+    app.close(Duration::from_secs(10)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod paths;
 mod reader;
+pub mod workers;
 mod writer;
 pub mod xlmeta;
 
@@ -446,60 +447,23 @@ impl EcStore {
         res
     }
 
-    /// Starts the background workers (once): heal of queued objects, and deferred frees.
-    /// They stop when the store is dropped.
-    pub fn start_heal_worker(self: &Arc<Self>) {
-        self.start_free_worker();
-        let Some(mut rx) = self.heal_rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while let Some(task) = rx.recv().await {
-                let Some(store) = weak.upgrade() else { break };
-                match store.heal_object(&task.bucket, &task.key, &task.layout).await {
-                    Ok(o) if o.shards_healed > 0 => {
-                        tracing::info!(bucket = %task.bucket, key = %task.key, shards = o.shards_healed, "healed object")
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(bucket = %task.bucket, key = %task.key, error = %e, "heal failed")
-                    }
-                }
-            }
-        });
+    /// Starts this store's background workers on `runner` (once): heal of queued objects,
+    /// and deferred frees. They stop with the runner, or when the store is dropped.
+    pub fn start_workers(self: &Arc<Self>, runner: &Arc<metadata::background::Runner>) {
+        if let Some(rx) = self.heal_rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            runner.spawn(workers::HealWorker::new(Arc::downgrade(self), rx));
+        }
+        if let Some(rx) = self.free.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            runner.spawn(workers::FreeWorker::new(Arc::downgrade(self), rx));
+        }
     }
 
-    fn start_free_worker(self: &Arc<Self>) {
-        let Some(mut rx) = self.free.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return;
-        };
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut waiting: Vec<free::FreeTask> = Vec::new();
-            loop {
-                // Wait for tasks; while some wait for their time or a reader, look again
-                // twice a second.
-                let next = if waiting.is_empty() {
-                    rx.recv().await
-                } else {
-                    tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.ok().flatten()
-                };
-                if let Some(t) = next {
-                    waiting.push(t);
-                }
-                while let Ok(t) = rx.try_recv() {
-                    waiting.push(t);
-                }
-                let Some(store) = weak.upgrade() else { break };
-                let (go, rest) = free::ready(std::mem::take(&mut waiting), &store.in_use, tokio::time::Instant::now());
-                waiting = rest;
-                for t in go {
-                    store.delete_object_data(&t.layout, &t.bucket, &t.key).await;
-                    store.free.stats.freed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
+    pub(crate) fn in_use(&self) -> &free::InUse {
+        &self.in_use
+    }
+
+    pub(crate) fn count_freed(&self) {
+        self.free.stats.freed.fetch_add(1, Ordering::Relaxed);
     }
 }
 

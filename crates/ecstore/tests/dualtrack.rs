@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metadata::background::Runner;
 use metadata::dualtrack::migrator::{Migrator, MigratorConfig, Priority};
 use metadata::dualtrack::{Class, DualOptions, DualTrack, Level, MigrationState, Phase, Repair};
 use metadata::{
@@ -79,6 +80,14 @@ fn bucket(name: &str, versioning: Versioning) -> BucketInfo {
     }
 }
 
+/// Starts a router's background workers (shadow copies, state watch) on a runner of its
+/// own, kept alive by the caller.
+fn workers(dt: &Arc<DualTrack>) -> Arc<Runner> {
+    let runner = Runner::new(Arc::new(|| true));
+    dt.start_workers(&runner, Duration::from_secs(1));
+    runner
+}
+
 fn legacy_state() -> MigrationState {
     MigrationState::initial(Phase::Legacy, 0.0, Level::Eventual, 1)
 }
@@ -119,7 +128,7 @@ async fn run_migrator(dt: &Arc<DualTrack>) -> metadata::dualtrack::migrator::Che
 async fn phases_migrator_rollback_complete_and_cleanup() {
     let env = Env::new();
     let (dt, _kv) = env.open(legacy_state(), DualOptions::default()).await;
-    dt.start_workers();
+    let _runner = workers(&dt);
     dt.create_bucket(bucket("bkt", Versioning::Enabled)).await.unwrap();
     for i in 0..200u32 {
         let key = format!("dir{}/k{i:03}", i % 7);
@@ -342,7 +351,7 @@ async fn strong_lazy_and_fallback_to_fs() {
     let env = Env::new();
     let strong = MigrationState::initial(Phase::Fullout, 1.0, Level::Strong, 1);
     let (dt, kv) = env.open(strong, DualOptions::default()).await;
-    dt.start_workers();
+    let _runner = workers(&dt);
     dt.create_bucket(bucket("lv", Versioning::Unversioned)).await.unwrap();
     dt.put_object(obj("lv", "s", "null", "strong", 10), PutCondition::None).await.unwrap();
     // Acknowledged: both tracks hold it, nothing is queued.
@@ -427,7 +436,8 @@ async fn a_phase_change_reaches_every_router_sharing_the_kv() {
     a.set_phase(Phase::Canary, Some(0.5), None).await.unwrap();
     assert!(b.refresh_state().await.unwrap());
     assert_eq!((b.state().phase, b.state().ratio), (Phase::Canary, 0.5));
-    b.start_state_watch(Duration::from_millis(20));
+    let runner = Runner::new(Arc::new(|| true));
+    b.start_workers(&runner, Duration::from_millis(20));
     a.set_phase(Phase::Fullout, None, Some(Level::Strong)).await.unwrap();
     assert!(eventually(async || b.state().phase == Phase::Fullout && b.state().level == Level::Strong).await);
 }

@@ -130,7 +130,8 @@ async fn frees_wait_for_readers() {
     let paths: Vec<_> = (1..=12).map(|i| root.path().join(format!("d{i}"))).collect();
     let delay = std::time::Duration::from_millis(100);
     let store = Arc::new(EcStore::open_with(&paths, 1 << 20, delay, std::time::Duration::from_secs(5)).unwrap());
-    store.start_heal_worker();
+    let runner = metadata::background::Runner::new(Arc::new(|| true));
+    store.start_workers(&runner);
     let body = data(6 << 20);
     let mut layout = store.new_layout("bkt", "dir/obj", Some(BUCKET_ID));
     let chunks: Vec<Result<Bytes, StoreError>> = body.chunks(1 << 20).map(|c| Ok(Bytes::copy_from_slice(c))).collect();

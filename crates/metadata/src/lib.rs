@@ -4,6 +4,7 @@
 //! This crate depends on no other crate of the project and knows nothing of HTTP, S3 wire
 //! types or object data.
 
+pub mod background;
 pub mod clock;
 pub mod dualtrack;
 pub mod error;

@@ -35,6 +35,8 @@ enum Cmd {
     Info,
     /// Remove shards that no committed object or upload references (older than the grace period).
     Gc,
+    /// The server's background workers: state, units of work done, errors.
+    Workers,
     /// Work with xl.meta files (MinIO's per-object metadata).
     Xlmeta {
         #[command(subcommand)]
@@ -212,6 +214,20 @@ async fn main() -> std::process::ExitCode {
                     "gc: {} shard folders seen, {} too young, {} in use by readers, {} removed, {} deleted buckets' folders removed\n",
                     r.data_dirs_seen, r.data_dirs_young, r.data_dirs_in_use, r.data_dirs_removed, r.deleted_buckets_removed
                 ));
+            }
+            Ok(())
+        }),
+        Cmd::Workers => c.json("GET", &format!("{PREFIX}workers")).await.and_then(|v| {
+            let ws: Vec<metadata::background::WorkerInfo> =
+                serde_json::from_value(v).map_err(|e| format!("unexpected workers list: {e}"))?;
+            if cli.json {
+                out(&format!("{}\n", serde_json::to_string(&ws).unwrap_or_default()));
+            } else {
+                for w in ws {
+                    let lead = if w.leader_only { " (leader only)" } else { "" };
+                    let err = w.last_error.map(|e| format!(", last error: {e}")).unwrap_or_default();
+                    out(&format!("{:<24} {:<8} {} units, {} errors{lead}{err}\n", w.name, w.state, w.units, w.errors));
+                }
             }
             Ok(())
         }),

@@ -312,8 +312,12 @@ impl LegacyStore {
 impl LegacyStore {
     /// Keys and `/` common prefixes after `after`, merged over all sets; each set is walked on
     /// enough drives that a key written with quorum is on at least one of them.
+    /// Keys of `bucket` in order, from a write quorum of each set's online drives: a read
+    /// keeps a version more than `n - q` drives hold (see `files`), and any such key has an
+    /// xl.meta on at least one of `q` drives, so a listing shows every key a GET finds, even
+    /// one a delete or a write cut short left on few drives.
     async fn walk(&self, bucket: &str, prefix: &str, after: Option<&str>, slash: bool, limit: usize) -> Vec<Entry> {
-        let per_set = self.ec.drives().count() / self.ec.set_count().max(1) - self.ec.write_quorum() + 1;
+        let per_set = self.ec.write_quorum();
         let roots: Vec<std::path::PathBuf> = (0..self.ec.set_count())
             .flat_map(|i| {
                 self.ec
@@ -865,6 +869,31 @@ mod tests {
         for p in &paths {
             assert_eq!(std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap(), raw, "left as it was");
         }
+    }
+
+    /// A delete cut short after removing 7 of 12 xl.meta copies (the first drives first, as
+    /// `files::remove` goes) leaves a version reads still keep (5 copies, more than n - q):
+    /// listings show it too (they once walked only the first 5 drives and missed it, and a
+    /// GC check that counted listed versions disagreed with GC).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_on_few_drives_is_listed_when_it_is_read() {
+        let (_root, paths, s) = store(12);
+        s.create_bucket(bucket("legacy", Versioning::Unversioned, false)).await.unwrap();
+        s.put_object(obj(NULL_VERSION, "e", 10), PutCondition::None).await.unwrap();
+        for p in &paths[..7] {
+            std::fs::remove_dir_all(p.join("legacy/a")).unwrap();
+        }
+        assert_eq!(s.get_object("legacy", "a/b", None).await.unwrap().etag, "e");
+        let q = ListQuery { max_keys: 100, ..Default::default() };
+        let listed: Vec<String> =
+            s.list_objects("legacy", &q).await.unwrap().objects().map(|o| o.key.clone()).collect();
+        assert_eq!(listed, ["a/b"]);
+        let vq = VersionQuery { max_keys: 100, ..Default::default() };
+        assert_eq!(s.list_versions("legacy", &vq).await.unwrap().objects().count(), 1);
+        // One drive fewer: the version falls under the vote's threshold, gone from both.
+        std::fs::remove_dir_all(paths[7].join("legacy/a")).unwrap();
+        assert!(matches!(s.get_object("legacy", "a/b", None).await, Err(MetaError::NoSuchKey { .. })));
+        assert_eq!(s.list_objects("legacy", &q).await.unwrap().objects().count(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

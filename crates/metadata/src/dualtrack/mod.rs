@@ -7,7 +7,8 @@
 //! - `compare`: comparing a key across the tracks (the validator's classes);
 //! - `migrator`: the resumable background copy of xl.meta into the KV;
 //! - `validator`: random-sample comparison of the tracks, with repairs;
-//! - `metrics`: the migration's Prometheus metrics, read at scrape time.
+//! - `metrics`: the migration's Prometheus metrics, read at scrape time;
+//! - `workers`: the shadow-copy workers and the state watch, run by `background::Runner`.
 
 pub mod compare;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod router;
 pub mod shadow;
 pub mod state;
 pub mod validator;
+pub mod workers;
 
 pub use compare::Class;
 pub use router::{DualOptions, DualTrack, KeyOutcome, PhaseError, Repair, Track};

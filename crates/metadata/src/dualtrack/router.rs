@@ -381,45 +381,22 @@ impl DualTrack {
         Ok(true)
     }
 
-    /// Re-reads the stored migration state every `every`, so a change made through another
-    /// node reaches this one (stops when the router is dropped).
-    pub fn start_state_watch(self: &Arc<Self>, every: Duration) {
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(dt) = me.upgrade() else { return };
-                if let Err(e) = dt.refresh_state().await {
-                    tracing::warn!(error = %e, "cannot re-read the migration state");
-                }
-            }
-        });
+    /// Starts the router's background workers on `runner`: the shadow-copy workers, and the
+    /// state watch that re-reads the stored migration state every `every` (so a change made
+    /// through another node reaches this one).
+    pub fn start_workers(self: &Arc<Self>, runner: &Arc<crate::background::Runner>, every: Duration) {
+        for i in 0..self.opts.workers.max(1) {
+            runner.spawn(super::workers::ShadowWorker::new(Arc::downgrade(self), i));
+        }
+        runner.spawn(super::workers::StateWatch::new(Arc::downgrade(self), every));
     }
 
-    pub fn start_workers(self: &Arc<Self>) {
-        for _ in 0..self.opts.workers.max(1) {
-            let me = Arc::downgrade(self);
-            tokio::spawn(async move {
-                loop {
-                    let Some(dt) = me.upgrade() else { return };
-                    let (b, k) = tokio::select! {
-                        id = dt.shadow.next() => id,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    };
-                    let ok = {
-                        let _bar = dt.barrier.read().await;
-                        let _g = dt.lock_of(&b, &k).lock().await;
-                        !dt.shadow.is_pending(&b, &k) || dt.sync_pending(&b, &k).await
-                    };
-                    if !ok {
-                        // The key went back to the queue: back off instead of spinning on it
-                        // (e.g. drives without quorum).
-                        drop(dt);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
-            });
-        }
+    /// Copies one key the shadow queue handed out (under the barrier and the key's lock).
+    /// Returns `false` when the key went back to the queue.
+    pub(crate) async fn copy_queued(&self, bucket: &str, key: &str) -> bool {
+        let _bar = self.barrier.read().await;
+        let _g = self.lock_of(bucket, key).lock().await;
+        !self.shadow.is_pending(bucket, key) || self.sync_pending(bucket, key).await
     }
 
     /// Changes phase, ratio and/or level: drains the shadow queue while holding new writes,

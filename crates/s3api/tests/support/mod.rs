@@ -30,6 +30,8 @@ pub struct Env {
     pub store: Arc<KvStore>,
     pub gate: Arc<Gate>,
     pub api: S3Api,
+    /// Runs the store's background workers (heal queue, deferred frees) while the env lives.
+    pub runner: Arc<metadata::background::Runner>,
 }
 
 /// An S3Api whose metadata goes through a `Gate` over the KV track; replaced data is freed
@@ -38,12 +40,13 @@ pub async fn env(free_delay: Duration) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let paths: Vec<_> = (1..=12).map(|i| dir.path().join(format!("drive{i}"))).collect();
     let ec = Arc::new(EcStore::open_with(&paths, 1 << 20, free_delay, Duration::from_secs(10)).unwrap());
-    ec.start_heal_worker();
+    let runner = metadata::background::Runner::new(Arc::new(|| true));
+    ec.start_workers(&runner);
     let kv = Arc::new(LocalKv::open(&dir.path().join("meta")).unwrap());
     let store = Arc::new(KvStore::new(kv.clone()));
     let gate = Arc::new(Gate::new(store.clone()));
     let api = S3Api::new(ec.clone(), gate.clone(), ApiConfig::default());
-    Env { dir, ec, kv, store, gate, api }
+    Env { dir, ec, kv, store, gate, api, runner }
 }
 
 pub fn req<T>(input: T) -> S3Request<T> {
