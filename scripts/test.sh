@@ -20,4 +20,5 @@ python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 "$@"
 # The same S3 suite against the legacy metadata engine (MinIO-format xl.meta on the drives).
 RUSTFS_METADATA_ENGINE=legacy python3 -m pytest e2e -q -p no:cacheprovider --timeout 900 \
   --deselect e2e/test_xlmeta_cli.py --deselect e2e/test_migration.py --deselect e2e/test_migration_ops.py \
-  --deselect e2e/test_observability.py --deselect e2e/test_hardening.py --deselect e2e/test_lifecycle.py "$@"
+  --deselect e2e/test_observability.py --deselect e2e/test_hardening.py --deselect e2e/test_lifecycle.py \
+  --deselect e2e/test_cluster_metadata.py "$@"

@@ -6,6 +6,7 @@
 //! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
 //! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
 //! - `GET  /rustfs/admin/v1/workers`: every background worker's state, units of work and errors
+//! - `GET  /rustfs/admin/v1/metadata/status`: the metadata group as this node sees it
 //! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
 
 use std::sync::Arc;
@@ -108,6 +109,7 @@ impl S3Route for AdminRoute {
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },
             (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
+            (Method::GET, "metadata/status") => json(StatusCode::OK, &app.kv_life.status()),
             (Method::POST, "gc") => {
                 let r =
                     crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;

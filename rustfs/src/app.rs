@@ -56,9 +56,45 @@ fn lock_data_dir(data: &Path) -> Result<std::fs::File, String> {
     Ok(f)
 }
 
+/// The metadata KV of a starting server, and the lock on its data folder.
+pub struct KvHandle {
+    lock: std::fs::File,
+    pub kv: Arc<dyn Kv>,
+    pub life: Arc<dyn KvLifecycle>,
+}
+
+impl KvHandle {
+    /// Locks the data folder and opens (or joins) the metadata KV.
+    pub async fn open(cfg: &Config) -> Result<Self, String> {
+        let lock = lock_data_dir(&cfg.data)?;
+        let (kv, life): (Arc<dyn Kv>, Arc<dyn KvLifecycle>) = match &cfg.replication {
+            None => {
+                let local = Arc::new(
+                    LocalKv::open(&cfg.meta_dir)
+                        .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
+                );
+                (local.clone(), local)
+            }
+            Some(r) => {
+                let raft = replication::RaftKv::start(r.clone(), &cfg.meta_dir, &cfg.data.join("meta-raft"))
+                    .await
+                    .map_err(|e| format!("cannot start metadata replication: {e}"))?;
+                (raft.clone(), raft)
+            }
+        };
+        Ok(Self { lock, kv, life })
+    }
+}
+
 impl App {
     pub async fn open(cfg: Config) -> Result<Arc<Self>, String> {
-        let lock = lock_data_dir(&cfg.data)?;
+        let h = KvHandle::open(&cfg).await?;
+        Self::open_with(cfg, h).await
+    }
+
+    /// Opens the drives and the metadata stores over an opened KV.
+    pub async fn open_with(cfg: Config, h: KvHandle) -> Result<Arc<Self>, String> {
+        let KvHandle { lock, kv, life: kv_life } = h;
         let ec = EcStore::open_with(
             &cfg.drives,
             ecstore::DEFAULT_BLOCK_SIZE,
@@ -66,12 +102,6 @@ impl App {
             cfg.limits.idle_timeout,
         )
         .map_err(|e| e.to_string())?;
-        let local = Arc::new(
-            LocalKv::open(&cfg.meta_dir)
-                .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
-        );
-        let kv: Arc<dyn Kv> = local.clone();
-        let kv_life: Arc<dyn KvLifecycle> = local;
         let life = kv_life.clone();
         let runner = metadata::background::Runner::new(Arc::new(move || {
             let st = life.status();

@@ -79,6 +79,8 @@ pub struct ServerArgs {
     pub inventory_interval_secs: Option<u64>,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+    #[command(flatten)]
+    pub replication: crate::replication_config::ReplicationArgs,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -114,6 +116,9 @@ pub struct FileConfig {
     /// The seed's migration.yaml `consistency:` section.
     #[serde(default)]
     pub consistency: crate::migration_config::ConsistencyFile,
+    /// The seed's metadata-replication.yaml `metadata:` section.
+    #[serde(default)]
+    pub metadata: crate::replication_config::MetadataFile,
 }
 
 #[derive(Clone, Deserialize)]
@@ -164,6 +169,8 @@ pub struct Config {
     pub metrics_access: crate::metrics::Access,
     pub inventory_interval: std::time::Duration,
     pub limits: crate::limits::Limits,
+    /// The metadata group this node belongs to (`None`: a local KV).
+    pub replication: Option<replication::ReplicationConfig>,
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -250,6 +257,12 @@ impl Config {
             args.inventory_interval_secs.or(file.inventory_interval_secs).unwrap_or(300).max(1),
         );
         let limits = crate::limits::Limits::resolve(args.limits, file.limits)?;
+        let replication = crate::replication_config::resolve(args.replication, file.metadata, &var)?;
+        if replication.is_some() && engine == Engine::Legacy {
+            return Err(
+                "replicated metadata needs the kv engine (the legacy engine keeps xl.meta on local drives)".into()
+            );
+        }
         let migration = crate::migration_config::MigrationConfig::resolve(
             engine,
             args.dual_track_ratio,
@@ -279,6 +292,7 @@ impl Config {
             metrics_access,
             inventory_interval,
             limits,
+            replication,
         })
     }
 }

@@ -73,6 +73,10 @@ pub enum MetadataCmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// The metadata group: leader, term, commit and applied index, every member.
+    Status,
+    /// How far each member of the metadata group is behind, in entries and time.
+    Lag,
 }
 
 fn out(s: &str) {

@@ -25,7 +25,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             crate::config::DEFAULT_SECRET_KEY
         );
     }
-    let app = App::open(cfg.clone()).await?;
+    let kv = crate::app::KvHandle::open(&cfg).await?;
+    // Listening starts now: a node that waits for its metadata group says why on its port.
+    let listener =
+        TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
+    if cfg.replication.is_some() {
+        crate::waiting::serve_until_ready(&listener, kv.life.clone()).await;
+    }
+    let app = App::open_with(cfg.clone(), kv).await?;
     let repaired = app.meta.recover().await.map_err(|e| format!("metadata recovery failed: {e}"))?;
     if !repaired.is_empty() {
         tracing::warn!(buckets = ?repaired, "finished bucket deletes a crash had interrupted");
@@ -80,8 +87,6 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let guards = Arc::new(crate::guard::Guards::new(cfg.limits.clone()));
     let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards, domains };
 
-    let listener =
-        TcpListener::bind(cfg.address).await.map_err(|e| format!("cannot listen on {}: {e}", cfg.address))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, drives = cfg.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
 

@@ -30,6 +30,10 @@ pub enum MetaError {
     /// The track cannot reach enough of its storage (e.g. drive quorum lost); retry later.
     #[error("metadata unavailable: {0}")]
     Unavailable(String),
+    /// A replicated metadata group has no leader now (an election is under way, or a
+    /// majority is unreachable); the request waited its bound. Retry shortly.
+    #[error("metadata group has no leader: {0}")]
+    NoLeader(String),
     /// The key cannot be stored on this track (the legacy track keeps MinIO's key rules).
     #[error("object name not allowed on this metadata track: {0}")]
     InvalidKey(String),
@@ -41,7 +45,8 @@ pub enum MetaError {
     #[error("part {0} was replaced while the upload was being completed")]
     PartReplaced(u32),
     /// A write whose outcome is unknown (its commit was applied but could not be made
-    /// durable): it may be visible, so nothing it references may be freed.
+    /// durable, or a replicated group did not confirm it in time): it may be or become
+    /// visible, so nothing it references may be freed.
     #[error("metadata commit outcome unknown: {0}")]
     CommitUnknown(String),
     /// The track's storage failed otherwise.

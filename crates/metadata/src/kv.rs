@@ -89,6 +89,13 @@ pub struct Member {
     pub healthy: bool,
     /// How far behind the leader it is, in milliseconds (0 when up to date).
     pub lag_ms: u64,
+    /// How many entries it lacks of the leader's log (as the leader knows it; 0 when this
+    /// node is not the leader and cannot tell).
+    #[serde(default)]
+    pub lag_entries: u64,
+    /// Milliseconds since this node last heard from it (`None`: never, or unknown here).
+    #[serde(default)]
+    pub last_contact_ms: Option<u64>,
 }
 
 /// The replication group as this node sees it (a single node is a group of one).

@@ -15,6 +15,7 @@ pub mod local_kv;
 pub mod metrics;
 pub mod model;
 pub mod schema;
+pub mod state_machine;
 pub mod store;
 pub mod timed;
 

@@ -63,6 +63,10 @@ impl LocalKv {
         Ok(Self { tree, sync_tx, failed, fail_next_sync, applied: std::sync::atomic::AtomicU64::new(0) })
     }
 
+    pub(crate) fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
     /// Why the store is read-only, if a WAL sync failed.
     pub fn read_only_reason(&self) -> Option<String> {
         self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -158,7 +162,15 @@ impl KvLifecycle for LocalKv {
             term: 1,
             committed_index: applied,
             applied_index: applied,
-            members: vec![Member { id: 1, role: "leader".into(), match_index: applied, healthy: true, lag_ms: 0 }],
+            members: vec![Member {
+                id: 1,
+                role: "leader".into(),
+                match_index: applied,
+                healthy: true,
+                lag_ms: 0,
+                lag_entries: 0,
+                last_contact_ms: Some(0),
+            }],
         }
     }
 

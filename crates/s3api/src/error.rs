@@ -30,6 +30,10 @@ pub fn meta(e: MetaError) -> S3Error {
                 "Not enough drives are available to serve this request; please retry later.",
             )
         }
+        MetaError::NoLeader(what) => {
+            tracing::warn!(%what, "metadata group without a leader");
+            S3Error::with_message(S3ErrorCode::SlowDown, "Please reduce your request rate.")
+        }
         MetaError::InvalidKey(_) => invalid_object_name(),
         MetaError::ParentIsObject(_) => custom(
             "XMinioParentIsObject",
@@ -44,7 +48,7 @@ pub fn meta(e: MetaError) -> S3Error {
             tracing::error!(%what, "metadata commit outcome unknown");
             S3Error::with_message(
                 S3ErrorCode::ServiceUnavailable,
-                "The metadata store could not make this change durable and is read-only; please retry later.",
+                "The metadata store could not confirm that this change is durable; please retry later.",
             )
         }
         MetaError::Conflict(_) => {

@@ -238,6 +238,10 @@ async fn main() -> std::process::ExitCode {
         Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::RebuildKv { no_wait } } => {
             rustfs::migration_cli::rebuild_kv(&c, no_wait, cli.json).await
         }
+        Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::Status } => {
+            rustfs::cluster_cli::status(&c, cli.json).await
+        }
+        Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::Lag } => rustfs::cluster_cli::lag(&c, cli.json).await,
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {
                 out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));

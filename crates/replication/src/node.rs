@@ -1,0 +1,445 @@
+//! The Raft node: one dedicated thread owns the raft-rs `RawNode` and runs its Ready loop,
+//! as the raft-rs examples do: take what arrived (proposals, reads, peer messages) in one
+//! batch, tick, then for each `Ready` send what may leave now, install, apply committed
+//! entries, persist new entries and hard state (one transaction, one fsync: proposals that
+//! arrived together share it), send what had to wait for that fsync, and advance.
+//!
+//! Proposals carry `(node id, sequence)` as context; the node that proposed answers its
+//! caller when it applies the entry, with the batch's outcome. Reads are batched: every
+//! read that arrived in one turn shares one ReadIndex round, and is answered once the
+//! state machine has applied up to the index it returned.
+//!
+//! This module must never send a message that depends on unsynced log entries, never
+//! apply an entry twice or out of order, and never block on the network.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use metadata::{LocalKv, Member, MetaError, WriteBatch, WriteOutcome};
+use protobuf::Message as _;
+use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
+use raft::{RawNode, StateRole};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::log_store::LogStore;
+
+/// Inputs the loop takes in one turn at most (the rest wait for the next turn).
+const TURN: usize = 4096;
+
+/// Why a proposal or a read did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    /// No leader is known now: try again shortly.
+    NoLeader,
+    /// The node stopped (shutdown, or a fatal storage error).
+    Stopped(String),
+    /// The entry was committed but could not be applied here.
+    Apply(String),
+}
+
+pub type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+pub enum Input {
+    Propose { batch: Vec<u8>, reply: Reply<WriteOutcome> },
+    Read { reply: Reply<()> },
+    Raft(Box<Message>),
+    Unreachable(u64),
+    TransferLeader(u64),
+    Stop,
+}
+
+/// What the rest of the process sees of the node (updated every turn).
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    pub node_id: u64,
+    pub leader_id: u64,
+    pub term: u64,
+    pub role: String,
+    pub committed: u64,
+    pub applied: u64,
+    pub last_index: u64,
+    pub first_index: u64,
+    pub members: Vec<Member>,
+    /// Set when the node stopped for good, with the reason.
+    pub stopped: Option<String>,
+    /// When this node last heard from a leader (or is one).
+    pub leader_contact: Option<Instant>,
+}
+
+pub struct Node {
+    pub raw: RawNode<LogStore>,
+    pub log: LogStore,
+    pub sm: Arc<LocalKv>,
+    pub rt: tokio::runtime::Handle,
+    pub rx: Receiver<Input>,
+    pub outbox: HashMap<u64, mpsc::Sender<Message>>,
+    pub shared: Arc<Mutex<Shared>>,
+    pub tick: Duration,
+    pub applied: u64,
+    pending: HashMap<u64, Reply<WriteOutcome>>,
+    next_proposal: u64,
+    new_reads: Vec<Reply<()>>,
+    reads: HashMap<u64, Vec<Reply<()>>>,
+    applied_waits: Vec<(u64, Vec<Reply<()>>)>,
+    next_read: u64,
+    caught_up_at: HashMap<u64, Instant>,
+    /// When a message from each peer last arrived.
+    contact: HashMap<u64, Instant>,
+    leader_contact: Option<Instant>,
+}
+
+/// Sends `input` to the loop from async code, waiting (without a thread) while its
+/// bounded queue is full; `false` once the loop is gone.
+pub async fn submit(tx: &SyncSender<Input>, mut input: Input) -> bool {
+    loop {
+        match tx.try_send(input) {
+            Ok(()) => return true,
+            Err(std::sync::mpsc::TrySendError::Full(i)) => {
+                input = i;
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+fn ctx(a: u64, b: u64) -> Vec<u8> {
+    let mut v = a.to_be_bytes().to_vec();
+    v.extend_from_slice(&b.to_be_bytes());
+    v
+}
+
+fn parse_ctx(c: &[u8]) -> Option<(u64, u64)> {
+    let a: [u8; 8] = c.get(..8)?.try_into().ok()?;
+    let b: [u8; 8] = c.get(8..16)?.try_into().ok()?;
+    Some((u64::from_be_bytes(a), u64::from_be_bytes(b)))
+}
+
+impl Node {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        raw: RawNode<LogStore>,
+        log: LogStore,
+        sm: Arc<LocalKv>,
+        rt: tokio::runtime::Handle,
+        rx: Receiver<Input>,
+        outbox: HashMap<u64, mpsc::Sender<Message>>,
+        shared: Arc<Mutex<Shared>>,
+        tick: Duration,
+        applied: u64,
+    ) -> Self {
+        Self {
+            raw,
+            log,
+            sm,
+            rt,
+            rx,
+            outbox,
+            shared,
+            tick,
+            applied,
+            pending: HashMap::new(),
+            next_proposal: 1,
+            new_reads: Vec::new(),
+            reads: HashMap::new(),
+            applied_waits: Vec::new(),
+            next_read: 1,
+            caught_up_at: HashMap::new(),
+            contact: HashMap::new(),
+            leader_contact: None,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.raw.raft.id
+    }
+
+    /// Runs the loop until `Stop` or a fatal error; then answers every waiter.
+    pub fn run(mut self) {
+        let mut next_tick = Instant::now() + self.tick;
+        let why = loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(Input::Stop) => break "stopped".to_string(),
+                Ok(i) => {
+                    self.take(i);
+                    let mut stop = false;
+                    for _ in 0..TURN {
+                        match self.rx.try_recv() {
+                            Ok(Input::Stop) => {
+                                stop = true;
+                                break;
+                            }
+                            Ok(i) => self.take(i),
+                            Err(_) => break,
+                        }
+                    }
+                    if stop {
+                        break "stopped".to_string();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break "stopped".to_string(),
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                next_tick = if now > next_tick + self.tick { now + self.tick } else { next_tick + self.tick };
+            }
+            self.issue_reads();
+            if let Err(e) = self.on_ready() {
+                tracing::error!(error = %e, "metadata replication stopped: storage failed");
+                break e;
+            }
+            self.publish();
+        };
+        let err = NodeError::Stopped(why.clone());
+        for (_, r) in self.pending.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        for r in self.new_reads.drain(..).chain(self.reads.drain().flat_map(|(_, v)| v)) {
+            let _ = r.send(Err(err.clone()));
+        }
+        for r in self.applied_waits.drain(..).flat_map(|(_, v)| v) {
+            let _ = r.send(Err(err.clone()));
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.stopped = Some(why);
+        s.leader_id = 0;
+    }
+
+    fn take(&mut self, i: Input) {
+        match i {
+            Input::Propose { batch, reply } => {
+                let seq = self.next_proposal;
+                self.next_proposal += 1;
+                match self.raw.propose(ctx(self.id(), seq), batch) {
+                    Ok(()) => {
+                        self.pending.insert(seq, reply);
+                    }
+                    Err(raft::Error::ProposalDropped) => {
+                        let _ = reply.send(Err(NodeError::NoLeader));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Stopped(e.to_string())));
+                    }
+                }
+            }
+            Input::Read { reply } => self.new_reads.push(reply),
+            Input::Raft(m) => {
+                let now = Instant::now();
+                self.contact.insert(m.from, now);
+                if m.from == self.raw.raft.leader_id {
+                    self.leader_contact = Some(now);
+                }
+                if let Err(e) = self.raw.step(*m) {
+                    tracing::debug!(error = %e, "raft message not taken");
+                }
+            }
+            Input::Unreachable(id) => self.raw.report_unreachable(id),
+            Input::TransferLeader(to) => self.raw.transfer_leader(to),
+            Input::Stop => {}
+        }
+    }
+
+    /// One ReadIndex round for every read that arrived this turn.
+    fn issue_reads(&mut self) {
+        self.reads.retain(|_, ws| {
+            ws.retain(|w| !w.is_closed());
+            !ws.is_empty()
+        });
+        self.pending.retain(|_, r| !r.is_closed());
+        if self.new_reads.is_empty() {
+            return;
+        }
+        if self.raw.raft.leader_id == 0 {
+            for r in self.new_reads.drain(..) {
+                let _ = r.send(Err(NodeError::NoLeader));
+            }
+            return;
+        }
+        let c = self.next_read;
+        self.next_read += 1;
+        self.raw.read_index(ctx(self.id(), c));
+        self.reads.insert(c, std::mem::take(&mut self.new_reads));
+    }
+
+    fn send(&self, msgs: Vec<Message>) {
+        for m in msgs {
+            match self.outbox.get(&m.to) {
+                // A full queue drops the message: Raft resends what matters.
+                Some(q) => {
+                    let _ = q.try_send(m);
+                }
+                None => tracing::debug!(to = m.to, "raft message for a node without an address"),
+            }
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<(), String> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        self.send(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            return Err("installing a snapshot is not supported by this version".into());
+        }
+        for rs in ready.take_read_states() {
+            if let Some((_, c)) = parse_ctx(&rs.request_ctx)
+                && let Some(ws) = self.reads.remove(&c)
+            {
+                self.applied_waits.push((rs.index, ws));
+            }
+        }
+        self.apply(ready.take_committed_entries())?;
+        self.log.persist(ready.entries(), ready.hs()).map_err(|e| e.to_string())?;
+        self.send(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(c) = light.commit_index() {
+            self.log.set_commit(c).map_err(|e| e.to_string())?;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+        Ok(())
+    }
+
+    fn apply_batch(&self, index: u64, batch: Option<&WriteBatch>) -> Result<WriteOutcome, MetaError> {
+        self.rt.block_on(self.sm.apply_entry(index, batch))
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+        for e in entries {
+            if e.index <= self.applied {
+                continue;
+            }
+            let outcome = match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => self.apply_batch(e.index, None),
+                EntryType::EntryNormal => match WriteBatch::decode(&e.data) {
+                    Ok(b) => self.apply_batch(e.index, Some(&b)),
+                    Err(err) => {
+                        tracing::error!(index = e.index, error = %err, "a committed entry does not decode: skipped");
+                        self.apply_batch(e.index, None).and(Err(err))
+                    }
+                },
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let cs = if e.get_entry_type() == EntryType::EntryConfChange {
+                        let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+                        self.raw.apply_conf_change(&cc)
+                    } else {
+                        let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+                        self.raw.apply_conf_change(&cc)
+                    };
+                    match cs {
+                        Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
+                        Err(err) => tracing::warn!(index = e.index, error = %err, "configuration change refused"),
+                    }
+                    self.apply_batch(e.index, None)
+                }
+            };
+            let outcome = match outcome {
+                Err(MetaError::Corrupt { .. } | MetaError::UnsupportedFormat(_)) => {
+                    Err(NodeError::Apply("the entry does not decode".into()))
+                }
+                // The state machine failed: nothing after this entry may be applied.
+                Err(err) => return Err(format!("applying entry {}: {err}", e.index)),
+                Ok(o) => Ok(o),
+            };
+            self.applied = e.index;
+            if let Some((node, seq)) = parse_ctx(&e.context)
+                && node == self.id()
+                && let Some(r) = self.pending.remove(&seq)
+            {
+                let _ = r.send(outcome);
+            }
+        }
+        let applied = self.applied;
+        let mut i = 0;
+        while i < self.applied_waits.len() {
+            if self.applied_waits[i].0 <= applied {
+                for r in self.applied_waits.swap_remove(i).1 {
+                    let _ = r.send(Ok(()));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        let raft = &self.raw.raft;
+        let now = Instant::now();
+        let leader = raft.leader_id;
+        let role = match raft.state {
+            StateRole::Leader => "leader",
+            StateRole::Follower => "follower",
+            StateRole::Candidate | StateRole::PreCandidate => "candidate",
+        };
+        if raft.state == StateRole::Leader {
+            self.leader_contact = Some(now);
+        }
+        let last = raft.raft_log.last_index();
+        let conf = raft.prs().conf();
+        let learners: Vec<u64> = conf.learners().iter().copied().collect();
+        let mut ids: Vec<u64> = conf.voters().ids().iter().chain(learners.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut members = Vec::with_capacity(ids.len());
+        for id in ids {
+            let learner = learners.contains(&id);
+            let (matched, active) = if id == self.id() {
+                (last, true)
+            } else if raft.state == StateRole::Leader {
+                raft.prs().get(id).map_or((0, false), |p| (p.matched, p.recent_active))
+            } else {
+                (0, id == leader && self.leader_contact.is_some_and(|t| now - t < self.tick * 20))
+            };
+            if matched >= last || (raft.state != StateRole::Leader && id == leader) {
+                self.caught_up_at.insert(id, now);
+            }
+            let lag_ms = self.caught_up_at.get(&id).map_or(u64::MAX, |t| (now - *t).as_millis() as u64);
+            let role = if id == leader {
+                "leader"
+            } else if learner {
+                "learner"
+            } else if id == self.id() {
+                role
+            } else {
+                "follower"
+            };
+            let lag_entries = if raft.state == StateRole::Leader {
+                last.saturating_sub(matched)
+            } else if id == self.id() {
+                raft.raft_log.committed.saturating_sub(self.applied)
+            } else {
+                0
+            };
+            let last_contact_ms =
+                if id == self.id() { Some(0) } else { self.contact.get(&id).map(|t| (now - *t).as_millis() as u64) };
+            members.push(Member {
+                id,
+                role: role.into(),
+                match_index: matched,
+                healthy: active,
+                lag_ms,
+                lag_entries,
+                last_contact_ms,
+            });
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.node_id = self.id();
+        s.leader_id = leader;
+        s.term = raft.term;
+        s.role = role.into();
+        s.committed = raft.raft_log.committed;
+        s.applied = self.applied;
+        s.last_index = last;
+        s.first_index = self.log.first_index();
+        s.members = members;
+        s.leader_contact = self.leader_contact;
+    }
+}

@@ -1,0 +1,75 @@
+//! `rustfs-admin metadata status|lag`: the metadata group as the node asked sees it, as a
+//! table or JSON (`metadata::GroupStatus`, the struct the server sends). This module only
+//! prints what the admin API returns.
+
+use std::io::Write;
+
+use metadata::GroupStatus;
+
+use crate::admin::PREFIX;
+use crate::admin_client::AdminClient;
+
+fn out(s: &str) {
+    let _ = std::io::stdout().write_all(s.as_bytes());
+}
+
+async fn fetch(c: &AdminClient) -> Result<GroupStatus, String> {
+    let v = c.json("GET", &format!("{PREFIX}metadata/status")).await?;
+    serde_json::from_value(v).map_err(|e| format!("unexpected metadata status: {e}"))
+}
+
+fn ms(v: Option<u64>) -> String {
+    match v {
+        Some(ms) => format!("{ms} ms"),
+        None => "-".into(),
+    }
+}
+
+pub async fn status(c: &AdminClient, json: bool) -> Result<(), String> {
+    let s = fetch(c).await?;
+    if json {
+        out(&format!("{}\n", serde_json::to_string(&s).unwrap_or_default()));
+        return Ok(());
+    }
+    let leader = if s.leader_id == 0 { "none".to_string() } else { s.leader_id.to_string() };
+    out(&format!(
+        "node {}  leader {leader}  term {}  committed {}  applied {}\n",
+        s.node_id, s.term, s.committed_index, s.applied_index
+    ));
+    out(&format!(
+        "{:<6} {:<10} {:>12} {:>10} {:>10} {:>8} {:>14}\n",
+        "id", "role", "match", "lag", "lag time", "healthy", "last contact"
+    ));
+    for m in &s.members {
+        let lag_time = if m.lag_ms == u64::MAX { "-".to_string() } else { format!("{} ms", m.lag_ms) };
+        out(&format!(
+            "{:<6} {:<10} {:>12} {:>10} {:>10} {:>8} {:>14}\n",
+            m.id,
+            m.role,
+            m.match_index,
+            m.lag_entries,
+            lag_time,
+            if m.healthy { "yes" } else { "no" },
+            ms(m.last_contact_ms)
+        ));
+    }
+    Ok(())
+}
+
+pub async fn lag(c: &AdminClient, json: bool) -> Result<(), String> {
+    let s = fetch(c).await?;
+    if json {
+        let lags: Vec<serde_json::Value> = s
+            .members
+            .iter()
+            .map(|m| serde_json::json!({"id": m.id, "lag_entries": m.lag_entries, "lag_ms": m.lag_ms}))
+            .collect();
+        out(&format!("{}\n", serde_json::Value::Array(lags)));
+        return Ok(());
+    }
+    for m in &s.members {
+        let t = if m.lag_ms == u64::MAX { "unknown".to_string() } else { format!("{} ms", m.lag_ms) };
+        out(&format!("node {}: {} entries behind, {t}\n", m.id, m.lag_entries));
+    }
+    Ok(())
+}
