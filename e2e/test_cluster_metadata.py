@@ -224,3 +224,70 @@ def test_a_node_with_a_wrong_secret_stays_out():
         assert "not-the-secret" not in logs and SECRET not in logs
     finally:
         c.cleanup()
+
+
+def test_a_single_node_becomes_three_with_add_node():
+    """Seed FAQ Q4: the single node's KV becomes the first member; add-node brings two more
+    up by snapshot; no data copied by hand. Then leadership moves, a snapshot is taken and
+    the first node is removed."""
+    ports = [free_port() for _ in range(3)]
+    peers = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(ports))
+    single = Server().start()
+    nodes = []
+    try:
+        s3 = single.client()
+        s3.create_bucket(Bucket="grown")
+        bodies = {f"k{i}": os.urandom(3000 + i) for i in range(30)}
+        for k, b in bodies.items():
+            s3.put_object(Bucket="grown", Key=k, Body=b)
+        single.stop()
+        single.env.update({"RUSTFS_NODE_ID": "1", "RUSTFS_PEERS": f"1=127.0.0.1:{ports[0]}", "RUSTFS_CLUSTER_SECRET": SECRET,
+                           "RUSTFS_RAFT_ELECTION_TIMEOUT_MS": "500", "RUSTFS_RAFT_HEARTBEAT_INTERVAL_MS": "50"})
+        single.start()
+        assert single.client().get_object(Bucket="grown", Key="k3")["Body"].read() == bodies["k3"]
+        for i in (2, 3):
+            n = Server(env={"RUSTFS_NODE_ID": str(i), "RUSTFS_PEERS": peers, "RUSTFS_JOIN": "true",
+                            "RUSTFS_CLUSTER_SECRET": SECRET, "RUSTFS_RAFT_ELECTION_TIMEOUT_MS": "500",
+                            "RUSTFS_RAFT_HEARTBEAT_INTERVAL_MS": "50"})
+            nodes.append(n)
+            n.start(wait=False)
+            deadline = time.time() + 20
+            code, text = None, ""
+            while time.time() < deadline and code != 503:
+                code, text = ready_text(n)
+                time.sleep(0.1)
+            assert code == 503 and "add-node" in text, (code, text)
+            out = single.admin("metadata", "add-node", "--id", str(i), "--address", f"127.0.0.1:{ports[i - 1]}").stdout.decode()
+            assert f"node {i} is a voter" in out, out
+            n.wait_ready(timeout=60)
+        everyone = [single] + nodes
+        c = Cluster.__new__(Cluster)
+        c.nodes = everyone
+        st = c.status(nodes[1])
+        assert sorted(m["id"] for m in st["members"]) == [1, 2, 3]
+        for k, b in bodies.items():
+            assert nodes[1].client().get_object(Bucket="grown", Key=k)["Body"].read() == b
+        r = json.loads(nodes[0].admin("--json", "metadata", "transfer-leadership", "--to", "3").stdout)
+        assert r["status"]["leader_id"] == 3, r
+        snap = json.loads(nodes[1].admin("--json", "metadata", "snapshot", "create").stdout)
+        assert snap["index"] > 0
+        nodes[1].admin("metadata", "remove-node", "--id", "1")
+        deadline = time.time() + 20
+        while time.time() < deadline and sorted(m["id"] for m in c.status(nodes[1])["members"]) != [2, 3]:
+            time.sleep(0.1)
+        assert sorted(m["id"] for m in c.status(nodes[1])["members"]) == [2, 3]
+        deadline = time.time() + 20
+        code, text = None, ""
+        while time.time() < deadline and "not a member" not in text:
+            code, text = ready_text(single)
+            time.sleep(0.1)
+        assert code == 503 and "not a member" in text, (code, text)
+        nodes[0].client().put_object(Bucket="grown", Key="after", Body=b"two of two")
+        assert nodes[1].client().get_object(Bucket="grown", Key="after")["Body"].read() == b"two of two"
+        # Bad requests are refused with a reason.
+        p = nodes[0].admin("metadata", "add-node", "--id", "0", "--address", "x:1", check=False)
+        assert p.returncode != 0
+    finally:
+        single.cleanup()
+        for n in nodes:
+            n.cleanup()

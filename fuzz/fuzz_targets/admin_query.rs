@@ -21,5 +21,8 @@ fuzz_target!(|q: &str| {
         assert!(v.bucket.is_none_or(|b| !b.contains('/')));
     }
     let _ = admin_query::HealQuery::parse(&uri);
+    if let Ok(m) = admin_query::MemberQuery::parse(&uri, "id", true) {
+        assert!(m.id > 0 && m.address.is_some());
+    }
     let _ = admin_query::query_param(&uri, "bucket");
 });

@@ -7,6 +7,8 @@
 //! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
 //! - `GET  /rustfs/admin/v1/workers`: every background worker's state, units of work and errors
 //! - `GET  /rustfs/admin/v1/metadata/status`: the metadata group as this node sees it
+//! - `POST /rustfs/admin/v1/metadata/{add-node,remove-node,transfer-leadership,snapshot}`:
+//!   membership and log compaction (see `cluster_admin`)
 //! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
 
 use std::sync::Arc;
@@ -110,6 +112,10 @@ impl S3Route for AdminRoute {
             },
             (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
             (Method::GET, "metadata/status") => json(StatusCode::OK, &app.kv_life.status()),
+            (
+                Method::POST,
+                "metadata/add-node" | "metadata/remove-node" | "metadata/transfer-leadership" | "metadata/snapshot",
+            ) => crate::cluster_admin::handle(app, path.trim_end_matches('/'), &req.uri).await,
             (Method::POST, "gc") => {
                 let r =
                     crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;

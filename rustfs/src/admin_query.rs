@@ -111,6 +111,44 @@ impl HealQuery {
     }
 }
 
+/// `POST metadata/add-node?id=N&address=HOST:PORT`, `remove-node?id=N`,
+/// `transfer-leadership?to=N`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberQuery {
+    pub id: u64,
+    pub address: Option<String>,
+}
+
+impl MemberQuery {
+    pub fn parse(uri: &Uri, id_param: &str, needs_address: bool) -> Result<Self, String> {
+        let id: u64 = parse(uri, id_param)?.ok_or_else(|| format!("{id_param} is required"))?;
+        if id == 0 {
+            return Err(format!("{id_param} must be above 0"));
+        }
+        let address = query_param(uri, "address");
+        match &address {
+            None if needs_address => return Err("address is required".into()),
+            Some(a) if a.parse::<std::net::SocketAddr>().is_err() && !valid_host_port(a) => {
+                return Err("address must be HOST:PORT".into());
+            }
+            _ => {}
+        }
+        Ok(Self { id, address })
+    }
+}
+
+fn valid_host_port(a: &str) -> bool {
+    match a.rsplit_once(':') {
+        Some((h, p)) => {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+                && p.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +175,19 @@ mod tests {
         }
         assert_eq!(HealQuery::parse(&uri("bucket=b%2Dc1")).unwrap().bucket.as_deref(), Some("b-c1"));
         assert_eq!(query_param(&uri("a=%FF%FE"), "a").as_deref(), Some("\u{fffd}\u{fffd}"));
+        let m = MemberQuery::parse(&uri("id=4&address=node-4.rustfs:7000"), "id", true).unwrap();
+        assert_eq!((m.id, m.address.as_deref()), (4, Some("node-4.rustfs:7000")));
+        assert!(MemberQuery::parse(&uri("id=4&address=127.0.0.1:7000"), "id", true).is_ok());
+        for bad in [
+            "id=0&address=a:1",
+            "id=x&address=a:1",
+            "address=a:1",
+            "id=4",
+            "id=4&address=a",
+            "id=4&address=a:0",
+            "id=4&address=a%20b:1",
+        ] {
+            assert!(MemberQuery::parse(&uri(bad), "id", true).is_err(), "{bad}");
+        }
     }
 }

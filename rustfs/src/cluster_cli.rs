@@ -73,3 +73,55 @@ pub async fn lag(c: &AdminClient, json: bool) -> Result<(), String> {
     }
     Ok(())
 }
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// add-node, remove-node, transfer-leadership, snapshot create. add-node then waits (with a
+/// progress line) until the new node is a voter.
+pub async fn change(c: &AdminClient, cmd: crate::migration_cli::MetadataCmd, json: bool) -> Result<(), String> {
+    use crate::migration_cli::{MetadataCmd, SnapshotCmd};
+    let (path, wait_for) = match cmd {
+        MetadataCmd::AddNode { id, address } => {
+            (format!("metadata/add-node?id={id}&address={}", enc(&address)), Some(id))
+        }
+        MetadataCmd::RemoveNode { id } => (format!("metadata/remove-node?id={id}"), None),
+        MetadataCmd::TransferLeadership { to } => (format!("metadata/transfer-leadership?to={to}"), None),
+        MetadataCmd::Snapshot { cmd: SnapshotCmd::Create } => ("metadata/snapshot".to_string(), None),
+        _ => return Err("unsupported metadata command".into()),
+    };
+    let v = c.json("POST", &format!("{PREFIX}{path}")).await?;
+    let r: crate::cluster_admin::ChangeResult =
+        serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    if !json {
+        out(&format!("{}\n", r.done));
+    }
+    if let Some(id) = wait_for {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            let s = fetch(c).await?;
+            let m = s.members.iter().find(|m| m.id == id);
+            if m.is_some_and(|m| m.role != "learner") {
+                if !json {
+                    out(&format!("node {id} is a voter\n"));
+                }
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("node {id} did not catch up in 10 minutes (is it started with --join?)"));
+            }
+            if !json {
+                let lag = m.map_or("?".to_string(), |m| m.lag_entries.to_string());
+                let _ =
+                    std::io::stderr().write_all(format!("\rnode {id} catching up: {lag} entries behind   ").as_bytes());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    if json {
+        let s = fetch(c).await?;
+        out(&format!("{}\n", serde_json::json!({"done": r.done, "index": r.index, "status": s})));
+    }
+    Ok(())
+}

@@ -6,6 +6,7 @@ pub mod admin_client;
 pub mod admin_query;
 pub mod app;
 pub mod bench;
+pub mod cluster_admin;
 pub mod cluster_cli;
 pub mod config;
 pub mod gc_job;

@@ -77,6 +77,36 @@ pub enum MetadataCmd {
     Status,
     /// How far each member of the metadata group is behind, in entries and time.
     Lag,
+    /// Add a node to the metadata group (start it first with --join); it catches up by
+    /// snapshot as a learner, then becomes a voter. Waits for that.
+    AddNode {
+        #[arg(long)]
+        id: u64,
+        /// Its internode address, HOST:PORT.
+        #[arg(long)]
+        address: String,
+    },
+    /// Remove a node from the metadata group.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Hand the metadata group's leadership to node N.
+    TransferLeadership {
+        #[arg(long)]
+        to: u64,
+    },
+    /// Snapshots of the metadata log.
+    Snapshot {
+        #[command(subcommand)]
+        cmd: SnapshotCmd,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SnapshotCmd {
+    /// Compact the log behind a snapshot point now.
+    Create,
 }
 
 fn out(s: &str) {

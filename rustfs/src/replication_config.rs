@@ -33,6 +33,9 @@ pub struct ReplicationArgs {
     pub raft_heartbeat_interval_ms: Option<u64>,
     #[arg(long, env = "RUSTFS_RAFT_MAX_LOG_ENTRIES")]
     pub raft_max_log_entries: Option<u64>,
+    /// Join an existing group (after `rustfs-admin metadata add-node`) instead of starting one.
+    #[arg(long, env = "RUSTFS_JOIN")]
+    pub join: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -55,6 +58,8 @@ pub struct ReplicationFile {
     #[serde(default)]
     pub raft: RaftFile,
     pub read_consistency: Option<ReadConsistency>,
+    #[serde(default)]
+    pub join: bool,
 }
 
 impl std::fmt::Debug for ReplicationFile {
@@ -142,6 +147,7 @@ pub fn resolve(
         read_consistency,
         cluster_id: args.cluster_id.or(f.cluster_id).unwrap_or_else(|| "rustfs".into()),
         secret,
+        join: args.join || f.join,
     };
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(Some(cfg))

@@ -119,6 +119,30 @@ pub trait KvLifecycle: Send + Sync + 'static {
     fn status(&self) -> GroupStatus;
     /// Makes everything acknowledged durable and stops; later calls fail.
     async fn close(&self) -> Result<()>;
+
+    /// Adds node `id` (internode address `address`) to the group: it joins as a learner and
+    /// is promoted to a voter once it caught up. Returns once the change is applied here.
+    async fn add_member(&self, id: u64, address: &str) -> Result<()> {
+        let _ = (id, address);
+        Err(MetaError::Backend("a local metadata store has no members to add".into()))
+    }
+
+    /// Removes node `id` from the group.
+    async fn remove_member(&self, id: u64) -> Result<()> {
+        let _ = id;
+        Err(MetaError::Backend("a local metadata store has no members to remove".into()))
+    }
+
+    /// Asks the leader to hand leadership to node `to`.
+    async fn transfer_leadership(&self, to: u64) -> Result<()> {
+        let _ = to;
+        Err(MetaError::Backend("a local metadata store has no leadership to transfer".into()))
+    }
+
+    /// Compacts the log behind a snapshot point now; returns that point's index.
+    async fn snapshot_now(&self) -> Result<u64> {
+        Err(MetaError::Backend("a local metadata store keeps no replication log".into()))
+    }
 }
 
 #[async_trait]

@@ -15,6 +15,44 @@ use crate::schema::REPLICATION;
 
 /// The applied index: `u64` big endian.
 pub const APPLIED_KEY: &[u8] = b"r/applied";
+/// The point of the last snapshot installed (the replication crate's encoding, opaque here).
+pub const SNAPSHOT_KEY: &[u8] = b"r/snapshot";
+
+/// Key-value pairs of one snapshot page.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A frozen view of the whole store (everything but the replication family), read page by
+/// page to stream a snapshot; it pins the store's state at the moment it was taken.
+pub struct SnapshotView {
+    tx: surrealkv::Transaction,
+}
+
+impl SnapshotView {
+    /// Keys after `after` (all from the start when `None`), in order, up to about
+    /// `max_bytes` of keys and values (at least one pair); `true` when nothing follows.
+    pub fn page(&self, after: Option<&[u8]>, max_bytes: usize) -> Result<(Pairs, bool)> {
+        use surrealkv::LSMIterator;
+        let mut opts = surrealkv::ReadOptions::new();
+        opts.set_iterate_lower_bound(after.map(|a| [a, &[0u8]].concat()));
+        let mut it = self.tx.range_with_options(&opts).map_err(kv_err)?;
+        let mut out = Vec::new();
+        let mut size = 0;
+        let mut valid = it.seek_first().map_err(kv_err)?;
+        while valid {
+            let k = it.key().user_key().to_vec();
+            if !k.starts_with(REPLICATION) {
+                if size >= max_bytes && !out.is_empty() {
+                    return Ok((out, false));
+                }
+                let v = it.value().map_err(kv_err)?;
+                size += k.len() + v.len();
+                out.push((k, v));
+            }
+            valid = it.next().map_err(kv_err)?;
+        }
+        Ok((out, true))
+    }
+}
 
 fn kv_err(e: impl std::fmt::Display) -> MetaError {
     MetaError::Kv(e.to_string())
@@ -74,6 +112,45 @@ impl LocalKv {
         Ok(outcome)
     }
 
+    /// A view of the store as it is now, for streaming a snapshot of it.
+    pub fn view(&self) -> Result<SnapshotView> {
+        Ok(SnapshotView { tx: self.tree().begin_with_mode(Mode::ReadOnly).map_err(kv_err)? })
+    }
+
+    /// Writes one page of a snapshot being installed into this (fresh) store.
+    pub async fn load_pairs(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut tx = self.tree().begin_with_mode(Mode::WriteOnly).map_err(kv_err)?;
+        tx.set_durability(Durability::Eventual);
+        for (k, v) in pairs {
+            if !k.starts_with(REPLICATION) {
+                tx.set(k.as_slice(), v.as_slice()).map_err(kv_err)?;
+            }
+        }
+        tx.commit().await.map_err(kv_err)
+    }
+
+    /// Ends a snapshot install: the applied index and the snapshot's point, then a sync.
+    pub async fn finish_install(&self, index: u64, point: &[u8]) -> Result<()> {
+        let mut tx = self.tree().begin_with_mode(Mode::WriteOnly).map_err(kv_err)?;
+        tx.set_durability(Durability::Eventual);
+        tx.set(APPLIED_KEY, index.to_be_bytes().as_slice()).map_err(kv_err)?;
+        tx.set(SNAPSHOT_KEY, point).map_err(kv_err)?;
+        tx.commit().await.map_err(kv_err)?;
+        self.flush()
+    }
+
+    /// The point of the last snapshot installed, if any.
+    pub async fn snapshot_point(&self) -> Result<Option<Vec<u8>>> {
+        let tx = self.tree().begin_with_mode(Mode::ReadOnly).map_err(kv_err)?;
+        tx.get_async(SNAPSHOT_KEY).await.map_err(kv_err)
+    }
+
+    /// Marks a store that already holds data (a single node becoming the first member of a
+    /// group) as applied up to `index`, durably.
+    pub async fn adopt(&self, index: u64, point: &[u8]) -> Result<()> {
+        self.finish_install(index, point).await
+    }
+
     /// Makes everything applied so far durable (one WAL fsync).
     pub fn flush(&self) -> Result<()> {
         self.tree().flush_wal(true).map_err(kv_err)
@@ -94,6 +171,44 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::kv::Kv;
+
+    #[tokio::test]
+    async fn a_view_streams_a_frozen_store_into_another() {
+        let a = tempfile::tempdir().unwrap();
+        let src = LocalKv::open(a.path()).unwrap();
+        for i in 0..50u32 {
+            let mut b = WriteBatch::new();
+            b.put(format!("k/{i:03}").into_bytes(), vec![i as u8; 100]);
+            src.apply_entry(u64::from(i) + 1, Some(&b)).await.unwrap();
+        }
+        let view = src.view().unwrap();
+        // Later writes are not in the view.
+        let mut b = WriteBatch::new();
+        b.put(b"k/late".to_vec(), b"x".to_vec()).delete(b"k/000".to_vec());
+        src.apply_entry(51, Some(&b)).await.unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let dst = LocalKv::open(d.path()).unwrap();
+        let mut after: Option<Vec<u8>> = None;
+        let mut pages = 0;
+        loop {
+            let (pairs, done) = view.page(after.as_deref(), 1000).unwrap();
+            assert!(pairs.iter().all(|(k, _)| !k.starts_with(REPLICATION)));
+            dst.load_pairs(&pairs).await.unwrap();
+            pages += 1;
+            after = pairs.last().map(|p| p.0.clone());
+            if done {
+                break;
+            }
+        }
+        assert!(pages > 3, "paged ({pages})");
+        dst.finish_install(50, b"point").await.unwrap();
+        assert_eq!(dst.applied_index().await.unwrap(), 50);
+        assert_eq!(dst.snapshot_point().await.unwrap(), Some(b"point".to_vec()));
+        let got = dst.scan(b"k/", b"k0", 1000).await.unwrap();
+        assert_eq!(got.len(), 50);
+        assert_eq!(got[0].0, b"k/000".to_vec());
+        assert!(dst.get(b"k/late").await.unwrap().is_none());
+    }
 
     #[tokio::test]
     async fn entries_move_the_applied_index_even_when_conditions_fail() {

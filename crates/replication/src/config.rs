@@ -49,6 +49,9 @@ pub struct ReplicationConfig {
     pub read_consistency: ReadConsistency,
     pub cluster_id: String,
     pub secret: String,
+    /// Join an existing group (added with `add-node`) instead of starting one: the node
+    /// waits for the leader to send it a snapshot.
+    pub join: bool,
 }
 
 impl std::fmt::Debug for ReplicationConfig {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for ReplicationConfig {
             .field("raft", &self.raft)
             .field("read_consistency", &self.read_consistency)
             .field("cluster_id", &self.cluster_id)
+            .field("join", &self.join)
             .finish_non_exhaustive()
     }
 }

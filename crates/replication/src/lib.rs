@@ -12,6 +12,8 @@ pub mod log_store;
 mod logger;
 mod node;
 pub mod raft_kv;
+pub mod snapshot;
+mod state;
 
 pub use config::{NodeAddr, RaftTuning, ReadConsistency, ReplicationConfig};
 pub use error::{ReplError, Result};

@@ -2,7 +2,8 @@
 //!
 //! Format (version 1, `LOG_FORMAT_V1` under `v`): `e` + index (u64 big endian) -> a raft
 //! `Entry` (protobuf); `h` -> `HardState`; `c` -> `ConfState`; `s` -> the `SnapshotMetadata`
-//! of the point the log starts after (compaction or an installed snapshot). Everything one
+//! of the point the log starts after (compaction or an installed snapshot); `a` + node id
+//! -> that member's internode address. Everything one
 //! `Ready` brings is written in one transaction and made durable with one fsync (the group
 //! commit of the log) before the messages that depend on it leave the node.
 //!
@@ -25,6 +26,12 @@ const VERSION_KEY: &[u8] = b"v";
 const HARD_STATE: &[u8] = b"h";
 const CONF_STATE: &[u8] = b"c";
 const SNAP_META: &[u8] = b"s";
+/// `a` + node id (u64 big endian) -> the node's internode address (UTF-8).
+const ADDRESS: &[u8] = b"a";
+
+fn address_key(id: u64) -> Vec<u8> {
+    [ADDRESS, &id.to_be_bytes()].concat()
+}
 
 fn entry_key(i: u64) -> Vec<u8> {
     let mut k = b"e".to_vec();
@@ -60,6 +67,8 @@ pub struct LogStore {
     tree: Arc<Tree>,
     inner: Arc<RwLock<Inner>>,
     rt: tokio::runtime::Handle,
+    /// Where snapshots come from (set once the state machine is open).
+    snapshots: Arc<std::sync::OnceLock<Arc<crate::snapshot::Snapshots>>>,
 }
 
 impl LogStore {
@@ -103,7 +112,11 @@ impl LogStore {
                 valid = it.next().map_err(err)?;
             }
         }
-        Ok(Self { tree, inner: Arc::new(RwLock::new(inner)), rt })
+        Ok(Self { tree, inner: Arc::new(RwLock::new(inner)), rt, snapshots: Arc::default() })
+    }
+
+    pub fn set_snapshots(&self, s: Arc<crate::snapshot::Snapshots>) {
+        let _ = self.snapshots.set(s);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -221,6 +234,32 @@ impl LogStore {
         }
         hs.commit = commit;
         self.persist(&[], Some(&hs))
+    }
+
+    /// Records (or with `None` forgets) a member's internode address.
+    pub fn set_address(&self, id: u64, address: Option<&str>) -> Result<()> {
+        let mut tx = self.begin()?;
+        match address {
+            Some(a) => tx.set(address_key(id).as_slice(), a.as_bytes()).map_err(err)?,
+            None => tx.delete(address_key(id).as_slice()).map_err(err)?,
+        }
+        self.commit(tx)
+    }
+
+    /// Every member address recorded.
+    pub fn addresses(&self) -> Result<Vec<(u64, String)>> {
+        let tx = self.tree.begin_with_mode(Mode::ReadOnly).map_err(err)?;
+        let mut it = tx.range(ADDRESS, b"b".as_slice()).map_err(err)?;
+        let mut out = Vec::new();
+        let mut valid = it.seek_first().map_err(err)?;
+        while valid {
+            let k = it.key().user_key().to_vec();
+            if let Ok(id) = <[u8; 8]>::try_from(&k[1..]) {
+                out.push((u64::from_be_bytes(id), String::from_utf8_lossy(&it.value().map_err(err)?).into_owned()));
+            }
+            valid = it.next().map_err(err)?;
+        }
+        Ok(out)
     }
 
     /// Records the configuration an applied conf change produced.
@@ -349,16 +388,23 @@ impl raft::Storage for LogStore {
         Ok(self.read().last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // The snapshot names a point; its data is streamed out of band (see `snapshot`).
-        let i = self.read();
-        let mut s = Snapshot::default();
-        let mut meta = i.snap.clone();
-        if meta.index < request_index {
-            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // The snapshot names a point (this node, an applied index); the state is streamed
+        // out of band from a view pinned now (see `snapshot`).
+        let unavailable = || raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable);
+        let src = self.snapshots.get().ok_or_else(unavailable)?;
+        if src.applied() < request_index {
+            return Err(unavailable());
         }
-        meta.set_conf_state(i.cs.clone());
+        let index = src.pin(request_index).ok_or_else(unavailable)?;
+        let term = self.term(index)?;
+        let mut meta = SnapshotMetadata { index, term, ..Default::default() };
+        meta.set_conf_state(self.read().cs.clone());
+        let mut s = Snapshot::default();
         s.set_metadata(meta);
+        let addresses = self.addresses().map_err(|e| raft::Error::Store(StorageError::Other(Box::new(e))))?;
+        s.data = crate::snapshot::encode_point(src.node_id, index, &addresses).into();
+        tracing::info!(to, index, term, "sending a snapshot point");
         Ok(s)
     }
 }

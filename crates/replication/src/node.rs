@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 
 use metadata::{LocalKv, Member, MetaError, WriteBatch, WriteOutcome};
 use protobuf::Message as _;
-use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, Message};
-use raft::{RawNode, StateRole};
+use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType, Message};
+use raft::{RawNode, SnapshotStatus, StateRole};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::log_store::LogStore;
+use crate::snapshot::{Snapshots, decode_point, fetch};
 
 /// Inputs the loop takes in one turn at most (the rest wait for the next turn).
 const TURN: usize = 4096;
@@ -37,16 +38,38 @@ pub enum NodeError {
     Stopped(String),
     /// The entry was committed but could not be applied here.
     Apply(String),
+    /// The group refused the request (e.g. another membership change is in progress).
+    Refused(String),
 }
+
+/// Starts the sender of raft messages to a member (given its id and address).
+pub type SpawnPeer = Arc<dyn Fn(u64, String) -> mpsc::Sender<Message> + Send + Sync>;
 
 pub type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
 pub enum Input {
-    Propose { batch: Vec<u8>, reply: Reply<WriteOutcome> },
-    Read { reply: Reply<()> },
+    Propose {
+        batch: Vec<u8>,
+        reply: Reply<WriteOutcome>,
+    },
+    Read {
+        reply: Reply<()>,
+    },
     Raft(Box<Message>),
     Unreachable(u64),
+    /// Whether a snapshot message reached node `.0`.
+    SnapshotSent(u64, bool),
     TransferLeader(u64),
+    /// A membership change (the address rides along for a node being added).
+    ConfChange {
+        cc: ConfChange,
+        address: Option<String>,
+        reply: Reply<()>,
+    },
+    /// Compact the log up to the applied index now; answers that index.
+    Compact {
+        reply: Reply<u64>,
+    },
     Stop,
 }
 
@@ -64,21 +87,47 @@ pub struct Shared {
     pub members: Vec<Member>,
     /// Set when the node stopped for good, with the reason.
     pub stopped: Option<String>,
+    /// Whether this node is in the group's configuration (false once removed, or while
+    /// a joining node waits for its first snapshot).
+    pub member: bool,
     /// When this node last heard from a leader (or is one).
     pub leader_contact: Option<Instant>,
 }
 
-pub struct Node {
+/// What the loop is built from.
+pub struct Parts {
     pub raw: RawNode<LogStore>,
     pub log: LogStore,
-    pub sm: Arc<LocalKv>,
+    pub snapshots: Arc<Snapshots>,
+    pub peers: Arc<internode::Peers>,
+    pub addresses: HashMap<u64, String>,
     pub rt: tokio::runtime::Handle,
     pub rx: Receiver<Input>,
     pub outbox: HashMap<u64, mpsc::Sender<Message>>,
     pub shared: Arc<Mutex<Shared>>,
     pub tick: Duration,
     pub applied: u64,
+    pub max_log_entries: u64,
+    pub spawn_peer: SpawnPeer,
+}
+
+pub struct Node {
+    raw: RawNode<LogStore>,
+    log: LogStore,
+    snapshots: Arc<Snapshots>,
+    peers: Arc<internode::Peers>,
+    addresses: HashMap<u64, String>,
+    rt: tokio::runtime::Handle,
+    rx: Receiver<Input>,
+    outbox: HashMap<u64, mpsc::Sender<Message>>,
+    shared: Arc<Mutex<Shared>>,
+    tick: Duration,
+    applied: u64,
+    max_log_entries: u64,
+    spawn_peer: SpawnPeer,
     pending: HashMap<u64, Reply<WriteOutcome>>,
+    pending_conf: HashMap<u64, Reply<()>>,
+    last_promotion: Option<Instant>,
     next_proposal: u64,
     new_reads: Vec<Reply<()>>,
     reads: HashMap<u64, Vec<Reply<()>>>,
@@ -118,29 +167,24 @@ fn parse_ctx(c: &[u8]) -> Option<(u64, u64)> {
 }
 
 impl Node {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        raw: RawNode<LogStore>,
-        log: LogStore,
-        sm: Arc<LocalKv>,
-        rt: tokio::runtime::Handle,
-        rx: Receiver<Input>,
-        outbox: HashMap<u64, mpsc::Sender<Message>>,
-        shared: Arc<Mutex<Shared>>,
-        tick: Duration,
-        applied: u64,
-    ) -> Self {
+    pub fn new(p: Parts) -> Self {
         Self {
-            raw,
-            log,
-            sm,
-            rt,
-            rx,
-            outbox,
-            shared,
-            tick,
-            applied,
+            raw: p.raw,
+            log: p.log,
+            snapshots: p.snapshots,
+            peers: p.peers,
+            addresses: p.addresses,
+            rt: p.rt,
+            rx: p.rx,
+            outbox: p.outbox,
+            shared: p.shared,
+            tick: p.tick,
+            applied: p.applied,
+            max_log_entries: p.max_log_entries,
+            spawn_peer: p.spawn_peer,
             pending: HashMap::new(),
+            pending_conf: HashMap::new(),
+            last_promotion: None,
             next_proposal: 1,
             new_reads: Vec::new(),
             reads: HashMap::new(),
@@ -150,6 +194,10 @@ impl Node {
             contact: HashMap::new(),
             leader_contact: None,
         }
+    }
+
+    fn sm(&self) -> Arc<LocalKv> {
+        self.snapshots.sm.current()
     }
 
     fn id(&self) -> u64 {
@@ -189,6 +237,7 @@ impl Node {
                 next_tick = if now > next_tick + self.tick { now + self.tick } else { next_tick + self.tick };
             }
             self.issue_reads();
+            self.promote_learners();
             if let Err(e) = self.on_ready() {
                 tracing::error!(error = %e, "metadata replication stopped: storage failed");
                 break e;
@@ -197,6 +246,9 @@ impl Node {
         };
         let err = NodeError::Stopped(why.clone());
         for (_, r) in self.pending.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        for (_, r) in self.pending_conf.drain() {
             let _ = r.send(Err(err.clone()));
         }
         for r in self.new_reads.drain(..).chain(self.reads.drain().flat_map(|(_, v)| v)) {
@@ -239,7 +291,41 @@ impl Node {
                 }
             }
             Input::Unreachable(id) => self.raw.report_unreachable(id),
+            Input::SnapshotSent(id, ok) => {
+                let st = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                self.raw.report_snapshot(id, st);
+            }
             Input::TransferLeader(to) => self.raw.transfer_leader(to),
+            Input::ConfChange { cc, address, reply } => {
+                if self.raw.raft.state == StateRole::Leader && self.raw.raft.has_pending_conf() {
+                    let _ = reply.send(Err(NodeError::Refused("another membership change is in progress".into())));
+                    return;
+                }
+                let seq = self.next_proposal;
+                self.next_proposal += 1;
+                let mut c = ctx(self.id(), seq);
+                c.extend_from_slice(address.unwrap_or_default().as_bytes());
+                match self.raw.propose_conf_change(c, cc) {
+                    Ok(()) => {
+                        self.pending_conf.insert(seq, reply);
+                    }
+                    Err(raft::Error::ProposalDropped) => {
+                        let _ = reply.send(Err(NodeError::NoLeader));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NodeError::Refused(e.to_string())));
+                    }
+                }
+            }
+            Input::Compact { reply } => {
+                let to = self.applied;
+                let res = self
+                    .sm()
+                    .flush()
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| self.log.compact(to).map_err(|e| e.to_string()));
+                let _ = reply.send(res.map(|()| to).map_err(NodeError::Refused));
+            }
             Input::Stop => {}
         }
     }
@@ -285,7 +371,8 @@ impl Node {
         let mut ready = self.raw.ready();
         self.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
-            return Err("installing a snapshot is not supported by this version".into());
+            let snap = ready.snapshot().clone();
+            self.install(&snap)?;
         }
         for rs in ready.take_read_states() {
             if let Some((_, c)) = parse_ctx(&rs.request_ctx)
@@ -308,7 +395,68 @@ impl Node {
     }
 
     fn apply_batch(&self, index: u64, batch: Option<&WriteBatch>) -> Result<WriteOutcome, MetaError> {
-        self.rt.block_on(self.sm.apply_entry(index, batch))
+        self.rt.block_on(self.sm().apply_entry(index, batch))
+    }
+
+    /// Installs the snapshot a `Ready` brought: pulls it from the node that named it into a
+    /// fresh store, swaps that in, then moves the log to its point. Retries the pull (the
+    /// loop waits; it has nothing to apply meanwhile) for up to ten minutes.
+    fn install(&mut self, snap: &raft::prelude::Snapshot) -> Result<(), String> {
+        let meta = snap.get_metadata().clone();
+        let crate::snapshot::Point { node: from, index, addresses } =
+            decode_point(&snap.data).ok_or("a snapshot message without its point")?;
+        for (id, a) in addresses {
+            self.log.set_address(id, Some(&a)).map_err(|e| e.to_string())?;
+            self.learn_address(id, a);
+        }
+        if index != meta.index {
+            return Err(format!("snapshot point {index} does not match its metadata ({})", meta.index));
+        }
+        let addr = self.addresses.get(&from).cloned().ok_or_else(|| format!("no address for node {from}"))?;
+        let point = meta.write_to_bytes().map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let res: Result<u64, String> = self.rt.block_on(async {
+                let (dir, kv) = self.snapshots.sm.begin_install().map_err(|e| e.to_string())?;
+                let n = fetch(&self.peers, &addr, index, &kv).await?;
+                kv.finish_install(index, &point).await.map_err(|e| e.to_string())?;
+                kv.close().await.map_err(|e| e.to_string())?;
+                drop(kv);
+                self.snapshots.sm.complete_install(&dir).await.map_err(|e| e.to_string())?;
+                Ok(n)
+            });
+            match res {
+                Ok(n) => {
+                    tracing::info!(index, from, keys = n, secs = started.elapsed().as_secs_f64(), "snapshot installed");
+                    break;
+                }
+                Err(e) if started.elapsed() < Duration::from_secs(600) => {
+                    attempt += 1;
+                    tracing::warn!(index, from, attempt, error = %e, "snapshot pull failed; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(format!("snapshot {index} from node {from}: {e}")),
+            }
+        }
+        self.log.apply_snapshot(&meta).map_err(|e| e.to_string())?;
+        self.applied = index;
+        self.snapshots.set_applied(index);
+        Ok(())
+    }
+
+    /// Drops log entries well behind the applied index once the log holds more than
+    /// `max_log_entries` (after syncing the state machine, which then holds them).
+    fn maybe_compact(&mut self) -> Result<(), String> {
+        let first = self.log.first_index();
+        if self.applied < first + self.max_log_entries {
+            return Ok(());
+        }
+        let to = self.applied - self.max_log_entries / 2;
+        self.sm().flush().map_err(|e| e.to_string())?;
+        self.log.compact(to).map_err(|e| e.to_string())?;
+        tracing::debug!(to, "raft log compacted");
+        Ok(())
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), String> {
@@ -325,17 +473,26 @@ impl Node {
                         self.apply_batch(e.index, None).and(Err(err))
                     }
                 },
-                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let cs = if e.get_entry_type() == EntryType::EntryConfChange {
-                        let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
-                        self.raw.apply_conf_change(&cc)
-                    } else {
-                        let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
-                        self.raw.apply_conf_change(&cc)
-                    };
-                    match cs {
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+                    match self.raw.apply_conf_change(&cc) {
                         Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
-                        Err(err) => tracing::warn!(index = e.index, error = %err, "configuration change refused"),
+                        Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
+                    }
+                    self.note_member(&cc, e.context.get(16..).unwrap_or_default())?;
+                    if let Some((node, seq)) = parse_ctx(&e.context)
+                        && node == self.id()
+                        && let Some(r) = self.pending_conf.remove(&seq)
+                    {
+                        let _ = r.send(Ok(()));
+                    }
+                    self.apply_batch(e.index, None)
+                }
+                EntryType::EntryConfChangeV2 => {
+                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+                    match self.raw.apply_conf_change(&cc) {
+                        Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
+                        Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
                     }
                     self.apply_batch(e.index, None)
                 }
@@ -357,6 +514,8 @@ impl Node {
             }
         }
         let applied = self.applied;
+        self.snapshots.set_applied(applied);
+        self.maybe_compact()?;
         let mut i = 0;
         while i < self.applied_waits.len() {
             if self.applied_waits[i].0 <= applied {
@@ -368,6 +527,72 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the address book and the message senders in step with an applied change.
+    fn note_member(&mut self, cc: &ConfChange, address: &[u8]) -> Result<(), String> {
+        let id = cc.node_id;
+        if id == self.id() {
+            return Ok(());
+        }
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let address = String::from_utf8_lossy(address).into_owned();
+                if !address.is_empty() {
+                    self.log.set_address(id, Some(&address)).map_err(|e| e.to_string())?;
+                    self.learn_address(id, address);
+                }
+                tracing::info!(node = id, change = ?cc.get_change_type(), "metadata group membership changed");
+            }
+            ConfChangeType::RemoveNode => {
+                self.log.set_address(id, None).map_err(|e| e.to_string())?;
+                self.addresses.remove(&id);
+                self.outbox.remove(&id);
+                tracing::info!(node = id, "node removed from the metadata group");
+            }
+        }
+        Ok(())
+    }
+
+    fn learn_address(&mut self, id: u64, address: String) {
+        if id == self.id() {
+            return;
+        }
+        if self.addresses.get(&id) != Some(&address) || !self.outbox.contains_key(&id) {
+            let q = (self.spawn_peer)(id, address.clone());
+            self.outbox.insert(id, q);
+            self.addresses.insert(id, address);
+        }
+    }
+
+    /// On the leader: a learner that caught up becomes a voter (one change at a time, at
+    /// most one attempt per second).
+    fn promote_learners(&mut self) {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader || raft.has_pending_conf() {
+            return;
+        }
+        if self.last_promotion.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        let committed = raft.raft_log.committed;
+        let ready = raft
+            .prs()
+            .conf()
+            .learners()
+            .iter()
+            .copied()
+            .find(|id| raft.prs().get(*id).is_some_and(|p| p.matched >= committed));
+        if let Some(id) = ready {
+            let mut cc = ConfChange::default();
+            cc.set_change_type(ConfChangeType::AddNode);
+            cc.node_id = id;
+            self.last_promotion = Some(Instant::now());
+            match self.raw.propose_conf_change(ctx(self.id(), 0), cc) {
+                Ok(()) => tracing::info!(node = id, "learner caught up: promoting it to voter"),
+                Err(e) => tracing::warn!(node = id, error = %e, "cannot promote the learner"),
+            }
+        }
     }
 
     fn publish(&mut self) {
@@ -441,5 +666,6 @@ impl Node {
         s.first_index = self.log.first_index();
         s.members = members;
         s.leader_contact = self.leader_contact;
+        s.member = conf.voters().ids().iter().any(|i| i == self.id()) || learners.contains(&self.id());
     }
 }

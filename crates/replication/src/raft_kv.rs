@@ -14,16 +14,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use metadata::state_machine::touches_replication_state;
-use metadata::{GroupStatus, Kv, KvLifecycle, LocalKv, MetaError, WriteBatch, WriteOutcome};
+use metadata::{GroupStatus, Kv, KvLifecycle, MetaError, WriteBatch, WriteOutcome};
 use protobuf::Message as _;
 use raft::RawNode;
-use raft::prelude::{ConfState, Message};
+use raft::prelude::{ConfChange, ConfChangeType, ConfState, Message, MessageType, SnapshotMetadata};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{ReadConsistency, ReplicationConfig};
 use crate::error::{ReplError, Result};
 use crate::log_store::LogStore;
-use crate::node::{Input, Node, NodeError, Shared, submit};
+use crate::node::{Input, Node, NodeError, Parts, Shared, submit};
+use crate::snapshot::{SNAPSHOT_PAGE, Snapshots};
+use crate::state::StateMachine;
 
 /// Internode service kind of a batch of raft messages (one-way).
 pub const RAFT_MESSAGES: u16 = 0x0100;
@@ -32,7 +34,7 @@ const PEER_QUEUE: usize = 4096;
 const INPUT_QUEUE: usize = 16384;
 
 pub struct RaftKv {
-    sm: Arc<LocalKv>,
+    sm: Arc<StateMachine>,
     log: LogStore,
     tx: SyncSender<Input>,
     shared: Arc<Mutex<Shared>>,
@@ -70,15 +72,19 @@ fn decode_messages(mut raw: &[u8]) -> Vec<Message> {
     out
 }
 
-/// Takes raft messages from authenticated peers into the loop.
+/// Takes raft messages from authenticated peers into the loop, and serves snapshot pages.
 struct Service {
     tx: SyncSender<Input>,
+    snapshots: Arc<Snapshots>,
 }
 
 #[async_trait]
 impl internode::Handler for Service {
-    async fn call(&self, _from: u64, kind: u16, _body: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
-        Err(format!("no internode service {kind:#x}"))
+    async fn call(&self, _from: u64, kind: u16, body: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+        match kind {
+            SNAPSHOT_PAGE => self.snapshots.serve(&body).await,
+            _ => Err(format!("no internode service {kind:#x}")),
+        }
     }
 
     async fn message(&self, from: u64, kind: u16, body: Vec<u8>) {
@@ -86,7 +92,8 @@ impl internode::Handler for Service {
             return;
         }
         for m in decode_messages(&body) {
-            if m.from != from {
+            // A forwarded leadership transfer names its transferee as sender (raft-rs).
+            if m.from != from && m.get_msg_type() != MessageType::MsgTransferLeader {
                 tracing::warn!(peer = from, claimed = m.from, "raft message claiming another sender dropped");
                 continue;
             }
@@ -113,9 +120,14 @@ async fn peer_sender(
                 Err(_) => break,
             }
         }
-        if let Err(e) = peers.send(&addr, RAFT_MESSAGES, &encode_messages(&batch)).await {
+        let snapshot = batch.iter().any(|m| m.get_msg_type() == MessageType::MsgSnapshot);
+        let sent = peers.send(&addr, RAFT_MESSAGES, &encode_messages(&batch)).await;
+        if let Err(e) = &sent {
             tracing::debug!(peer = id, error = %e, "raft messages not sent");
             let _ = tx.try_send(Input::Unreachable(id));
+        }
+        if snapshot {
+            let _ = tx.try_send(Input::SnapshotSent(id, sent.is_ok()));
         }
         batch.clear();
     }
@@ -128,26 +140,45 @@ impl RaftKv {
     pub async fn start(cfg: ReplicationConfig, kv_dir: &Path, log_dir: &Path) -> Result<Arc<Self>> {
         cfg.validate()?;
         let rt = tokio::runtime::Handle::current();
-        let sm = Arc::new(LocalKv::open(kv_dir)?);
+        let sm = Arc::new(StateMachine::open(kv_dir)?);
         let log = {
             let (p, h) = (log_dir.to_path_buf(), rt.clone());
             tokio::task::spawn_blocking(move || LogStore::open(&p, h))
                 .await
                 .map_err(|e| ReplError::Storage(e.to_string()))??
         };
-        let applied = sm.applied_index().await?;
-        if !log.initialized() {
+        let kv = sm.current();
+        if !log.initialized() && !cfg.join {
+            // A new group starts after a point every member shares (index 1), so a node that
+            // joins later always starts from a snapshot. A single node's existing store may
+            // become the first member of a group of one; any other start is over empty stores.
             let voters: Vec<u64> = cfg.nodes.iter().map(|n| n.id).collect();
-            if sm.holds_data().await? || applied > 0 {
+            if (kv.holds_data().await? || kv.applied_index().await? > 0) && voters != [cfg.node_id] {
+                let _ = kv.close().await;
                 return Err(ReplError::Config(
-                    "this node's metadata store already holds data: a group cannot start over it (move a single node to a group with add-node)".into(),
+                    "this node's metadata store already holds data: start it alone (its own id as the only node), then add nodes with rustfs-admin metadata add-node".into(),
                 ));
             }
+            let cs = ConfState::from((voters, vec![]));
+            let mut meta = SnapshotMetadata { index: 1, term: 1, ..Default::default() };
+            meta.set_conf_state(cs.clone());
+            kv.adopt(1, &meta.write_to_bytes().map_err(|e| ReplError::Storage(e.to_string()))?).await?;
             let l = log.clone();
-            tokio::task::spawn_blocking(move || l.initialize(ConfState::from((voters, vec![])), 0, 0))
+            tokio::task::spawn_blocking(move || l.initialize(cs, 1, 1))
                 .await
                 .map_err(|e| ReplError::Storage(e.to_string()))??;
         }
+        // A snapshot installed just before a crash: the log follows the state machine.
+        if let Some(point) = kv.snapshot_point().await? {
+            let meta = SnapshotMetadata::parse_from_bytes(&point).map_err(|e| ReplError::Storage(e.to_string()))?;
+            if meta.index > log.last_index() {
+                let l = log.clone();
+                tokio::task::spawn_blocking(move || l.apply_snapshot(&meta))
+                    .await
+                    .map_err(|e| ReplError::Storage(e.to_string()))??;
+            }
+        }
+        let applied = kv.applied_index().await?;
         let hs = log.hard_state();
         if applied > hs.commit.max(log.snapshot_metadata().index) {
             return Err(ReplError::Storage(format!(
@@ -155,6 +186,8 @@ impl RaftKv {
                 hs.commit
             )));
         }
+        let snapshots = Snapshots::new(cfg.node_id, sm.clone(), applied);
+        log.set_snapshots(snapshots.clone());
         let ticks = cfg.election_ticks();
         let rcfg = raft::Config {
             id: cfg.node_id,
@@ -182,19 +215,54 @@ impl RaftKv {
             .clone()
             .or_else(|| cfg.address_of(cfg.node_id).map(str::to_string))
             .ok_or_else(|| ReplError::Config("no internode address for this node".into()))?;
-        let server = internode::Server::bind(&listen, me.clone(), Arc::new(Service { tx: tx.clone() }))
+        let service = Service { tx: tx.clone(), snapshots: snapshots.clone() };
+        let server = internode::Server::bind(&listen, me.clone(), Arc::new(service))
             .await
             .map_err(|e| ReplError::Config(format!("internode port {listen}: {e}")))?;
         let peers = internode::Peers::new(me);
+        // Every address known: the configured nodes and those membership changes brought.
+        let addresses: HashMap<u64, String> = {
+            let (l, nodes) = (log.clone(), cfg.nodes.clone());
+            tokio::task::spawn_blocking(move || -> Result<Vec<(u64, String)>> {
+                for n in &nodes {
+                    l.set_address(n.id, Some(&n.address))?;
+                }
+                l.addresses()
+            })
+            .await
+            .map_err(|e| ReplError::Storage(e.to_string()))??
+            .into_iter()
+            .collect()
+        };
+        let spawn_peer: crate::node::SpawnPeer = {
+            let (peers, tx, rt) = (peers.clone(), tx.clone(), rt.clone());
+            Arc::new(move |id: u64, addr: String| {
+                let (q, r) = mpsc::channel(PEER_QUEUE);
+                rt.spawn(peer_sender(id, addr, peers.clone(), r, tx.clone()));
+                q
+            })
+        };
         let mut outbox = HashMap::new();
-        for n in cfg.nodes.iter().filter(|n| n.id != cfg.node_id) {
-            let (q, r) = mpsc::channel(PEER_QUEUE);
-            outbox.insert(n.id, q);
-            tokio::spawn(peer_sender(n.id, n.address.clone(), peers.clone(), r, tx.clone()));
+        for (id, a) in addresses.iter().filter(|(id, _)| **id != cfg.node_id) {
+            outbox.insert(*id, spawn_peer(*id, a.clone()));
         }
         let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, ..Default::default() }));
         let tick = Duration::from_millis(cfg.raft.heartbeat_interval_ms);
-        let node = Node::new(raw, log.clone(), sm.clone(), rt, rx, outbox, shared.clone(), tick, applied);
+        let node = Node::new(Parts {
+            raw,
+            log: log.clone(),
+            snapshots,
+            peers,
+            addresses,
+            rt,
+            rx,
+            outbox,
+            shared: shared.clone(),
+            tick,
+            applied,
+            max_log_entries: cfg.raft.max_log_entries,
+            spawn_peer,
+        });
         let thread = std::thread::Builder::new()
             .name(format!("raft-{}", cfg.node_id))
             .spawn(move || node.run())
@@ -210,11 +278,6 @@ impl RaftKv {
 
     pub fn config(&self) -> &ReplicationConfig {
         &self.cfg
-    }
-
-    /// Asks the leader to hand leadership to node `to`.
-    pub async fn transfer_leadership(&self, to: u64) -> Result<()> {
-        if submit(&self.tx, Input::TransferLeader(to)).await { Ok(()) } else { Err(ReplError::Stopped) }
     }
 
     /// Sends `make(reply)` to the loop and waits for its answer, retrying while no leader is
@@ -242,6 +305,7 @@ impl RaftKv {
                     return Err(MetaError::Unavailable(format!("metadata replication stopped: {why}")));
                 }
                 Ok(Ok(Err(NodeError::Apply(why)))) => return Err(MetaError::Kv(why)),
+                Ok(Ok(Err(NodeError::Refused(why)))) => return Err(MetaError::Backend(why)),
                 Ok(Err(_)) => return Err(ReplError::Stopped.into()),
                 Err(_) => return Err(unknown()),
             }
@@ -262,15 +326,19 @@ impl RaftKv {
 impl Kv for RaftKv {
     async fn get(&self, key: &[u8]) -> metadata::Result<Option<Vec<u8>>> {
         self.read_barrier().await?;
-        self.sm.get(key).await
+        self.sm.current().get(key).await
     }
 
     async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> metadata::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.read_barrier().await?;
-        self.sm.scan(start, end, limit).await
+        self.sm.current().scan(start, end, limit).await
     }
 
     async fn write(&self, batch: WriteBatch) -> metadata::Result<WriteOutcome> {
+        let st = self.shared();
+        if !st.member && st.applied > 0 && st.stopped.is_none() {
+            return Err(MetaError::Unavailable(format!("node {} is not a member of the metadata group", st.node_id)));
+        }
         if touches_replication_state(&batch) {
             return Err(MetaError::Backend("a write may not touch the replication state (r/ keys)".into()));
         }
@@ -289,6 +357,18 @@ impl KvLifecycle for RaftKv {
         let s = self.shared();
         if let Some(why) = s.stopped {
             return Some(format!("metadata replication stopped: {why}"));
+        }
+        if !s.member && s.applied > 0 {
+            return Some(format!(
+                "node {} is not a member of the metadata group (removed, or not added yet)",
+                s.node_id
+            ));
+        }
+        if !s.member {
+            return Some(format!(
+                "node {} waits to be added to the metadata group (rustfs-admin metadata add-node)",
+                s.node_id
+            ));
         }
         if s.leader_id == 0 {
             return Some(format!(
@@ -316,16 +396,76 @@ impl KvLifecycle for RaftKv {
         }
     }
 
+    async fn add_member(&self, id: u64, address: &str) -> metadata::Result<()> {
+        if self.shared().members.iter().any(|m| m.id == id) {
+            return Err(MetaError::Backend(format!("node {id} is already a member")));
+        }
+        let address = address.to_string();
+        self.ask(
+            |reply| {
+                let mut cc = ConfChange::default();
+                cc.set_change_type(ConfChangeType::AddLearnerNode);
+                cc.node_id = id;
+                Input::ConfChange { cc, address: Some(address.clone()), reply }
+            },
+            || MetaError::CommitUnknown(format!("adding node {id} was not confirmed in time")),
+        )
+        .await
+    }
+
+    async fn remove_member(&self, id: u64) -> metadata::Result<()> {
+        if !self.shared().members.iter().any(|m| m.id == id) {
+            return Err(MetaError::Backend(format!("node {id} is not a member")));
+        }
+        self.ask(
+            |reply| {
+                let mut cc = ConfChange::default();
+                cc.set_change_type(ConfChangeType::RemoveNode);
+                cc.node_id = id;
+                Input::ConfChange { cc, address: None, reply }
+            },
+            || MetaError::CommitUnknown(format!("removing node {id} was not confirmed in time")),
+        )
+        .await
+    }
+
+    async fn transfer_leadership(&self, to: u64) -> metadata::Result<()> {
+        if !self.shared().members.iter().any(|m| m.id == to && m.role != "learner") {
+            return Err(MetaError::Backend(format!("node {to} is not a voting member")));
+        }
+        let deadline = tokio::time::Instant::now() + self.wait;
+        while tokio::time::Instant::now() < deadline {
+            let st = self.shared();
+            if st.leader_id == to {
+                return Ok(());
+            }
+            if !submit(&self.tx, Input::TransferLeader(to)).await {
+                return Err(ReplError::Stopped.into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(MetaError::NoLeader(format!("leadership did not move to node {to} in time")))
+    }
+
+    async fn snapshot_now(&self) -> metadata::Result<u64> {
+        self.ask(
+            |reply| Input::Compact { reply },
+            || MetaError::Unavailable("the snapshot did not finish in time".into()),
+        )
+        .await
+    }
+
     async fn close(&self) -> metadata::Result<()> {
         let _ = submit(&self.tx, Input::Stop).await;
         let t = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = t {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
-        self.sm.flush()?;
+        let kv = self.sm.current();
+        kv.flush()?;
         let log = self.log.clone();
         let _ = tokio::task::spawn_blocking(move || log.close()).await;
-        self.sm.close().await
+        kv.close().await
     }
 }
 

@@ -17,6 +17,7 @@ struct Group {
     dir: tempfile::TempDir,
     nodes: Vec<NodeAddr>,
     kvs: Vec<Option<Arc<RaftKv>>>,
+    max_log_entries: u64,
 }
 
 fn cfg(g: &Group, id: u64) -> ReplicationConfig {
@@ -24,17 +25,22 @@ fn cfg(g: &Group, id: u64) -> ReplicationConfig {
         node_id: id,
         nodes: g.nodes.clone(),
         listen: None,
-        raft: RaftTuning { election_timeout_ms: 500, heartbeat_interval_ms: 50, max_log_entries: 10_000 },
+        raft: RaftTuning { election_timeout_ms: 500, heartbeat_interval_ms: 50, max_log_entries: g.max_log_entries },
         read_consistency: ReadConsistency::Linearizable,
         cluster_id: "test".into(),
         secret: "cluster-secret".into(),
+        join: false,
     }
 }
 
 impl Group {
     async fn start(n: u64) -> Group {
+        Self::start_with(n, 10_000).await
+    }
+
+    async fn start_with(n: u64, max_log_entries: u64) -> Group {
         let nodes = (1..=n).map(|id| NodeAddr { id, address: format!("127.0.0.1:{}", free_port()) }).collect();
-        let mut g = Group { dir: tempfile::tempdir().unwrap(), nodes, kvs: Vec::new() };
+        let mut g = Group { dir: tempfile::tempdir().unwrap(), nodes, kvs: Vec::new(), max_log_entries };
         for id in 1..=n {
             let kv = g.open(id).await;
             g.kvs.push(Some(kv));
@@ -144,6 +150,167 @@ async fn without_a_majority_writes_fail_and_nothing_commits() {
     }
     let l = g.leader().await;
     assert_eq!(g.kv(l).get(b"before").await.unwrap(), Some(b"1".to_vec()));
+    for kv in g.kvs.iter().flatten() {
+        kv.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_past_compaction_catches_up_by_snapshot() {
+    let mut g = Group::start_with(3, 16).await;
+    let leader = g.leader().await;
+    let down = (1..=3).find(|i| *i != leader).unwrap();
+    put(g.kv(leader).as_ref(), b"s/early", b"e").await;
+    g.kv(down).close().await.unwrap();
+    g.kvs[(down - 1) as usize] = None;
+    // Far more entries than the log keeps: the leader compacts behind them.
+    for i in 0..300u32 {
+        let mut b = WriteBatch::new();
+        b.put(format!("s/{i:04}").into_bytes(), vec![b'v'; 2000]);
+        if i % 3 == 0 {
+            b.delete(b"s/early".to_vec());
+        }
+        assert_eq!(g.kv(leader).write(b).await.unwrap(), WriteOutcome::Applied);
+    }
+    let (first, _) = g.kv(leader).log_bounds();
+    assert!(first > 200, "the leader compacted its log (first index {first})");
+    let kv = g.open(down).await;
+    g.kvs[(down - 1) as usize] = Some(kv.clone());
+    // Its own reads are linearizable: they wait until it caught up (by snapshot).
+    let got = kv.scan(b"s/", b"s0", 1000).await.unwrap();
+    assert_eq!(got.len(), 300);
+    assert!(got.iter().all(|(_, v)| v.len() == 2000));
+    assert!(kv.get(b"s/early").await.unwrap().is_none());
+    let (kfirst, _) = kv.log_bounds();
+    assert!(kfirst > 200, "its log starts after the snapshot point ({kfirst})");
+    // And it keeps up with new writes afterwards.
+    put(g.kv(leader).as_ref(), b"s/after", b"a").await;
+    assert_eq!(kv.get(b"s/after").await.unwrap(), Some(b"a".to_vec()));
+    for kv in g.kvs.iter().flatten() {
+        kv.close().await.unwrap();
+    }
+}
+
+async fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn role(kv: &RaftKv, id: u64) -> Option<String> {
+    kv.status().members.iter().find(|m| m.id == id).map(|m| m.role.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_three_to_four_to_three_with_a_transfer_under_writes() {
+    let mut g = Group::start_with(3, 64).await;
+    let leader = g.leader().await;
+    for i in 0..100u32 {
+        put(g.kv(leader).as_ref(), format!("m/{i:03}").as_bytes(), b"1").await;
+    }
+    // Node 4 starts empty and waits to be added.
+    g.nodes.push(NodeAddr { id: 4, address: format!("127.0.0.1:{}", free_port()) });
+    let mut c4 = cfg(&g, 4);
+    c4.join = true;
+    let base = g.dir.path().join("n4");
+    let n4 = RaftKv::start(c4, &base.join("kv"), &base.join("raft")).await.unwrap();
+    g.kvs.push(Some(n4.clone()));
+    assert!(n4.not_ready().unwrap().contains("add"), "{:?}", n4.not_ready());
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    // Through a follower: the change goes to the leader.
+    g.kv(follower).add_member(4, &g.nodes[3].address).await.unwrap();
+    let lk = g.kv(leader);
+    wait_for(|| role(&lk, 4).as_deref() == Some("follower"), "node 4 promoted").await;
+    assert_eq!(n4.scan(b"m/", b"m0", 1000).await.unwrap().len(), 100);
+    // Leadership moves to node 4 while writers keep going; no write is lost.
+    let writers: Vec<_> = (1..=3u64)
+        .map(|id| {
+            let kv = g.kv(id);
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..60u32 {
+                    let k = format!("w/{id}/{i:03}");
+                    let mut b = WriteBatch::new();
+                    b.put(k.clone().into_bytes(), b"x".to_vec());
+                    if let Ok(WriteOutcome::Applied) = kv.write(b).await {
+                        acked.push(k);
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    g.kv(follower).transfer_leadership(4).await.unwrap();
+    wait_for(|| n4.status().leader_id == 4, "node 4 leads").await;
+    let mut acked = Vec::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert!(acked.len() > 150, "{}", acked.len());
+    for k in &acked {
+        assert_eq!(n4.get(k.as_bytes()).await.unwrap(), Some(b"x".to_vec()), "{k}");
+    }
+    // Back to three: remove the old leader.
+    n4.remove_member(leader).await.unwrap();
+    wait_for(|| n4.status().members.len() == 3, "three members").await;
+    let old = g.kv(leader);
+    wait_for(|| old.not_ready().is_some_and(|w| w.contains("not a member")), "the removed node knows").await;
+    let mut b = WriteBatch::new();
+    b.put(b"after-remove".to_vec(), b"1".to_vec());
+    assert!(old.write(b).await.is_err(), "a removed node takes no writes");
+    put(n4.as_ref(), b"after-remove", b"2").await;
+    assert_eq!(g.kv(follower).get(b"after-remove").await.unwrap(), Some(b"2".to_vec()));
+    for kv in g.kvs.iter().flatten() {
+        kv.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_store_becomes_the_first_member_of_three() {
+    let dir = tempfile::tempdir().unwrap();
+    // A single node's local store, with data.
+    {
+        let kv = metadata::LocalKv::open(&dir.path().join("n1/kv")).unwrap();
+        for i in 0..50u32 {
+            let mut b = WriteBatch::new();
+            b.put(format!("old/{i:02}").into_bytes(), b"v".to_vec());
+            kv.write(b).await.unwrap();
+        }
+        kv.close().await.unwrap();
+    }
+    let nodes: Vec<NodeAddr> =
+        (1..=3).map(|id| NodeAddr { id, address: format!("127.0.0.1:{}", free_port()) }).collect();
+    let mut g = Group { dir, nodes: nodes.clone(), kvs: Vec::new(), max_log_entries: 10_000 };
+    // Started with the full list it refuses (its data would diverge from the others').
+    let base = g.dir.path().join("n1");
+    let err = RaftKv::start(cfg(&g, 1), &base.join("kv"), &base.join("raft")).await.err().unwrap();
+    assert!(err.to_string().contains("add-node"), "{err}");
+    // Alone, it becomes a group of one over its data.
+    let mut c1 = cfg(&g, 1);
+    c1.nodes = vec![nodes[0].clone()];
+    let n1 = RaftKv::start(c1, &base.join("kv"), &base.join("raft")).await.unwrap();
+    g.kvs.push(Some(n1.clone()));
+    wait_for(|| n1.status().leader_id == 1, "node 1 leads").await;
+    assert_eq!(n1.scan(b"old/", b"old0", 100).await.unwrap().len(), 50);
+    for id in 2..=3u64 {
+        let mut c = cfg(&g, id);
+        c.join = true;
+        let b = g.dir.path().join(format!("n{id}"));
+        let kv = RaftKv::start(c, &b.join("kv"), &b.join("raft")).await.unwrap();
+        g.kvs.push(Some(kv.clone()));
+        n1.add_member(id, &nodes[(id - 1) as usize].address).await.unwrap();
+        wait_for(|| role(&n1, id).as_deref() == Some("follower"), "promoted").await;
+        assert_eq!(kv.scan(b"old/", b"old0", 100).await.unwrap().len(), 50, "node {id} has the old data");
+    }
+    // A majority of three now: node 1 may go, the others carry on.
+    n1.close().await.unwrap();
+    g.kvs[0] = None;
+    let l = g.leader().await;
+    put(g.kv(l).as_ref(), b"new", b"1").await;
     for kv in g.kvs.iter().flatten() {
         kv.close().await.unwrap();
     }

@@ -242,6 +242,7 @@ async fn main() -> std::process::ExitCode {
             rustfs::cluster_cli::status(&c, cli.json).await
         }
         Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::Lag } => rustfs::cluster_cli::lag(&c, cli.json).await,
+        Cmd::Metadata { cmd } => rustfs::cluster_cli::change(&c, cmd, cli.json).await,
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {
                 out(&format!("{}\n", serde_json::to_string(&r).unwrap_or_default()));
