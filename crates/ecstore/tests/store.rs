@@ -149,14 +149,16 @@ async fn frees_wait_for_readers() {
     }
     assert!(got == body, "the reader saw the bytes it started with");
     drop(rd);
-    for _ in 0..50 {
-        if shard_files(root.path()).is_empty() {
+    // The files go first, then the worker counts the free: wait for both.
+    let freed = || store.free_stats().0.freed.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..100 {
+        if shard_files(root.path()).is_empty() && freed() == 1 {
             break;
         }
         tokio::time::sleep(delay).await;
     }
     assert!(shard_files(root.path()).is_empty(), "freed once the reader went");
-    assert_eq!(store.free_stats().0.freed.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(freed(), 1);
 }
 
 /// Shard files swapped between two drives, or copied in from another object at the same

@@ -117,6 +117,8 @@ pub trait KvLifecycle: Send + Sync + 'static {
     fn not_ready(&self) -> Option<String>;
     /// The group as this node sees it.
     fn status(&self) -> GroupStatus;
+    /// This backend's own operation metrics (latency, counts).
+    fn metrics(&self) -> std::sync::Arc<crate::metrics::KvMetrics>;
     /// Makes everything acknowledged durable and stops; later calls fail.
     async fn close(&self) -> Result<()>;
 

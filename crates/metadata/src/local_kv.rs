@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{MetaError, Result};
 use crate::kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
-use crate::metrics::METRICS;
+use crate::metrics::{KvMetrics, METRICS};
 
 /// How many times a batch is retried when surrealkv reports an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: u32 = 64;
@@ -40,6 +40,7 @@ pub struct LocalKv {
     fail_next_sync: Arc<AtomicBool>,
     /// Batches this instance applied (its commit and apply index as a group of one).
     applied: std::sync::atomic::AtomicU64,
+    metrics: Arc<KvMetrics>,
 }
 
 fn kv_err(e: impl std::fmt::Display) -> MetaError {
@@ -60,7 +61,14 @@ impl LocalKv {
             .name("kv-group-commit".into())
             .spawn(move || syncer.run(sync_rx))
             .map_err(kv_err)?;
-        Ok(Self { tree, sync_tx, failed, fail_next_sync, applied: std::sync::atomic::AtomicU64::new(0) })
+        Ok(Self {
+            tree,
+            sync_tx,
+            failed,
+            fail_next_sync,
+            applied: std::sync::atomic::AtomicU64::new(0),
+            metrics: KvMetrics::new(),
+        })
     }
 
     pub(crate) fn tree(&self) -> &Tree {
@@ -174,6 +182,10 @@ impl KvLifecycle for LocalKv {
         }
     }
 
+    fn metrics(&self) -> Arc<KvMetrics> {
+        self.metrics.clone()
+    }
+
     async fn close(&self) -> Result<()> {
         LocalKv::close(self).await
     }
@@ -185,7 +197,7 @@ impl Kv for LocalKv {
         let started = Instant::now();
         let tx = self.tree.begin_with_mode(Mode::ReadOnly).map_err(kv_err)?;
         let res = tx.get_async(key).await.map_err(kv_err);
-        METRICS.kv_read(started);
+        self.metrics.read(started);
         res
     }
 
@@ -210,7 +222,7 @@ impl Kv for LocalKv {
         .await
         .map_err(kv_err)?
         .map_err(kv_err);
-        METRICS.kv_read(started);
+        self.metrics.read(started);
         res
     }
 
@@ -225,7 +237,7 @@ impl Kv for LocalKv {
                     // Applied (visible) from here on: a failed sync leaves its fate unknown.
                     self.sync().await.map_err(MetaError::CommitUnknown)?;
                     self.applied.fetch_add(1, Ordering::Relaxed);
-                    METRICS.kv_committed(started);
+                    self.metrics.committed(started);
                     return Ok(WriteOutcome::Applied);
                 }
                 Ok(WriteOutcome::ConditionFailed) => return Ok(WriteOutcome::ConditionFailed),

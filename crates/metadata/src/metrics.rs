@@ -63,70 +63,44 @@ pub struct Metrics {
     pub fs_read_ms: HistogramVec,
     /// Calls that failed for a reason other than "not found" or a failed precondition.
     pub track_errors: IntCounterVec,
-    pub repl_write_seconds: Histogram,
-    pub repl_read_seconds: Histogram,
-    pub repl_ops: IntCounterVec,
-    /// `repl_ops` children, looked up once (KV operations are the hottest path measured).
-    reads: IntCounter,
-    writes: IntCounter,
     /// 1 when the KV refuses writes because a WAL sync failed (until a restart).
     pub kv_read_only: IntGauge,
 }
 
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
-    let repl_ops = counter_vec(
-        "rustfs_metadata_replication_ops_total",
-        "Metadata KV operations served, by kind (read, write)",
-        &["kind"],
-    );
-    Metrics {
-        reads: repl_ops.with_label_values(&["read"]),
-        writes: repl_ops.with_label_values(&["write"]),
-        repl_ops,
-        kv_write_ms: hist_vec(
-            "rustfs_kv_write_latency_ms",
-            "Latency of metadata writes on the KV track, in milliseconds, by operation",
-            &["op"],
-            MS_BUCKETS,
-        ),
-        kv_read_ms: hist_vec(
-            "rustfs_kv_read_latency_ms",
-            "Latency of metadata reads on the KV track, in milliseconds, by operation",
-            &["op"],
-            MS_BUCKETS,
-        ),
-        fs_write_ms: hist_vec(
-            "rustfs_fs_write_latency_ms",
-            "Latency of metadata writes on the xl.meta track, in milliseconds, by operation",
-            &["op"],
-            MS_BUCKETS,
-        ),
-        fs_read_ms: hist_vec(
-            "rustfs_fs_read_latency_ms",
-            "Latency of metadata reads on the xl.meta track, in milliseconds, by operation",
-            &["op"],
-            MS_BUCKETS,
-        ),
-        track_errors: counter_vec(
-            "rustfs_metadata_track_errors_total",
-            "Metadata calls that failed (not counting not-found and failed preconditions), by track and operation",
-            &["track", "op"],
-        ),
-        repl_write_seconds: hist(
-            "rustfs_metadata_replication_write_latency_seconds",
-            "Time to commit a metadata write batch durably in the metadata group",
-            SECONDS_BUCKETS,
-        ),
-        repl_read_seconds: hist(
-            "rustfs_metadata_replication_read_latency_seconds",
-            "Time of a metadata KV read (point read or range scan)",
-            SECONDS_BUCKETS,
-        ),
-        kv_read_only: gauge(
-            "rustfs_kv_read_only",
-            "1 when the metadata KV refuses writes because a WAL sync failed (restart to recover)",
-        ),
-    }
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    kv_write_ms: hist_vec(
+        "rustfs_kv_write_latency_ms",
+        "Latency of metadata writes on the KV track, in milliseconds, by operation",
+        &["op"],
+        MS_BUCKETS,
+    ),
+    kv_read_ms: hist_vec(
+        "rustfs_kv_read_latency_ms",
+        "Latency of metadata reads on the KV track, in milliseconds, by operation",
+        &["op"],
+        MS_BUCKETS,
+    ),
+    fs_write_ms: hist_vec(
+        "rustfs_fs_write_latency_ms",
+        "Latency of metadata writes on the xl.meta track, in milliseconds, by operation",
+        &["op"],
+        MS_BUCKETS,
+    ),
+    fs_read_ms: hist_vec(
+        "rustfs_fs_read_latency_ms",
+        "Latency of metadata reads on the xl.meta track, in milliseconds, by operation",
+        &["op"],
+        MS_BUCKETS,
+    ),
+    track_errors: counter_vec(
+        "rustfs_metadata_track_errors_total",
+        "Metadata calls that failed (not counting not-found and failed preconditions), by track and operation",
+        &["track", "op"],
+    ),
+    kv_read_only: gauge(
+        "rustfs_kv_read_only",
+        "1 when the metadata KV refuses writes because a WAL sync failed (restart to recover)",
+    ),
 });
 
 impl Metrics {
@@ -138,16 +112,55 @@ impl Metrics {
             (TrackLabel::Fs, false) => &self.fs_read_ms,
         }
     }
+}
 
-    /// Records one KV commit of this node.
-    pub fn kv_committed(&self, started: Instant) {
-        self.repl_write_seconds.observe(started.elapsed().as_secs_f64());
+/// Operations of one `Kv` instance (its own, never shared with another instance in the
+/// same process): commit and read latency, operations by kind.
+pub struct KvMetrics {
+    pub write_seconds: Histogram,
+    pub read_seconds: Histogram,
+    pub ops: IntCounterVec,
+    reads: IntCounter,
+    writes: IntCounter,
+}
+
+impl KvMetrics {
+    pub fn new() -> Arc<Self> {
+        let ops = counter_vec(
+            "rustfs_metadata_replication_ops_total",
+            "Metadata KV operations served, by kind (read, write)",
+            &["kind"],
+        );
+        Arc::new(Self {
+            write_seconds: hist(
+                "rustfs_metadata_replication_write_latency_seconds",
+                "Time to commit a metadata write batch durably in the metadata group (and apply it on this node)",
+                SECONDS_BUCKETS,
+            ),
+            read_seconds: hist(
+                "rustfs_metadata_replication_read_latency_seconds",
+                "Time of a metadata KV read (point read or range scan), its ReadIndex round included",
+                SECONDS_BUCKETS,
+            ),
+            reads: ops.with_label_values(&["read"]),
+            writes: ops.with_label_values(&["write"]),
+            ops,
+        })
+    }
+
+    /// Records one write this node's `Kv` acknowledged.
+    pub fn committed(&self, started: Instant) {
+        self.write_seconds.observe(started.elapsed().as_secs_f64());
         self.writes.inc();
     }
 
-    pub fn kv_read(&self, started: Instant) {
-        self.repl_read_seconds.observe(started.elapsed().as_secs_f64());
+    pub fn read(&self, started: Instant) {
+        self.read_seconds.observe(started.elapsed().as_secs_f64());
         self.reads.inc();
+    }
+
+    fn total(&self) -> u64 {
+        self.reads.get() + self.writes.get()
     }
 }
 
@@ -155,6 +168,7 @@ impl Metrics {
 /// (an instance of its own: several nodes in one process never mix their numbers).
 struct GroupCollector {
     life: Arc<dyn KvLifecycle>,
+    kv: Arc<KvMetrics>,
     leader_id: IntGauge,
     node_count: IntGauge,
     healthy_nodes: IntGauge,
@@ -175,6 +189,7 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 impl GroupCollector {
     fn new(life: Arc<dyn KvLifecycle>) -> Self {
         Self {
+            kv: life.metrics(),
             life,
             leader_id: gauge(
                 "rustfs_metadata_replication_leader_id",
@@ -211,8 +226,12 @@ impl GroupCollector {
         }
     }
 
-    fn parts(&self) -> [&dyn Collector; 9] {
+    fn parts(&self) -> [&dyn Collector; 12] {
+        let k = self.kv.as_ref();
         [
+            &k.write_seconds,
+            &k.read_seconds,
+            &k.ops,
             &self.leader_id,
             &self.node_count,
             &self.healthy_nodes,
@@ -232,9 +251,8 @@ impl Collector for GroupCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let m = &*METRICS;
         let st = self.life.status();
-        let ops = m.reads.get() + m.writes.get();
+        let ops = self.kv.total();
         {
             let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
             let secs = last.0.elapsed().as_secs_f64();
@@ -245,11 +263,12 @@ impl Collector for GroupCollector {
             self.ops_per_second.set(last.2);
         }
         let slowest_match = st.members.iter().map(|m| m.match_index).min().unwrap_or(st.committed_index);
+        let lag_ms = st.members.iter().map(|m| m.lag_ms).filter(|l| *l != u64::MAX).max().unwrap_or(0);
         self.leader_id.set(st.leader_id as i64);
         self.node_count.set(st.members.len() as i64);
         self.healthy_nodes.set(st.members.iter().filter(|m| m.healthy).count() as i64);
         self.lag_entries.set(st.committed_index.saturating_sub(slowest_match) as i64);
-        self.lag_time_ms.set(st.members.iter().map(|m| m.lag_ms).max().unwrap_or(0) as i64);
+        self.lag_time_ms.set(lag_ms as i64);
         self.term.set(st.term as i64);
         self.committed.set(st.committed_index as i64);
         self.applied.set(st.applied_index as i64);
@@ -390,9 +409,6 @@ pub fn register(reg: &Registry, life: Arc<dyn KvLifecycle>) -> prometheus::Resul
         }
     }
     reg.register(Box::new(m.track_errors.clone()))?;
-    reg.register(Box::new(m.repl_write_seconds.clone()))?;
-    reg.register(Box::new(m.repl_read_seconds.clone()))?;
-    reg.register(Box::new(m.repl_ops.clone()))?;
     reg.register(Box::new(m.kv_read_only.clone()))?;
     reg.register(Box::new(GroupCollector::new(life)))?;
     Ok(())

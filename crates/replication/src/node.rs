@@ -90,6 +90,8 @@ pub struct Shared {
     /// Whether this node is in the group's configuration (false once removed, or while
     /// a joining node waits for its first snapshot).
     pub member: bool,
+    /// Internode addresses of the members this node knows.
+    pub addresses: HashMap<u64, String>,
     /// When this node last heard from a leader (or is one).
     pub leader_contact: Option<Instant>,
 }
@@ -460,6 +462,10 @@ impl Node {
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+        let _span = match (entries.first(), entries.last()) {
+            (Some(f), Some(l)) => Some(tracing::info_span!("apply", first = f.index, last = l.index).entered()),
+            _ => None,
+        };
         for e in entries {
             if e.index <= self.applied {
                 continue;
@@ -626,7 +632,9 @@ impl Node {
             if matched >= last || (raft.state != StateRole::Leader && id == leader) {
                 self.caught_up_at.insert(id, now);
             }
-            let lag_ms = self.caught_up_at.get(&id).map_or(u64::MAX, |t| (now - *t).as_millis() as u64);
+            // A member never seen caught up lags since this node first saw it.
+            let since = *self.caught_up_at.entry(id).or_insert(now);
+            let lag_ms = (now - since).as_millis() as u64;
             let role = if id == leader {
                 "leader"
             } else if learner {
@@ -667,5 +675,8 @@ impl Node {
         s.members = members;
         s.leader_contact = self.leader_contact;
         s.member = conf.voters().ids().iter().any(|i| i == self.id()) || learners.contains(&self.id());
+        if s.addresses.len() != self.addresses.len() {
+            s.addresses = self.addresses.clone();
+        }
     }
 }

@@ -27,8 +27,14 @@ use crate::node::{Input, Node, NodeError, Parts, Shared, submit};
 use crate::snapshot::{SNAPSHOT_PAGE, Snapshots};
 use crate::state::StateMachine;
 
+/// The leader's table of members as last fetched, and when.
+type LeaderView = Arc<Mutex<Option<(std::time::Instant, Vec<metadata::Member>)>>>;
+
 /// Internode service kind of a batch of raft messages (one-way).
 pub const RAFT_MESSAGES: u16 = 0x0100;
+/// Internode request: the members as the node asked sees them (JSON), for followers to show
+/// the leader's view.
+pub const MEMBERS: u16 = 0x0102;
 /// Raft messages queued per peer at most (more are dropped; Raft resends).
 const PEER_QUEUE: usize = 4096;
 const INPUT_QUEUE: usize = 16384;
@@ -43,6 +49,10 @@ pub struct RaftKv {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How long a write or a read waits for a leader, and for its outcome.
     wait: Duration,
+    metrics: Arc<metadata::metrics::KvMetrics>,
+    /// The leader's table of members, as last fetched (followers only).
+    leader_view: LeaderView,
+    watcher: tokio::task::JoinHandle<()>,
 }
 
 fn encode_messages(msgs: &[Message]) -> Vec<u8> {
@@ -76,6 +86,7 @@ fn decode_messages(mut raw: &[u8]) -> Vec<Message> {
 struct Service {
     tx: SyncSender<Input>,
     snapshots: Arc<Snapshots>,
+    shared: Arc<Mutex<Shared>>,
 }
 
 #[async_trait]
@@ -83,6 +94,10 @@ impl internode::Handler for Service {
     async fn call(&self, _from: u64, kind: u16, body: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
         match kind {
             SNAPSHOT_PAGE => self.snapshots.serve(&body).await,
+            MEMBERS => {
+                let members = self.shared.lock().unwrap_or_else(|e| e.into_inner()).members.clone();
+                serde_json::to_vec(&members).map_err(|e| e.to_string())
+            }
             _ => Err(format!("no internode service {kind:#x}")),
         }
     }
@@ -130,6 +145,24 @@ async fn peer_sender(
             let _ = tx.try_send(Input::SnapshotSent(id, sent.is_ok()));
         }
         batch.clear();
+    }
+}
+
+/// On a follower: fetches the leader's table of members every second (only the leader
+/// knows how far each member is).
+async fn watch_leader(shared: Arc<Mutex<Shared>>, peers: Arc<internode::Peers>, view: LeaderView) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (me, leader, addr) = {
+            let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            (s.node_id, s.leader_id, s.addresses.get(&s.leader_id).cloned())
+        };
+        let Some(addr) = addr.filter(|_| leader != 0 && leader != me) else { continue };
+        if let Ok(raw) = peers.call(&addr, MEMBERS, &[], Duration::from_secs(2)).await
+            && let Ok(members) = serde_json::from_slice::<Vec<metadata::Member>>(&raw)
+        {
+            *view.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), members));
+        }
     }
 }
 
@@ -215,7 +248,8 @@ impl RaftKv {
             .clone()
             .or_else(|| cfg.address_of(cfg.node_id).map(str::to_string))
             .ok_or_else(|| ReplError::Config("no internode address for this node".into()))?;
-        let service = Service { tx: tx.clone(), snapshots: snapshots.clone() };
+        let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, ..Default::default() }));
+        let service = Service { tx: tx.clone(), snapshots: snapshots.clone(), shared: shared.clone() };
         let server = internode::Server::bind(&listen, me.clone(), Arc::new(service))
             .await
             .map_err(|e| ReplError::Config(format!("internode port {listen}: {e}")))?;
@@ -246,13 +280,12 @@ impl RaftKv {
         for (id, a) in addresses.iter().filter(|(id, _)| **id != cfg.node_id) {
             outbox.insert(*id, spawn_peer(*id, a.clone()));
         }
-        let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, ..Default::default() }));
         let tick = Duration::from_millis(cfg.raft.heartbeat_interval_ms);
         let node = Node::new(Parts {
             raw,
             log: log.clone(),
             snapshots,
-            peers,
+            peers: peers.clone(),
             addresses,
             rt,
             rx,
@@ -269,7 +302,21 @@ impl RaftKv {
             .map_err(|e| ReplError::Raft(e.to_string()))?;
         let wait = Duration::from_millis((cfg.raft.election_timeout_ms * 5).max(5000));
         tracing::info!(node = cfg.node_id, listen = %listen, members = cfg.nodes.len(), applied, "metadata replication started");
-        Ok(Arc::new(Self { sm, log, tx, shared, cfg, _server: server, thread: Mutex::new(Some(thread)), wait }))
+        let leader_view: LeaderView = Arc::default();
+        let watcher = tokio::spawn(watch_leader(shared.clone(), peers.clone(), leader_view.clone()));
+        Ok(Arc::new(Self {
+            sm,
+            log,
+            tx,
+            shared,
+            cfg,
+            _server: server,
+            thread: Mutex::new(Some(thread)),
+            wait,
+            metrics: metadata::metrics::KvMetrics::new(),
+            leader_view,
+            watcher,
+        }))
     }
 
     fn shared(&self) -> Shared {
@@ -325,13 +372,19 @@ impl RaftKv {
 #[async_trait]
 impl Kv for RaftKv {
     async fn get(&self, key: &[u8]) -> metadata::Result<Option<Vec<u8>>> {
+        let started = std::time::Instant::now();
         self.read_barrier().await?;
-        self.sm.current().get(key).await
+        let r = self.sm.current().get(key).await;
+        self.metrics.read(started);
+        r
     }
 
     async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> metadata::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let started = std::time::Instant::now();
         self.read_barrier().await?;
-        self.sm.current().scan(start, end, limit).await
+        let r = self.sm.current().scan(start, end, limit).await;
+        self.metrics.read(started);
+        r
     }
 
     async fn write(&self, batch: WriteBatch) -> metadata::Result<WriteOutcome> {
@@ -342,12 +395,21 @@ impl Kv for RaftKv {
         if touches_replication_state(&batch) {
             return Err(MetaError::Backend("a write may not touch the replication state (r/ keys)".into()));
         }
+        let started = std::time::Instant::now();
         let raw = batch.encode();
-        self.ask(
-            |reply| Input::Propose { batch: raw.clone(), reply },
-            || MetaError::CommitUnknown("the metadata group did not commit the write in time".into()),
+        let span = tracing::info_span!("propose", bytes = raw.len());
+        let r = tracing::Instrument::instrument(
+            self.ask(
+                |reply| Input::Propose { batch: raw.clone(), reply },
+                || MetaError::CommitUnknown("the metadata group did not commit the write in time".into()),
+            ),
+            span,
         )
-        .await
+        .await;
+        if r.is_ok() {
+            self.metrics.committed(started);
+        }
+        r
     }
 }
 
@@ -385,7 +447,13 @@ impl KvLifecycle for RaftKv {
     }
 
     fn status(&self) -> GroupStatus {
-        let s = self.shared();
+        let mut s = self.shared();
+        if s.leader_id != s.node_id
+            && let Some((at, members)) = self.leader_view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            && at.elapsed() < Duration::from_secs(3)
+        {
+            s.members = members;
+        }
         GroupStatus {
             node_id: s.node_id,
             leader_id: s.leader_id,
@@ -394,6 +462,10 @@ impl KvLifecycle for RaftKv {
             applied_index: s.applied,
             members: s.members,
         }
+    }
+
+    fn metrics(&self) -> Arc<metadata::metrics::KvMetrics> {
+        self.metrics.clone()
     }
 
     async fn add_member(&self, id: u64, address: &str) -> metadata::Result<()> {
@@ -456,6 +528,7 @@ impl KvLifecycle for RaftKv {
     }
 
     async fn close(&self) -> metadata::Result<()> {
+        self.watcher.abort();
         let _ = submit(&self.tx, Input::Stop).await;
         let t = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = t {

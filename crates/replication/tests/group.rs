@@ -95,6 +95,34 @@ async fn three_nodes_pass_the_kv_suite_and_agree() {
     assert_eq!(s.members.len(), 3);
     assert!(s.members.iter().all(|m| m.healthy), "{s:?}");
     assert!(g.kv(leader).not_ready().is_none());
+    // Metrics per node: each instance reports the real group and its own operations.
+    let regs: Vec<prometheus::Registry> = (1..=3u64)
+        .map(|id| {
+            let r = prometheus::Registry::new();
+            metadata::metrics::register(&r, g.kv(id)).unwrap();
+            r
+        })
+        .collect();
+    let value = |r: &prometheus::Registry, name: &str| -> f64 {
+        let fams = r.gather();
+        let f = fams.iter().find(|f| f.name() == name).unwrap_or_else(|| panic!("{name}"));
+        let m = &f.get_metric()[0];
+        if f.get_field_type() == prometheus::proto::MetricType::HISTOGRAM {
+            m.get_histogram().get_sample_count() as f64
+        } else {
+            m.get_gauge().get_value()
+        }
+    };
+    for r in &regs {
+        assert_eq!(value(r, "rustfs_metadata_replication_leader_id"), leader as f64);
+        assert_eq!(value(r, "rustfs_metadata_replication_node_count"), 3.0);
+        assert!(value(r, "rustfs_metadata_replication_applied_index") > 10.0);
+    }
+    let writes: Vec<f64> = regs.iter().map(|r| value(r, "rustfs_metadata_replication_write_latency_seconds")).collect();
+    // The suite wrote through the leader and one follower; the third node took one write.
+    let third = (1..=3).find(|i| *i != leader && *i != follower).unwrap();
+    assert!(writes[(leader - 1) as usize] > 20.0 && writes[(follower - 1) as usize] > 20.0, "{writes:?}");
+    assert_eq!(writes[(third - 1) as usize], 1.0, "{writes:?}");
     for kv in g.kvs.iter().flatten() {
         kv.close().await.unwrap();
     }
