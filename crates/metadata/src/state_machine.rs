@@ -151,6 +151,45 @@ impl LocalKv {
         self.finish_install(index, point).await
     }
 
+    /// Applies consecutive entries in one transaction (each sees the writes of those before
+    /// it; a batch whose condition fails writes nothing), the applied index set to the last.
+    /// The outcomes are in the entries' order.
+    pub async fn apply_entries(&self, entries: &[(u64, Option<&WriteBatch>)]) -> Result<Vec<WriteOutcome>> {
+        let Some(&(last, _)) = entries.last() else { return Ok(Vec::new()) };
+        let mut tx = self.tree().begin_with_mode(Mode::ReadWrite).map_err(kv_err)?;
+        tx.set_durability(Durability::Eventual);
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for (_, batch) in entries {
+            let mut outcome = WriteOutcome::Applied;
+            if let Some(b) = batch {
+                if touches_replication_state(b) {
+                    outcome = WriteOutcome::ConditionFailed;
+                }
+                for Condition::Equals(key, expected) in &b.conditions {
+                    if outcome != WriteOutcome::Applied {
+                        break;
+                    }
+                    let current = tx.get(key.as_slice()).map_err(kv_err)?;
+                    if current.as_deref() != expected.as_deref() {
+                        outcome = WriteOutcome::ConditionFailed;
+                    }
+                }
+                if outcome == WriteOutcome::Applied {
+                    for op in &b.ops {
+                        match op {
+                            Op::Put(k, v) => tx.set(k.as_slice(), v.as_slice()).map_err(kv_err)?,
+                            Op::Delete(k) => tx.delete(k.as_slice()).map_err(kv_err)?,
+                        }
+                    }
+                }
+            }
+            outcomes.push(outcome);
+        }
+        tx.set(APPLIED_KEY, last.to_be_bytes().as_slice()).map_err(kv_err)?;
+        tx.commit().await.map_err(kv_err)?;
+        Ok(outcomes)
+    }
+
     /// Makes everything applied so far durable (one WAL fsync).
     pub fn flush(&self) -> Result<()> {
         self.tree().flush_wal(true).map_err(kv_err)
@@ -171,6 +210,24 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::kv::Kv;
+
+    /// Entries applied together see each other's writes, as one by one.
+    #[tokio::test]
+    async fn entries_applied_together_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = LocalKv::open(dir.path()).unwrap();
+        let mut first = WriteBatch::new();
+        first.require(b"k".to_vec(), None).put(b"k".to_vec(), b"1".to_vec());
+        let mut again = WriteBatch::new();
+        again.require(b"k".to_vec(), None).put(b"k".to_vec(), b"2".to_vec());
+        let mut next = WriteBatch::new();
+        next.require(b"k".to_vec(), Some(b"1".to_vec())).put(b"k".to_vec(), b"3".to_vec()).delete(b"gone".to_vec());
+        let got = kv.apply_entries(&[(5, Some(&first)), (6, Some(&again)), (7, None), (8, Some(&next))]).await.unwrap();
+        use WriteOutcome::*;
+        assert_eq!(got, [Applied, ConditionFailed, Applied, Applied]);
+        assert_eq!(kv.get(b"k").await.unwrap(), Some(b"3".to_vec()));
+        assert_eq!(kv.applied_index().await.unwrap(), 8);
+    }
 
     #[tokio::test]
     async fn a_view_streams_a_frozen_store_into_another() {

@@ -153,9 +153,14 @@ impl LogStore {
         self.read().last()
     }
 
-    fn commit(&self, mut tx: surrealkv::Transaction) -> Result<()> {
+    fn commit(&self, tx: surrealkv::Transaction) -> Result<()> {
+        self.commit_with(tx, true)
+    }
+
+    /// Commits `tx`; with `sync`, durably (one fsync of the log's WAL).
+    fn commit_with(&self, mut tx: surrealkv::Transaction, sync: bool) -> Result<()> {
         self.rt.block_on(tx.commit()).map_err(err)?;
-        self.tree.flush_wal(true).map_err(err)
+        if sync { self.tree.flush_wal(true).map_err(err) } else { Ok(()) }
     }
 
     fn begin(&self) -> Result<surrealkv::Transaction> {
@@ -184,12 +189,19 @@ impl LogStore {
         Ok(())
     }
 
-    /// Appends `entries` (replacing any conflicting tail) and sets the hard state, durably
-    /// (one transaction, one fsync).
+    /// Appends `entries` (replacing any conflicting tail) and sets the hard state in one
+    /// transaction, durably (one fsync) when there are entries or the term or vote changed.
+    /// A commit index alone is written without a sync: after a crash it is learnt again
+    /// (and never below what the state machine applied, see `raise_commit`).
     pub fn persist(&self, entries: &[Entry], hs: Option<&HardState>) -> Result<()> {
         if entries.is_empty() && hs.is_none() {
             return Ok(());
         }
+        let sync = !entries.is_empty()
+            || hs.is_some_and(|h| {
+                let cur = self.read();
+                h.term != cur.hs.term || h.vote != cur.hs.vote
+            });
         let mut tx = self.begin()?;
         let (first, last) = {
             let i = self.read();
@@ -213,7 +225,7 @@ impl LogStore {
         if let Some(hs) = hs {
             tx.set(HARD_STATE, hs.write_to_bytes().map_err(err)?.as_slice()).map_err(err)?;
         }
-        self.commit(tx)?;
+        self.commit_with(tx, sync)?;
         let mut i = self.write();
         if let Some(e0) = entries.first() {
             let keep = (e0.index - i.first()) as usize;
@@ -234,6 +246,13 @@ impl LogStore {
         }
         hs.commit = commit;
         self.persist(&[], Some(&hs))
+    }
+
+    /// After a restart: the commit index is at least what the state machine applied (a
+    /// commit index is written without a sync, an applied entry was committed).
+    pub fn raise_commit(&self, applied: u64) -> Result<()> {
+        let target = applied.min(self.last_index());
+        self.set_commit(target)
     }
 
     /// Records (or with `None` forgets) a member's internode address.

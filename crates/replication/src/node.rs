@@ -447,6 +447,66 @@ impl Node {
         Ok(())
     }
 
+    fn apply_run(&mut self, run: Vec<Entry>) -> Result<(), String> {
+        let Some(last) = run.last().map(|e| e.index) else { return Ok(()) };
+        let decoded: Vec<Option<Result<WriteBatch, MetaError>>> =
+            run.iter().map(|e| (!e.data.is_empty()).then(|| WriteBatch::decode(&e.data))).collect();
+        let refs: Vec<(u64, Option<&WriteBatch>)> = run
+            .iter()
+            .zip(&decoded)
+            .map(|(e, d)| {
+                if let Some(Err(err)) = d {
+                    tracing::error!(index = e.index, error = %err, "a committed entry does not decode: skipped");
+                }
+                (e.index, d.as_ref().and_then(|r| r.as_ref().ok()))
+            })
+            .collect();
+        let outcomes = self
+            .rt
+            .block_on(self.sm().apply_entries(&refs))
+            .map_err(|err| format!("applying entries {}..={last}: {err}", run[0].index))?;
+        self.applied = last;
+        for ((e, d), outcome) in run.iter().zip(&decoded).zip(outcomes) {
+            let outcome = match d {
+                Some(Err(_)) => Err(NodeError::Apply("the entry does not decode".into())),
+                _ => Ok(outcome),
+            };
+            if let Some((node, seq)) = parse_ctx(&e.context)
+                && node == self.id()
+                && let Some(r) = self.pending.remove(&seq)
+            {
+                let _ = r.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_conf(&mut self, e: Entry) -> Result<(), String> {
+        if e.get_entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+            match self.raw.apply_conf_change(&cc) {
+                Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
+                Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
+            }
+            self.note_member(&cc, e.context.get(16..).unwrap_or_default())?;
+            if let Some((node, seq)) = parse_ctx(&e.context)
+                && node == self.id()
+                && let Some(r) = self.pending_conf.remove(&seq)
+            {
+                let _ = r.send(Ok(()));
+            }
+        } else {
+            let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
+            match self.raw.apply_conf_change(&cc) {
+                Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
+                Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
+            }
+        }
+        self.apply_batch(e.index, None).map_err(|err| format!("applying entry {}: {err}", e.index))?;
+        self.applied = e.index;
+        Ok(())
+    }
+
     /// Drops log entries well behind the applied index once the log holds more than
     /// `max_log_entries` (after syncing the state machine, which then holds them).
     fn maybe_compact(&mut self) -> Result<(), String> {
@@ -466,59 +526,21 @@ impl Node {
             (Some(f), Some(l)) => Some(tracing::info_span!("apply", first = f.index, last = l.index).entered()),
             _ => None,
         };
+        // Consecutive normal entries are applied in one transaction; a membership change
+        // is applied alone, in its place.
+        let mut run: Vec<Entry> = Vec::new();
         for e in entries {
             if e.index <= self.applied {
                 continue;
             }
-            let outcome = match e.get_entry_type() {
-                EntryType::EntryNormal if e.data.is_empty() => self.apply_batch(e.index, None),
-                EntryType::EntryNormal => match WriteBatch::decode(&e.data) {
-                    Ok(b) => self.apply_batch(e.index, Some(&b)),
-                    Err(err) => {
-                        tracing::error!(index = e.index, error = %err, "a committed entry does not decode: skipped");
-                        self.apply_batch(e.index, None).and(Err(err))
-                    }
-                },
-                EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
-                    match self.raw.apply_conf_change(&cc) {
-                        Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
-                        Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
-                    }
-                    self.note_member(&cc, e.context.get(16..).unwrap_or_default())?;
-                    if let Some((node, seq)) = parse_ctx(&e.context)
-                        && node == self.id()
-                        && let Some(r) = self.pending_conf.remove(&seq)
-                    {
-                        let _ = r.send(Ok(()));
-                    }
-                    self.apply_batch(e.index, None)
-                }
-                EntryType::EntryConfChangeV2 => {
-                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|x| x.to_string())?;
-                    match self.raw.apply_conf_change(&cc) {
-                        Ok(cs) => self.log.set_conf_state(cs).map_err(|x| x.to_string())?,
-                        Err(err) => tracing::warn!(index = e.index, error = %err, "membership change refused"),
-                    }
-                    self.apply_batch(e.index, None)
-                }
-            };
-            let outcome = match outcome {
-                Err(MetaError::Corrupt { .. } | MetaError::UnsupportedFormat(_)) => {
-                    Err(NodeError::Apply("the entry does not decode".into()))
-                }
-                // The state machine failed: nothing after this entry may be applied.
-                Err(err) => return Err(format!("applying entry {}: {err}", e.index)),
-                Ok(o) => Ok(o),
-            };
-            self.applied = e.index;
-            if let Some((node, seq)) = parse_ctx(&e.context)
-                && node == self.id()
-                && let Some(r) = self.pending.remove(&seq)
-            {
-                let _ = r.send(outcome);
+            if e.get_entry_type() == EntryType::EntryNormal {
+                run.push(e);
+                continue;
             }
+            self.apply_run(std::mem::take(&mut run))?;
+            self.apply_conf(e)?;
         }
+        self.apply_run(run)?;
         let applied = self.applied;
         self.snapshots.set_applied(applied);
         self.maybe_compact()?;

@@ -212,12 +212,17 @@ impl RaftKv {
             }
         }
         let applied = kv.applied_index().await?;
-        let hs = log.hard_state();
-        if applied > hs.commit.max(log.snapshot_metadata().index) {
+        if applied > log.last_index() {
             return Err(ReplError::Storage(format!(
-                "the state machine applied entry {applied} but the log only committed {}",
-                hs.commit
+                "the state machine applied entry {applied} but the log ends at {}",
+                log.last_index()
             )));
+        }
+        if applied > log.hard_state().commit {
+            let l = log.clone();
+            tokio::task::spawn_blocking(move || l.raise_commit(applied))
+                .await
+                .map_err(|e| ReplError::Storage(e.to_string()))??;
         }
         let snapshots = Snapshots::new(cfg.node_id, sm.clone(), applied);
         log.set_snapshots(snapshots.clone());
@@ -232,6 +237,8 @@ impl RaftKv {
             check_quorum: true,
             pre_vote: true,
             max_uncommitted_size: 256 << 20,
+            // Bounds what one turn applies in one transaction.
+            max_committed_size_per_ready: 16 << 20,
             ..Default::default()
         };
         rcfg.validate().map_err(|e| ReplError::Config(e.to_string()))?;
