@@ -291,3 +291,128 @@ def test_a_single_node_becomes_three_with_add_node():
         single.cleanup()
         for n in nodes:
             n.cleanup()
+
+
+class Proxy:
+    """A fault-injecting TCP proxy for one direction of one link (node i -> node j): it
+    forwards connections until `block()`, which cuts the open ones and refuses new ones."""
+
+    def __init__(self, upstream_port):
+        import socket
+        self.upstream = upstream_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.blocked = False
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            if self.blocked:
+                c.close()
+                continue
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream), timeout=2)
+                u.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c), daemon=True).start()
+
+    def block(self):
+        import socket
+        self.blocked = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self.conns = []
+
+    def heal(self):
+        self.blocked = False
+
+    def close(self):
+        self.block()
+        self.sock.close()
+
+
+def test_a_partitioned_node_commits_nothing_and_converges_after():
+    n = 3
+    real = [free_port() for _ in range(n)]
+    proxies = {(i, j): Proxy(real[j]) for i in range(n) for j in range(n) if i != j}
+    nodes = []
+    for i in range(n):
+        peers = ",".join(f"{j + 1}=127.0.0.1:{real[j] if j == i else proxies[(i, j)].port}" for j in range(n))
+        nodes.append(Server(env={"RUSTFS_NODE_ID": str(i + 1), "RUSTFS_PEERS": peers, "RUSTFS_CLUSTER_SECRET": SECRET,
+                                 "RUSTFS_RAFT_ELECTION_TIMEOUT_MS": "500", "RUSTFS_RAFT_HEARTBEAT_INTERVAL_MS": "50"}))
+    c = Cluster.__new__(Cluster)
+    c.nodes = nodes
+    try:
+        c.start()
+        nodes[0].client().create_bucket(Bucket="split")
+        nodes[0].client().put_object(Bucket="split", Key="before", Body=b"1")
+        leader = c.leader()
+        iso = nodes.index(leader)
+        rest = [x for x in range(n) if x != iso]
+        for (i, j), p in proxies.items():
+            if iso in (i, j):
+                p.block()
+        # The isolated (old leader) node: its writes fail, its commit index stays put.
+        committed = c.status(nodes[iso])["committed_index"]
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            nodes[iso].client().put_object(Bucket="split", Key="isolated", Body=b"never")
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert c.status(nodes[iso])["committed_index"] == committed
+        # The majority elects a leader and goes on.
+        new = c.leader(among=[nodes[x] for x in rest])
+        assert new is not nodes[iso]
+        for k in range(20):
+            nodes[rest[k % 2]].client().put_object(Bucket="split", Key=f"majority/{k}", Body=str(k).encode())
+        code, text = ready_text(nodes[iso])
+        assert code == 503, text
+        assert c.status(nodes[iso])["committed_index"] == committed
+        # Healed: the node converges on the majority's history (its lone write never commits).
+        for p in proxies.values():
+            p.heal()
+        nodes[iso].wait_ready(timeout=60)
+        s3 = nodes[iso].client()
+        got = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="split")["Contents"])
+        assert got == sorted(["before"] + [f"majority/{k}" for k in range(20)]), got
+        assert s3.get_object(Bucket="split", Key="majority/19")["Body"].read() == b"19"
+        statuses = [c.status(x) for x in nodes]
+        assert len({s["leader_id"] for s in statuses}) == 1, statuses
+    finally:
+        for p in proxies.values():
+            p.close()
+        for x in nodes:
+            x.cleanup()
