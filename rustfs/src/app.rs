@@ -113,6 +113,13 @@ impl App {
             MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
         let m = &cfg.migration;
         let dual_on = persisted.is_some() || m.dual;
+        // A DualTrack migration reads and writes xl.meta on this node's drives: it runs on a
+        // single node, and the metadata is replicated once it is complete.
+        if cfg.replication.is_some()
+            && (m.dual || persisted.as_ref().is_some_and(|p| p.0.phase != metadata::dualtrack::Phase::Complete))
+        {
+            return Err("a DualTrack migration runs on a single node: finish it (phase complete) before replicating the metadata".into());
+        }
         if persisted.is_some() && !m.dual {
             tracing::warn!(
                 "a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone"

@@ -59,6 +59,8 @@ pub enum Input {
     Unreachable(u64),
     /// Whether a snapshot message reached node `.0`.
     SnapshotSent(u64, bool),
+    /// Proposals (by entry context) forwarded to a leader that were never sent.
+    Lost(Vec<Vec<u8>>),
     TransferLeader(u64),
     /// A membership change (the address rides along for a node being added).
     ConfChange {
@@ -293,6 +295,16 @@ impl Node {
                 }
             }
             Input::Unreachable(id) => self.raw.report_unreachable(id),
+            Input::Lost(contexts) => {
+                for c in contexts {
+                    if let Some((node, seq)) = parse_ctx(&c)
+                        && node == self.id()
+                        && let Some(r) = self.pending.remove(&seq)
+                    {
+                        let _ = r.send(Err(NodeError::NoLeader));
+                    }
+                }
+            }
             Input::SnapshotSent(id, ok) => {
                 let st = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                 self.raw.report_snapshot(id, st);

@@ -49,6 +49,8 @@ pub struct RaftKv {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How long a write or a read waits for a leader, and for its outcome.
     wait: Duration,
+    /// How long an accepted write waits for its outcome.
+    commit_wait: Duration,
     metrics: Arc<metadata::metrics::KvMetrics>,
     /// The leader's table of members, as last fetched (followers only).
     leader_view: LeaderView,
@@ -140,6 +142,15 @@ async fn peer_sender(
         if let Err(e) = &sent {
             tracing::debug!(peer = id, error = %e, "raft messages not sent");
             let _ = tx.try_send(Input::Unreachable(id));
+            // Proposals forwarded to that node never left this one: their callers may retry.
+            let lost: Vec<Vec<u8>> = batch
+                .iter()
+                .filter(|m| m.get_msg_type() == MessageType::MsgPropose)
+                .flat_map(|m| m.get_entries().iter().map(|e| e.context.to_vec()))
+                .collect();
+            if !lost.is_empty() {
+                let _ = tx.try_send(Input::Lost(lost));
+            }
         }
         if snapshot {
             let _ = tx.try_send(Input::SnapshotSent(id, sent.is_ok()));
@@ -308,6 +319,7 @@ impl RaftKv {
             .spawn(move || node.run())
             .map_err(|e| ReplError::Raft(e.to_string()))?;
         let wait = Duration::from_millis((cfg.raft.election_timeout_ms * 5).max(5000));
+        let commit_wait = Duration::from_millis((cfg.raft.election_timeout_ms * 2).max(2000));
         tracing::info!(node = cfg.node_id, listen = %listen, members = cfg.nodes.len(), applied, "metadata replication started");
         let leader_view: LeaderView = Arc::default();
         let watcher = tokio::spawn(watch_leader(shared.clone(), peers.clone(), leader_view.clone()));
@@ -320,6 +332,7 @@ impl RaftKv {
             _server: server,
             thread: Mutex::new(Some(thread)),
             wait,
+            commit_wait,
             metrics: metadata::metrics::KvMetrics::new(),
             leader_view,
             watcher,
@@ -336,10 +349,14 @@ impl RaftKv {
 
     /// Sends `make(reply)` to the loop and waits for its answer, retrying while no leader is
     /// known, until `self.wait` has passed.
+    /// A write accepted by the group whose outcome does not come within `commit_wait`
+    /// (its leader died with it, say) answers `unknown`; a read (`retry` set) is asked again
+    /// until the overall bound.
     async fn ask<T>(
         &self,
         make: impl Fn(crate::node::Reply<T>) -> Input,
         unknown: impl Fn() -> MetaError,
+        retry: bool,
     ) -> metadata::Result<T> {
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
@@ -347,7 +364,8 @@ impl RaftKv {
             if !submit(&self.tx, make(reply)).await {
                 return Err(ReplError::Stopped.into());
             }
-            match tokio::time::timeout_at(deadline, rx).await {
+            let attempt = (tokio::time::Instant::now() + self.commit_wait).min(deadline);
+            match tokio::time::timeout_at(attempt, rx).await {
                 Ok(Ok(Ok(v))) => return Ok(v),
                 Ok(Ok(Err(NodeError::NoLeader))) => {
                     if tokio::time::Instant::now() + Duration::from_millis(50) >= deadline {
@@ -361,6 +379,7 @@ impl RaftKv {
                 Ok(Ok(Err(NodeError::Apply(why)))) => return Err(MetaError::Kv(why)),
                 Ok(Ok(Err(NodeError::Refused(why)))) => return Err(MetaError::Backend(why)),
                 Ok(Err(_)) => return Err(ReplError::Stopped.into()),
+                Err(_) if retry && tokio::time::Instant::now() < deadline => {}
                 Err(_) => return Err(unknown()),
             }
         }
@@ -371,8 +390,12 @@ impl RaftKv {
         if self.cfg.read_consistency == ReadConsistency::Eventual {
             return Ok(());
         }
-        self.ask(|reply| Input::Read { reply }, || MetaError::NoLeader("no leader confirmed the read in time".into()))
-            .await
+        self.ask(
+            |reply| Input::Read { reply },
+            || MetaError::NoLeader("no leader confirmed the read in time".into()),
+            true,
+        )
+        .await
     }
 }
 
@@ -409,6 +432,7 @@ impl Kv for RaftKv {
             self.ask(
                 |reply| Input::Propose { batch: raw.clone(), reply },
                 || MetaError::CommitUnknown("the metadata group did not commit the write in time".into()),
+                false,
             ),
             span,
         )
@@ -488,6 +512,7 @@ impl KvLifecycle for RaftKv {
                 Input::ConfChange { cc, address: Some(address.clone()), reply }
             },
             || MetaError::CommitUnknown(format!("adding node {id} was not confirmed in time")),
+            false,
         )
         .await
     }
@@ -504,6 +529,7 @@ impl KvLifecycle for RaftKv {
                 Input::ConfChange { cc, address: None, reply }
             },
             || MetaError::CommitUnknown(format!("removing node {id} was not confirmed in time")),
+            false,
         )
         .await
     }
@@ -530,6 +556,7 @@ impl KvLifecycle for RaftKv {
         self.ask(
             |reply| Input::Compact { reply },
             || MetaError::Unavailable("the snapshot did not finish in time".into()),
+            false,
         )
         .await
     }
