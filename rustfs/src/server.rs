@@ -46,10 +46,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         d.router.start_workers(&app.runner, Duration::from_secs(1));
         let m = &cfg.migration;
         if m.migrator_enabled {
-            d.migrator.start_background(m.migrator.clone());
+            app.runner.spawn(metadata::dualtrack::workers::MigratorSchedule::new(&d.migrator, m.migrator.clone()));
         }
         if m.check_enabled {
-            d.validator.start_background(m.check_interval, m.sample_rate);
+            app.runner.spawn(metadata::dualtrack::workers::ValidatorSchedule::new(
+                &d.validator,
+                m.check_interval,
+                m.sample_rate,
+            ));
         }
         let st = d.router.state();
         tracing::info!(phase = %st.phase, ratio = st.ratio, level = ?st.level, "DualTrack migration state");

@@ -292,3 +292,28 @@ mod tests {
         assert_eq!(kv.applied_index().await.unwrap(), 4);
     }
 }
+
+#[cfg(test)]
+mod reopen_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::kv::Kv;
+
+    /// A store filled by a snapshot, closed, renamed and opened again reads back whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_installed_store_survives_close_rename_and_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("a");
+        let kv = LocalKv::open(&a).unwrap();
+        let pairs: Pairs = (0..300u32).map(|i| (format!("k/{i:04}").into_bytes(), vec![1u8; 500])).collect();
+        kv.load_pairs(&pairs).await.unwrap();
+        kv.finish_install(153, b"point").await.unwrap();
+        kv.close().await.unwrap();
+        drop(kv);
+        let b = d.path().join("b");
+        std::fs::rename(&a, &b).unwrap();
+        let kv = LocalKv::open(&b).unwrap();
+        assert_eq!(kv.applied_index().await.unwrap(), 153);
+        assert_eq!(kv.scan(b"k/", b"k0", 1000).await.unwrap().len(), 300);
+    }
+}

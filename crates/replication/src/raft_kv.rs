@@ -266,7 +266,9 @@ impl RaftKv {
             .clone()
             .or_else(|| cfg.address_of(cfg.node_id).map(str::to_string))
             .ok_or_else(|| ReplError::Config("no internode address for this node".into()))?;
-        let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, ..Default::default() }));
+        let cs = log.conf_state();
+        let member = cs.voters.contains(&cfg.node_id) || cs.learners.contains(&cfg.node_id);
+        let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, member, applied, ..Default::default() }));
         let service = Service { tx: tx.clone(), snapshots: snapshots.clone(), shared: shared.clone() };
         let server = internode::Server::bind(&listen, me.clone(), Arc::new(service))
             .await

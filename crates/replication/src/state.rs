@@ -83,6 +83,13 @@ impl StateMachine {
         std::fs::write(&mark, b"1").map_err(err)?;
         std::fs::File::open(&mark).and_then(|f| f.sync_all()).map_err(err)?;
         sync_dir(incoming);
+        // The store being replaced is closed before its folder moves: a tree writes its last
+        // tables by path when it closes, and would write them into the new store's folder.
+        // Reads meanwhile fail (and are retried by their callers); nothing applies meanwhile.
+        let previous = self.current();
+        if let Err(e) = previous.close().await {
+            tracing::warn!(error = %e, "closing the replaced state machine");
+        }
         let old = sibling(&self.dir, ".old");
         let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(&self.dir, &old).map_err(err)?;
@@ -92,10 +99,7 @@ impl StateMachine {
         }
         let _ = std::fs::remove_file(self.dir.join(COMPLETE));
         let fresh = Arc::new(LocalKv::open(&self.dir)?);
-        let previous = std::mem::replace(&mut *self.current.write().unwrap_or_else(|e| e.into_inner()), fresh);
-        if let Err(e) = previous.close().await {
-            tracing::warn!(error = %e, "closing the replaced state machine");
-        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
     }

@@ -207,21 +207,17 @@ impl Migrator {
     }
 
     /// Runs passes in the background whenever the phase needs one (`migration.enabled`).
-    pub fn start_background(self: &Arc<Self>, cfg: MigratorConfig) {
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let Some(m) = me.upgrade() else { return };
-                let st = m.dt.state();
-                let needed = matches!(st.phase, Phase::Canary | Phase::Fullout)
-                    && (st.kv_stale || (st.phase == Phase::Fullout && !st.migrator_done));
-                let current = matches!(m.load_checkpoint().await, Ok(Some(c)) if c.done && c.epoch == st.epoch);
-                if needed && !current && !m.is_running() && !st.kv_may_skip() {
-                    let _ = m.start(cfg.clone());
-                }
-            }
-        });
+    /// Starts a pass if the migration needs one now (canary with a stale KV, or fullout not
+    /// yet migrated) and none runs or finished for this epoch. Returns whether it started.
+    pub async fn start_if_needed(self: &Arc<Self>, cfg: &MigratorConfig) -> bool {
+        let st = self.dt.state();
+        let needed = matches!(st.phase, Phase::Canary | Phase::Fullout)
+            && (st.kv_stale || (st.phase == Phase::Fullout && !st.migrator_done));
+        if !needed || self.is_running() || st.kv_may_skip() {
+            return false;
+        }
+        let current = matches!(self.load_checkpoint().await, Ok(Some(c)) if c.done && c.epoch == st.epoch);
+        !current && self.start(cfg.clone()).is_ok()
     }
 
     async fn rate_limit(&self, objects_per_day: u64) {

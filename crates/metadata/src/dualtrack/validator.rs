@@ -8,7 +8,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -309,18 +308,17 @@ impl Validator {
     }
 
     /// Runs a validation every `interval` in the phases where both tracks hold keys.
-    pub fn start_background(self: &Arc<Self>, interval: Duration, sample: f64) {
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(v) = me.upgrade() else { return };
-                if matches!(v.dt.state().phase, Phase::Canary | Phase::Fullout | Phase::KvPrimary)
-                    && let Err(e) = v.start(None, sample, None)
-                {
-                    tracing::debug!(error = %e, "periodic validation not started");
-                }
+    /// Starts a sampling validation if the phase has two tracks to compare.
+    pub fn start_periodic(self: &Arc<Self>, sample: f64) -> bool {
+        if !matches!(self.dt.state().phase, Phase::Canary | Phase::Fullout | Phase::KvPrimary) {
+            return false;
+        }
+        match self.start(None, sample, None) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "periodic validation not started");
+                false
             }
-        });
+        }
     }
 }

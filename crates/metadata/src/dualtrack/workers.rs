@@ -1,14 +1,17 @@
 //! DualTrack's background workers (run by the server's `background::Runner`): the shadow
-//! workers, which copy keys the eventual level queued to their shadow track, and the state
-//! watch, which takes a migration state changed through another node. This module must
+//! workers, which copy keys the eventual level queued to their shadow track, the state
+//! watch, which takes a migration state changed through another node, and the schedules
+//! of the migrator and the validator (leader only: one pass per cluster). This module must
 //! never copy a key outside the router's locks.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::migrator::{Migrator, MigratorConfig};
 use super::router::DualTrack;
+use super::validator::Validator;
 use crate::background::{Worker, WorkerState};
 
 /// Copies queued keys to their shadow track, one key per unit of work.
@@ -83,5 +86,77 @@ impl Worker for StateWatch {
 
     async fn wait_for_work(&mut self) {
         tokio::time::sleep(self.every).await;
+    }
+}
+
+/// Starts a migrator pass whenever the migration needs one (looks every 2 s).
+pub struct MigratorSchedule {
+    m: Weak<Migrator>,
+    cfg: MigratorConfig,
+}
+
+impl MigratorSchedule {
+    pub fn new(m: &Arc<Migrator>, cfg: MigratorConfig) -> Self {
+        Self { m: Arc::downgrade(m), cfg }
+    }
+}
+
+#[async_trait]
+impl Worker for MigratorSchedule {
+    fn name(&self) -> String {
+        "migrator-schedule".into()
+    }
+
+    fn leader_only(&self) -> bool {
+        true
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, String> {
+        let Some(m) = self.m.upgrade() else { return Ok(WorkerState::Done) };
+        m.start_if_needed(&self.cfg).await;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Starts a sampling validation every `interval` while two tracks hold metadata.
+pub struct ValidatorSchedule {
+    v: Weak<Validator>,
+    interval: Duration,
+    sample: f64,
+    first: bool,
+}
+
+impl ValidatorSchedule {
+    pub fn new(v: &Arc<Validator>, interval: Duration, sample: f64) -> Self {
+        Self { v: Arc::downgrade(v), interval, sample, first: true }
+    }
+}
+
+#[async_trait]
+impl Worker for ValidatorSchedule {
+    fn name(&self) -> String {
+        "validator-schedule".into()
+    }
+
+    fn leader_only(&self) -> bool {
+        true
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, String> {
+        // The first check waits one interval, as the schedule always did.
+        if std::mem::take(&mut self.first) {
+            return Ok(WorkerState::Idle);
+        }
+        let Some(v) = self.v.upgrade() else { return Ok(WorkerState::Done) };
+        v.start_periodic(self.sample);
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.interval).await;
     }
 }
