@@ -33,6 +33,8 @@ fn answer(path: &str, why: &str) -> Response<Full<Bytes>> {
 
 /// Serves `listener` as described above until the metadata group can take writes.
 pub async fn serve_until_ready(listener: &TcpListener, life: Arc<dyn KvLifecycle>) {
+    // Connections answered at once at most; more are closed (each lives 30 s at most).
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
     let mut logged = Instant::now() - Duration::from_secs(60);
     loop {
         let Some(why) = life.not_ready() else { return };
@@ -47,8 +49,10 @@ pub async fn serve_until_ready(listener: &TcpListener, life: Arc<dyn KvLifecycle
             },
             () = tokio::time::sleep(Duration::from_millis(200)) => continue,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
         let l = life.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let why = l.not_ready().unwrap_or_else(|| "starting".into());
                 let r = answer(req.uri().path(), &why);

@@ -22,6 +22,8 @@ const HELLO: u16 = 1;
 const CHALLENGE: u16 = 2;
 const PROOF: u16 = 3;
 const WELCOME: u16 = 4;
+/// Handshake frames are small; a peer not yet authenticated gets no larger allocation.
+const HANDSHAKE_FRAME: usize = 1024;
 
 fn mac(secret: &str, role: &[u8], cluster: &str, nc: &[u8], ns: &[u8]) -> Hmac<Sha256> {
     // HMAC takes keys of any length.
@@ -43,7 +45,7 @@ fn io(peer: &str) -> impl Fn(std::io::Error) -> NetError + '_ {
 }
 
 async fn expect<R: AsyncRead + Unpin>(r: &mut R, kind: u16, peer: &str) -> Result<Vec<u8>, NetError> {
-    match frame::read(r).await.map_err(io(peer))? {
+    match frame::read_max(r, HANDSHAKE_FRAME).await.map_err(io(peer))? {
         Some(f) if f.kind == kind => Ok(f.body),
         Some(f) if f.kind == RESPONSE_ERR => {
             Err(NetError::Refused(peer.into(), String::from_utf8_lossy(&f.body).into()))

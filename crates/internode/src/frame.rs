@@ -32,6 +32,11 @@ pub fn encode(id: u64, kind: u16, body: &[u8]) -> Result<Vec<u8>, NetError> {
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 pub async fn read<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Option<Frame>> {
+    read_max(r, MAX_FRAME).await
+}
+
+/// Like [`read`], refusing frames over `max` bytes (before allocating them).
+pub async fn read_max<R: AsyncReadExt + Unpin>(r: &mut R, max: usize) -> std::io::Result<Option<Frame>> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -39,7 +44,7 @@ pub async fn read<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Option<
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if !(HEADER..=MAX_FRAME).contains(&len) {
+    if !(HEADER..=max.min(MAX_FRAME)).contains(&len) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad frame length {len}")));
     }
     let mut head = [0u8; HEADER];
@@ -69,6 +74,7 @@ mod tests {
         let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
         assert!(read(&mut huge.as_slice()).await.is_err());
         assert!(read(&mut [0, 0, 0, 1, 0].as_slice()).await.is_err());
+        assert!(read_max(&mut encode(1, 1, &[0; 100]).unwrap().as_slice(), 64).await.is_err());
         assert!(matches!(encode(1, 1, &vec![0; MAX_FRAME]), Err(NetError::TooLarge(_))));
     }
 }

@@ -20,6 +20,8 @@ const IN_FLIGHT: usize = 256;
 /// Frames queued for writing per connection at most.
 const OUT_QUEUE: usize = 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections not yet authenticated at once at most (more are closed at once).
+const HANDSHAKES: usize = 64;
 
 /// What serves the requests and messages of authenticated peers.
 #[async_trait]
@@ -44,6 +46,7 @@ impl Server {
         let me = Arc::new(me);
         let conns: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let tracked = conns.clone();
+        let handshakes = Arc::new(Semaphore::new(HANDSHAKES));
         let accept = tokio::spawn(async move {
             loop {
                 let (sock, peer) = match listener.accept().await {
@@ -55,7 +58,11 @@ impl Server {
                     }
                 };
                 let _ = sock.set_nodelay(true);
-                let task = tokio::spawn(serve(sock, peer, me.clone(), handler.clone()));
+                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(peer = %peer, "too many internode handshakes at once: connection closed");
+                    continue;
+                };
+                let task = tokio::spawn(serve(sock, peer, me.clone(), handler.clone(), slot));
                 let mut c = tracked.lock().unwrap_or_else(|e| e.into_inner());
                 c.retain(|h| !h.is_finished());
                 c.push(task.abort_handle());
@@ -83,9 +90,17 @@ impl Drop for Server {
     }
 }
 
-async fn serve(mut sock: TcpStream, peer: SocketAddr, me: Arc<Identity>, handler: Arc<dyn Handler>) {
+async fn serve(
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    me: Arc<Identity>,
+    handler: Arc<dyn Handler>,
+    handshake: tokio::sync::OwnedSemaphorePermit,
+) {
     let peer_s = peer.to_string();
-    let node = match tokio::time::timeout(HANDSHAKE_TIMEOUT, auth::server(&mut sock, &me, &peer_s)).await {
+    let shaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, auth::server(&mut sock, &me, &peer_s)).await;
+    drop(handshake);
+    let node = match shaken {
         Ok(Ok(n)) => n,
         Ok(Err(e)) => {
             tracing::debug!(peer = %peer_s, error = %e, "internode handshake failed");

@@ -119,3 +119,19 @@ async fn reconnects_after_the_peer_restarts() {
     }
     assert!(ok, "reconnected");
 }
+
+/// A peer that has not proved the secret cannot make the server allocate a large frame:
+/// a handshake frame declaring 16 MiB closes the connection at once.
+#[tokio::test]
+async fn an_unauthenticated_peer_gets_no_large_frame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Arc::new(Echo::default());
+    let srv = Server::bind("127.0.0.1:0", id(1, "s", "c"), h.clone()).await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(srv.local_addr()).await.unwrap();
+    raw.write_all(&(16u32 << 20).to_be_bytes()).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "the server closed the connection");
+    let ok = Peers::new(id(2, "s", "c"));
+    assert!(ok.call(&srv.local_addr().to_string(), 1, b"x", Duration::from_secs(2)).await.is_ok());
+}

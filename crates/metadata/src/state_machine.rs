@@ -85,31 +85,8 @@ impl LocalKv {
     /// Applies the entry at `index` (`None`: an entry without a batch, which only moves the
     /// applied index). The outcome is the batch's: applied, or a condition did not hold.
     pub async fn apply_entry(&self, index: u64, batch: Option<&WriteBatch>) -> Result<WriteOutcome> {
-        let mut tx = self.tree().begin_with_mode(Mode::ReadWrite).map_err(kv_err)?;
-        tx.set_durability(Durability::Eventual);
-        let mut outcome = WriteOutcome::Applied;
-        if let Some(b) = batch {
-            for Condition::Equals(key, expected) in &b.conditions {
-                let current = tx.get(key.as_slice()).map_err(kv_err)?;
-                if current.as_deref() != expected.as_deref() {
-                    outcome = WriteOutcome::ConditionFailed;
-                    break;
-                }
-            }
-            if outcome == WriteOutcome::Applied && !touches_replication_state(b) {
-                for op in &b.ops {
-                    match op {
-                        Op::Put(k, v) => tx.set(k.as_slice(), v.as_slice()).map_err(kv_err)?,
-                        Op::Delete(k) => tx.delete(k.as_slice()).map_err(kv_err)?,
-                    }
-                }
-            } else if touches_replication_state(b) {
-                outcome = WriteOutcome::ConditionFailed;
-            }
-        }
-        tx.set(APPLIED_KEY, index.to_be_bytes().as_slice()).map_err(kv_err)?;
-        tx.commit().await.map_err(kv_err)?;
-        Ok(outcome)
+        let outcomes = self.apply_entries(&[(index, batch)]).await?;
+        Ok(outcomes.first().copied().unwrap_or(WriteOutcome::Applied))
     }
 
     /// A view of the store as it is now, for streaming a snapshot of it.
