@@ -5,7 +5,8 @@ local KV and against a node of a 3-node group; then the failover time (kill -9 o
 leader to the first successful PUT through a surviving node) over N runs, median and range.
 
 Usage: scripts/bench_cluster.py [seconds per bench, default 8] [failover runs, default 10]
-(builds with `cargo build --release --bins` first)."""
+(builds with `cargo build --release --bins` first; `RUSTFS_BIN=path` benchmarks another server
+binary instead, to compare two builds)."""
 
 import json
 import os
@@ -19,7 +20,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/rustfs")
+BIN = os.environ.get("RUSTFS_BIN") or os.path.join(ROOT, "target/release/rustfs")
 ADMIN = os.path.join(ROOT, "target/release/rustfs-admin")
 ENV = dict(os.environ, RUSTFS_ACCESS_KEY="bench-access", RUSTFS_SECRET_KEY="bench-secret-key", RUST_LOG="warn")
 
@@ -109,7 +110,8 @@ def put_ok(node, key):
 def main():
     secs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    subprocess.run(["cargo", "build", "--release", "--bins", "-q"], cwd=ROOT, check=True)
+    if not os.environ.get("RUSTFS_BIN"):
+        subprocess.run(["cargo", "build", "--release", "--bins", "-q"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="rustfs-bench-cluster-")
     try:
         single = Node(work)
@@ -144,8 +146,9 @@ def main():
             times.append(time.time() - t0)
             lead.start()
             lead.wait()
-        print(f"failover (kill -9 leader -> first acknowledged PUT), {runs} runs: median {statistics.median(times):.2f} s, "
-              f"min {min(times):.2f} s, max {max(times):.2f} s")
+        if times:
+            print(f"failover (kill -9 leader -> first acknowledged PUT), {runs} runs: median {statistics.median(times):.2f} s, "
+                  f"min {min(times):.2f} s, max {max(times):.2f} s")
         for x in nodes:
             x.kill9()
     finally:

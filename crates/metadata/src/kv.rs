@@ -154,6 +154,24 @@ pub trait Kv: Send + Sync + 'static {
     async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
     /// Applies the batch atomically; durable when this returns `Applied`.
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome>;
+
+    /// Whether `planning_get`/`planning_scan` may answer from an older state than `get`/`scan`
+    /// (a follower's local copy under linearizable reads).
+    fn planning_reads_may_be_stale(&self) -> bool {
+        false
+    }
+
+    /// A read that plans a conditional write: it may be stale (never ahead of what was
+    /// committed), so a caller may use it only where the batch's conditions catch the
+    /// staleness, and must confirm with `get` any answer it gives from it alone.
+    async fn planning_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(key).await
+    }
+
+    /// `scan` under the rules of `planning_get`.
+    async fn planning_scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.scan(start, end, limit).await
+    }
 }
 
 #[cfg(test)]

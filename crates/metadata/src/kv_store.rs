@@ -20,6 +20,9 @@ const SCAN_CHUNK: usize = 256;
 
 pub struct KvStore {
     kv: Arc<dyn Kv>,
+    /// Reads go through `planning_get`/`planning_scan` (see `Kv`): only a write's planning
+    /// uses such a store, and its answers other than a committed batch are confirmed.
+    planning: bool,
 }
 
 /// A value as read, with the raw bytes that a condition must compare against.
@@ -77,7 +80,25 @@ struct PutPlan {
 
 impl KvStore {
     pub fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv }
+        Self { kv, planning: false }
+    }
+
+    /// The store to plan a conditional write with: reads that may be stale where the `Kv`
+    /// has cheaper ones (a follower's local copy), else `None` (plan with this store).
+    fn planner(&self) -> Option<KvStore> {
+        self.kv.planning_reads_may_be_stale().then(|| KvStore { kv: self.kv.clone(), planning: true })
+    }
+
+    async fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if self.planning { self.kv.planning_get(key).await } else { self.kv.get(key).await }
+    }
+
+    async fn kv_scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if self.planning {
+            self.kv.planning_scan(start, end, limit).await
+        } else {
+            self.kv.scan(start, end, limit).await
+        }
     }
 
     pub fn kv(&self) -> &Arc<dyn Kv> {
@@ -85,7 +106,7 @@ impl KvStore {
     }
 
     async fn read<T: serde::de::DeserializeOwned>(&self, key: Vec<u8>) -> Result<Option<Read<T>>> {
-        match self.kv.get(&key).await? {
+        match self.kv_get(&key).await? {
             Some(raw) => {
                 let value = decode(&key, &raw)?;
                 Ok(Some(Read { key, raw, value }))
@@ -108,7 +129,7 @@ impl KvStore {
         };
         let mut pos = prefix.to_vec();
         loop {
-            let chunk = self.kv.scan(&pos, &end, SCAN_CHUNK).await?;
+            let chunk = self.kv_scan(&pos, &end, SCAN_CHUNK).await?;
             let Some((last, _)) = chunk.last() else {
                 return Ok(());
             };
@@ -200,6 +221,25 @@ impl KvStore {
         Ok(PutPlan { batch, replaced })
     }
 
+    /// Reads the upload and the part's current entry and plans the batch that records `part`.
+    async fn plan_part(
+        &self,
+        upload: &MultipartUpload,
+        part: &UploadedPart,
+    ) -> Result<(WriteBatch, Option<UploadedPart>)> {
+        let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
+            return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
+        };
+        let pkey = schema::part_key(&upload.upload_id, part.number);
+        let old = self.read::<UploadedPart>(pkey.clone()).await?;
+        let mut batch = WriteBatch::new();
+        batch.require(up.key, Some(up.raw));
+        batch.require(pkey.clone(), old.as_ref().map(|o| o.raw.clone()));
+        batch.put(pkey, encode(part));
+        Ok((batch, old.map(|o| o.value)))
+    }
+
     async fn commit(&self, batch: WriteBatch) -> Result<bool> {
         Ok(self.kv.write(batch).await? == WriteOutcome::Applied)
     }
@@ -238,7 +278,7 @@ impl KvStore {
             let cap = if after_skip { 16 } else { 1000 };
             let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, cap);
             after_skip = false;
-            let chunk = self.kv.scan(&pos, &end, want).await?;
+            let chunk = self.kv_scan(&pos, &end, want).await?;
             let Some((last, _)) = chunk.last() else { break };
             let mut next = last.clone();
             next.push(0);
@@ -435,8 +475,18 @@ impl MetadataStore for KvStore {
     }
 
     async fn put_object(&self, mut obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
+        // The first plan may read a stale copy: the batch's conditions refuse it if the key or
+        // the bucket changed since, and a refusal (an error answer, or a failed condition)
+        // sends every later attempt to fresh reads.
+        let mut planner = self.planner();
         for _ in 0..MAX_ATTEMPTS {
-            let plan = self.plan_put(&mut obj, &cond).await?;
+            let plan = match planner.take() {
+                Some(p) => match p.plan_put(&mut obj, &cond).await {
+                    Ok(plan) => plan,
+                    Err(_) => continue,
+                },
+                None => self.plan_put(&mut obj, &cond).await?,
+            };
             if self.commit(plan.batch).await? {
                 return Ok(plan.replaced);
             }
@@ -549,19 +599,18 @@ impl MetadataStore for KvStore {
     }
 
     async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
+        // As in `put_object`: a first plan from reads that may be stale, then fresh ones.
+        let mut planner = self.planner();
         for _ in 0..MAX_ATTEMPTS {
-            let ukey = schema::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
-            let Some(up) = self.read::<MultipartUpload>(ukey).await? else {
-                return Err(MetaError::NoSuchUpload(upload.upload_id.clone()));
+            let (batch, old) = match planner.take() {
+                Some(p) => match p.plan_part(upload, &part).await {
+                    Ok(plan) => plan,
+                    Err(_) => continue,
+                },
+                None => self.plan_part(upload, &part).await?,
             };
-            let pkey = schema::part_key(&upload.upload_id, part.number);
-            let old = self.read::<UploadedPart>(pkey.clone()).await?;
-            let mut batch = WriteBatch::new();
-            batch.require(up.key, Some(up.raw));
-            batch.require(pkey.clone(), old.as_ref().map(|o| o.raw.clone()));
-            batch.put(pkey, encode(&part));
             if self.commit(batch).await? {
-                return Ok(old.map(|o| o.value));
+                return Ok(old);
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
@@ -573,7 +622,7 @@ impl MetadataStore for KvStore {
             return Ok(Vec::new());
         };
         let start = schema::part_key(upload_id, after.saturating_add(1));
-        let chunk = self.kv.scan(&start, &end, max).await?;
+        let chunk = self.kv_scan(&start, &end, max).await?;
         chunk.iter().map(|(k, v)| decode(k, v)).collect()
     }
 
@@ -688,7 +737,7 @@ impl MetadataStore for KvStore {
             }
             None => base.clone(),
         };
-        let chunk = self.kv.scan(&start, &end, limit).await?;
+        let chunk = self.kv_scan(&start, &end, limit).await?;
         Ok(chunk.into_iter().map(|(k, _)| String::from_utf8_lossy(&k[base.len()..]).into_owned()).collect())
     }
 

@@ -284,3 +284,108 @@ async fn local_kv_passes_the_conformance_suite() {
     let kv = LocalKv::open(dir.path()).unwrap();
     assert_eq!(kv.get(b"suite/point/a").await.unwrap(), Some(b"2".to_vec()), "durable across a reopen");
 }
+
+/// A `Kv` whose planning reads come from a lagging copy (as a follower's local state machine
+/// lags its group): writes and fresh reads go to `fresh`; `planning_*` read `stale`, a
+/// second real store that saw only the writes replayed into it.
+struct LaggingCopy {
+    fresh: Arc<LocalKv>,
+    stale: Arc<LocalKv>,
+}
+
+#[async_trait::async_trait]
+impl Kv for LaggingCopy {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.fresh.get(key).await
+    }
+    async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.fresh.scan(start, end, limit).await
+    }
+    async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome> {
+        self.fresh.write(batch).await
+    }
+    fn planning_reads_may_be_stale(&self) -> bool {
+        true
+    }
+    async fn planning_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.stale.get(key).await
+    }
+    async fn planning_scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.stale.scan(start, end, limit).await
+    }
+}
+
+/// Writes planned from stale reads give the answers fresh reads give: the batch conditions
+/// refuse a stale plan, and an error answered from stale reads is confirmed on fresh ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_planned_on_a_lagging_copy_answer_as_fresh_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = Arc::new(LocalKv::open(&dir.path().join("fresh")).unwrap());
+    let stale = Arc::new(LocalKv::open(&dir.path().join("stale")).unwrap());
+    let lagging = KvStore::new(Arc::new(LaggingCopy { fresh: fresh.clone(), stale: stale.clone() }));
+    let direct = KvStore::new(fresh.clone());
+    // The copy has not seen the bucket: a put still finds it.
+    direct.create_bucket(bucket("b", Versioning::Unversioned)).await.unwrap();
+    assert!(lagging.put_object(obj("b", "k", NULL_VERSION, "e1"), PutCondition::None).await.unwrap().is_empty());
+    // The copy catches up to here, then lags again.
+    let snapshot = fresh.scan(b"", &[0xff; 8], 10_000).await.unwrap();
+    let mut replay = WriteBatch::new();
+    for (k, v) in snapshot {
+        replay.put(k, v);
+    }
+    stale.write(replay).await.unwrap();
+    direct.put_object(obj("b", "k", NULL_VERSION, "e2"), PutCondition::None).await.unwrap();
+    // The copy still shows e1: each answer must be the one e2 calls for.
+    assert!(matches!(
+        lagging.put_object(obj("b", "k", NULL_VERSION, "x"), PutCondition::IfMatch("e1".into())).await,
+        Err(MetaError::PreconditionFailed)
+    ));
+    let replaced =
+        lagging.put_object(obj("b", "k", NULL_VERSION, "e3"), PutCondition::IfMatch("e2".into())).await.unwrap();
+    assert_eq!(
+        replaced.iter().map(|v| v.etag.as_str()).collect::<Vec<_>>(),
+        ["e2"],
+        "the replaced version is the real one"
+    );
+    assert!(matches!(
+        lagging.put_object(obj("b", "new", NULL_VERSION, "n"), PutCondition::IfNoneMatchAny).await,
+        Ok(ref r) if r.is_empty()
+    ));
+    assert_eq!(direct.get_object("b", "k", None).await.unwrap().etag, "e3");
+    // A bucket the copy still shows is gone: the put must say so.
+    direct.delete_version("b", "k", NULL_VERSION).await.unwrap();
+    direct.delete_version("b", "new", NULL_VERSION).await.unwrap();
+    direct.delete_bucket("b").await.unwrap();
+    assert!(matches!(
+        lagging.put_object(obj("b", "k", NULL_VERSION, "e4"), PutCondition::None).await,
+        Err(MetaError::NoSuchBucket(_))
+    ));
+    // Parts: an upload the copy has not seen takes parts; one it still shows is refused once gone.
+    direct.create_bucket(bucket("m", Versioning::Unversioned)).await.unwrap();
+    let upload = MultipartUpload {
+        bucket: "m".into(),
+        key: "big".into(),
+        upload_id: "u1".into(),
+        owner: "o".into(),
+        initiated_ns: 1,
+        set: 0,
+        data_dir: "dd".into(),
+        bucket_id: None,
+        content_type: None,
+        headers: BTreeMap::new(),
+        user_meta: BTreeMap::new(),
+        checksum_algorithm: None,
+    };
+    direct.create_upload(upload.clone()).await.unwrap();
+    let part = UploadedPart {
+        number: 1,
+        size: 5,
+        etag: "p1".into(),
+        mtime_ns: 1,
+        file: "f1".into(),
+        checksums: BTreeMap::new(),
+    };
+    assert!(lagging.put_part(&upload, part.clone()).await.unwrap().is_none());
+    let again = lagging.put_part(&upload, UploadedPart { etag: "p1b".into(), ..part.clone() }).await.unwrap();
+    assert_eq!(again.map(|p| p.etag), Some("p1".to_string()), "the replaced part is the real one");
+}

@@ -419,6 +419,26 @@ impl Kv for RaftKv {
         r
     }
 
+    fn planning_reads_may_be_stale(&self) -> bool {
+        self.cfg.read_consistency == ReadConsistency::Linearizable
+    }
+
+    /// The local state machine without a read barrier: applied entries only, so never
+    /// ahead of the group's commit, possibly behind it.
+    async fn planning_get(&self, key: &[u8]) -> metadata::Result<Option<Vec<u8>>> {
+        let started = std::time::Instant::now();
+        let r = self.sm.current().get(key).await;
+        self.metrics.read(started);
+        r
+    }
+
+    async fn planning_scan(&self, start: &[u8], end: &[u8], limit: usize) -> metadata::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let started = std::time::Instant::now();
+        let r = self.sm.current().scan(start, end, limit).await;
+        self.metrics.read(started);
+        r
+    }
+
     async fn write(&self, batch: WriteBatch) -> metadata::Result<WriteOutcome> {
         let st = self.shared();
         if !st.member && st.applied > 0 && st.stopped.is_none() {
