@@ -92,6 +92,11 @@ def test_corrupt_shards_are_detected_rebuilt_and_healed(fresh_server):
     for f, data in originals.items():
         with open(f, "rb") as fh:
             assert fh.read() == data, f"{f} restored bit-exact"
+    # The walk ran as a job on the background runner: one unit per object version.
+    workers = {w["name"]: w for w in json.loads(srv.admin("--json", "workers").stdout)}
+    walk = workers["heal-walk"]
+    assert (walk["state"], walk["errors"], walk["leader_only"]) == ("done", 0, False), walk
+    assert walk["units"] >= len(objs), walk
 
 
 def test_five_drives_gone_fails_cleanly(fresh_server):

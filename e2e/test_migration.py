@@ -373,6 +373,11 @@ def test_rebuild_kv_after_losing_it(tmp_path):
         assert (job["kind"], job["changed"], job["errors"], job["error"]) == ("rebuild-kv", 200, 0, None), job
         assert status(srv)["state"]["migrator_done"]
         validate_clean(srv)
+        # The job and the validation after it ran on the background runner.
+        workers = {w["name"]: w for w in json.loads(srv.admin("--json", "workers").stdout)}
+        assert workers["rebuild-kv"]["state"] == "done" and workers["rebuild-kv"]["units"] >= 200, workers
+        assert workers["rebuild-kv"]["leader_only"], workers
+        assert workers["validation"]["state"] == "done" and workers["validation"]["errors"] == 0, workers
         phase(srv, "kv_primary")
         verify(s3, model, "rebuilt KV primary")
     finally:

@@ -21,7 +21,6 @@ use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::heal_job::HealJobs;
 
 pub const PREFIX: &str = "/rustfs/admin/v1/";
 
@@ -103,7 +102,7 @@ impl S3Route for AdminRoute {
             }
             (Method::POST, "heal") => {
                 let q = crate::admin_query::HealQuery::parse(&req.uri).map_err(|e| s3_error!(InvalidRequest, "{e}"))?;
-                let p = HealJobs::start(app, q.bucket);
+                let p = app.heal.start(&app.runner, app.heal_targets(), q.bucket);
                 json(StatusCode::ACCEPTED, &p)
             }
             (Method::GET, "heal") => match app.heal.status() {

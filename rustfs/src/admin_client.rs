@@ -116,4 +116,10 @@ impl AdminClient {
         }
         serde_json::from_slice(&body).map_err(|e| format!("invalid JSON from server: {e}"))
     }
+
+    /// A signed call that must succeed; returns its body as the typed admin struct `T`.
+    pub async fn typed<T: serde::de::DeserializeOwned>(&self, method: &str, path_and_query: &str) -> Result<T, String> {
+        let v = self.json(method, path_and_query).await?;
+        serde_json::from_value(v).map_err(|e| format!("unexpected answer from server: {e}"))
+    }
 }

@@ -5,15 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ecstore::EcStore;
+use ecstore::{EcStore, HealJobs, HealTargets};
+use metadata::dualtrack::jobs::Jobs;
 use metadata::dualtrack::migrator::Migrator;
 use metadata::dualtrack::validator::Validator;
 use metadata::dualtrack::{DualOptions, DualTrack, MigrationState};
 use metadata::{Kv, KvLifecycle, KvStore, LocalKv, MetadataStore};
 
 use crate::config::{Config, Engine};
-use crate::heal_job::HealJobs;
-use crate::migration_jobs::Jobs;
 
 /// The DualTrack machinery of a deployment moving from xl.meta to the KV.
 pub struct Dual {
@@ -37,7 +36,8 @@ pub struct App {
     /// Set when the deployment runs DualTrack (engine legacy, or a persisted migration state).
     pub dual: Option<Dual>,
     pub started: Instant,
-    pub heal: HealJobs,
+    /// The on-demand heal walks (run on `runner`).
+    pub heal: Arc<HealJobs>,
     /// Runs every background worker (leader-only ones only while this node leads).
     pub runner: Arc<metadata::background::Runner>,
     _lock: std::fs::File,
@@ -146,8 +146,8 @@ impl App {
                     tracing::warn!("{n}");
                 }
                 let d = Dual {
-                    migrator: Arc::new(Migrator::new(router.clone())),
-                    validator: Arc::new(Validator::new(router.clone())),
+                    migrator: Arc::new(Migrator::new(router.clone(), &runner)),
+                    validator: Arc::new(Validator::new(router.clone(), &runner)),
                     router: router.clone(),
                     jobs: Arc::new(Jobs::default()),
                 };
@@ -170,7 +170,7 @@ impl App {
             legacy,
             dual,
             started: Instant::now(),
-            heal: HealJobs::default(),
+            heal: Arc::new(HealJobs::default()),
             runner,
             _lock: lock,
         }))
@@ -182,6 +182,11 @@ impl App {
             Some(d) => vec![d.router.legacy().clone(), d.router.kv_store().clone()],
             None => vec![self.meta.clone()],
         }
+    }
+
+    /// What a heal walk reads and heals.
+    pub fn heal_targets(&self) -> HealTargets {
+        HealTargets { store: self.ec.clone(), meta: self.meta.clone(), legacy: self.legacy.clone() }
     }
 
     pub fn ready(&self) -> bool {

@@ -194,7 +194,7 @@ pub fn registry(app: &Arc<App>) -> prometheus::Result<Registry> {
         metadata::dualtrack::metrics::register(&reg, d.router.clone(), d.migrator.clone(), d.validator.clone())?;
     }
     crate::inventory::register(&reg, app)?;
-    crate::heal_job::register_metrics(&reg, app)?;
+    app.heal.register_metrics(&reg)?;
     reg.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     let build =
         IntGaugeVec::new(Opts::new("rustfs_build_info", "Version of the running server (always 1)"), &["version"])?;

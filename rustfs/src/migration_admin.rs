@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use http::{Method, StatusCode, Uri};
+use metadata::dualtrack::jobs::{JobProgress, Kind};
 use metadata::dualtrack::migrator::MigratorStatus;
 use metadata::dualtrack::validator::ValidationReport;
 use metadata::dualtrack::{MigrationState, PhaseError};
@@ -23,7 +24,6 @@ use serde::Serialize;
 use crate::admin::json;
 use crate::admin_query::{PhaseQuery, StartQuery, ValidateQuery};
 use crate::app::{App, Dual};
-use crate::migration_jobs::{JobProgress, Kind};
 
 #[derive(Debug, Serialize)]
 pub struct QueueStatus {
@@ -135,11 +135,11 @@ async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Resul
             json(StatusCode::OK, &d.migrator.status().await)
         }
         (&Method::POST, "migration/cleanup") => {
-            let p = d.jobs.start(d.router.clone(), Kind::Cleanup).map_err(bad)?;
+            let p = d.jobs.start(&app.runner, d.router.clone(), Kind::Cleanup).map_err(bad)?;
             json(StatusCode::ACCEPTED, &p)
         }
         (&Method::POST, "metadata/rebuild-kv") => {
-            let p = d.jobs.start(d.router.clone(), Kind::RebuildKv).map_err(bad)?;
+            let p = d.jobs.start(&app.runner, d.router.clone(), Kind::RebuildKv).map_err(bad)?;
             json(StatusCode::ACCEPTED, &p)
         }
         (&Method::POST, "validate") => {

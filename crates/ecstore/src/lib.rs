@@ -13,6 +13,7 @@ pub mod error;
 pub mod free;
 pub mod gc;
 pub mod heal;
+pub mod heal_walk;
 pub mod legacy;
 pub mod metrics;
 pub mod paths;
@@ -39,6 +40,7 @@ pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
 pub use gc::GcReport;
 pub use heal::{HealOutcome, HealStats, HealTask};
+pub use heal_walk::{HealJobs, HealProgress, HealTargets};
 pub use writer::Written;
 
 pub const DATA_SHARDS: usize = 8;

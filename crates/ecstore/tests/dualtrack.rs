@@ -113,7 +113,8 @@ async fn all_in_sync(dt: &DualTrack, bucket: &str) -> (u64, u64) {
 }
 
 async fn run_migrator(dt: &Arc<DualTrack>) -> metadata::dualtrack::migrator::Checkpoint {
-    let m = Arc::new(Migrator::new(dt.clone()));
+    let runner = Runner::new(Arc::new(|| true));
+    let m = Arc::new(Migrator::new(dt.clone(), &runner));
     m.start(MigratorConfig { concurrency: 8, objects_per_day: 0, priority: Priority::Size }).unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     while m.is_running() {
@@ -121,7 +122,12 @@ async fn run_migrator(dt: &Arc<DualTrack>) -> metadata::dualtrack::migrator::Che
     }
     let st = m.status().await;
     assert!(st.last_error.is_none(), "{:?}", st.last_error);
-    st.checkpoint.unwrap()
+    let cp = st.checkpoint.unwrap();
+    let job = runner.workers().into_iter().find(|w| w.name == "migrator-pass").expect("the pass ran on the runner");
+    assert!(job.leader_only && job.errors == 0, "{job:?}");
+    assert!(job.units >= cp.scanned.div_ceil(256), "a unit per batch: {job:?} for {} keys", cp.scanned);
+    runner.shutdown(Duration::from_secs(5)).await;
+    cp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

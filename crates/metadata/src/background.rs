@@ -2,12 +2,16 @@
 //! idle and waits for more), and the `Runner` runs every worker of a server, skips the
 //! leader-only ones on nodes that are not the metadata group's leader, reports what each
 //! is doing, and stops them all cleanly (a unit in progress finishes, up to a deadline).
+//! On-demand jobs (a heal walk, a migrator pass, a validation, cleanup, rebuild-kv) run on
+//! the same runner with `spawn_job`: the job calls `JobCtx::unit` after each unit, which
+//! counts it and tells it to stop at shutdown (or, leader-only, when the node lost the lead).
 //! It lives in this crate because every crate with background work depends on it; each
-//! worker lives in the crate that owns its data.
+//! worker and job lives in the crate that owns its data.
 //!
 //! This module must never run a leader-only worker's unit while its node is not the leader,
 //! and never start a unit after shutdown began.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -158,6 +162,54 @@ impl Runner {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(Entry { info, handle });
     }
 
+    /// Runs the on-demand job `f` under `name` (replacing the entry of a finished job of that
+    /// name). It shows as `busy` while it runs, then `done` (its error, if any, in
+    /// `last_error`) or `stopped`. Returns `false` (and runs nothing) once shutdown began.
+    pub fn spawn_job<F, Fut>(self: &Arc<Self>, name: &str, leader_only: bool, f: F) -> bool
+    where
+        F: FnOnce(JobCtx) -> Fut,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        if self.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        let info = Arc::new(Mutex::new(WorkerInfo {
+            name: name.to_string(),
+            state: "busy".into(),
+            leader_only,
+            units: 0,
+            errors: 0,
+            last_error: None,
+        }));
+        let ctx = JobCtx {
+            info: info.clone(),
+            stop: self.stop_tx.subscribe(),
+            is_leader: leader_only.then(|| self.is_leader.clone()),
+            runner: Arc::downgrade(self),
+        };
+        let fut = f(ctx);
+        let i = info.clone();
+        let handle = tokio::spawn(async move {
+            let res = fut.await;
+            set(&i, |s| match res {
+                Ok(()) => s.state = "done".into(),
+                Err(e) if e.starts_with(STOPPED) => {
+                    s.state = "stopped".into();
+                    s.last_error = Some(e);
+                }
+                Err(e) => {
+                    s.state = "done".into();
+                    s.errors += 1;
+                    s.last_error = Some(e);
+                }
+            });
+        });
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|e| !(e.handle.is_finished() && e.info.lock().unwrap_or_else(|p| p.into_inner()).name == name));
+        entries.push(Entry { info, handle });
+        true
+    }
+
     /// Every worker's state.
     pub fn workers(&self) -> Vec<WorkerInfo> {
         self.entries
@@ -189,6 +241,42 @@ impl Runner {
             }
         }
         cancelled
+    }
+}
+
+/// How a stopped job's error begins (see `JobCtx::unit`).
+const STOPPED: &str = "stopped: ";
+
+/// What an on-demand job holds of its runner: see `Runner::spawn_job`.
+pub struct JobCtx {
+    info: Arc<Mutex<WorkerInfo>>,
+    stop: watch::Receiver<bool>,
+    /// Set for a leader-only job.
+    is_leader: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    runner: std::sync::Weak<Runner>,
+}
+
+impl JobCtx {
+    /// Counts a unit of work done, and says whether the job may go on: `Err` (its text
+    /// starts with `stopped: `) once the server shuts down or, for a leader-only job, once
+    /// this node no longer leads the metadata group. The job returns that error.
+    pub fn unit(&self) -> Result<(), String> {
+        set(&self.info, |s| s.units += 1);
+        if let Some(r) = self.runner.upgrade() {
+            r.units.fetch_add(1, Ordering::Relaxed);
+        }
+        self.may_go_on()
+    }
+
+    /// `unit` without counting one (for a check before any work).
+    pub fn may_go_on(&self) -> Result<(), String> {
+        if *self.stop.borrow() {
+            return Err(format!("{STOPPED}the server is shutting down"));
+        }
+        if self.is_leader.as_ref().is_some_and(|l| !l()) {
+            return Err(format!("{STOPPED}this node no longer leads the metadata group"));
+        }
+        Ok(())
     }
 }
 
@@ -266,5 +354,48 @@ mod tests {
         until(|| runner.workers().iter().any(|w| w.name == "any" && w.state == "done")).await;
         assert_eq!(runner.shutdown(Duration::from_secs(5)).await, 0, "idle workers stop at once");
         assert!(runner.workers().is_empty());
+    }
+
+    fn job_state(runner: &Runner, name: &str) -> Option<WorkerInfo> {
+        runner.workers().into_iter().find(|w| w.name == name)
+    }
+
+    /// A job runs to its end and reports; a leader-only job stops when the lead goes; every
+    /// job stops at its next unit when the runner shuts down, and none starts after.
+    #[tokio::test]
+    async fn jobs_report_stop_off_leader_and_at_shutdown() {
+        let leader = Arc::new(AtomicBool::new(true));
+        let l = leader.clone();
+        let runner = Runner::new(Arc::new(move || l.load(Ordering::SeqCst)));
+        assert!(runner.spawn_job("short", false, |ctx| async move {
+            for _ in 0..3 {
+                ctx.unit()?;
+            }
+            Err("the third unit failed".into())
+        }));
+        until(|| job_state(&runner, "short").is_some_and(|w| w.state == "done")).await;
+        let short = job_state(&runner, "short").unwrap();
+        assert_eq!((short.units, short.errors, short.last_error.as_deref()), (3, 1, Some("the third unit failed")));
+        // Again under the same name: the finished entry is replaced, not kept beside it.
+        runner.spawn_job("short", false, |_ctx| async move { Ok(()) });
+        until(|| job_state(&runner, "short").is_some_and(|w| w.state == "done" && w.errors == 0)).await;
+        assert_eq!(runner.workers().iter().filter(|w| w.name == "short").count(), 1);
+
+        let endless = |ctx: JobCtx| async move {
+            loop {
+                ctx.unit()?;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        runner.spawn_job("lead-only", true, endless);
+        runner.spawn_job("anywhere", false, endless);
+        until(|| job_state(&runner, "lead-only").is_some_and(|w| w.units > 3)).await;
+        leader.store(false, Ordering::SeqCst);
+        until(|| job_state(&runner, "lead-only").is_some_and(|w| w.state == "stopped")).await;
+        let stopped = job_state(&runner, "lead-only").unwrap();
+        assert!(stopped.last_error.unwrap().contains("no longer leads"));
+        assert_eq!(job_state(&runner, "anywhere").unwrap().state, "busy", "a job for any node goes on");
+        assert_eq!(runner.shutdown(Duration::from_secs(5)).await, 0, "a running job stops at its next unit");
+        assert!(!runner.spawn_job("late", false, |_ctx| async move { Ok(()) }), "no job starts after shutdown");
     }
 }

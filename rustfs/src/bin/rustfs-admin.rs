@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use ecstore::HealProgress;
 use rustfs::admin::PREFIX;
 use rustfs::admin_client::AdminClient;
 
@@ -134,13 +135,14 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
     let q = bucket
         .map(|b| format!("?bucket={}", percent_encoding::utf8_percent_encode(&b, percent_encoding::NON_ALPHANUMERIC)))
         .unwrap_or_default();
-    let started = c.json("POST", &format!("{PREFIX}heal{q}")).await?;
-    let id = started.get("id").cloned();
+    let started: HealProgress = c.typed("POST", &format!("{PREFIX}heal{q}")).await?;
     if no_wait {
-        out(&format!(
-            "{}\n",
-            if json { started.to_string() } else { format!("heal job {} started", id.unwrap_or_default()) }
-        ));
+        let line = if json {
+            serde_json::to_string(&started).unwrap_or_default()
+        } else {
+            format!("heal job {} started", started.id)
+        };
+        out(&format!("{line}\n"));
         return Ok(());
     }
     let bar = (!json).then(|| {
@@ -152,13 +154,13 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
         b
     });
     let last = loop {
-        let p = c.json("GET", &format!("{PREFIX}heal")).await?;
+        let p: HealProgress = c.typed("GET", &format!("{PREFIX}heal")).await?;
         if let Some(b) = &bar {
-            b.set_length(p.get("objects_total").and_then(|v| v.as_u64()).unwrap_or(0));
-            b.set_position(p.get("objects_scanned").and_then(|v| v.as_u64()).unwrap_or(0));
-            b.set_message(format!("healed {}", p.get("objects_healed").unwrap_or(&serde_json::Value::Null)));
+            b.set_length(p.objects_total);
+            b.set_position(p.objects_scanned);
+            b.set_message(format!("healed {}", p.objects_healed));
         }
-        if p.get("running").and_then(|v| v.as_bool()) != Some(true) {
+        if !p.running {
             break p;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -167,27 +169,26 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
         b.finish_and_clear();
     }
     if json {
-        out(&format!("{last}\n"));
+        out(&format!("{}\n", serde_json::to_string(&last).unwrap_or_default()));
     } else {
-        let g = |k: &str| last.get(k).cloned().unwrap_or_default();
         out(&format!(
-            "heal finished: {} objects scanned, {} healed ({} shards, {}), {} failed",
-            g("objects_scanned"),
-            g("objects_healed"),
-            g("shards_healed"),
-            human(g("bytes_healed").as_u64().unwrap_or(0)),
-            g("objects_failed")
+            "heal finished: {} objects scanned, {} healed ({} shards, {}), {} failed\n",
+            last.objects_scanned,
+            last.objects_healed,
+            last.shards_healed,
+            human(last.bytes_healed),
+            last.objects_failed
         ));
-        for f in g("failures").as_array().into_iter().flatten() {
-            out(&format!("  failed: {}\n", f.as_str().unwrap_or("")));
+        for f in &last.failures {
+            out(&format!("  failed: {f}\n"));
         }
-        if let Some(e) = g("error").as_str() {
+        if let Some(e) = &last.error {
             out(&format!("  error: {e}\n"));
         }
     }
-    match (last.get("error").and_then(|e| e.as_str()), last.get("objects_failed").and_then(|v| v.as_u64())) {
-        (Some(e), _) => Err(e.to_string()),
-        (None, Some(n)) if n > 0 => Err(format!("{n} objects could not be healed")),
+    match (last.error, last.objects_failed) {
+        (Some(e), _) => Err(e),
+        (None, n) if n > 0 => Err(format!("{n} objects could not be healed")),
         _ => Ok(()),
     }
 }

@@ -8,6 +8,7 @@
 //! finishes in the epoch it started in marks the KV complete (`migrator_done` in fullout)
 //! and no longer stale. This module must never write xl.meta.
 
+use crate::background::{JobCtx, Runner};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,6 +101,8 @@ pub struct MigratorStatus {
 
 pub struct Migrator {
     dt: Arc<DualTrack>,
+    /// Runs the passes (leader only).
+    runner: std::sync::Weak<Runner>,
     running: AtomicBool,
     stop: AtomicBool,
     status: Mutex<MigratorStatus>,
@@ -110,9 +113,10 @@ const BATCH: usize = 256;
 const KEY: &str = "migrator";
 
 impl Migrator {
-    pub fn new(dt: Arc<DualTrack>) -> Self {
+    pub fn new(dt: Arc<DualTrack>, runner: &Arc<Runner>) -> Self {
         Self {
             dt,
+            runner: Arc::downgrade(runner),
             running: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             status: Mutex::new(MigratorStatus::default()),
@@ -181,6 +185,9 @@ impl Migrator {
         if !matches!(phase, Phase::Canary | Phase::Fullout) {
             return Err(format!("the migrator runs in canary and fullout, not in {phase}"));
         }
+        let Some(runner) = self.runner.upgrade() else {
+            return Err("the server is shutting down".into());
+        };
         if self.running.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
@@ -191,18 +198,24 @@ impl Migrator {
             s.last_error = None;
         });
         let me = self.clone();
-        tokio::spawn(async move {
-            let res = me.run_pass(&cfg).await;
+        let started = runner.spawn_job("migrator-pass", true, |ctx| async move {
+            let res = me.run_pass(&ctx, &cfg).await.map_err(|e| e.to_string());
             if let Err(e) = &res {
                 tracing::warn!(error = %e, "migrator pass stopped");
             }
             me.with_status(|s| {
                 s.running = false;
                 s.current_bucket = None;
-                s.last_error = res.err().map(|e| e.to_string());
+                s.last_error = res.clone().err();
             });
             me.running.store(false, Ordering::SeqCst);
+            res
         });
+        if !started {
+            self.with_status(|s| s.running = false);
+            self.running.store(false, Ordering::SeqCst);
+            return Err("the server is shutting down".into());
+        }
         Ok(())
     }
 
@@ -285,7 +298,7 @@ impl Migrator {
         self.dt.migrate_key(bucket, key).await
     }
 
-    async fn run_pass(&self, cfg: &MigratorConfig) -> Result<()> {
+    async fn run_pass(&self, ctx: &JobCtx, cfg: &MigratorConfig) -> Result<()> {
         let st = self.dt.state();
         let mut cp = match self.load_checkpoint().await? {
             Some(c) if !c.done && c.epoch == st.epoch => c,
@@ -314,6 +327,8 @@ impl Migrator {
                 if self.stop.load(Ordering::SeqCst) {
                     return Err(MetaError::Backend("stopped; the next start resumes from the checkpoint".into()));
                 }
+                ctx.may_go_on()
+                    .map_err(|e| MetaError::Backend(format!("{e}; the next pass resumes from the checkpoint")))?;
                 if self.dt.state().epoch != cp.epoch {
                     return Err(MetaError::Backend("the migration state changed; a new pass starts over".into()));
                 }
@@ -363,6 +378,8 @@ impl Migrator {
                     cp.after = None;
                 }
                 self.save_checkpoint(&cp).await?;
+                ctx.unit()
+                    .map_err(|e| MetaError::Backend(format!("{e}; the next pass resumes from the checkpoint")))?;
                 let rate = (cp.scanned - scanned0) as f64 / t0.elapsed().as_secs_f64().max(1e-3);
                 self.with_status(|s| {
                     s.rate = rate;

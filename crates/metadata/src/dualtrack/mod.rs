@@ -7,10 +7,12 @@
 //! - `compare`: comparing a key across the tracks (the validator's classes);
 //! - `migrator`: the resumable background copy of xl.meta into the KV;
 //! - `validator`: random-sample comparison of the tracks, with repairs;
+//! - `jobs`: cleanup of migrated xl.meta files and rebuild-kv, one at a time;
 //! - `metrics`: the migration's Prometheus metrics, read at scrape time;
 //! - `workers`: the shadow-copy workers and the state watch, run by `background::Runner`.
 
 pub mod compare;
+pub mod jobs;
 pub mod metrics;
 pub mod migrator;
 pub mod router;

@@ -6,6 +6,7 @@
 //! was clean (the `complete` guard). This module must never change a key except through a
 //! requested repair.
 
+use crate::background::{JobCtx, Runner};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -77,6 +78,8 @@ pub struct ValidationCounters {
 
 pub struct Validator {
     dt: Arc<DualTrack>,
+    /// Runs the validations (leader only).
+    runner: std::sync::Weak<Runner>,
     running: AtomicBool,
     report: Mutex<Option<ValidationReport>>,
     pub counters: ValidationCounters,
@@ -87,8 +90,14 @@ const MAX_FINDINGS: usize = 100;
 const BATCH: usize = 512;
 
 impl Validator {
-    pub fn new(dt: Arc<DualTrack>) -> Self {
-        Self { dt, running: AtomicBool::new(false), report: Mutex::new(None), counters: ValidationCounters::default() }
+    pub fn new(dt: Arc<DualTrack>, runner: &Arc<Runner>) -> Self {
+        Self {
+            dt,
+            runner: Arc::downgrade(runner),
+            running: AtomicBool::new(false),
+            report: Mutex::new(None),
+            counters: ValidationCounters::default(),
+        }
     }
 
     fn with_report<T>(&self, f: impl FnOnce(&mut Option<ValidationReport>) -> T) -> T {
@@ -137,6 +146,9 @@ impl Validator {
         if phase == Phase::Legacy {
             return Err("nothing to validate in phase legacy: the KV holds no objects yet".into());
         }
+        let Some(runner) = self.runner.upgrade() else {
+            return Err("the server is shutting down".into());
+        };
         if self.running.swap(true, Ordering::SeqCst) {
             return self.with_report(|r| r.clone()).ok_or_else(|| "a validation is starting".to_string());
         }
@@ -158,10 +170,22 @@ impl Validator {
         };
         self.with_report(|r| *r = Some(report.clone()));
         let me = self.clone();
-        tokio::spawn(async move {
-            let res = me.run(bucket.as_deref(), sample, repair).await;
+        let started = runner.spawn_job("validation", true, |ctx| async move {
+            let res = me.run(&ctx, bucket.as_deref(), sample, repair).await;
+            let out = res.as_ref().map(|_| ()).map_err(|e| e.to_string());
             me.finish(res).await;
+            out
         });
+        if !started {
+            self.with_report(|r| {
+                if let Some(r) = r.as_mut() {
+                    r.running = false;
+                    r.error = Some("the server is shutting down".into());
+                }
+            });
+            self.running.store(false, Ordering::SeqCst);
+            return Err("the server is shutting down".into());
+        }
         Ok(report)
     }
 
@@ -252,7 +276,7 @@ impl Validator {
         });
     }
 
-    async fn run(&self, only: Option<&str>, sample: f64, repair: Option<Repair>) -> Result<()> {
+    async fn run(&self, ctx: &JobCtx, only: Option<&str>, sample: f64, repair: Option<Repair>) -> Result<()> {
         let buckets: Vec<String> = match only {
             Some(b) => {
                 self.dt.get_bucket(b).await?;
@@ -272,6 +296,7 @@ impl Validator {
         for bucket in buckets {
             let mut after: Option<String> = None;
             loop {
+                ctx.may_go_on().map_err(MetaError::Backend)?;
                 let batch = tracing::info_span!("validation_batch", bucket = %bucket, keys = tracing::field::Empty);
                 let (keys, last, picked) = async {
                     let (keys, last) = self.dt.union_keys(&bucket, after.as_deref(), BATCH).await?;
@@ -288,6 +313,7 @@ impl Validator {
                         }
                         let res = self.dt.check_key(&bucket, k, repair).await;
                         self.record(&bucket, k, res);
+                        ctx.unit().map_err(MetaError::Backend)?;
                     }
                     Ok::<_, MetaError>((keys, last, picked))
                 }

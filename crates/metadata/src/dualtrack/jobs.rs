@@ -1,15 +1,21 @@
 //! Long DualTrack jobs besides the migrator and the validator: `cleanup` (removes the
 //! xl.meta files of migrated keys once the phase is `complete`) and `rebuild-kv` (rebuilds
 //! the KV's object metadata from xl.meta after the KV was lost or corrupted). Each walks
-//! every key of both tracks, counts first for progress, and runs one at a time.
+//! every key of both tracks, counts first for progress, and runs one at a time, as a
+//! leader-only job on the server's `background::Runner` (one key per unit).
+//! This module must never run cleanup outside phase `complete`, nor rebuild-kv once the KV
+//! is primary.
 
 use std::sync::{Arc, Mutex};
 
-use metadata::MetadataStore;
-use metadata::dualtrack::{DualTrack, Phase};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize)]
+use super::{DualTrack, Phase};
+use crate::background::{JobCtx, Runner};
+use crate::store::MetadataStore;
+
+/// A cleanup or rebuild-kv job's progress, as the admin API serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobProgress {
     pub id: u64,
     pub kind: String,
@@ -56,8 +62,13 @@ impl Jobs {
         }
     }
 
-    /// Starts a job unless one runs; errors when the phase does not allow it.
-    pub fn start(self: &Arc<Self>, dt: Arc<DualTrack>, kind: Kind) -> Result<JobProgress, String> {
+    /// Starts a job on `runner` unless one runs; errors when the phase does not allow it.
+    pub fn start(
+        self: &Arc<Self>,
+        runner: &Arc<Runner>,
+        dt: Arc<DualTrack>,
+        kind: Kind,
+    ) -> Result<JobProgress, String> {
         let phase = dt.state().phase;
         if kind == Kind::Cleanup && phase != Phase::Complete {
             return Err(format!(
@@ -82,13 +93,21 @@ impl Jobs {
         *cur = Some(p.clone());
         drop(cur);
         let me = self.clone();
-        tokio::spawn(async move {
-            let res = me.run(&dt, kind).await;
+        let started = runner.spawn_job(kind.name(), true, |ctx| async move {
+            let res = me.run(&ctx, &dt, kind).await;
             me.update(|p| {
                 p.running = false;
-                p.error = res.err();
+                p.error = res.clone().err();
             });
+            res
         });
+        if !started {
+            self.update(|p| {
+                p.running = false;
+                p.error = Some("the server is shutting down".into());
+            });
+            return Err("the server is shutting down".into());
+        }
         Ok(p)
     }
 
@@ -96,7 +115,7 @@ impl Jobs {
         dt.union_keys(bucket, after, 512).await.map_err(|e| e.to_string())
     }
 
-    async fn run(&self, dt: &DualTrack, kind: Kind) -> Result<(), String> {
+    async fn run(&self, ctx: &JobCtx, dt: &DualTrack, kind: Kind) -> Result<(), String> {
         let fs_buckets = dt.legacy().list_buckets().await.map_err(|e| e.to_string())?;
         let mut buckets: Vec<String> = fs_buckets.iter().map(|b| b.name.clone()).collect();
         if kind == Kind::RebuildKv {
@@ -106,7 +125,7 @@ impl Jobs {
             }
             for b in fs_buckets {
                 match dt.kv_store().create_bucket(b).await {
-                    Ok(()) | Err(metadata::MetaError::BucketExists(_)) => {}
+                    Ok(()) | Err(crate::MetaError::BucketExists(_)) => {}
                     Err(e) => return Err(e.to_string()),
                 }
             }
@@ -122,6 +141,7 @@ impl Jobs {
             loop {
                 let (keys, last) = Self::keys_of(dt, b, after.as_deref()).await?;
                 total += keys.len() as u64;
+                ctx.may_go_on()?;
                 after = keys.last().cloned().or(after);
                 if last {
                     break;
@@ -151,6 +171,7 @@ impl Jobs {
                             }
                         }
                     });
+                    ctx.unit()?;
                 }
                 after = keys.last().cloned().or(after);
                 if last {
