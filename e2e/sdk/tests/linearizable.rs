@@ -8,34 +8,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
+use rustfs_e2e_sdk::{binary, free_port};
 use stateright::semantics::register::{Register, RegisterOp, RegisterRet};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 
 const ACCESS: &str = "lin-root";
 const SECRET: &str = "lin-root-secret";
 const KEYS: usize = 2;
-
-fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("RUSTFS_BIN") {
-        return p.into();
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/rustfs");
-    assert!(p.exists(), "{} is missing: run `cargo build --release --bins` first", p.display());
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Node {
     id: u64,
@@ -88,15 +74,7 @@ impl Drop for Node {
 }
 
 fn client(port: u16) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(ACCESS, SECRET, None, None, "e2e"))
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .behavior_version_latest()
-        .build();
-    Client::from_conf(conf)
+    rustfs_e2e_sdk::client(port, ACCESS, SECRET, false)
 }
 
 type Tester = LinearizabilityTester<u64, Register<Option<u32>>>;

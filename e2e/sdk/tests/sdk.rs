@@ -5,17 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
 
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, VersioningConfiguration,
 };
+use rustfs_e2e_sdk::{binary, free_port};
 use sha2::{Digest, Sha256};
 
 const ACCESS: &str = "sdk-root";
@@ -34,18 +32,8 @@ impl Drop for Server {
     }
 }
 
-fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("RUSTFS_BIN") {
-        return p.into();
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let p = root.join("target/release/rustfs");
-    assert!(p.exists(), "{} is missing: run `cargo build --release --bins` first (scripts/test.sh does)", p.display());
-    p
-}
-
 fn start() -> Server {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(binary())
         .args(["server", "--address", &format!("127.0.0.1:{port}"), "--data"])
@@ -65,14 +53,7 @@ fn start() -> Server {
 }
 
 fn client(port: u16) -> Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(ACCESS, SECRET, None, None, "e2e"))
-        .force_path_style(true)
-        .behavior_version_latest()
-        .build();
-    Client::from_conf(conf)
+    rustfs_e2e_sdk::client(port, ACCESS, SECRET, true)
 }
 
 fn random(n: usize) -> Vec<u8> {
