@@ -6,10 +6,11 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::disk::{DiskIo, LocalDisk};
 use crate::error::{Result, StoreError};
 
 /// Drives per erasure set.
@@ -42,7 +43,13 @@ pub enum DriveState {
 
 #[derive(Debug)]
 pub struct Drive {
+    /// The drive's folder when it is on this node; its location (`node:path`) otherwise.
     pub path: PathBuf,
+    /// The drive's bytes: a folder here, or a drive of another node (see `disk`).
+    pub io: Arc<dyn DiskIo>,
+    /// On this node: this server locks it while it runs (a remote drive is locked by the
+    /// node that serves it).
+    pub local: bool,
     pub set: usize,
     pub index: usize,
     state: RwLock<DriveState>,
@@ -78,8 +85,9 @@ impl Drive {
         self.path.join(SYS_DIR)
     }
 
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.sys_dir().join("tmp")
+    /// The drive's tmp folder, relative to its root (for `io`).
+    pub fn tmp_rel() -> PathBuf {
+        Path::new(SYS_DIR).join("tmp")
     }
 
     /// Checks, before writing, that the drive is still the formatted drive it was (its
@@ -89,14 +97,19 @@ impl Drive {
         if !self.is_online() {
             return false;
         }
-        if self.sys_dir().join(FORMAT_FILE).is_file() {
-            return true;
-        }
-        tracing::error!(drive = %self.path.display(), "format.json disappeared: drive removed or unmounted; taking it offline");
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(format!(
-            "drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running",
-            self.path.display()
-        ));
+        let why = match self.io.stat(&Path::new(SYS_DIR).join(FORMAT_FILE)) {
+            Ok(s) if !s.is_dir => return true,
+            Ok(_) | Err(_) if self.local => {
+                format!("drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running", self.io.location())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running", self.io.location())
+            }
+            Ok(_) => format!("drive {} has a folder for its {FORMAT_FILE}", self.io.location()),
+            Err(e) => format!("drive {} is unreachable: {e}", self.io.location()),
+        };
+        tracing::error!(drive = %self.io.location(), reason = %why, "taking the drive offline");
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(why);
         false
     }
 
@@ -106,12 +119,12 @@ impl Drive {
     }
 
     pub fn info(&self) -> DriveInfo {
-        let (total, free) = match rustix::fs::statvfs(&self.path) {
-            Ok(s) => (s.f_blocks * s.f_frsize, s.f_bavail * s.f_frsize),
-            Err(_) => (0, 0),
+        let (total, free) = match self.io.usage() {
+            Ok(u) if self.is_online() || self.local => (u.total_bytes, u.free_bytes),
+            _ => (0, 0),
         };
         DriveInfo {
-            path: self.path.display().to_string(),
+            path: self.io.location().to_string(),
             set: self.set,
             index: self.index,
             state: self.state(),
@@ -133,9 +146,9 @@ impl Drive {
             sets,
             drives_per_set: SET_DRIVES,
         };
-        let state = match classify(&self.path, &expected) {
+        let state = match classify(self.io.as_ref(), &expected) {
             Probe::Ok => DriveState::Online,
-            Probe::Empty => match write_format(&self.path, &expected) {
+            Probe::Empty => match write_format(self.io.as_ref(), &expected) {
                 Ok(()) => {
                     self.fresh.store(true, Ordering::Relaxed);
                     DriveState::Online
@@ -145,6 +158,7 @@ impl Drive {
             Probe::Bad(reason) => DriveState::Offline(reason),
         };
         if state == DriveState::Online
+            && self.local
             && let Err(e) = self.lock_drive()
         {
             *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(e.to_string());
@@ -174,60 +188,83 @@ enum Probe {
     Bad(String),
 }
 
-fn read_format(path: &Path) -> std::result::Result<Option<Format>, String> {
-    let p = path.join(SYS_DIR).join(FORMAT_FILE);
-    match fs::read(&p) {
-        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| format!("unreadable {}: {e}", p.display())),
+fn format_rel() -> PathBuf {
+    Path::new(SYS_DIR).join(FORMAT_FILE)
+}
+
+fn read_format(io: &dyn DiskIo) -> std::result::Result<Option<Format>, String> {
+    match io.read_all(&format_rel(), 1 << 16) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| format!("unreadable {}/{SYS_DIR}/{FORMAT_FILE}: {e}", io.location())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+        Err(e) => Err(format!("cannot read {}/{SYS_DIR}/{FORMAT_FILE}: {e}", io.location())),
     }
 }
 
-fn is_empty_dir(path: &Path) -> bool {
-    match fs::read_dir(path) {
-        Ok(mut it) => it.all(|e| e.is_ok_and(|e| e.file_name() == SYS_DIR)),
-        Err(_) => false,
-    }
+/// Whether the drive holds nothing but (perhaps) the server's own folder.
+fn is_empty_drive(io: &dyn DiskIo) -> bool {
+    io.list(Path::new("")).is_ok_and(|l| l.iter().all(|e| e.name == SYS_DIR))
 }
 
-fn classify(path: &Path, expected: &Format) -> Probe {
-    if !path.is_dir() {
-        return Probe::Bad(format!("drive {} is missing", path.display()));
+fn classify(io: &dyn DiskIo, expected: &Format) -> Probe {
+    let place = io.location();
+    match io.stat(Path::new("")) {
+        Ok(s) if s.is_dir => {}
+        Ok(_) => return Probe::Bad(format!("drive {place} is not a folder")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Probe::Bad(format!("drive {place} is missing"));
+        }
+        Err(e) => return Probe::Bad(format!("drive {place} is unreachable: {e}")),
     }
-    match read_format(path) {
+    match read_format(io) {
         Ok(Some(f)) if f.deployment_id != expected.deployment_id => {
-            Probe::Bad(format!("drive {} belongs to another deployment ({})", path.display(), f.deployment_id))
+            Probe::Bad(format!("drive {place} belongs to another deployment ({})", f.deployment_id))
         }
         Ok(Some(f)) if (f.set, f.drive) != (expected.set, expected.drive) => Probe::Bad(format!(
-            "drive {} holds set {} drive {} but is configured as set {} drive {} (drives swapped?)",
-            path.display(),
-            f.set,
-            f.drive,
-            expected.set,
-            expected.drive
+            "drive {place} holds set {} drive {} but is configured as set {} drive {} (drives swapped?)",
+            f.set, f.drive, expected.set, expected.drive
         )),
         Ok(Some(_)) => Probe::Ok,
-        Ok(None) if is_empty_dir(path) => Probe::Empty,
-        Ok(None) => Probe::Bad(format!("drive {} has data but no {SYS_DIR}/{FORMAT_FILE}", path.display())),
+        Ok(None) if is_empty_drive(io) => Probe::Empty,
+        Ok(None) => Probe::Bad(format!("drive {place} has data but no {SYS_DIR}/{FORMAT_FILE}")),
         Err(e) => Probe::Bad(e),
     }
 }
 
-fn write_format(path: &Path, f: &Format) -> Result<()> {
-    let dir = path.join(SYS_DIR);
-    create_dir_all_durable(&dir)?;
+fn write_format(io: &dyn DiskIo, f: &Format) -> Result<()> {
     let body = serde_json::to_vec_pretty(f).map_err(|e| StoreError::Format(e.to_string()))?;
-    write_file_durable(&dir.join(FORMAT_FILE), &body)
+    io.write_durable(&format_rel(), &body).map_err(|e| StoreError::Format(format!("{}: {e}", io.location())))
 }
 
-/// Opens the drives of a deployment, formatting a fresh one. Returns the deployment id and
-/// the drives grouped by set; fails when a set has fewer than `quorum` usable drives.
-pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<Drive>>)> {
-    if paths.is_empty() || !paths.len().is_multiple_of(SET_DRIVES) {
-        return Err(StoreError::Format(format!("{} drives given; need a multiple of {SET_DRIVES}", paths.len())));
+/// A drive of the deployment as configured: its bytes (see `disk`) and, when it is on this
+/// node, its folder.
+pub struct DriveSpec {
+    pub io: Arc<dyn DiskIo>,
+    pub local: Option<PathBuf>,
+}
+
+impl DriveSpec {
+    /// A folder of this node.
+    pub fn local(path: &Path) -> Self {
+        Self { io: Arc::new(LocalDisk::new(path)), local: Some(path.to_path_buf()) }
     }
-    let sets = paths.len() / SET_DRIVES;
-    let formats: Vec<_> = paths.iter().map(|p| read_format(p).ok().flatten()).collect();
+}
+
+/// Opens the drives of a deployment (`specs` in set order, 12 per set), formatting a fresh
+/// one. The deployment id is the one most drives carry, else `new_id()` (a new deployment:
+/// every node of a cluster must derive the same one). Returns it with the drives grouped by
+/// set; fails when a set has fewer than `quorum` usable drives.
+pub fn open_drives(
+    specs: Vec<DriveSpec>,
+    quorum: usize,
+    new_id: impl FnOnce() -> String,
+) -> Result<(String, Vec<Vec<Drive>>)> {
+    if specs.is_empty() || !specs.len().is_multiple_of(SET_DRIVES) {
+        return Err(StoreError::Format(format!("{} drives given; need a multiple of {SET_DRIVES}", specs.len())));
+    }
+    let sets = specs.len() / SET_DRIVES;
+    let formats: Vec<_> = specs.iter().map(|s| read_format(s.io.as_ref()).ok().flatten()).collect();
     // The deployment id is the one most drives carry; none at all means a new deployment.
     let mut counts: Vec<(String, usize)> = Vec::new();
     for f in formats.iter().flatten() {
@@ -240,18 +277,22 @@ pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<
     let deployment_id = match counts.first() {
         Some((id, _)) => id.clone(),
         None => {
-            for p in paths {
+            for p in specs.iter().filter_map(|s| s.local.as_deref()) {
                 create_dir_all_durable(p)?;
             }
-            uuid::Uuid::new_v4().to_string()
+            new_id()
         }
     };
     let mut out = Vec::with_capacity(sets);
+    let mut specs = specs.into_iter();
     for s in 0..sets {
         let mut set = Vec::with_capacity(SET_DRIVES);
         for d in 0..SET_DRIVES {
+            let Some(spec) = specs.next() else { break };
             let drive = Drive {
-                path: paths[s * SET_DRIVES + d].clone(),
+                path: spec.local.clone().unwrap_or_else(|| PathBuf::from(spec.io.location())),
+                local: spec.local.is_some(),
+                io: spec.io,
                 set: s,
                 index: d,
                 state: RwLock::new(DriveState::Offline("not checked".into())),
@@ -261,9 +302,9 @@ pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<
             };
             drive.recheck(&deployment_id, sets);
             if let DriveState::Offline(reason) = drive.state() {
-                tracing::error!(drive = %drive.path.display(), set = s, index = d, %reason, "drive offline");
+                tracing::error!(drive = %drive.io.location(), set = s, index = d, %reason, "drive offline");
             } else if drive.fresh.load(Ordering::Relaxed) && !counts.is_empty() {
-                tracing::warn!(drive = %drive.path.display(), "empty drive formatted as a replacement; run heal to refill it");
+                tracing::warn!(drive = %drive.io.location(), "empty drive formatted as a replacement; run heal to refill it");
             }
             set.push(drive);
         }
@@ -276,16 +317,6 @@ pub fn open_drives(paths: &[PathBuf], quorum: usize) -> Result<(String, Vec<Vec<
         out.push(set);
     }
     Ok((deployment_id, out))
-}
-
-/// Creates a per-write folder under a drive's tmp folder. Not made durable: nothing in it
-/// is acknowledged until it is renamed into a data dir, whose entry is fsynced.
-pub fn create_tmp_dir(drive: &Drive, dir: &Path) -> Result<()> {
-    let tmp_root = drive.tmp_dir();
-    if !tmp_root.is_dir() {
-        create_dir_all_durable(&tmp_root)?;
-    }
-    fs::create_dir(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Creates `dir` and any missing parents, making each new entry durable in its parent.

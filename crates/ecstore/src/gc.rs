@@ -21,13 +21,14 @@
 //! read every reference store after finding it old.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use metadata::{ListItem, MetaError, MetadataStore, ObjectData, UploadQuery, VersionQuery};
 use serde::Serialize;
 
+use crate::disk::DiskIo;
 use crate::drives::{Drive, SYS_DIR};
 use crate::paths;
 
@@ -61,42 +62,34 @@ pub struct GcReport {
     pub deleted_buckets_removed: u64,
 }
 
-/// Whether `path` (named `name`) is a data dir of the keyed layout: a UUID-named folder whose
-/// entries are all regular `part.*` files. A key folder named like a UUID holds `xl.meta` or
-/// folders (`exports/<uuid>/part.0.parquet` is the folder of a key), so it never matches.
-pub fn is_keyed_data_dir(path: &Path, name: &str) -> bool {
-    if !paths::is_uuid(name) {
-        return false;
-    }
-    let Ok(it) = std::fs::read_dir(path) else { return false };
-    for e in it {
-        let Ok(e) = e else { return false };
-        let is_file = e.file_type().is_ok_and(|t| t.is_file());
-        if !is_file || !e.file_name().to_str().is_some_and(paths::is_part_file) {
-            return false;
-        }
-    }
-    true
+/// Whether a folder named `name` whose entries are `entries` (name, regular file) is a data
+/// dir of the keyed layout: a UUID-named folder whose entries are all regular `part.*` files.
+/// A key folder named like a UUID holds `xl.meta` or folders (`exports/<uuid>/part.0.parquet`
+/// is the folder of a key), so it never matches.
+pub fn is_keyed_data_dir<'a>(name: &str, mut entries: impl Iterator<Item = (&'a str, bool)>) -> bool {
+    paths::is_uuid(name) && entries.all(|(n, is_file)| is_file && paths::is_part_file(n))
 }
 
-fn modified(p: &Path) -> SystemTime {
-    std::fs::metadata(p).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+/// `is_keyed_data_dir` of folder `rel` on a drive.
+fn is_keyed_data_dir_on(io: &dyn DiskIo, rel: &Path, name: &str) -> bool {
+    paths::is_uuid(name)
+        && io.list(rel).is_ok_and(|l| is_keyed_data_dir(name, l.iter().map(|e| (e.name.as_str(), e.is_file))))
 }
 
-fn walk_keyed(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
-    let Ok(it) = std::fs::read_dir(dir) else { return };
-    for e in it.flatten() {
-        if !e.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if dir != root && is_keyed_data_dir(&p, &name) {
+fn time_of(mtime_ns: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(mtime_ns.max(0) as u64)
+}
+
+fn walk_keyed(io: &dyn DiskIo, root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime)>) {
+    let Ok(entries) = io.list(dir) else { return };
+    for e in entries.into_iter().filter(|e| e.is_dir) {
+        let p = dir.join(&e.name);
+        if dir != root && is_keyed_data_dir_on(io, &p, &e.name) {
             if let Ok(rel) = dir.strip_prefix(root) {
-                out.push((paths::key_of_dir(&rel.to_string_lossy()), name, modified(&p)));
+                out.push((paths::key_of_dir(&rel.to_string_lossy()), e.name, time_of(e.mtime_ns)));
             }
         } else {
-            walk_keyed(root, &p, out);
+            walk_keyed(io, root, &p, out);
         }
     }
 }
@@ -105,9 +98,9 @@ fn walk_keyed(root: &Path, dir: &Path, out: &mut Vec<(String, String, SystemTime
 pub fn find_keyed(set: usize, drives: &[Arc<Drive>], bucket: &str) -> Vec<DataDir> {
     let mut seen: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
     for d in drives.iter().filter(|d| d.is_online()) {
-        let root = d.path.join(bucket);
+        let root = Path::new(bucket);
         let mut found = Vec::new();
-        walk_keyed(&root, &root, &mut found);
+        walk_keyed(d.io.as_ref(), root, root, &mut found);
         for (key, dd, m) in found {
             let e = seen.entry((key, dd)).or_insert(m);
             *e = (*e).max(m);
@@ -127,21 +120,19 @@ pub fn find_keyed(set: usize, drives: &[Arc<Drive>], bucket: &str) -> Vec<DataDi
 /// (blocking).
 pub fn find_by_id(set: usize, drives: &[Arc<Drive>]) -> Vec<DataDir> {
     let mut seen: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
+    let dirs = |io: &dyn DiskIo, p: &Path| -> Vec<crate::disk::Entry> {
+        io.list(p).unwrap_or_default().into_iter().filter(|e| e.is_dir).collect()
+    };
     for d in drives.iter().filter(|d| d.is_online()) {
-        let root = d.path.join(SYS_DIR).join(paths::DATA_DIR);
-        for b in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let id = b.file_name().to_string_lossy().into_owned();
-            if !paths::is_uuid(&id) {
-                continue;
-            }
-            for fan in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
-                for dd in std::fs::read_dir(fan.path()).into_iter().flatten().flatten() {
-                    let name = dd.file_name().to_string_lossy().into_owned();
-                    if paths::is_uuid(&name) {
-                        let m = modified(&dd.path());
-                        let e = seen.entry((id.clone(), name)).or_insert(m);
-                        *e = (*e).max(m);
-                    }
+        let io = d.io.as_ref();
+        let root = Path::new(SYS_DIR).join(paths::DATA_DIR);
+        for b in dirs(io, &root).into_iter().filter(|b| paths::is_uuid(&b.name)) {
+            let bdir = root.join(&b.name);
+            for fan in dirs(io, &bdir) {
+                for dd in dirs(io, &bdir.join(&fan.name)).into_iter().filter(|dd| paths::is_uuid(&dd.name)) {
+                    let m = time_of(dd.mtime_ns);
+                    let e = seen.entry((b.name.clone(), dd.name)).or_insert(m);
+                    *e = (*e).max(m);
                 }
             }
         }
@@ -151,16 +142,15 @@ pub fn find_by_id(set: usize, drives: &[Arc<Drive>]) -> Vec<DataDir> {
         .collect()
 }
 
-/// Removes a keyed-layout data dir on one drive: its part files, then the folder if that
-/// left it empty (never a file it does not know).
-pub fn remove_keyed(dir: &Path) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let is_part = e.file_name().to_str().is_some_and(paths::is_part_file);
-        if is_part && e.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = std::fs::remove_file(e.path());
+/// Removes a keyed-layout data dir (`dir`, relative) on one drive: its part files, then the
+/// folder if that left it empty (never a file it does not know).
+pub fn remove_keyed(io: &dyn DiskIo, dir: &Path) {
+    for e in io.list(dir).unwrap_or_default() {
+        if e.is_file && paths::is_part_file(&e.name) {
+            let _ = io.remove_all(&dir.join(&e.name));
         }
     }
-    let _ = std::fs::remove_dir(dir);
+    let _ = io.remove_empty_dir(dir);
 }
 
 /// Removes everything under each drive's tmp folder (only safe when no write is running,
@@ -168,19 +158,14 @@ pub fn remove_keyed(dir: &Path) {
 pub fn clear_tmp(drives: &[Arc<Drive>]) -> usize {
     let mut n = 0;
     for d in drives.iter().filter(|d| d.is_online()) {
-        let tmp = d.path.join(SYS_DIR).join("tmp");
-        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-            if std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path())).is_ok() {
+        let tmp = Drive::tmp_rel();
+        for e in d.io.list(&tmp).unwrap_or_default() {
+            if d.io.remove_all(&tmp.join(&e.name)).is_ok() {
                 n += 1;
             }
         }
     }
     n
-}
-
-/// The folders of a deleted bucket's id on the drives.
-pub fn bucket_roots(drives: &[Arc<Drive>], bucket_id: &str) -> Vec<PathBuf> {
-    drives.iter().map(|d| paths::bucket_data_root(&d.path, bucket_id)).collect()
 }
 
 fn meta_err(e: MetaError) -> String {

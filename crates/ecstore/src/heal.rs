@@ -3,9 +3,6 @@
 //! counters heal reports. This module must never rewrite a shard it has not rebuilt from at
 //! least `data` verified shards.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,7 +10,8 @@ use metadata::ErasureLayout;
 use serde::Serialize;
 
 use crate::bitrot;
-use crate::drives::{self, Drive};
+use crate::disk::{DiskIo, FileSink, FileSource};
+use crate::drives::Drive;
 use crate::erasure::Erasure;
 use crate::error::{Result, StoreError};
 
@@ -53,21 +51,29 @@ fn block_lens(part_size: u64, bs: u64) -> impl Iterator<Item = usize> {
 }
 
 /// Whether a shard file holds exactly the expected frames, each valid at its place.
-fn shard_is_healthy(path: &std::path::Path, e: &Erasure, part_size: u64, key: bitrot::FrameKey) -> bool {
-    let Ok(mut f) = File::open(path) else {
+fn shard_is_healthy(
+    io: &dyn DiskIo,
+    path: &std::path::Path,
+    e: &Erasure,
+    part_size: u64,
+    key: bitrot::FrameKey,
+) -> bool {
+    let Ok(f) = io.open(path) else {
         return false;
     };
     let expected: u64 =
         block_lens(part_size, e.block_size as u64).map(|l| bitrot::framed_len(e.shard_size(l)) as u64).sum();
-    if f.metadata().map(|m| m.len()).ok() != Some(expected) {
+    if f.len() != expected {
         return false;
     }
     let mut frame = Vec::new();
+    let mut offset = 0u64;
     for (b, l) in block_lens(part_size, e.block_size as u64).enumerate() {
         frame.resize(bitrot::framed_len(e.shard_size(l)), 0);
-        if f.read_exact(&mut frame).is_err() || key.verify(b as u64, &frame).is_none() {
+        if f.read_exact_at(&mut frame, offset).is_err() || key.verify(b as u64, &frame).is_none() {
             return false;
         }
+        offset += frame.len() as u64;
     }
     true
 }
@@ -88,7 +94,10 @@ pub(crate) fn heal_object(
         let keys: Vec<bitrot::FrameKey> =
             (0..e.total()).map(|i| crate::erasure::frame_key(&layout.algorithm, &layout.data_dir, &name, i)).collect();
         let healthy: Vec<bool> = (0..e.total())
-            .map(|i| shard_drives[i].is_online() && shard_is_healthy(&paths[i], &e, part.size, keys[i]))
+            .map(|i| {
+                let d = shard_drives[i];
+                d.is_online() && shard_is_healthy(d.io.as_ref(), &paths[i], &e, part.size, keys[i])
+            })
             .collect();
         let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
         if bad.is_empty() {
@@ -97,16 +106,16 @@ pub(crate) fn heal_object(
         if e.total() - bad.len() < e.data {
             return Err(StoreError::ReadQuorum(format!("data dir {}", layout.data_dir), e.data));
         }
-        let sources: Vec<Option<File>> =
-            (0..e.total()).map(|i| if healthy[i] { File::open(&paths[i]).ok() } else { None }).collect();
+        let sources: Vec<Option<Box<dyn FileSource>>> =
+            (0..e.total()).map(|i| if healthy[i] { shard_drives[i].io.open(&paths[i]).ok() } else { None }).collect();
         let tmp_id = uuid::Uuid::new_v4().simple().to_string();
         // Writers for the shards to rebuild, on drives that are online.
-        let mut writers: Vec<Option<(File, std::path::PathBuf)>> = vec![];
+        let mut writers: Vec<Option<(Box<dyn FileSink>, std::path::PathBuf)>> = vec![];
         for &i in &bad {
             let d = shard_drives[i];
             let w = if d.check_alive() {
-                let dir = d.tmp_dir().join(&tmp_id);
-                drives::create_tmp_dir(d, &dir).ok().and_then(|()| File::create(dir.join(&name)).ok().map(|f| (f, dir)))
+                let dir = Drive::tmp_rel().join(&tmp_id);
+                d.io.create(&dir.join(&name)).ok().map(|f| (f, dir))
             } else {
                 None
             };
@@ -138,20 +147,15 @@ pub(crate) fn heal_object(
             offset += flen as u64;
         }
         for (w, &i) in writers.into_iter().zip(&bad) {
+            let io = shard_drives[i].io.as_ref();
             let done = w.is_some_and(|(f, dir)| {
-                let final_dir = paths[i].parent().map(|p| p.to_path_buf());
-                let ok = f.sync_all().is_ok()
-                    && final_dir.as_ref().is_some_and(|fd| {
-                        drives::create_dir_all_durable(fd).is_ok()
-                            && std::fs::rename(dir.join(&name), &paths[i]).is_ok()
-                            && drives::sync_dir(fd).is_ok()
-                    });
-                let _ = std::fs::remove_dir_all(&dir);
+                let ok = f.sync().is_ok() && io.rename_durable(&dir.join(&name), &paths[i]).is_ok();
+                let _ = io.remove_all(&dir);
                 ok
             });
             if done {
                 out.shards_healed += 1;
-                out.bytes_healed += std::fs::metadata(&paths[i]).map(|m| m.len()).unwrap_or(0);
+                out.bytes_healed += io.stat(&paths[i]).map(|m| m.len).unwrap_or(0);
             } else {
                 out.shards_failed += 1;
             }

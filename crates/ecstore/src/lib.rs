@@ -7,6 +7,7 @@
 //! types, and nothing here makes an object visible: metadata commits do that.
 
 pub mod bitrot;
+pub mod disk;
 pub mod drives;
 pub mod erasure;
 pub mod error;
@@ -22,7 +23,7 @@ pub mod workers;
 mod writer;
 pub mod xlmeta;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,7 +35,7 @@ use futures::Stream;
 use metadata::{ErasureLayout, PartInfo};
 use tokio::sync::mpsc;
 
-pub use drives::{Drive, DriveInfo, DriveState, SET_DRIVES};
+pub use drives::{Drive, DriveInfo, DriveSpec, DriveState, SET_DRIVES};
 pub use erasure::{ALGORITHM, ALGORITHM_V1, Erasure};
 pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
@@ -74,8 +75,21 @@ impl EcStore {
     /// Like [`EcStore::open`], with the delay before replaced data is freed and the time a
     /// reader or writer waits for a stalled client.
     pub fn open_with(paths: &[PathBuf], block_size: usize, free_delay: Duration, io_timeout: Duration) -> Result<Self> {
+        let specs = paths.iter().map(|p| drives::DriveSpec::local(p)).collect();
+        Self::open_drives(specs, || uuid::Uuid::new_v4().to_string(), block_size, free_delay, io_timeout)
+    }
+
+    /// Opens a deployment whose drives may be on other nodes (`specs` in set order; see
+    /// `drives::open_drives` for `new_id`).
+    pub fn open_drives(
+        specs: Vec<drives::DriveSpec>,
+        new_id: impl FnOnce() -> String,
+        block_size: usize,
+        free_delay: Duration,
+        io_timeout: Duration,
+    ) -> Result<Self> {
         let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, block_size);
-        let (deployment_id, sets) = drives::open_drives(paths, Self::quorum_of(&erasure))?;
+        let (deployment_id, sets) = drives::open_drives(specs, Self::quorum_of(&erasure), new_id)?;
         let sets = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
         let (heal_tx, heal_rx) = mpsc::channel(HEAL_QUEUE);
         Ok(Self {
@@ -202,9 +216,12 @@ impl EcStore {
         Ok(drives)
     }
 
-    /// The shard folder of `layout` on each drive of its set (in set order).
+    /// The shard folder of `layout` on each drive of its set (in set order), relative to
+    /// the drive (see `disk`).
     fn shard_dirs(&self, layout: &ErasureLayout, bucket: &str, key: &str) -> Result<Vec<PathBuf>> {
-        self.set_of(layout)?.iter().map(|d| paths::shard_dir(&d.path, bucket, key, layout)).collect()
+        let n = self.set_of(layout)?.len();
+        let dir = paths::shard_dir(Path::new(""), bucket, key, layout)?;
+        Ok(vec![dir; n])
     }
 
     /// Streams one part's bytes to the drives of `layout`'s set as `file` in its data dir.
@@ -301,12 +318,13 @@ impl EcStore {
     /// Removes a data dir on every drive of its set at once: for data that was never
     /// visible (a write that failed before its commit, an aborted upload).
     pub async fn delete_object_data(&self, layout: &ErasureLayout, bucket: &str, key: &str) {
-        let Ok(dirs) = self.shard_dirs(layout, bucket, key) else {
+        let Ok(dir) = paths::shard_dir(Path::new(""), bucket, key, layout) else {
             return;
         };
-        let roots = self.removal_roots(layout, bucket);
+        let root = removal_root(layout.bucket_id.as_deref(), bucket);
+        let drives = self.set_drives(layout.set as usize).to_vec();
         let keyed = layout.bucket_id.is_none();
-        let _ = tokio::task::spawn_blocking(move || remove_dirs(&dirs, &roots, keyed)).await;
+        let _ = tokio::task::spawn_blocking(move || remove_dirs(&drives, &dir, &root, keyed)).await;
     }
 
     /// Frees a version's data once no reader can still need it (see [`free`]).
@@ -319,28 +337,23 @@ impl EcStore {
         (&self.free.stats, self.free.len())
     }
 
-    /// Where pruning of empty parent folders stops, per drive of the layout's set.
-    fn removal_roots(&self, layout: &ErasureLayout, bucket: &str) -> Vec<PathBuf> {
-        let drives = self.set_drives(layout.set as usize);
-        match &layout.bucket_id {
-            Some(id) => drives.iter().map(|d| paths::bucket_data_root(&d.path, id)).collect(),
-            None => drives.iter().map(|d| d.path.join(bucket)).collect(),
-        }
-    }
-
     /// Removes some part files of a data dir (replaced or unused multipart parts).
     pub async fn delete_files(&self, layout: &ErasureLayout, bucket: &str, key: &str, files: Vec<String>) {
-        let Ok(dirs) = self.shard_dirs(layout, bucket, key) else {
+        if self.set_of(layout).is_err() {
+            return;
+        }
+        let Ok(dir) = paths::shard_dir(Path::new(""), bucket, key, layout) else {
             return;
         };
-        let roots = self.removal_roots(layout, bucket);
+        let root = removal_root(layout.bucket_id.as_deref(), bucket);
+        let drives = self.set_drives(layout.set as usize).to_vec();
         let _ = tokio::task::spawn_blocking(move || {
-            for (dir, stop) in dirs.iter().zip(&roots) {
+            for d in &drives {
                 for f in files.iter().filter(|f| paths::safe_name(f)) {
-                    let _ = std::fs::remove_file(dir.join(f));
+                    let _ = d.io.remove_all(&dir.join(f));
                 }
-                if std::fs::remove_dir(dir).is_ok() {
-                    prune_empty_parents(dir, stop);
+                if d.io.remove_empty_dir(&dir).unwrap_or(false) {
+                    prune_empty_parents(d.io.as_ref(), &dir, &root);
                 }
             }
         })
@@ -384,20 +397,13 @@ impl EcStore {
             gc::Home::Bucket(id) => (String::new(), String::new(), Some(id.as_str())),
             gc::Home::Key { bucket, key } => (bucket.clone(), key.clone(), None),
         };
-        let mut dirs = Vec::new();
-        let mut roots = Vec::new();
-        for dr in drives {
-            match paths::shard_dir_of(&dr.path, &bucket, &key, bucket_id, &d.data_dir) {
-                Ok(p) => dirs.push(p),
-                Err(_) => return false,
-            }
-            roots.push(match bucket_id {
-                Some(id) => paths::bucket_data_root(&dr.path, id),
-                None => dr.path.join(&bucket),
-            });
-        }
+        let Ok(dir) = paths::shard_dir_of(Path::new(""), &bucket, &key, bucket_id, &d.data_dir) else {
+            return false;
+        };
+        let root = removal_root(bucket_id, &bucket);
+        let drives = drives.clone();
         let keyed = bucket_id.is_none();
-        let _ = tokio::task::spawn_blocking(move || remove_dirs(&dirs, &roots, keyed)).await;
+        let _ = tokio::task::spawn_blocking(move || remove_dirs(&drives, &dir, &root, keyed)).await;
         true
     }
 
@@ -408,11 +414,11 @@ impl EcStore {
             return false;
         }
         let drives: Vec<Arc<Drive>> = self.drives().cloned().collect();
-        let roots = gc::bucket_roots(&drives, bucket_id);
+        let root = paths::bucket_data_root(Path::new(""), bucket_id);
         tokio::task::spawn_blocking(move || {
             let mut any = false;
-            for r in roots {
-                any |= std::fs::remove_dir_all(&r).is_ok();
+            for d in drives {
+                any |= d.io.stat(&root).is_ok() && d.io.remove_all(&root).is_ok();
             }
             any
         })
@@ -469,23 +475,32 @@ impl EcStore {
     }
 }
 
-/// Removes data dirs (one per drive) and then their empty parents up to `roots`. Keyed
-/// layout: only part files and then the folder if empty; KV layout: the whole folder.
-fn remove_dirs(dirs: &[PathBuf], roots: &[PathBuf], keyed: bool) {
-    for (dir, stop) in dirs.iter().zip(roots) {
-        if keyed {
-            gc::remove_keyed(dir);
-        } else {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        prune_empty_parents(dir, stop);
+/// Where pruning of empty parent folders stops (relative to a drive): the bucket id's folder
+/// (KV layout) or the bucket's (keyed layout).
+fn removal_root(bucket_id: Option<&str>, bucket: &str) -> PathBuf {
+    match bucket_id {
+        Some(id) => paths::bucket_data_root(Path::new(""), id),
+        None => PathBuf::from(bucket),
     }
 }
 
-fn prune_empty_parents(dir: &std::path::Path, stop: &std::path::Path) {
+/// Removes data dir `dir` (relative) on every drive, then its empty parents up to `root`.
+/// Keyed layout: only part files and then the folder if empty; KV layout: the whole folder.
+fn remove_dirs(drives: &[Arc<Drive>], dir: &Path, root: &Path, keyed: bool) {
+    for d in drives {
+        if keyed {
+            gc::remove_keyed(d.io.as_ref(), dir);
+        } else {
+            let _ = d.io.remove_all(dir);
+        }
+        prune_empty_parents(d.io.as_ref(), dir, root);
+    }
+}
+
+fn prune_empty_parents(io: &dyn disk::DiskIo, dir: &Path, stop: &Path) {
     let mut cur = dir.parent();
     while let Some(p) = cur {
-        if p == stop || !p.starts_with(stop) || std::fs::remove_dir(p).is_err() {
+        if p == stop || !p.starts_with(stop) || !io.remove_empty_dir(p).unwrap_or(false) {
             break;
         }
         cur = p.parent();

@@ -3,8 +3,6 @@
 //! missing or corrupt, and send only the requested bytes. A block that cannot be rebuilt
 //! ends the stream with an error: this module must never yield bytes it has not verified.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -13,13 +11,14 @@ use metadata::ErasureLayout;
 use tokio::sync::mpsc;
 
 use crate::bitrot;
+use crate::disk::FileSource;
 use crate::drives::Drive;
 use crate::erasure::Erasure;
 use crate::error::{Result, StoreError};
 
 /// One part file's shards, opened lazily.
 struct PartShards {
-    files: Vec<Option<File>>,
+    files: Vec<Option<Box<dyn FileSource>>>,
     /// The frame key of each shard index.
     keys: Vec<crate::bitrot::FrameKey>,
     /// `bad[i]`: shard `i` is missing or failed a check; do not use it again in this part.
@@ -29,6 +28,7 @@ struct PartShards {
 pub(crate) struct ReadTarget {
     pub drives: Vec<Arc<Drive>>,
     /// The data dir on each drive of the set (in set order).
+    /// The data dir on each drive of the set, relative to the drive.
     pub dirs: Vec<std::path::PathBuf>,
     pub layout: ErasureLayout,
     pub bucket: String,
@@ -48,7 +48,7 @@ impl ReadTarget {
         let mut bad = Vec::new();
         for &d in &self.layout.distribution {
             let drive = &self.drives[d as usize];
-            let f = if drive.is_online() { File::open(self.dirs[d as usize].join(&name)).ok() } else { None };
+            let f = if drive.is_online() { drive.io.open(&self.dirs[d as usize].join(&name)).ok() } else { None };
             bad.push(f.is_none());
             files.push(f);
         }

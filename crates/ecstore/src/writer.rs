@@ -4,8 +4,6 @@
 //! Memory is bounded by a few blocks whatever the part size. This module must never make
 //! an object visible: that is the metadata commit, done by the caller afterwards.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,7 +12,8 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::bitrot;
-use crate::drives::{self, Drive};
+use crate::disk::FileSink;
+use crate::drives::Drive;
 use crate::erasure::Erasure;
 use crate::error::{Result, StoreError};
 
@@ -32,15 +31,15 @@ impl Written {
     }
 }
 
-/// A shard file being written in a drive's tmp folder.
+/// A shard file being written in a drive's tmp folder (paths relative to the drive).
 struct TmpShard {
     dir: PathBuf,
-    file: Option<File>,
+    file: Option<Box<dyn FileSink>>,
 }
 
 pub(crate) struct PartTarget<'a> {
     pub drives: &'a [Arc<Drive>],
-    /// The data dir on each drive of the set (in set order).
+    /// The data dir on each drive of the set (in set order), relative to the drive.
     pub dirs: &'a [PathBuf],
     pub distribution: &'a [u8],
     pub file: &'a str,
@@ -79,12 +78,8 @@ where
         let mut shards: Vec<TmpShard> = enc_drives
             .iter()
             .map(|d| {
-                let dir = d.tmp_dir().join(&enc_tmp);
-                let file = if d.check_alive() {
-                    drives::create_tmp_dir(d, &dir).ok().and_then(|()| File::create(dir.join(&enc_file)).ok())
-                } else {
-                    None
-                };
+                let dir = Drive::tmp_rel().join(&enc_tmp);
+                let file = if d.check_alive() { d.io.create(&dir.join(&enc_file)).ok() } else { None };
                 if file.is_none() && d.is_online() {
                     d.note_error();
                 }
@@ -155,7 +150,7 @@ where
     drop(tx);
     let shards = encoder.await.map_err(|e| StoreError::Erasure(e.to_string()))?;
     if let Some(e) = failure {
-        cleanup(&shards).await;
+        cleanup(&shard_drives, shards).await;
         return Err(e);
     }
 
@@ -165,24 +160,20 @@ where
         let drive = Arc::clone(&shard_drives[i]);
         let final_dir = shard_dirs[i].clone();
         let name = file_name.clone();
-        let span = tracing::debug_span!("shard_commit", drive = %drive.path.display(), shard = i);
+        let span = tracing::debug_span!("shard_commit", drive = %drive.io.location(), shard = i);
         jobs.push(tokio::task::spawn_blocking(move || -> bool {
             let _in = span.enter();
             let started = std::time::Instant::now();
             let Some(f) = s.file else {
-                let _ = std::fs::remove_dir_all(&s.dir);
+                let _ = drive.io.remove_all(&s.dir);
                 return false;
             };
-            let ok = f.sync_all().is_ok()
-                && drives::create_dir_all_durable(&final_dir).is_ok()
-                && std::fs::rename(s.dir.join(&name), final_dir.join(&name)).is_ok()
-                && drives::sync_dir(&final_dir).is_ok();
-            let _ = std::fs::remove_dir_all(&s.dir);
+            let ok = f.sync().is_ok() && drive.io.rename_durable(&s.dir.join(&name), &final_dir.join(&name)).is_ok();
+            let _ = drive.io.remove_all(&s.dir);
             if ok {
-                let label = drive.path.to_string_lossy();
                 crate::metrics::METRICS
                     .shard_commit_seconds
-                    .with_label_values(&[label.as_ref()])
+                    .with_label_values(&[drive.io.location()])
                     .observe(started.elapsed().as_secs_f64());
             } else {
                 drive.note_error();
@@ -201,11 +192,12 @@ where
     Ok(Written { size, ok })
 }
 
-async fn cleanup(shards: &[TmpShard]) {
-    let dirs: Vec<PathBuf> = shards.iter().map(|s| s.dir.clone()).collect();
+async fn cleanup(drives: &[Arc<Drive>], shards: Vec<TmpShard>) {
+    let drives = drives.to_vec();
     let _ = tokio::task::spawn_blocking(move || {
-        for d in dirs {
-            let _ = std::fs::remove_dir_all(d);
+        for (d, s) in drives.iter().zip(shards) {
+            drop(s.file);
+            let _ = d.io.remove_all(&s.dir);
         }
     })
     .await;

@@ -38,7 +38,17 @@ pub struct Walk<'a> {
 /// A data dir of the keyed layout (never a key, nor a folder of keys); see
 /// [`crate::gc::is_keyed_data_dir`].
 fn is_data_dir(path: &Path, name: &str) -> bool {
-    crate::gc::is_keyed_data_dir(path, name)
+    if !crate::paths::is_uuid(name) {
+        return false;
+    }
+    let Ok(it) = std::fs::read_dir(path) else { return false };
+    let Ok(entries) = it
+        .map(|e| e.map(|e| (e.file_name().to_string_lossy().into_owned(), e.file_type().is_ok_and(|t| t.is_file()))))
+        .collect::<std::io::Result<Vec<_>>>()
+    else {
+        return false;
+    };
+    crate::gc::is_keyed_data_dir(name, entries.iter().map(|(n, f)| (n.as_str(), *f)))
 }
 
 /// Whether any key lives strictly below folder `dir` (stops at the first one found).

@@ -1,0 +1,216 @@
+//! `LocalDisk`: a drive that is a folder on this node, through `std::fs`. This module must
+//! never touch a path outside its root (every path goes through `check_rel`).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use super::{DiskIo, Entry, FileSink, FileSource, Stat, Usage, check_rel, check_rel_or_root};
+
+#[derive(Debug, Clone)]
+pub struct LocalDisk {
+    root: PathBuf,
+    location: String,
+}
+
+impl LocalDisk {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let location = root.display().to_string();
+        Self { root, location }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn abs(&self, rel: &Path) -> io::Result<PathBuf> {
+        check_rel(rel)?;
+        Ok(self.root.join(rel))
+    }
+
+    /// `abs`, where `""` (the root) is allowed.
+    fn abs_or_root(&self, rel: &Path) -> io::Result<PathBuf> {
+        check_rel_or_root(rel)?;
+        Ok(self.root.join(rel))
+    }
+}
+
+fn mtime_ns(m: &fs::Metadata) -> i64 {
+    m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing parents (below `root`), each new entry made durable in its
+/// parent.
+fn create_dir_all_durable(root: &Path, dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(c) = cur {
+        if c.is_dir() || c == root {
+            break;
+        }
+        missing.push(c);
+        cur = c.parent();
+    }
+    for d in missing.iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = d.parent() {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+struct LocalSink(File);
+
+impl FileSink for LocalSink {
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn sync(self: Box<Self>) -> io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+struct LocalSource {
+    file: File,
+    len: u64,
+}
+
+impl FileSource for LocalSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+}
+
+impl DiskIo for LocalDisk {
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn create(&self, rel: &Path) -> io::Result<Box<dyn FileSink>> {
+        let p = self.abs(rel)?;
+        if let Some(dir) = p.parent()
+            && !dir.is_dir()
+        {
+            fs::create_dir_all(dir)?;
+        }
+        Ok(Box::new(LocalSink(File::create(p)?)))
+    }
+
+    fn open(&self, rel: &Path) -> io::Result<Box<dyn FileSource>> {
+        let file = File::open(self.abs(rel)?)?;
+        let m = file.metadata()?;
+        if m.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{rel:?} is a folder")));
+        }
+        Ok(Box::new(LocalSource { len: m.len(), file }))
+    }
+
+    fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (self.abs(from)?, self.abs(to)?);
+        let dir = to.parent().unwrap_or(&self.root).to_path_buf();
+        create_dir_all_durable(&self.root, &dir)?;
+        fs::rename(&from, &to)?;
+        sync_dir(&dir)
+    }
+
+    fn write_durable(&self, rel: &Path, body: &[u8]) -> io::Result<()> {
+        let path = self.abs(rel)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        create_dir_all_durable(&self.root, &dir)?;
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        let res = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(body)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &path)
+        })();
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res?;
+        sync_dir(&dir)
+    }
+
+    fn read_all(&self, rel: &Path, max: u64) -> io::Result<Vec<u8>> {
+        let f = File::open(self.abs(rel)?)?;
+        let mut out = Vec::new();
+        f.take(max + 1).read_to_end(&mut out)?;
+        if out.len() as u64 > max {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{rel:?} is over {max} bytes")));
+        }
+        Ok(out)
+    }
+
+    fn remove_all(&self, rel: &Path) -> io::Result<()> {
+        let p = self.abs(rel)?;
+        let res = match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&p),
+            Ok(_) => fs::remove_file(&p),
+            Err(e) => Err(e),
+        };
+        match res {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn remove_empty_dir(&self, rel: &Path) -> io::Result<bool> {
+        match fs::remove_dir(self.abs(rel)?) {
+            Ok(()) => Ok(true),
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::DirectoryNotEmpty) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, rel: &Path) -> io::Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.abs_or_root(rel)?)? {
+            let e = e?;
+            let Ok(name) = e.file_name().into_string() else { continue };
+            let m = e.metadata()?;
+            out.push(Entry { name, is_dir: m.is_dir(), is_file: m.is_file(), mtime_ns: mtime_ns(&m) });
+        }
+        Ok(out)
+    }
+
+    fn stat(&self, rel: &Path) -> io::Result<Stat> {
+        let m = fs::metadata(self.abs_or_root(rel)?)?;
+        Ok(Stat { len: m.len(), is_dir: m.is_dir(), mtime_ns: mtime_ns(&m) })
+    }
+
+    fn usage(&self) -> io::Result<Usage> {
+        let s = rustix::fs::statvfs(&self.root).map_err(io::Error::from)?;
+        Ok(Usage { total_bytes: s.f_blocks * s.f_frsize, free_bytes: s.f_bavail * s.f_frsize })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_disk_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = LocalDisk::new(dir.path());
+        super::super::suite::run_all(&disk).unwrap();
+        assert!(!dir.path().join("escape").exists());
+    }
+}

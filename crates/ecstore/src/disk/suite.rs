@@ -1,0 +1,135 @@
+//! The conformance checks every `DiskIo` passes (a local folder, a drive of another node over
+//! the shard RPC): files written, synced, moved durably and read back at offsets; atomic
+//! replacement; listings and stats; removal; paths that would leave the drive refused; size
+//! limits. Each check returns `Err(what went wrong)` and writes only under `suite/`.
+//! This module does nothing but call the `DiskIo` it is handed.
+
+use std::io::ErrorKind;
+use std::path::Path;
+
+use super::DiskIo;
+
+type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn p(s: &str) -> &Path {
+    Path::new(s)
+}
+
+fn err(what: &str) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// A file written in pieces, synced, moved into a new folder and read back at offsets.
+pub fn write_move_read(d: &dyn DiskIo) -> Check {
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut f = d.create(p("suite/tmp/w1/part.1")).map_err(err("create"))?;
+    for chunk in body.chunks(70_000) {
+        f.write_all(chunk).map_err(err("write"))?;
+    }
+    f.sync().map_err(err("sync"))?;
+    d.rename_durable(p("suite/tmp/w1/part.1"), p("suite/data/ab/dir/part.1")).map_err(err("rename"))?;
+    ensure!(d.stat(p("suite/tmp/w1/part.1")).is_err(), "the moved file left its old place");
+    let r = d.open(p("suite/data/ab/dir/part.1")).map_err(err("open"))?;
+    ensure!(r.len() == body.len() as u64, "length {} after writing {}", r.len(), body.len());
+    let mut buf = vec![0u8; 1000];
+    r.read_exact_at(&mut buf, 123_456).map_err(err("read_at"))?;
+    ensure!(buf == body[123_456..124_456], "bytes at an offset are the bytes written there");
+    let mut tail = vec![0u8; 10];
+    ensure!(r.read_exact_at(&mut tail, body.len() as u64 - 5).is_err(), "a read past the end fails");
+    let mut empty = d.create(p("suite/tmp/w1/empty")).map_err(err("create empty"))?;
+    empty.write_all(&[]).map_err(err("write nothing"))?;
+    empty.sync().map_err(err("sync empty"))?;
+    ensure!(d.open(p("suite/tmp/w1/empty")).map_err(err("open empty"))?.is_empty(), "an empty file is empty");
+    ensure!(d.open(p("suite/missing")).is_err_and(|e| e.kind() == ErrorKind::NotFound), "a missing file is NotFound");
+    ensure!(d.open(p("suite/data")).is_err(), "a folder does not open as a file");
+    Ok(())
+}
+
+/// `write_durable` replaces atomically; `read_all` honours its limit.
+pub fn durable_small_files(d: &dyn DiskIo) -> Check {
+    d.write_durable(p("suite/sys/new/format.json"), b"one").map_err(err("write_durable"))?;
+    d.write_durable(p("suite/sys/new/format.json"), b"second").map_err(err("overwrite"))?;
+    ensure!(d.read_all(p("suite/sys/new/format.json"), 100).map_err(err("read_all"))? == b"second", "last write wins");
+    ensure!(
+        d.read_all(p("suite/sys/new/format.json"), 3).is_err_and(|e| e.kind() == ErrorKind::InvalidData),
+        "a file over the limit is refused"
+    );
+    let names: Vec<String> = d.list(p("suite/sys/new")).map_err(err("list"))?.into_iter().map(|e| e.name).collect();
+    ensure!(names == ["format.json"], "no temporary file is left behind: {names:?}");
+    ensure!(
+        d.read_all(p("suite/sys/none"), 10).is_err_and(|e| e.kind() == ErrorKind::NotFound),
+        "a missing file is NotFound"
+    );
+    Ok(())
+}
+
+/// Listings, stats and removal.
+pub fn list_stat_remove(d: &dyn DiskIo) -> Check {
+    d.write_durable(p("suite/tree/a/f1"), b"12345").map_err(err("write"))?;
+    d.write_durable(p("suite/tree/b/f2"), b"").map_err(err("write"))?;
+    d.write_durable(p("suite/tree/f3"), b"x").map_err(err("write"))?;
+    let mut l = d.list(p("suite/tree")).map_err(err("list"))?;
+    l.sort_by(|a, b| a.name.cmp(&b.name));
+    let got: Vec<(&str, bool, bool)> = l.iter().map(|e| (e.name.as_str(), e.is_dir, e.is_file)).collect();
+    ensure!(got == [("a", true, false), ("b", true, false), ("f3", false, true)], "listing: {got:?}");
+    ensure!(l.iter().all(|e| e.mtime_ns > 0), "entries carry their mtime");
+    let s = d.stat(p("suite/tree/a/f1")).map_err(err("stat"))?;
+    ensure!(s.len == 5 && !s.is_dir, "stat of a file: {s:?}");
+    ensure!(d.stat(p("suite/tree/a")).map_err(err("stat dir"))?.is_dir, "stat of a folder");
+    ensure!(d.stat(p("suite/tree/zz")).is_err_and(|e| e.kind() == ErrorKind::NotFound), "stat of nothing");
+    ensure!(d.list(p("suite/tree/zz")).is_err_and(|e| e.kind() == ErrorKind::NotFound), "list of nothing");
+    ensure!(!d.remove_empty_dir(p("suite/tree/a")).map_err(err("rmdir"))?, "a full folder stays");
+    d.remove_all(p("suite/tree/a/f1")).map_err(err("remove a file"))?;
+    ensure!(d.remove_empty_dir(p("suite/tree/a")).map_err(err("rmdir"))?, "an empty folder goes");
+    ensure!(!d.remove_empty_dir(p("suite/tree/a")).map_err(err("rmdir again"))?, "a missing folder is no error");
+    d.remove_all(p("suite/tree")).map_err(err("remove_all"))?;
+    ensure!(d.stat(p("suite/tree")).is_err(), "remove_all removes the whole tree");
+    d.remove_all(p("suite/tree")).map_err(err("remove_all again"))?;
+    let u = d.usage().map_err(err("usage"))?;
+    ensure!(u.total_bytes > 0 && u.free_bytes <= u.total_bytes, "usage: {u:?}");
+    Ok(())
+}
+
+/// Paths that would leave the drive are refused by every call; the root (`""`) may be
+/// listed and stated, never changed.
+pub fn escapes_refused(d: &dyn DiskIo) -> Check {
+    let root = p("");
+    ensure!(d.list(root).map_err(err("list the root"))?.iter().any(|e| e.name == "suite"), "the root lists");
+    ensure!(d.stat(root).map_err(err("stat the root"))?.is_dir, "the root is a folder");
+    ensure!(d.create(root).is_err(), "create the root");
+    ensure!(d.write_durable(root, b"x").is_err(), "write_durable the root");
+    ensure!(d.remove_all(root).is_err(), "remove_all the root");
+    ensure!(d.remove_empty_dir(root).is_err(), "remove_empty_dir the root");
+    ensure!(d.rename_durable(root, p("suite/x")).is_err(), "rename the root");
+    for bad in ["../escape", "/tmp/escape", "suite/../../escape", "./suite"] {
+        let q = p(bad);
+        ensure!(d.create(q).is_err(), "create {bad:?}");
+        ensure!(d.open(q).is_err(), "open {bad:?}");
+        ensure!(d.write_durable(q, b"x").is_err(), "write_durable {bad:?}");
+        ensure!(d.read_all(q, 10).is_err(), "read_all {bad:?}");
+        ensure!(d.remove_all(q).is_err(), "remove_all {bad:?}");
+        ensure!(d.remove_empty_dir(q).is_err(), "remove_empty_dir {bad:?}");
+        ensure!(d.list(q).is_err(), "list {bad:?}");
+        ensure!(d.stat(q).is_err(), "stat {bad:?}");
+        ensure!(d.rename_durable(p("suite/x"), q).is_err(), "rename to {bad:?}");
+        ensure!(d.rename_durable(q, p("suite/x")).is_err(), "rename from {bad:?}");
+    }
+    Ok(())
+}
+
+/// Every check, in order; cleans `suite/` up at the end.
+pub fn run_all(d: &dyn DiskIo) -> Check {
+    write_move_read(d)?;
+    durable_small_files(d)?;
+    list_stat_remove(d)?;
+    escapes_refused(d)?;
+    d.remove_all(p("suite")).map_err(err("final cleanup"))
+}
