@@ -1,6 +1,6 @@
 //! Internode transport: authenticated, multiplexed request/response and one-way messages
-//! between the nodes of one cluster over TCP, on a port of its own. Raft messages use it
-//! now; the cluster data plane's shard RPC is meant to share it (and its secret).
+//! between the nodes of one cluster over TCP, on a port of its own, shared by every service
+//! of the node through `Router` (Raft's messages, the shard RPC).
 //!
 //! Every connection starts with a mutual challenge-response proving both ends hold the
 //! cluster secret (HMAC-SHA256 over both nonces and the cluster id; the secret never
@@ -13,9 +13,11 @@
 mod auth;
 mod client;
 mod frame;
+mod router;
 mod server;
 
 pub use client::Peers;
+pub use router::Router;
 pub use server::{Handler, Server};
 
 /// Who this node is and what proves it belongs to the cluster.

@@ -32,6 +32,8 @@ type LeaderView = Arc<Mutex<Option<(std::time::Instant, Vec<metadata::Member>)>>
 
 /// Internode service kind of a batch of raft messages (one-way).
 pub const RAFT_MESSAGES: u16 = 0x0100;
+/// Every internode kind of the metadata group (messages, snapshot pages, members).
+pub const INTERNODE_KINDS: std::ops::RangeInclusive<u16> = 0x0100..=0x01ff;
 /// Internode request: the members as the node asked sees them (JSON), for followers to show
 /// the leader's view.
 pub const MEMBERS: u16 = 0x0102;
@@ -45,7 +47,8 @@ pub struct RaftKv {
     tx: SyncSender<Input>,
     shared: Arc<Mutex<Shared>>,
     cfg: ReplicationConfig,
-    _server: internode::Server,
+    /// The internode port, when this node's metadata group bound its own (see `start_on`).
+    _server: Option<internode::Server>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How long a write or a read waits for a leader, and for its outcome.
     wait: Duration,
@@ -179,9 +182,20 @@ async fn watch_leader(shared: Arc<Mutex<Shared>>, peers: Arc<internode::Peers>, 
 
 impl RaftKv {
     /// Opens the node's state machine (`kv_dir`) and log (`log_dir`), joins or starts the
-    /// group, and starts the Ready loop and the internode port. Must be called inside a
-    /// multi-threaded tokio runtime.
+    /// group, and starts the Ready loop and an internode port of its own. Must be called
+    /// inside a multi-threaded tokio runtime.
     pub async fn start(cfg: ReplicationConfig, kv_dir: &Path, log_dir: &Path) -> Result<Arc<Self>> {
+        Self::start_on(cfg, kv_dir, log_dir, None).await
+    }
+
+    /// Like `start`; with `router`, the group's internode services (kinds
+    /// `INTERNODE_KINDS`) are registered on the node's shared internode port instead.
+    pub async fn start_on(
+        cfg: ReplicationConfig,
+        kv_dir: &Path,
+        log_dir: &Path,
+        router: Option<Arc<internode::Router>>,
+    ) -> Result<Arc<Self>> {
         cfg.validate()?;
         let rt = tokio::runtime::Handle::current();
         let sm = Arc::new(StateMachine::open(kv_dir)?);
@@ -269,10 +283,21 @@ impl RaftKv {
         let cs = log.conf_state();
         let member = cs.voters.contains(&cfg.node_id) || cs.learners.contains(&cfg.node_id);
         let shared = Arc::new(Mutex::new(Shared { node_id: cfg.node_id, member, applied, ..Default::default() }));
-        let service = Service { tx: tx.clone(), snapshots: snapshots.clone(), shared: shared.clone() };
-        let server = internode::Server::bind(&listen, me.clone(), Arc::new(service))
-            .await
-            .map_err(|e| ReplError::Config(format!("internode port {listen}: {e}")))?;
+        let service = Arc::new(Service { tx: tx.clone(), snapshots: snapshots.clone(), shared: shared.clone() });
+        let server = match router {
+            Some(r) => {
+                r.register(INTERNODE_KINDS, service).map_err(ReplError::Config)?;
+                None
+            }
+            None => {
+                let r = internode::Router::new();
+                r.register(INTERNODE_KINDS, service).map_err(ReplError::Config)?;
+                let s = internode::Server::bind(&listen, me.clone(), r)
+                    .await
+                    .map_err(|e| ReplError::Config(format!("internode port {listen}: {e}")))?;
+                Some(s)
+            }
+        };
         let peers = internode::Peers::new(me);
         // Every address known: the configured nodes and those membership changes brought.
         let addresses: HashMap<u64, String> = {

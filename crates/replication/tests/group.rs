@@ -343,3 +343,50 @@ async fn a_single_node_store_becomes_the_first_member_of_three() {
         kv.close().await.unwrap();
     }
 }
+
+/// Answers every request with its body reversed (another service of the node).
+struct Reverse;
+
+#[async_trait::async_trait]
+impl internode::Handler for Reverse {
+    async fn call(&self, _from: u64, _kind: u16, mut body: Vec<u8>) -> Result<Vec<u8>, String> {
+        body.reverse();
+        Ok(body)
+    }
+    async fn message(&self, _from: u64, _kind: u16, _body: Vec<u8>) {}
+}
+
+/// The group on the nodes' shared internode ports (one server and router per node, as the
+/// server binary runs it), beside another service on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_shares_each_nodes_internode_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<NodeAddr> =
+        (1..=3).map(|id| NodeAddr { id, address: format!("127.0.0.1:{}", free_port()) }).collect();
+    let g = Group { dir, nodes: nodes.clone(), kvs: Vec::new(), max_log_entries: 10_000 };
+    let mut servers = Vec::new();
+    let mut kvs = Vec::new();
+    for n in &nodes {
+        let router = internode::Router::new();
+        router.register(0x0200..=0x02ff, Arc::new(Reverse)).unwrap();
+        let me = internode::Identity { cluster_id: "test".into(), node_id: n.id, secret: "cluster-secret".into() };
+        servers.push(internode::Server::bind(&n.address, me, router.clone()).await.unwrap());
+        let base = g.dir.path().join(format!("n{}", n.id));
+        kvs.push(RaftKv::start_on(cfg(&g, n.id), &base.join("kv"), &base.join("raft"), Some(router)).await.unwrap());
+    }
+    assert_eq!(put(kvs[1].as_ref(), b"shared/k", b"v").await, WriteOutcome::Applied);
+    for kv in &kvs {
+        assert_eq!(kv.get(b"shared/k").await.unwrap(), Some(b"v".to_vec()));
+    }
+    let peers = internode::Peers::new(internode::Identity {
+        cluster_id: "test".into(),
+        node_id: 9,
+        secret: "cluster-secret".into(),
+    });
+    let back = peers.call(&nodes[2].address, 0x0200, b"abc", Duration::from_secs(2)).await.unwrap();
+    assert_eq!(back, b"cba", "the other service answers on the same port");
+    for kv in &kvs {
+        KvLifecycle::close(kv.as_ref()).await.unwrap();
+    }
+    drop(servers);
+}
