@@ -86,7 +86,8 @@ impl HealJobs {
     }
 
     async fn run(&self, ctx: &JobCtx, t: &HealTargets, bucket: Option<String>) -> Result<(), String> {
-        t.store.recheck_drives();
+        let store = t.store.clone();
+        tokio::task::spawn_blocking(move || store.recheck_drives()).await.map_err(|e| e.to_string())?;
         let buckets = match bucket {
             Some(b) => {
                 t.meta.get_bucket(&b).await.map_err(|e| e.to_string())?;

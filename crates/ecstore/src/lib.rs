@@ -19,6 +19,7 @@ pub mod legacy;
 pub mod metrics;
 pub mod paths;
 mod reader;
+pub mod topology;
 pub mod workers;
 mod writer;
 pub mod xlmeta;
@@ -51,6 +52,8 @@ pub const DEFAULT_BLOCK_SIZE: usize = 1 << 20;
 /// before it gives up (a stalled client must not hold a thread for longer).
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 const HEAL_QUEUE: usize = 10_000;
+/// How often the drives of other nodes are probed (see `workers::DriveMonitor`).
+const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const READ_AHEAD_BLOCKS: usize = 4;
 
 pub struct EcStore {
@@ -148,12 +151,29 @@ impl EcStore {
         }
     }
 
-    /// Checks that online drives still carry their format (a removed or unmounted drive
-    /// goes offline). Cheap: one `stat` per drive.
+    /// Checks that this node's online drives still carry their format (a removed or
+    /// unmounted drive goes offline). Cheap: one `stat` per drive. Drives of other nodes are
+    /// the `DriveMonitor`'s (their checks are network calls).
     pub fn probe_drives(&self) {
-        for d in self.drives().filter(|d| d.is_online()) {
+        for d in self.drives().filter(|d| d.is_online() && d.local) {
             d.check_alive();
         }
+    }
+
+    /// Probes the drives of other nodes and re-checks those offline (blocking: network
+    /// calls). Returns how many are online afterwards.
+    pub fn check_remote_drives(&self) -> usize {
+        let sets = self.sets.len();
+        let mut online = 0;
+        for d in self.drives().filter(|d| !d.local) {
+            if d.is_online() {
+                d.check_alive();
+            } else {
+                d.recheck(&self.deployment_id, sets);
+            }
+            online += usize::from(d.is_online());
+        }
+        online
     }
 
     fn hash(bucket: &str, key: &str) -> u64 {
@@ -456,13 +476,17 @@ impl EcStore {
     }
 
     /// Starts this store's background workers on `runner` (once): heal of queued objects,
-    /// and deferred frees. They stop with the runner, or when the store is dropped.
+    /// deferred frees, and (drives on other nodes) the drive monitor. They stop with the
+    /// runner, or when the store is dropped.
     pub fn start_workers(self: &Arc<Self>, runner: &Arc<metadata::background::Runner>) {
         if let Some(rx) = self.heal_rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
             runner.spawn(workers::HealWorker::new(Arc::downgrade(self), rx));
         }
         if let Some(rx) = self.free.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
             runner.spawn(workers::FreeWorker::new(Arc::downgrade(self), rx));
+            if self.drives().any(|d| !d.local) {
+                runner.spawn(workers::DriveMonitor::new(self, DRIVE_CHECK_INTERVAL));
+            }
         }
     }
 

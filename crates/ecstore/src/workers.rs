@@ -150,3 +150,38 @@ impl Worker for GcWorker {
         tokio::time::sleep_until(self.due).await;
     }
 }
+
+/// Watches the drives of other nodes every `every`: an online one that stopped answering goes
+/// offline (so writes stop waiting on it), an offline one that answers again with its format
+/// comes back (its missed shards are found by reads and heal). All I/O runs on a blocking
+/// thread. Drives of this node are checked as before (at writes, readiness probes and heal).
+pub struct DriveMonitor {
+    store: Weak<EcStore>,
+    every: Duration,
+}
+
+impl DriveMonitor {
+    pub fn new(store: &Arc<EcStore>, every: Duration) -> Self {
+        Self { store: Arc::downgrade(store), every }
+    }
+}
+
+#[async_trait]
+impl Worker for DriveMonitor {
+    fn name(&self) -> String {
+        "drive-monitor".into()
+    }
+
+    async fn work(&mut self) -> Result<WorkerState, String> {
+        let Some(store) = self.store.upgrade() else { return Ok(WorkerState::Done) };
+        if store.drives().all(|d| d.local) {
+            return Ok(WorkerState::Done);
+        }
+        tokio::task::spawn_blocking(move || store.check_remote_drives()).await.map_err(|e| e.to_string())?;
+        Ok(WorkerState::Idle)
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.every).await;
+    }
+}

@@ -2,7 +2,8 @@
 //! node an internode server with the shard RPC on 127.0.0.1): node 1 formats and writes,
 //! node 2 reads bit-exact through its own view (4 drives here, 8 over the RPC); with node 3
 //! gone (4 of 12 shards) reads and writes go on and the write is degraded; once node 3 is
-//! back, heal restores its shards on its folders, bit-exact.
+//! back, the drive monitor brings its drives online and heal restores its shards on its
+//! folders, bit-exact.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use internode::{Identity, Peers, Server};
 use rustfs_ecstore::disk::{DiskService, RemoteDisk};
+use rustfs_ecstore::workers::DriveMonitor;
 use rustfs_ecstore::{DriveSpec, EcStore, StoreError};
 
 const SECRET: &str = "cluster-test-secret";
@@ -97,6 +99,15 @@ async fn get(s: &EcStore, key: &str, l: &metadata::ErasureLayout) -> Vec<u8> {
     out
 }
 
+/// Waits until exactly `n` drives are online in `s`'s view.
+async fn wait_online(s: &EcStore, n: usize, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.drive_infos().iter().filter(|d| d.state == rustfs_ecstore::DriveState::Online).count() != n {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn parts_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -146,6 +157,9 @@ async fn three_nodes_write_read_lose_one_and_heal() {
         }
     }
 
+    // Node 1's drive monitor watches the drives of the other nodes.
+    let runner = metadata::background::Runner::new(Arc::new(|| true));
+    runner.spawn(DriveMonitor::new(&one, Duration::from_millis(100)));
     // Node 3 goes away: 4 of 12 shards missing.
     let node3_files: Vec<PathBuf> = nodes[2].drives.iter().flat_map(|d| parts_under(d)).collect();
     let originals: Vec<Vec<u8>> = node3_files.iter().map(|f| std::fs::read(f).unwrap()).collect();
@@ -154,6 +168,7 @@ async fn three_nodes_write_read_lose_one_and_heal() {
         std::fs::remove_file(f).unwrap();
     }
     assert_eq!(get(&two, "a", &la).await, a, "readable with a node down");
+    wait_online(&one, 8, "node 1's monitor saw node 3's drives go offline").await;
     let b = body(3 << 20, 2);
     let (lb, degraded) = put(&two, "b", &b).await;
     assert!(degraded, "the write missed node 3's drives");
@@ -161,23 +176,9 @@ async fn three_nodes_write_read_lose_one_and_heal() {
 
     // Node 3 is back: heal puts its shards back, bit-exact.
     nodes[2].start().await;
-    // Its drives come back online at a probe and re-check (after the transport's reconnect
-    // backoff), as a node's drive monitor does.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let one2 = one.clone();
-        tokio::task::spawn_blocking(move || {
-            one2.probe_drives();
-            one2.recheck_drives();
-        })
-        .await
-        .unwrap();
-        if one.drive_infos().iter().all(|d| d.state == rustfs_ecstore::DriveState::Online) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "node 3's drives came back online");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Node 1's drive monitor brings node 3's drives back online (after the transport's
+    // reconnect backoff).
+    wait_online(&one, 12, "node 3's drives came back online").await;
     let healed = one.heal_object("bkt", "a", &la).await.unwrap();
     assert_eq!((healed.shards_healed, healed.shards_failed), (4, 0));
     for (f, o) in node3_files.iter().zip(&originals) {
@@ -188,6 +189,9 @@ async fn three_nodes_write_read_lose_one_and_heal() {
     for d in &nodes[2].drives {
         assert_eq!(parts_under(d).len(), 2, "both objects' shards on {}", d.display());
     }
+    let monitor = runner.workers().into_iter().find(|w| w.name == "drive-monitor").unwrap();
+    assert!(monitor.units > 0 && monitor.errors == 0, "{monitor:?}");
+    runner.shutdown(Duration::from_secs(5)).await;
     for n in &mut nodes {
         n.stop();
     }
