@@ -3,7 +3,7 @@
 //! usage, and the durable file helpers every writer uses. This module must never decide
 //! what an object is: it deals in directories and files only.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -99,14 +99,10 @@ impl Drive {
         }
         let why = match self.io.stat(&Path::new(SYS_DIR).join(FORMAT_FILE)) {
             Ok(s) if !s.is_dir => return true,
-            Ok(_) | Err(_) if self.local => {
-                format!("drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running", self.io.location())
+            Err(e) if !self.local && e.kind() != std::io::ErrorKind::NotFound => {
+                format!("drive {} is unreachable: {e}", self.io.location())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                format!("drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running", self.io.location())
-            }
-            Ok(_) => format!("drive {} has a folder for its {FORMAT_FILE}", self.io.location()),
-            Err(e) => format!("drive {} is unreachable: {e}", self.io.location()),
+            _ => format!("drive {} lost its {SYS_DIR}/{FORMAT_FILE} while running", self.io.location()),
         };
         tracing::error!(drive = %self.io.location(), reason = %why, "taking the drive offline");
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(why);
@@ -119,10 +115,9 @@ impl Drive {
     }
 
     pub fn info(&self) -> DriveInfo {
-        let (total, free) = match self.io.usage() {
-            Ok(u) if self.is_online() || self.local => (u.total_bytes, u.free_bytes),
-            _ => (0, 0),
-        };
+        // An offline drive of another node is not asked (the call would wait out its timeout).
+        let usage = if self.local || self.is_online() { self.io.usage().ok() } else { None };
+        let (total, free) = usage.map_or((0, 0), |u| (u.total_bytes, u.free_bytes));
         DriveInfo {
             path: self.io.location().to_string(),
             set: self.set,
@@ -321,44 +316,14 @@ pub fn open_drives(
 
 /// Creates `dir` and any missing parents, making each new entry durable in its parent.
 pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut missing = Vec::new();
-    let mut cur = Some(dir);
-    while let Some(c) = cur {
-        if c.is_dir() {
-            break;
-        }
-        missing.push(c);
-        cur = c.parent();
-    }
-    for d in missing.iter().rev() {
-        match fs::create_dir(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(StoreError::io(d, e)),
-        }
-        if let Some(parent) = d.parent() {
-            sync_dir(parent)?;
-        }
-    }
-    Ok(())
+    crate::disk::local::create_dirs_durable(None, dir).map_err(|e| StoreError::io(dir, e))
 }
 
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| StoreError::io(dir, e))
+    crate::disk::local::sync_dir(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Writes `body` to `path` atomically and durably (temporary file, fsync, rename, fsync dir).
 pub fn write_file_durable(path: &Path, body: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-    let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    f.write_all(body).and_then(|()| f.sync_all()).map_err(|e| StoreError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    crate::disk::local::write_file_durable(path, body).map_err(|e| StoreError::io(path, e))
 }

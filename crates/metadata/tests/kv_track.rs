@@ -37,6 +37,23 @@ fn bucket(name: &str, v: Versioning) -> BucketInfo {
     }
 }
 
+fn upload(bucket: &str, key: &str, id: &str) -> MultipartUpload {
+    MultipartUpload {
+        bucket: bucket.into(),
+        key: key.into(),
+        upload_id: id.into(),
+        owner: "o".into(),
+        initiated_ns: 1,
+        set: 0,
+        data_dir: "dd".into(),
+        bucket_id: None,
+        content_type: None,
+        headers: BTreeMap::new(),
+        user_meta: BTreeMap::new(),
+        checksum_algorithm: None,
+    }
+}
+
 async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
     let kv = Arc::new(LocalKv::open(dir).unwrap());
     (kv.clone(), KvStore::new(kv))
@@ -162,20 +179,7 @@ async fn multipart_state_and_durability_across_reopen() {
     {
         let (kv, s) = store(dir.path()).await;
         s.create_bucket(bucket("m", Versioning::Unversioned)).await.unwrap();
-        let up = MultipartUpload {
-            bucket: "m".into(),
-            key: "big".into(),
-            upload_id: clock::new_upload_id(),
-            owner: "o".into(),
-            initiated_ns: 1,
-            set: 0,
-            data_dir: "dd".into(),
-            bucket_id: None,
-            content_type: None,
-            headers: BTreeMap::new(),
-            user_meta: BTreeMap::new(),
-            checksum_algorithm: None,
-        };
+        let up = upload("m", "big", &clock::new_upload_id());
         s.create_upload(up.clone()).await.unwrap();
         for n in [1u32, 2, 3] {
             let part = UploadedPart {
@@ -362,20 +366,7 @@ async fn writes_planned_on_a_lagging_copy_answer_as_fresh_ones() {
     ));
     // Parts: an upload the copy has not seen takes parts; one it still shows is refused once gone.
     direct.create_bucket(bucket("m", Versioning::Unversioned)).await.unwrap();
-    let upload = MultipartUpload {
-        bucket: "m".into(),
-        key: "big".into(),
-        upload_id: "u1".into(),
-        owner: "o".into(),
-        initiated_ns: 1,
-        set: 0,
-        data_dir: "dd".into(),
-        bucket_id: None,
-        content_type: None,
-        headers: BTreeMap::new(),
-        user_meta: BTreeMap::new(),
-        checksum_algorithm: None,
-    };
+    let upload = upload("m", "big", "u1");
     direct.create_upload(upload.clone()).await.unwrap();
     let part = UploadedPart {
         number: 1,

@@ -42,21 +42,26 @@ fn mtime_ns(m: &fs::Metadata) -> i64 {
     m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Makes `dir`'s entries durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Creates `dir` and its missing parents (below `root`), each new entry made durable in its
-/// parent.
-fn create_dir_all_durable(root: &Path, dir: &Path) -> io::Result<()> {
+/// Creates `dir` and its missing parents, each new entry made durable in its parent. With
+/// `stop`, never creates `stop` itself or anything above it (a drive folder that vanished is
+/// not silently recreated on another file system).
+pub fn create_dirs_durable(stop: Option<&Path>, dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     let mut missing = Vec::new();
     let mut cur = Some(dir);
     while let Some(c) = cur {
-        if c.is_dir() || c == root {
+        if c.is_dir() {
             break;
+        }
+        if stop.is_some_and(|s| c == s || !c.starts_with(s)) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} is missing", c.display())));
         }
         missing.push(c);
         cur = c.parent();
@@ -72,6 +77,26 @@ fn create_dir_all_durable(root: &Path, dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `body` to `path` atomically and durably (a temporary file beside it, fsync, rename,
+/// fsync of the folder); the folder must exist. A failed write leaves no temporary file.
+pub fn write_file_durable(path: &Path, body: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(body)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res?;
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
 }
 
 struct LocalSink(File);
@@ -109,7 +134,9 @@ impl DiskIo for LocalDisk {
         if let Some(dir) = p.parent()
             && !dir.is_dir()
         {
-            fs::create_dir_all(dir)?;
+            // Durable or not does not matter here (a file's place is made durable by
+            // `rename_durable`); never above the drive's root.
+            create_dirs_durable(Some(&self.root), dir)?;
         }
         Ok(Box::new(LocalSink(File::create(p)?)))
     }
@@ -126,27 +153,15 @@ impl DiskIo for LocalDisk {
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
         let (from, to) = (self.abs(from)?, self.abs(to)?);
         let dir = to.parent().unwrap_or(&self.root).to_path_buf();
-        create_dir_all_durable(&self.root, &dir)?;
+        create_dirs_durable(Some(&self.root), &dir)?;
         fs::rename(&from, &to)?;
         sync_dir(&dir)
     }
 
     fn write_durable(&self, rel: &Path, body: &[u8]) -> io::Result<()> {
         let path = self.abs(rel)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        create_dir_all_durable(&self.root, &dir)?;
-        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        let res = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(body)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res?;
-        sync_dir(&dir)
+        create_dirs_durable(Some(&self.root), path.parent().unwrap_or(&self.root))?;
+        write_file_durable(&path, body)
     }
 
     fn read_all(&self, rel: &Path, max: u64) -> io::Result<Vec<u8>> {
@@ -212,5 +227,17 @@ mod tests {
         let disk = LocalDisk::new(dir.path());
         super::super::suite::run_all(&disk).unwrap();
         assert!(!dir.path().join("escape").exists());
+    }
+
+    /// A drive folder that vanished (unmounted, removed) is never recreated by a write.
+    #[test]
+    fn a_vanished_drive_folder_is_not_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("drive");
+        let disk = LocalDisk::new(&root);
+        assert!(disk.create(Path::new("tmp/x/part.1")).is_err());
+        assert!(disk.write_durable(Path::new("sys/format.json"), b"{}").is_err());
+        assert!(disk.rename_durable(Path::new("a"), Path::new("b/c")).is_err());
+        assert!(!root.exists(), "the drive folder stays absent");
     }
 }
