@@ -40,6 +40,8 @@ pub struct App {
     pub heal: Arc<HealJobs>,
     /// Runs every background worker (leader-only ones only while this node leads).
     pub runner: Arc<metadata::background::Runner>,
+    /// A cluster node's internode port (shard RPC, Raft).
+    pub internode: Option<crate::node::Internode>,
     _lock: std::fs::File,
 }
 
@@ -61,12 +63,17 @@ pub struct KvHandle {
     lock: std::fs::File,
     pub kv: Arc<dyn Kv>,
     pub life: Arc<dyn KvLifecycle>,
+    /// A cluster node's internode port, started before the KV (its drives are served at once).
+    pub internode: Option<crate::node::Internode>,
 }
 
 impl KvHandle {
-    /// Locks the data folder and opens (or joins) the metadata KV.
+    /// Locks the data folder and opens (or joins) the metadata KV; a cluster node first
+    /// serves its drives on the internode port, which the metadata group shares.
     pub async fn open(cfg: &Config) -> Result<Self, String> {
         let lock = lock_data_dir(&cfg.data)?;
+        let internode = crate::node::Internode::start(cfg).await?;
+        let router = internode.as_ref().map(|n| n.router.clone());
         let (kv, life): (Arc<dyn Kv>, Arc<dyn KvLifecycle>) = match &cfg.replication {
             None => {
                 let local = Arc::new(
@@ -76,13 +83,13 @@ impl KvHandle {
                 (local.clone(), local)
             }
             Some(r) => {
-                let raft = replication::RaftKv::start(r.clone(), &cfg.meta_dir, &cfg.data.join("meta-raft"))
+                let raft = replication::RaftKv::start_on(r.clone(), &cfg.meta_dir, &cfg.data.join("meta-raft"), router)
                     .await
                     .map_err(|e| format!("cannot start metadata replication: {e}"))?;
                 (raft.clone(), raft)
             }
         };
-        Ok(Self { lock, kv, life })
+        Ok(Self { lock, kv, life, internode })
     }
 }
 
@@ -94,14 +101,23 @@ impl App {
 
     /// Opens the drives and the metadata stores over an opened KV.
     pub async fn open_with(cfg: Config, h: KvHandle) -> Result<Arc<Self>, String> {
-        let KvHandle { lock, kv, life: kv_life } = h;
-        let ec = EcStore::open_with(
-            &cfg.drives,
-            ecstore::DEFAULT_BLOCK_SIZE,
-            cfg.limits.free_delay,
-            cfg.limits.idle_timeout,
-        )
-        .map_err(|e| e.to_string())?;
+        let KvHandle { lock, kv, life: kv_life, internode } = h;
+        let specs = crate::node::drive_specs(&cfg, internode.as_ref());
+        let opts = ecstore::StoreOptions {
+            block_size: ecstore::DEFAULT_BLOCK_SIZE,
+            free_delay: cfg.limits.free_delay,
+            io_timeout: cfg.limits.idle_timeout,
+            pools: cfg.topology.pools.clone(),
+            require_quorum: cfg.cluster.is_none(),
+        };
+        let new_id = match (&cfg.cluster, &cfg.replication) {
+            (Some(_), Some(r)) => cfg.topology.deployment_id(&r.cluster_id),
+            _ => uuid::Uuid::new_v4().to_string(),
+        };
+        let ec = tokio::task::spawn_blocking(move || EcStore::open_drives(specs, move || new_id, opts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let life = kv_life.clone();
         let runner = metadata::background::Runner::new(Arc::new(move || {
             let st = life.status();
@@ -172,6 +188,7 @@ impl App {
             started: Instant::now(),
             heal: Arc::new(HealJobs::default()),
             runner,
+            internode,
             _lock: lock,
         }))
     }

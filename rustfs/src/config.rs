@@ -25,9 +25,11 @@ pub struct ServerArgs {
     /// Data folder: holds drive1..drive12 (unless --drives is given) and the metadata KV.
     #[arg(long, env = "RUSTFS_DATA")]
     pub data: Option<PathBuf>,
-    /// Drive folders or mount points: 12, or a multiple of 12.
+    /// Drive folders or mount points: 12, or a multiple of 12; MinIO's ellipses work
+    /// (`/mnt/disk{1...12}`), and drives of a cluster are `http://host:port/path`
+    /// (`http://node{1...3}:9000/data{1...4}`: each argument with ellipses is a pool).
     #[arg(long, num_args = 1.., value_delimiter = ',', env = "RUSTFS_DRIVES")]
-    pub drives: Vec<PathBuf>,
+    pub drives: Vec<String>,
     /// YAML configuration file.
     #[arg(long, env = "RUSTFS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -81,6 +83,8 @@ pub struct ServerArgs {
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
     pub replication: crate::replication_config::ReplicationArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster_config::ClusterArgs,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -89,7 +93,13 @@ pub struct FileConfig {
     pub address: Option<String>,
     pub data: Option<PathBuf>,
     #[serde(default)]
-    pub drives: Vec<PathBuf>,
+    pub drives: Vec<String>,
+    /// The drives pool by pool (instead of `drives`): each a list of drive arguments.
+    #[serde(default)]
+    pub pools: Vec<Vec<String>>,
+    /// This node's `host:port` among the drive nodes (see `cluster_config`).
+    pub node: Option<String>,
+    pub internode_port: Option<u16>,
     #[serde(default)]
     pub domains: Vec<String>,
     pub region: Option<String>,
@@ -149,7 +159,10 @@ pub enum Engine {
 pub struct Config {
     pub address: SocketAddr,
     pub data: PathBuf,
-    pub drives: Vec<PathBuf>,
+    /// The drives, their sets and pools, and (in a cluster) their nodes.
+    pub topology: ecstore::topology::Topology,
+    /// This node's place in the cluster (`None`: the drives are all this node's).
+    pub cluster: Option<crate::cluster_config::Cluster>,
     pub meta_dir: PathBuf,
     pub domains: Vec<String>,
     pub region: String,
@@ -191,19 +204,19 @@ impl Config {
         };
         let explicit_address = args.address.or(file.address);
         let data = args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
-        let drives = if !args.drives.is_empty() {
-            args.drives
-        } else if !file.drives.is_empty() {
-            file.drives
-        } else {
-            (1..=12).map(|i| data.join(format!("drive{i}"))).collect()
-        };
-        if drives.is_empty() || drives.len() % 12 != 0 {
-            return Err(format!(
-                "{} drives given; the erasure sets need 12 drives each (12, 24, 36, ...)",
-                drives.len()
-            ));
+        if !file.pools.is_empty() && !file.drives.is_empty() {
+            return Err("give the drives as `drives` or as `pools` in the config file, not both".into());
         }
+        let topology = if !args.drives.is_empty() {
+            ecstore::topology::Topology::parse(&args.drives)
+        } else if !file.pools.is_empty() {
+            ecstore::topology::Topology::parse_pools(&file.pools)
+        } else if !file.drives.is_empty() {
+            ecstore::topology::Topology::parse(&file.drives)
+        } else {
+            ecstore::topology::Topology::local(&(1..=12).map(|i| data.join(format!("drive{i}"))).collect::<Vec<_>>())
+        }
+        .map_err(|e| format!("{e} (the erasure sets need 12 drives each: 12, 24, 36, ...)"))?;
         let env = |k: &str| var(k).filter(|v| !v.is_empty());
         let (access, secret, default_credentials) = match (env("RUSTFS_ACCESS_KEY"), env("RUSTFS_SECRET_KEY")) {
             (Some(a), Some(s)) => (a, s, false),
@@ -257,7 +270,10 @@ impl Config {
             args.inventory_interval_secs.or(file.inventory_interval_secs).unwrap_or(300).max(1),
         );
         let limits = crate::limits::Limits::resolve(args.limits, file.limits)?;
-        let replication = crate::replication_config::resolve(args.replication, file.metadata, &var)?;
+        let cluster =
+            crate::cluster_config::resolve(&topology, args.cluster, file.node, file.internode_port, &address)?;
+        let derived = cluster.as_ref().map(|c| (c.my_id(), c.peers()));
+        let replication = crate::replication_config::resolve(args.replication, file.metadata, &var, derived)?;
         if replication.is_some() && engine == Engine::Legacy {
             return Err(
                 "replicated metadata needs the kv engine (the legacy engine keeps xl.meta on local drives)".into()
@@ -273,7 +289,8 @@ impl Config {
             address,
             meta_dir: data.join("meta"),
             data,
-            drives,
+            topology,
+            cluster,
             domains: if args.domain.is_empty() { file.domains } else { args.domain },
             region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             inline_threshold: args.inline_threshold.or(file.inline_threshold).unwrap_or(128 * 1024),
@@ -314,7 +331,7 @@ mod tests {
         let c = Config::resolve(args).unwrap();
         assert_eq!(c.address.port(), 9200, "flag wins over file");
         assert_eq!(c.data, PathBuf::from("/tmp/x"));
-        assert_eq!(c.drives.len(), 12);
+        assert_eq!(c.topology.drives.len(), 12);
         assert_eq!(c.users.len(), 2);
         assert_eq!(c.users[1].display_name, "alt");
         assert!(!format!("{:?}", c.users).contains("example-secret"), "secrets never in Debug");

@@ -32,6 +32,10 @@ pub struct LimitArgs {
     /// by a stalled client for longer than the idle timeout.
     #[arg(long, env = "RUSTFS_BLOCKING_THREADS")]
     pub blocking_threads: Option<usize>,
+    /// Seconds one call to a drive of another node may take (a dead or partitioned node
+    /// costs at most this, then its drives go offline).
+    #[arg(long, env = "RUSTFS_DRIVE_TIMEOUT_SECS")]
+    pub drive_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -43,6 +47,7 @@ pub struct LimitFile {
     pub post_form_concurrency: Option<usize>,
     pub free_delay_secs: Option<u64>,
     pub blocking_threads: Option<usize>,
+    pub drive_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +58,7 @@ pub struct Limits {
     pub post_form_concurrency: usize,
     pub free_delay: Duration,
     pub blocking_threads: usize,
+    pub drive_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +70,7 @@ impl Default for Limits {
             post_form_concurrency: 16,
             free_delay: Duration::from_secs(30),
             blocking_threads: 512,
+            drive_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -81,11 +88,19 @@ impl Limits {
                 .unwrap_or(d.post_form_concurrency),
             free_delay: args.free_delay_secs.or(file.free_delay_secs).map_or(d.free_delay, Duration::from_secs),
             blocking_threads: args.blocking_threads.or(file.blocking_threads).unwrap_or(d.blocking_threads),
+            drive_timeout: args
+                .drive_timeout_secs
+                .or(file.drive_timeout_secs)
+                .map_or(d.drive_timeout, Duration::from_secs),
         };
-        if l.idle_timeout.is_zero() || l.max_connections == 0 || l.post_form_concurrency == 0 || l.blocking_threads < 4
+        if l.idle_timeout.is_zero()
+            || l.drive_timeout.is_zero()
+            || l.max_connections == 0
+            || l.post_form_concurrency == 0
+            || l.blocking_threads < 4
         {
             return Err(
-                "idle_timeout_secs, max_connections and post_form_concurrency must be above 0, blocking_threads at least 4"
+                "idle_timeout_secs, drive_timeout_secs, max_connections and post_form_concurrency must be above 0, blocking_threads at least 4"
                     .into(),
             );
         }

@@ -91,28 +91,42 @@ pub fn parse_peers(s: &str) -> Result<Vec<NodeAddr>, String> {
         .collect()
 }
 
-/// The group this node belongs to, or `None` for a local KV.
+/// The group this node belongs to, or `None` for a local KV. `derived` is the node's id and
+/// the group of a cluster whose drives name its nodes (see `cluster_config`): the metadata
+/// is then replicated over those nodes, and peers or ids given besides are refused.
 pub fn resolve(
     args: ReplicationArgs,
     file: MetadataFile,
     var: &dyn Fn(&str) -> Option<String>,
+    derived: Option<(u64, Vec<NodeAddr>)>,
 ) -> Result<Option<ReplicationConfig>, String> {
     let f = file.replication;
-    let peers = match &args.peers {
-        Some(p) => parse_peers(p)?,
-        None => f.nodes,
+    if derived.is_some()
+        && (args.peers.is_some() || !f.nodes.is_empty() || args.node_id.is_some() || f.node_id.is_some())
+    {
+        return Err("with drives on nodes (http://host:port/path) the metadata group is those nodes: drop --peers and --node-id".into());
+    }
+    let (derived_id, peers) = match (derived, &args.peers) {
+        (Some((id, peers)), _) => (Some(id), peers),
+        (None, Some(p)) => (None, parse_peers(p)?),
+        (None, None) => (None, f.nodes),
     };
     let kind = args
         .metadata_engine_type
         .or(file.engine_type)
         .unwrap_or_else(|| if peers.is_empty() { "local".into() } else { "replicated".into() });
     match kind.as_str() {
+        "local" if derived_id.is_some() => {
+            return Err("a cluster's metadata is replicated: drop metadata engine_type local".into());
+        }
         "local" => return Ok(None),
         "replicated" => {}
         other => return Err(format!("unknown metadata engine_type {other:?}: use local or replicated")),
     }
-    let node_id =
-        args.node_id.or(f.node_id).ok_or("replicated metadata needs a node id (--node-id, RUSTFS_NODE_ID)")?;
+    let node_id = derived_id
+        .or(args.node_id)
+        .or(f.node_id)
+        .ok_or("replicated metadata needs a node id (--node-id, RUSTFS_NODE_ID)")?;
     if peers.is_empty() {
         return Err(
             "replicated metadata needs the group's nodes (--peers, RUSTFS_PEERS, metadata.replication.nodes)".into()
@@ -193,7 +207,7 @@ metadata:
     fn the_seed_file_loads_as_written() {
         let doc: Doc = serde_yaml::from_str(SEED).unwrap();
         let secret = |k: &str| (k == "RUSTFS_CLUSTER_SECRET").then(|| "a-cluster-secret".to_string());
-        let c = resolve(ReplicationArgs::default(), doc.metadata.clone(), &secret).unwrap().unwrap();
+        let c = resolve(ReplicationArgs::default(), doc.metadata.clone(), &secret, None).unwrap().unwrap();
         assert_eq!(c.node_id, 1);
         assert_eq!(c.nodes.len(), 3);
         assert_eq!(c.nodes[2].address, "192.168.1.103:7000");
@@ -203,7 +217,7 @@ metadata:
         // Without a secret, a replicated node refuses to start.
         let none = |_: &str| None;
         assert!(
-            resolve(ReplicationArgs::default(), doc.metadata.clone(), &none)
+            resolve(ReplicationArgs::default(), doc.metadata.clone(), &none, None)
                 .unwrap_err()
                 .contains("RUSTFS_CLUSTER_SECRET")
         );
@@ -214,11 +228,11 @@ metadata:
             read_consistency: Some("eventual".into()),
             ..Default::default()
         };
-        let c = resolve(args, doc.metadata, &secret).unwrap().unwrap();
+        let c = resolve(args, doc.metadata, &secret, None).unwrap().unwrap();
         assert_eq!((c.node_id, c.nodes[1].address.as_str()), (2, "127.0.0.1:7002"));
         assert_eq!(c.read_consistency, ReadConsistency::Eventual);
         assert!(
-            resolve(ReplicationArgs::default(), MetadataFile::default(), &none).unwrap().is_none(),
+            resolve(ReplicationArgs::default(), MetadataFile::default(), &none, None).unwrap().is_none(),
             "local by default"
         );
         assert!(parse_peers("1=a:1,x=b:2").is_err());

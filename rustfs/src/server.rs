@@ -37,7 +37,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     if !repaired.is_empty() {
         tracing::warn!(buckets = ?repaired, "finished bucket deletes a crash had interrupted");
     }
-    let cleared = app.ec.clear_tmp();
+    // A cluster node cleared its drives before serving them to the other nodes (see `node`).
+    let cleared = if app.internode.is_none() { app.ec.clear_tmp() } else { 0 };
     if cleared > 0 {
         tracing::info!(entries = cleared, "removed leftovers of interrupted writes");
     }
@@ -92,7 +93,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards, domains };
 
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(address = %local, drives = cfg.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
+    tracing::info!(address = %local, drives = cfg.topology.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     http.http1()

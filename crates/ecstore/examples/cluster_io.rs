@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use internode::{Identity, Server};
 use rustfs_ecstore::disk::{DiskService, RemoteDisk};
-use rustfs_ecstore::{DriveSpec, EcStore, StoreError};
+use rustfs_ecstore::{DriveSpec, EcStore, StoreError, StoreOptions};
 
 const BUCKET_ID: &str = "6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b";
 
@@ -26,7 +26,11 @@ fn id(node: u64) -> Identity {
 async fn open(specs: Vec<DriveSpec>) -> Arc<EcStore> {
     Arc::new(
         tokio::task::spawn_blocking(move || {
-            EcStore::open_drives(specs, uuid_like, 1 << 20, Duration::from_secs(1), Duration::from_secs(60))
+            EcStore::open_drives(
+                specs,
+                uuid_like,
+                StoreOptions { free_delay: Duration::from_secs(1), ..Default::default() },
+            )
         })
         .await
         .unwrap()
@@ -141,7 +145,7 @@ async fn main() {
                     &d.display().to_string(),
                     Duration::from_secs(30),
                 );
-                DriveSpec { io: Arc::new(io), local: None }
+                DriveSpec { io: Arc::new(io), local: None, node: Some(format!("node{}", n + 1)) }
             });
         }
     }

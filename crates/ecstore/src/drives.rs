@@ -50,6 +50,8 @@ pub struct Drive {
     /// On this node: this server locks it while it runs (a remote drive is locked by the
     /// node that serves it).
     pub local: bool,
+    /// The node holding it (`host:port`), in a cluster.
+    pub node: Option<String>,
     pub set: usize,
     pub index: usize,
     state: RwLock<DriveState>,
@@ -62,6 +64,9 @@ pub struct Drive {
 #[derive(Debug, Clone, Serialize)]
 pub struct DriveInfo {
     pub path: String,
+    /// The node holding the drive (`host:port`), in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub set: usize,
     pub index: usize,
     #[serde(flatten)]
@@ -120,6 +125,7 @@ impl Drive {
         let (total, free) = usage.map_or((0, 0), |u| (u.total_bytes, u.free_bytes));
         DriveInfo {
             path: self.io.location().to_string(),
+            node: self.node.clone(),
             set: self.set,
             index: self.index,
             state: self.state(),
@@ -237,12 +243,14 @@ fn write_format(io: &dyn DiskIo, f: &Format) -> Result<()> {
 pub struct DriveSpec {
     pub io: Arc<dyn DiskIo>,
     pub local: Option<PathBuf>,
+    /// The node holding it (`host:port`), in a cluster.
+    pub node: Option<String>,
 }
 
 impl DriveSpec {
     /// A folder of this node.
     pub fn local(path: &Path) -> Self {
-        Self { io: Arc::new(LocalDisk::new(path)), local: Some(path.to_path_buf()) }
+        Self { io: Arc::new(LocalDisk::new(path)), local: Some(path.to_path_buf()), node: None }
     }
 }
 
@@ -278,38 +286,50 @@ pub fn open_drives(
             new_id()
         }
     };
-    let mut out = Vec::with_capacity(sets);
-    let mut specs = specs.into_iter();
-    for s in 0..sets {
-        let mut set = Vec::with_capacity(SET_DRIVES);
-        for d in 0..SET_DRIVES {
-            let Some(spec) = specs.next() else { break };
-            let drive = Drive {
-                path: spec.local.clone().unwrap_or_else(|| PathBuf::from(spec.io.location())),
-                local: spec.local.is_some(),
-                io: spec.io,
-                set: s,
-                index: d,
-                state: RwLock::new(DriveState::Offline("not checked".into())),
-                fresh: AtomicBool::new(false),
-                io_errors: AtomicU64::new(0),
-                lock: Mutex::new(None),
-            };
-            drive.recheck(&deployment_id, sets);
-            if let DriveState::Offline(reason) = drive.state() {
-                tracing::error!(drive = %drive.io.location(), set = s, index = d, %reason, "drive offline");
-            } else if drive.fresh.load(Ordering::Relaxed) && !counts.is_empty() {
-                tracing::warn!(drive = %drive.io.location(), "empty drive formatted as a replacement; run heal to refill it");
-            }
+    let drives: Vec<Drive> = specs
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| Drive {
+            path: spec.local.clone().unwrap_or_else(|| PathBuf::from(spec.io.location())),
+            local: spec.local.is_some(),
+            node: spec.node,
+            io: spec.io,
+            set: i / SET_DRIVES,
+            index: i % SET_DRIVES,
+            state: RwLock::new(DriveState::Offline("not checked".into())),
+            fresh: AtomicBool::new(false),
+            io_errors: AtomicU64::new(0),
+            lock: Mutex::new(None),
+        })
+        .collect();
+    // Probed in parallel: a drive of a node that is down costs one timeout, not one each.
+    std::thread::scope(|sc| {
+        for d in &drives {
+            let id = &deployment_id;
+            sc.spawn(move || d.recheck(id, sets));
+        }
+    });
+    let mut out: Vec<Vec<Drive>> = Vec::with_capacity(sets);
+    for drive in drives {
+        if let DriveState::Offline(reason) = drive.state() {
+            tracing::error!(drive = %drive.io.location(), set = drive.set, index = drive.index, %reason, "drive offline");
+        } else if drive.fresh.load(Ordering::Relaxed) && !counts.is_empty() {
+            tracing::warn!(drive = %drive.io.location(), "empty drive formatted as a replacement; run heal to refill it");
+        }
+        if drive.index == 0 {
+            out.push(Vec::with_capacity(SET_DRIVES));
+        }
+        if let Some(set) = out.last_mut() {
             set.push(drive);
         }
+    }
+    for (s, set) in out.iter().enumerate() {
         let online = set.iter().filter(|d| d.is_online()).count();
         if online < quorum {
             return Err(StoreError::Format(format!(
                 "erasure set {s} has only {online} of {SET_DRIVES} drives usable; {quorum} are needed to start"
             )));
         }
-        out.push(set);
     }
     Ok((deployment_id, out))
 }

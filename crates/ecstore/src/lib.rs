@@ -56,9 +56,42 @@ const HEAL_QUEUE: usize = 10_000;
 const DRIVE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const READ_AHEAD_BLOCKS: usize = 4;
 
+/// How a store is opened (see [`EcStore::open_drives`]).
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub block_size: usize,
+    /// How long replaced data waits before it is freed (readers may still stream it).
+    pub free_delay: Duration,
+    /// How long a reader or writer waits for a stalled client.
+    pub io_timeout: Duration,
+    /// Erasure sets per pool, in pool order (empty: one pool of every set).
+    pub pools: Vec<usize>,
+    /// Refuse to open when a set lacks write quorum (a single node). A cluster node opens
+    /// anyway: drives of nodes not up yet come online later (`DriveMonitor`), and the store
+    /// is not ready until every set has quorum.
+    pub require_quorum: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            block_size: DEFAULT_BLOCK_SIZE,
+            free_delay: free::DEFAULT_FREE_DELAY,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            pools: Vec::new(),
+            require_quorum: true,
+        }
+    }
+}
+
 pub struct EcStore {
     deployment_id: String,
     sets: Vec<Vec<Arc<Drive>>>,
+    /// The sets of each pool (consecutive ranges of `sets`).
+    pools: Vec<std::ops::Range<usize>>,
+    /// Free bytes on each pool's online drives, as last measured (new objects go to the
+    /// pools in proportion).
+    pool_free: Vec<std::sync::atomic::AtomicU64>,
     erasure: Erasure,
     heal_tx: mpsc::Sender<HealTask>,
     heal_rx: std::sync::Mutex<Option<mpsc::Receiver<HealTask>>>,
@@ -79,7 +112,8 @@ impl EcStore {
     /// reader or writer waits for a stalled client.
     pub fn open_with(paths: &[PathBuf], block_size: usize, free_delay: Duration, io_timeout: Duration) -> Result<Self> {
         let specs = paths.iter().map(|p| drives::DriveSpec::local(p)).collect();
-        Self::open_drives(specs, || uuid::Uuid::new_v4().to_string(), block_size, free_delay, io_timeout)
+        let opts = StoreOptions { block_size, free_delay, io_timeout, ..Default::default() };
+        Self::open_drives(specs, || uuid::Uuid::new_v4().to_string(), opts)
     }
 
     /// Opens a deployment whose drives may be on other nodes (`specs` in set order; see
@@ -87,16 +121,27 @@ impl EcStore {
     pub fn open_drives(
         specs: Vec<drives::DriveSpec>,
         new_id: impl FnOnce() -> String,
-        block_size: usize,
-        free_delay: Duration,
-        io_timeout: Duration,
+        o: StoreOptions,
     ) -> Result<Self> {
-        let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, block_size);
-        let (deployment_id, sets) = drives::open_drives(specs, Self::quorum_of(&erasure), new_id)?;
-        let sets = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
+        let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, o.block_size);
+        let quorum = if o.require_quorum { Self::quorum_of(&erasure) } else { 0 };
+        let (deployment_id, sets) = drives::open_drives(specs, quorum, new_id)?;
+        let sets: Vec<Vec<Arc<Drive>>> = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
+        let counts = if o.pools.is_empty() { vec![sets.len()] } else { o.pools.clone() };
+        if counts.iter().sum::<usize>() != sets.len() || counts.contains(&0) {
+            return Err(StoreError::Format(format!("pools of {counts:?} sets do not add up to {} sets", sets.len())));
+        }
+        let mut pools = Vec::new();
+        for n in counts {
+            let start = pools.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
+            pools.push(start..start + n);
+        }
         let (heal_tx, heal_rx) = mpsc::channel(HEAL_QUEUE);
-        Ok(Self {
+        let (free_delay, io_timeout) = (o.free_delay, o.io_timeout);
+        let store = Self {
             deployment_id,
+            pool_free: pools.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
+            pools,
             sets,
             erasure,
             heal_tx,
@@ -106,7 +151,55 @@ impl EcStore {
             in_use: Arc::new(free::InUse::default()),
             free: free::FreeQueue::new(free_delay),
             io_timeout,
-        })
+        };
+        store.measure_pools();
+        Ok(store)
+    }
+
+    pub fn pool_count(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// The pool set `set` belongs to.
+    pub fn pool_of_set(&self, set: usize) -> usize {
+        self.pools.iter().position(|r| r.contains(&set)).unwrap_or(0)
+    }
+
+    /// Measures the free space of each pool's online drives (blocking: drives of other nodes
+    /// are asked over the network). With one pool there is nothing to weigh.
+    pub fn measure_pools(&self) {
+        if self.pools.len() < 2 {
+            return;
+        }
+        for (i, r) in self.pools.iter().enumerate() {
+            let free: u64 = self.sets[r.clone()]
+                .iter()
+                .flatten()
+                .filter(|d| d.is_online())
+                .filter_map(|d| d.io.usage().ok())
+                .map(|u| u.free_bytes)
+                .sum();
+            self.pool_free[i].store(free, Ordering::Relaxed);
+        }
+    }
+
+    /// The pool a new object goes to: by its hash, weighted by the pools' free space (every
+    /// pool alike until they are measured).
+    fn pool_for_new(&self, h: u64) -> usize {
+        if self.pools.len() < 2 {
+            return 0;
+        }
+        // In MiB, so that the sum cannot overflow.
+        let free: Vec<u64> = self.pool_free.iter().map(|f| (f.load(Ordering::Relaxed) >> 20).max(1)).collect();
+        let total: u64 = free.iter().sum();
+        let mut at = h.rotate_left(17) % total;
+        for (i, f) in free.iter().enumerate() {
+            if at < *f {
+                return i;
+            }
+            at -= f;
+        }
+        0
     }
 
     fn quorum_of(e: &Erasure) -> usize {
@@ -194,12 +287,20 @@ impl EcStore {
         self.sets.get(i).map_or(&[], Vec::as_slice)
     }
 
-    /// A new, empty layout for `bucket/key`: its set by a stable hash, and its shard order
-    /// rotated by the same hash so that data shards spread over all drives. With a bucket
-    /// id the shards live under it (KV layout); without, in the key's folder (keyed layout).
+    /// A new, empty layout for `bucket/key`: its pool in proportion to free space (with a
+    /// bucket id) and its set in the pool by a stable hash, and its shard order rotated by the
+    /// same hash so that data shards spread over all drives. With a bucket id the shards live
+    /// under it (KV layout: the layout, kept in the metadata, says where they are); without,
+    /// in the key's folder on the key's set (keyed layout: found again by the key's hash).
     pub fn new_layout(&self, bucket: &str, key: &str, bucket_id: Option<&str>) -> ErasureLayout {
         let h = Self::hash(bucket, key);
-        let set = self.set_index(bucket, key) as u32;
+        let set = match bucket_id {
+            Some(_) => {
+                let pool = &self.pools[self.pool_for_new(h)];
+                (pool.start + (h % pool.len() as u64) as usize) as u32
+            }
+            None => self.set_index(bucket, key) as u32,
+        };
         let start = ((h >> 32) % SET_DRIVES as u64) as usize;
         ErasureLayout {
             algorithm: ALGORITHM.to_string(),
@@ -380,10 +481,11 @@ impl EcStore {
         .await;
     }
 
-    /// Removes leftovers of writes that were in progress when the server last stopped.
-    /// Call at start-up only, before serving.
+    /// Removes leftovers of writes that were in progress when the server last stopped, on
+    /// this node's drives. Call at start-up only, before serving (a cluster node calls
+    /// [`clear_local_tmp`] instead, before its drives are served to the other nodes).
     pub fn clear_tmp(&self) -> usize {
-        let drives: Vec<Arc<Drive>> = self.drives().cloned().collect();
+        let drives: Vec<Arc<Drive>> = self.drives().filter(|d| d.local).cloned().collect();
         gc::clear_tmp(&drives)
     }
 
@@ -546,6 +648,20 @@ impl Stream for ObjectReader {
         }
         self.rx.poll_recv(cx)
     }
+}
+
+/// Removes leftovers of interrupted writes in the tmp folders of this node's drive folders
+/// `paths` (those that hold a format). Call before the drives are served to other nodes.
+pub fn clear_local_tmp(paths: &[PathBuf]) -> usize {
+    let mut n = 0;
+    for p in paths {
+        let io = disk::LocalDisk::new(p);
+        let tmp = Drive::tmp_rel();
+        for e in disk::DiskIo::list(&io, &tmp).unwrap_or_default() {
+            n += usize::from(disk::DiskIo::remove_all(&io, &tmp.join(&e.name)).is_ok());
+        }
+    }
+    n
 }
 
 /// The single part of an object written in one PUT.

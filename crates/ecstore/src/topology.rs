@@ -87,71 +87,165 @@ fn endpoint(s: &str) -> Result<Endpoint, String> {
     Ok(Endpoint { node: None, path: PathBuf::from(s) })
 }
 
-/// The drives of a deployment, in set order (12 per set), and its nodes.
+/// The drives of a deployment, in set order (12 per set), its pools and its nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
-    /// Every drive, set by set.
+    /// Every drive, set by set (the sets of the first pool, then those of the next).
     pub drives: Vec<Endpoint>,
+    /// Erasure sets in each pool, in pool order (a pool is a group of nodes added at once).
+    pub pools: Vec<usize>,
     /// The nodes, in the order they first appear in the arguments (empty: single node).
     pub nodes: Vec<String>,
 }
 
-impl Topology {
-    /// Expands `args` and places the drives into sets. Refuses duplicates, a mix of bare
-    /// paths and node addresses, and a drive count that is not a multiple of 12.
-    pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut all = Vec::new();
-        for a in args {
-            for e in expand(a)? {
-                all.push(endpoint(&e)?);
+/// Expands one pool's arguments and places its drives into sets striped over its nodes.
+fn parse_pool(args: &[&str]) -> Result<Vec<Endpoint>, String> {
+    let mut all = Vec::new();
+    for a in args {
+        for e in expand(a)? {
+            all.push(endpoint(&e)?);
+        }
+    }
+    if all.is_empty() {
+        return Err("no drives given".into());
+    }
+    if !all.len().is_multiple_of(SET_DRIVES) {
+        return Err(format!("{} drives given in a pool; need a multiple of {SET_DRIVES}", all.len()));
+    }
+    let mut nodes: Vec<Option<String>> = Vec::new();
+    let mut by_node: BTreeMap<usize, Vec<Endpoint>> = BTreeMap::new();
+    for e in all {
+        let idx = match nodes.iter().position(|x| *x == e.node) {
+            Some(i) => i,
+            None => {
+                nodes.push(e.node.clone());
+                nodes.len() - 1
+            }
+        };
+        by_node.entry(idx).or_default().push(e);
+    }
+    // Stripe: the first drive of every node, then the second of every node, ... so that
+    // 12 consecutive drives (a set) spread over the nodes as evenly as they can.
+    let mut queues: Vec<std::collections::VecDeque<Endpoint>> = by_node.into_values().map(Into::into).collect();
+    let mut drives = Vec::new();
+    while queues.iter().any(|q| !q.is_empty()) {
+        for q in &mut queues {
+            if let Some(e) = q.pop_front() {
+                drives.push(e);
             }
         }
-        if all.is_empty() {
+    }
+    Ok(drives)
+}
+
+impl Topology {
+    /// Expands `args` and places the drives into sets. Arguments that all use ellipses are
+    /// one pool each (as MinIO reads them: `http://n{1...3}:9000/d{1...4}
+    /// http://n{4...6}:9000/d{1...4}` is two pools); plain arguments together are one pool.
+    /// Refuses duplicates, a mix of bare paths and node addresses, a mix of ellipsis and
+    /// plain arguments, and a pool whose drive count is not a multiple of 12.
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        let with = args.iter().filter(|a| a.contains('{')).count();
+        if with == 0 {
+            Self::parse_pools(&[args.to_vec()])
+        } else if with == args.len() {
+            Self::parse_pools(&args.iter().map(|a| vec![a.clone()]).collect::<Vec<_>>())
+        } else {
+            Err("give every pool of drives with ellipses ({1...n}), or list every drive of one pool".into())
+        }
+    }
+
+    /// Like [`Topology::parse`], with the pools given apart (the YAML file's `pools:`): each
+    /// a list of drive arguments, with or without ellipses.
+    pub fn parse_pools(pools: &[Vec<String>]) -> Result<Self, String> {
+        let mut drives = Vec::new();
+        let mut sets = Vec::new();
+        for p in pools {
+            let d = parse_pool(&p.iter().map(String::as_str).collect::<Vec<_>>())?;
+            sets.push(d.len() / SET_DRIVES);
+            drives.extend(d);
+        }
+        if sets.is_empty() {
             return Err("no drives given".into());
         }
         let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = all.iter().find(|e| !seen.insert((*e).clone())) {
+        if let Some(dup) = drives.iter().find(|e| !seen.insert((*e).clone())) {
             return Err(format!("drive {dup} is given twice"));
         }
-        let remote = all.iter().filter(|e| e.node.is_some()).count();
-        if remote != 0 && remote != all.len() {
+        let remote = drives.iter().filter(|e| e.node.is_some()).count();
+        if remote != 0 && remote != drives.len() {
             return Err("give every drive as http://host:port/path, or every drive as a bare path".into());
         }
-        if !all.len().is_multiple_of(SET_DRIVES) {
-            return Err(format!("{} drives given; need a multiple of {SET_DRIVES}", all.len()));
-        }
         let mut nodes: Vec<String> = Vec::new();
-        let mut by_node: BTreeMap<usize, Vec<Endpoint>> = BTreeMap::new();
-        for e in all {
-            let idx = match &e.node {
-                Some(n) => match nodes.iter().position(|x| x == n) {
-                    Some(i) => i,
-                    None => {
-                        nodes.push(n.clone());
-                        nodes.len() - 1
-                    }
-                },
-                None => 0,
-            };
-            by_node.entry(idx).or_default().push(e);
-        }
-        // Stripe: the first drive of every node, then the second of every node, ... so that
-        // 12 consecutive drives (a set) spread over the nodes as evenly as they can.
-        let mut queues: Vec<std::collections::VecDeque<Endpoint>> = by_node.into_values().map(Into::into).collect();
-        let mut drives = Vec::new();
-        while queues.iter().any(|q| !q.is_empty()) {
-            for q in &mut queues {
-                if let Some(e) = q.pop_front() {
-                    drives.push(e);
-                }
+        for n in drives.iter().filter_map(|e| e.node.as_ref()) {
+            if !nodes.contains(n) {
+                nodes.push(n.clone());
             }
         }
-        Ok(Self { drives, nodes })
+        Ok(Self { drives, pools: sets, nodes })
+    }
+
+    /// A single node's drives (bare paths, one pool).
+    pub fn local(paths: &[PathBuf]) -> Result<Self, String> {
+        Self::parse(&paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>())
+    }
+
+    /// The deployment id a new cluster formats its drives with: derived from the cluster id
+    /// and the first pool's drives, so that nodes starting in any order agree on it without
+    /// asking each other.
+    pub fn deployment_id(&self, cluster_id: &str) -> String {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(cluster_id.as_bytes());
+        for e in self.drives.iter().take(self.pools.first().copied().unwrap_or(0) * SET_DRIVES) {
+            h.update(b"\n");
+            h.update(e.to_string().as_bytes());
+        }
+        uuid::Builder::from_custom_bytes(h.digest128().to_be_bytes()).into_uuid().to_string()
+    }
+
+    /// Whether the drives are spread over nodes (a cluster).
+    pub fn is_cluster(&self) -> bool {
+        !self.nodes.is_empty()
     }
 
     /// How many drives of set `set` node `node` holds.
     pub fn drives_of_node_in_set(&self, set: usize, node: &str) -> usize {
         self.drives.iter().skip(set * SET_DRIVES).take(SET_DRIVES).filter(|e| e.node.as_deref() == Some(node)).count()
+    }
+
+    /// The paths of the drives node `node` holds (`None`: a single node's drives).
+    pub fn drives_of(&self, node: Option<&str>) -> Vec<PathBuf> {
+        self.drives.iter().filter(|e| e.node.as_deref() == node).map(|e| e.path.clone()).collect()
+    }
+
+    /// Which node this is: `explicit` if given (it must be one of the nodes), else the node
+    /// whose `host:port` is `address`, else the one whose port is `address`'s and whose host
+    /// `is_local` says is this machine.
+    pub fn find_me(
+        &self,
+        explicit: Option<&str>,
+        address: &str,
+        is_local: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        if let Some(e) = explicit {
+            return self.nodes.iter().find(|n| *n == e).cloned().ok_or_else(|| {
+                format!("this node is given as {e:?}, which is none of the drive nodes {:?}", self.nodes)
+            });
+        }
+        if let Some(n) = self.nodes.iter().find(|n| *n == address) {
+            return Ok(n.clone());
+        }
+        let port = address.rsplit_once(':').map(|(_, p)| p).unwrap_or_default();
+        let mine: Vec<&String> =
+            self.nodes.iter().filter(|n| n.rsplit_once(':').is_some_and(|(h, p)| p == port && is_local(h))).collect();
+        match mine.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(format!(
+                "none of the drive nodes {:?} is this machine listening on {address}: give this node's name with --node (RUSTFS_NODE)",
+                self.nodes
+            )),
+            many => Err(format!("several drive nodes {many:?} are this machine: give this node's name with --node")),
+        }
     }
 }
 
@@ -184,6 +278,10 @@ mod tests {
         }
         assert_eq!(t.drives[0].to_string(), "http://127.0.0.1:9000/data1");
         assert_eq!(t.drives[1].to_string(), "http://127.0.0.2:9000/data1");
+        let id = t.deployment_id("c1");
+        assert_eq!(id, t.deployment_id("c1"), "every node derives the same id");
+        assert_ne!(id, t.deployment_id("c2"));
+        assert!(uuid::Uuid::parse_str(&id).is_ok());
     }
 
     #[test]
@@ -205,14 +303,56 @@ mod tests {
     }
 
     #[test]
+    fn each_ellipsis_argument_is_a_pool_and_nodes_keep_their_order() {
+        let t = Topology::parse(&args(&["http://n{1...3}:9000/d{1...4}", "http://n{4...6}:9000/d{1...8}"])).unwrap();
+        assert_eq!(t.pools, [1, 2]);
+        assert_eq!(t.drives.len(), 36);
+        assert_eq!(t.nodes, ["n1:9000", "n2:9000", "n3:9000", "n4:9000", "n5:9000", "n6:9000"]);
+        for n in &t.nodes[..3] {
+            assert_eq!(t.drives_of_node_in_set(0, n), 4);
+        }
+        for s in 1..3 {
+            for n in &t.nodes[3..] {
+                assert_eq!(t.drives_of_node_in_set(s, n), 4, "pool 2 set {s} spreads over its own nodes");
+            }
+        }
+        let apart = Topology::parse_pools(&[
+            (1..=12).map(|i| format!("http://h{}:1/n{}/d{i}", i % 3, i % 3)).collect(),
+            vec!["http://h{3...5}:1/d{1...4}".to_string()],
+        ])
+        .unwrap();
+        assert_eq!((apart.pools.as_slice(), apart.nodes.len()), ([1, 1].as_slice(), 6));
+        assert!(Topology::parse_pools(&[]).is_err());
+        let plain = Topology::parse(&args(&[
+            "/a1", "/a2", "/a3", "/a4", "/a5", "/a6", "/a7", "/a8", "/a9", "/a10", "/a11", "/a12",
+        ]));
+        assert_eq!(plain.unwrap().pools, [1]);
+        assert!(Topology::parse(&args(&["/d{1...12}", "/d{12...23}"])).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn this_node_is_found_by_address_name_or_local_host() {
+        let t = Topology::parse(&args(&["http://127.0.0.{1...3}:9000/d{1...4}"])).unwrap();
+        let never = |_: &str| false;
+        assert_eq!(t.find_me(None, "127.0.0.2:9000", never).unwrap(), "127.0.0.2:9000");
+        assert_eq!(t.find_me(Some("127.0.0.3:9000"), "0.0.0.0:9000", never).unwrap(), "127.0.0.3:9000");
+        assert!(t.find_me(Some("127.0.0.4:9000"), "0.0.0.0:9000", never).is_err());
+        let only_two = |h: &str| h == "127.0.0.2";
+        assert_eq!(t.find_me(None, "0.0.0.0:9000", only_two).unwrap(), "127.0.0.2:9000");
+        assert!(t.find_me(None, "0.0.0.0:9001", only_two).unwrap_err().contains("--node"));
+        assert!(t.find_me(None, "0.0.0.0:9000", |_| true).unwrap_err().contains("several"));
+    }
+
+    #[test]
     fn bare_paths_are_one_node_and_mistakes_are_refused() {
         let t = Topology::parse(&args(&["/data/d{1...12}"])).unwrap();
         assert!(t.nodes.is_empty() && t.drives.iter().all(|e| e.node.is_none()));
         assert_eq!(t.drives[11].path, PathBuf::from("/data/d12"));
         for (bad, why) in [
             (vec!["/d{1...11}"], "multiple of 12"),
-            (vec!["/d{1...12}", "/d1"], "twice"),
-            (vec!["/d{1...6}", "http://h:1/d{1...6}"], "every drive"),
+            (vec!["/d{1...12}", "/d{1...12}"], "twice"),
+            (vec!["/d{1...12}", "http://h:1/d{1...12}"], "every drive"),
+            (vec!["/d{1...12}", "/e1"], "ellipses"),
             (vec!["relative{1...12}"], "absolute"),
             (vec!["https://h:1/d{1...12}"], "http://"),
             (vec!["http://h/d{1...12}"], "port"),

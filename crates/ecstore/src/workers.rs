@@ -129,6 +129,11 @@ impl Worker for GcWorker {
         "gc".into()
     }
 
+    /// The drives of a cluster are shared: one node collects for all.
+    fn leader_only(&self) -> bool {
+        true
+    }
+
     async fn work(&mut self) -> Result<WorkerState, String> {
         if tokio::time::Instant::now() < self.due {
             return Ok(WorkerState::Idle);

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use internode::{Identity, Peers, Server};
 use rustfs_ecstore::disk::{DiskService, RemoteDisk};
 use rustfs_ecstore::workers::DriveMonitor;
-use rustfs_ecstore::{DriveSpec, EcStore, StoreError};
+use rustfs_ecstore::{DriveSpec, EcStore, StoreError, StoreOptions};
 
 const SECRET: &str = "cluster-test-secret";
 const DEPLOYMENT: &str = "8d2f6a4e-1c3b-4d5e-9f60-718293a4b5c6";
@@ -59,7 +59,7 @@ fn view(nodes: &[Node], me: usize, peers: &Arc<Peers>) -> Vec<DriveSpec> {
                     &d.display().to_string(),
                     Duration::from_secs(2),
                 );
-                DriveSpec { io: Arc::new(io), local: None }
+                DriveSpec { io: Arc::new(io), local: None, node: Some(format!("node{}", n + 1)) }
             });
         }
     }
@@ -69,7 +69,15 @@ fn view(nodes: &[Node], me: usize, peers: &Arc<Peers>) -> Vec<DriveSpec> {
 async fn open(nodes: &[Node], me: usize) -> Arc<EcStore> {
     let specs = view(nodes, me, &Peers::new(identity(me as u64 + 1)));
     let s = tokio::task::spawn_blocking(move || {
-        EcStore::open_drives(specs, || DEPLOYMENT.to_string(), 1 << 20, Duration::from_secs(1), Duration::from_secs(10))
+        EcStore::open_drives(
+            specs,
+            || DEPLOYMENT.to_string(),
+            StoreOptions {
+                free_delay: Duration::from_secs(1),
+                io_timeout: Duration::from_secs(10),
+                ..Default::default()
+            },
+        )
     })
     .await
     .unwrap()

@@ -15,6 +15,8 @@ use super::{Entry, Stat, Usage};
 
 /// The internode message kind of a shard RPC request.
 pub const KIND_DISK: u16 = 0x0200;
+/// Every internode kind of the shard RPC.
+pub const INTERNODE_KINDS: std::ops::RangeInclusive<u16> = 0x0200..=0x02ff;
 /// Format of the messages below.
 pub const FORMAT: u8 = 1;
 /// The largest read one `ReadAt` may ask for.
