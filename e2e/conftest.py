@@ -41,11 +41,12 @@ def sha256(data):
 class Server:
     """One rustfs process over a data folder that outlives restarts of the process."""
 
-    def __init__(self, data=None, extra_args=(), config_text=None, env=None):
+    def __init__(self, data=None, extra_args=(), config_text=None, env=None, host="127.0.0.1", port=None):
         self.tmp = tempfile.mkdtemp(prefix="rustfs-e2e-")
         self.data = data or os.path.join(self.tmp, "data")
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.port = port or free_port()
+        self.endpoint = f"http://{host}:{self.port}"
         self.extra_args = list(extra_args)
         self.config = None
         if config_text is not None:
@@ -63,7 +64,7 @@ class Server:
         return [os.path.join(self.data, f"drive{i}") for i in range(1, 13)]
 
     def start(self, wait=True):
-        args = [BIN, "server", "--address", f"127.0.0.1:{self.port}", "--data", self.data, *self.extra_args]
+        args = [BIN, "server", "--address", f"{self.host}:{self.port}", "--data", self.data, *self.extra_args]
         if self.config:
             args += ["--config", self.config]
         self.log = open(self.log_path, "ab")

@@ -20,6 +20,8 @@ use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Serialize;
 
+use ecstore::HealProgress;
+
 use crate::app::App;
 
 pub const PREFIX: &str = "/rustfs/admin/v1/";
@@ -36,6 +38,50 @@ pub struct Info {
     pub buckets: u64,
     pub objects: u64,
     pub heal_queue: usize,
+    /// A cluster's nodes as this node sees them (empty on a single node).
+    #[serde(default)]
+    pub nodes: Vec<NodeInfo>,
+    /// Erasure sets per pool.
+    #[serde(default)]
+    pub pools: Vec<usize>,
+}
+
+/// One node of a cluster as the answering node sees it: its drives' states.
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `host:port` as the drive arguments name it.
+    pub node: String,
+    pub internode: String,
+    /// The node answering.
+    pub this_node: bool,
+    pub drives_online: usize,
+    pub drives: usize,
+    /// `online` (every drive), `degraded` (some), `offline` (none).
+    pub state: String,
+}
+
+fn nodes_of(app: &App, drives: &[ecstore::DriveInfo]) -> Vec<NodeInfo> {
+    let Some(c) = &app.cfg.cluster else { return Vec::new() };
+    c.nodes
+        .iter()
+        .map(|n| {
+            let mine: Vec<_> = drives.iter().filter(|d| d.node.as_deref() == Some(n.as_str())).collect();
+            let online = mine.iter().filter(|d| d.state == ecstore::DriveState::Online).count();
+            let state = match online {
+                0 => "offline",
+                o if o == mine.len() => "online",
+                _ => "degraded",
+            };
+            NodeInfo {
+                node: n.clone(),
+                internode: c.internode_addr(n),
+                this_node: *n == c.me,
+                drives_online: online,
+                drives: mine.len(),
+                state: state.into(),
+            }
+        })
+        .collect()
 }
 
 pub struct AdminRoute {
@@ -86,6 +132,7 @@ impl S3Route for AdminRoute {
         match (req.method.clone(), path.trim_end_matches('/')) {
             (Method::GET, "info") => {
                 let (buckets, objects) = count_objects(app).await?;
+                let drives = app.ec.drive_infos();
                 let info = Info {
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     deployment_id: app.ec.deployment_id().to_string(),
@@ -93,19 +140,31 @@ impl S3Route for AdminRoute {
                     ready: app.ready(),
                     sets: app.ec.set_count(),
                     sets_with_quorum: app.ec.sets_with_quorum(),
-                    drives: app.ec.drive_infos().iter().filter_map(|d| serde_json::to_value(d).ok()).collect(),
+                    drives: drives.iter().filter_map(|d| serde_json::to_value(d).ok()).collect(),
                     buckets,
                     objects,
                     heal_queue: app.ec.heal_queue_len(),
+                    nodes: nodes_of(app, &drives),
+                    pools: app.cfg.topology.pools.clone(),
                 };
                 json(StatusCode::OK, &info)
             }
             (Method::POST, "heal") => {
                 let q = crate::admin_query::HealQuery::parse(&req.uri).map_err(|e| s3_error!(InvalidRequest, "{e}"))?;
-                let p = app.heal.start(&app.runner, app.heal_targets(), q.bucket);
+                if let Some(b) = &q.bucket {
+                    app.meta.get_bucket(b).await.map_err(s3api::error::meta)?;
+                }
+                let p = match &app.heal_mark {
+                    // A cluster heals on its leader: the request is a mark the leader honours.
+                    Some(mark) => {
+                        let w = mark.request(q.bucket).await.map_err(s3api::error::meta)?;
+                        HealProgress { running: true, bucket: w.bucket, mark: Some(w.id), ..Default::default() }
+                    }
+                    None => app.heal.start(&app.runner, app.heal_targets(), q.bucket),
+                };
                 json(StatusCode::ACCEPTED, &p)
             }
-            (Method::GET, "heal") => match app.heal.status() {
+            (Method::GET, "heal") => match app.heal.cluster_status().await {
                 Some(p) => json(StatusCode::OK, &p),
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },

@@ -38,6 +38,8 @@ pub struct App {
     pub started: Instant,
     /// The on-demand heal walks (run on `runner`).
     pub heal: Arc<HealJobs>,
+    /// A cluster's heal mark: walks run on the leader when it is set (see `ecstore::heal_mark`).
+    pub heal_mark: Option<Arc<ecstore::HealMark>>,
     /// Runs every background worker (leader-only ones only while this node leads).
     pub runner: Arc<metadata::background::Runner>,
     /// A cluster node's internode port (shard RPC, Raft).
@@ -124,6 +126,13 @@ impl App {
             st.leader_id == st.node_id
         }));
         let ec = Arc::new(ec);
+        let (heal, heal_mark) = if cfg.cluster.is_some() {
+            let mark = ecstore::HealMark::new(kv.clone());
+            ec.set_heal_mark(mark.clone());
+            (Arc::new(HealJobs::shared(kv.clone())), Some(mark))
+        } else {
+            (Arc::new(HealJobs::default()), None)
+        };
         let kv_store = Arc::new(KvStore::new(kv.clone()));
         let persisted =
             MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
@@ -186,7 +195,8 @@ impl App {
             legacy,
             dual,
             started: Instant::now(),
-            heal: Arc::new(HealJobs::default()),
+            heal,
+            heal_mark,
             runner,
             internode,
             _lock: lock,
@@ -212,8 +222,8 @@ impl App {
 
     /// Why the server cannot take writes right now, if it cannot.
     pub fn not_ready_reason(&self) -> Option<String> {
-        if !self.ec.ready() {
-            return Some("an erasure set lacks quorum".into());
+        if let Some(why) = self.ec.quorum_problem() {
+            return Some(why);
         }
         self.kv_life.not_ready()
     }

@@ -44,7 +44,9 @@ impl Internode {
             .await
             .map_err(|e| format!("cannot listen on the internode port {listen}: {e}"))?;
         tracing::info!(node = %c.me, listen = %listen, "internode port serving this node's drives");
-        Ok(Some(Self { router, peers: internode::Peers::new(me), server }))
+        // Connections leave from the address this node listens on.
+        let source = Some(server.local_addr().ip());
+        Ok(Some(Self { router, peers: internode::Peers::with_source(me, source), server }))
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {

@@ -43,6 +43,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!(entries = cleared, "removed leftovers of interrupted writes");
     }
     app.ec.start_workers(&app.runner);
+    if let Some(m) = &app.heal_mark {
+        app.runner.spawn(ecstore::HealScheduler::new(m, &app.heal, app.heal_targets(), &app.runner));
+    }
     if let Some(d) = &app.dual {
         d.router.start_workers(&app.runner, Duration::from_secs(1));
         let m = &cfg.migration;

@@ -45,9 +45,24 @@ pub struct HealOutcome {
     pub shards_failed: u64,
 }
 
+/// Frames a heal reads ahead of the one it checks, per shard file.
+const AHEAD: usize = 3;
+
 fn block_lens(part_size: u64, bs: u64) -> impl Iterator<Item = usize> {
     let n = part_size.div_ceil(bs);
     (0..n).map(move |b| bs.min(part_size - b * bs) as usize)
+}
+
+/// Where each frame of a shard file of a part of `part_size` bytes lies: (offset, length).
+fn frame_places(e: &Erasure, part_size: u64) -> Vec<(u64, u64)> {
+    let mut at = 0u64;
+    block_lens(part_size, e.block_size as u64)
+        .map(|l| {
+            let len = bitrot::framed_len(e.shard_size(l)) as u64;
+            at += len;
+            (at - len, len)
+        })
+        .collect()
 }
 
 /// Whether a shard file holds exactly the expected frames, each valid at its place.
@@ -61,19 +76,23 @@ fn shard_is_healthy(
     let Ok(f) = io.open(path) else {
         return false;
     };
-    let expected: u64 =
-        block_lens(part_size, e.block_size as u64).map(|l| bitrot::framed_len(e.shard_size(l)) as u64).sum();
-    if f.len() != expected {
+    let frames = frame_places(e, part_size);
+    if f.len() != frames.iter().map(|(_, l)| l).sum::<u64>() {
         return false;
     }
+    // A file of another node fetches a few frames ahead.
+    for &(o, l) in frames.iter().take(AHEAD) {
+        f.prefetch(o, l);
+    }
     let mut frame = Vec::new();
-    let mut offset = 0u64;
-    for (b, l) in block_lens(part_size, e.block_size as u64).enumerate() {
-        frame.resize(bitrot::framed_len(e.shard_size(l)), 0);
+    for (b, &(offset, len)) in frames.iter().enumerate() {
+        if let Some(&(o, l)) = frames.get(b + AHEAD) {
+            f.prefetch(o, l);
+        }
+        frame.resize(len as usize, 0);
         if f.read_exact_at(&mut frame, offset).is_err() || key.verify(b as u64, &frame).is_none() {
             return false;
         }
-        offset += frame.len() as u64;
     }
     true
 }
@@ -93,12 +112,16 @@ pub(crate) fn heal_object(
         let paths: Vec<_> = layout.distribution.iter().map(|&d| dirs[d as usize].join(&name)).collect();
         let keys: Vec<bitrot::FrameKey> =
             (0..e.total()).map(|i| crate::erasure::frame_key(&layout.algorithm, &layout.data_dir, &name, i)).collect();
-        let healthy: Vec<bool> = (0..e.total())
-            .map(|i| {
-                let d = shard_drives[i];
-                d.is_online() && shard_is_healthy(d.io.as_ref(), &paths[i], &e, part.size, keys[i])
-            })
-            .collect();
+        // Every shard is checked at once (those on other nodes are network reads).
+        let healthy: Vec<bool> = std::thread::scope(|sc| {
+            let checks: Vec<_> = (0..e.total())
+                .map(|i| {
+                    let (d, path, key, e) = (shard_drives[i], &paths[i], keys[i], &e);
+                    sc.spawn(move || d.is_online() && shard_is_healthy(d.io.as_ref(), path, e, part.size, key))
+                })
+                .collect();
+            checks.into_iter().map(|c| c.join().unwrap_or(false)).collect()
+        });
         let bad: Vec<usize> = (0..e.total()).filter(|&i| !healthy[i]).collect();
         if bad.is_empty() {
             continue;
@@ -106,8 +129,24 @@ pub(crate) fn heal_object(
         if e.total() - bad.len() < e.data {
             return Err(StoreError::ReadQuorum(format!("data dir {}", layout.data_dir), e.data));
         }
-        let sources: Vec<Option<Box<dyn FileSource>>> =
-            (0..e.total()).map(|i| if healthy[i] { shard_drives[i].io.open(&paths[i]).ok() } else { None }).collect();
+        // Rebuilt from the first `data` healthy shards (fetched ahead when remote).
+        let mut left = e.data;
+        let sources: Vec<Option<Box<dyn FileSource>>> = (0..e.total())
+            .map(|i| {
+                if !healthy[i] || left == 0 {
+                    return None;
+                }
+                let f = shard_drives[i].io.open(&paths[i]).ok();
+                left -= usize::from(f.is_some());
+                f
+            })
+            .collect();
+        let frame_at = frame_places(&e, part.size);
+        for f in sources.iter().flatten() {
+            for &(o, l) in frame_at.iter().take(AHEAD) {
+                f.prefetch(o, l);
+            }
+        }
         let tmp_id = uuid::Uuid::new_v4().simple().to_string();
         // Writers for the shards to rebuild, on drives that are online.
         let mut writers: Vec<Option<(Box<dyn FileSink>, std::path::PathBuf)>> = vec![];
@@ -123,6 +162,9 @@ pub(crate) fn heal_object(
         }
         let mut offset = 0u64;
         for (b, l) in block_lens(part.size, e.block_size as u64).enumerate() {
+            if let Some(&(o, len)) = frame_at.get(b + AHEAD) {
+                sources.iter().flatten().for_each(|f| f.prefetch(o, len));
+            }
             let b = b as u64;
             let flen = bitrot::framed_len(e.shard_size(l));
             let mut shards: Vec<Option<Vec<u8>>> = vec![None; e.total()];

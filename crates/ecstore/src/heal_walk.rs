@@ -1,13 +1,17 @@
 //! The on-demand heal walk: heals the shards (and, on the legacy track, the xl.meta files) of
 //! every object version of one bucket or all, counting first for progress, as a job on the
 //! server's `background::Runner` (one object per unit). One walk at a time; the progress of
-//! the running or last walk stays readable (admin API, metrics, `rustfs-admin heal`).
-//! This module must never change metadata: it only rewrites missing or corrupt shards.
+//! the running or last walk stays readable (admin API, metrics, `rustfs-admin heal`). In a
+//! cluster the progress is also kept in the metadata KV (`s/heal-progress`, about once a
+//! second), so every node shows the walk the leader runs (see `heal_mark`).
+//! This module must never change object metadata: it only rewrites missing or corrupt
+//! shards.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metadata::background::{JobCtx, Runner};
-use metadata::{ListItem, MetadataStore, ObjectData, ObjectVersion, VersionQuery};
+use metadata::{Kv, ListItem, MetadataStore, ObjectData, ObjectVersion, VersionQuery, WriteBatch, schema};
 use serde::{Deserialize, Serialize};
 
 use crate::legacy::store::LegacyStore;
@@ -30,6 +34,24 @@ pub struct HealProgress {
     pub objects_total: u64,
     pub error: Option<String>,
     pub failures: Vec<String>,
+    /// When the walk started (ns since the epoch, on the node that runs it).
+    #[serde(default)]
+    pub started_ns: i64,
+    /// The heal mark the walk honours (see `heal_mark`), if it was started for one.
+    #[serde(default)]
+    pub mark: Option<u64>,
+    /// In a cluster: the heal mark stored now, i.e. a walk the cluster still wants (set when
+    /// a write missed drives or drives came back; the leader runs a walk once every drive
+    /// is online, and clears it after a walk that restored everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wanted: Option<crate::HealWanted>,
+}
+
+/// How often a running walk's progress is written to the KV.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+
+fn progress_key() -> Vec<u8> {
+    schema::system_key("heal-progress")
 }
 
 /// What a walk reads and heals.
@@ -45,11 +67,52 @@ pub struct HealTargets {
 #[derive(Default)]
 pub struct HealJobs {
     current: Mutex<Option<HealProgress>>,
+    /// Where a cluster keeps the progress for every node to read.
+    kv: Option<Arc<dyn Kv>>,
 }
 
 impl HealJobs {
+    /// Heal walks whose progress is also kept in `kv` (a cluster).
+    pub fn shared(kv: Arc<dyn Kv>) -> Self {
+        Self { current: Mutex::new(None), kv: Some(kv) }
+    }
+
+    /// The running or last walk of this node.
     pub fn status(&self) -> Option<HealProgress> {
         self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The running or last walk of the cluster: this node's while it runs one, else the
+    /// newest of this node's and the one kept in the KV.
+    pub async fn cluster_status(&self) -> Option<HealProgress> {
+        let local = self.status();
+        if local.as_ref().is_some_and(|p| p.running) {
+            return local;
+        }
+        let Some(kv) = &self.kv else { return local };
+        let key = progress_key();
+        let stored: Option<HealProgress> = match kv.get(&key).await {
+            Ok(Some(raw)) => schema::decode(&key, &raw).ok(),
+            _ => None,
+        };
+        let wanted = crate::HealMark::new(kv.clone()).load().await.ok().flatten().map(|(_, w)| w);
+        let mut p = match (local, stored) {
+            (Some(l), Some(s)) => Some(if s.started_ns >= l.started_ns { s } else { l }),
+            (l, s) => s.or(l),
+        };
+        if wanted.is_some() {
+            p.get_or_insert_with(HealProgress::default).wanted = wanted;
+        }
+        p
+    }
+
+    async fn persist(&self) {
+        let (Some(kv), Some(p)) = (&self.kv, self.status()) else { return };
+        let mut b = WriteBatch::new();
+        b.put(progress_key(), schema::encode(&p));
+        if let Err(e) = kv.write(b).await {
+            tracing::debug!(error = %e, "heal progress not saved");
+        }
     }
 
     fn update(&self, f: impl FnOnce(&mut HealProgress)) {
@@ -60,21 +123,41 @@ impl HealJobs {
 
     /// Starts a walk on `runner` unless one runs; returns the running walk's progress.
     pub fn start(self: &Arc<Self>, runner: &Arc<Runner>, targets: HealTargets, bucket: Option<String>) -> HealProgress {
+        self.start_for(runner, targets, bucket, None)
+    }
+
+    /// Like `start`, for the heal mark `mark` (see `heal_mark`).
+    pub fn start_for(
+        self: &Arc<Self>,
+        runner: &Arc<Runner>,
+        targets: HealTargets,
+        bucket: Option<String>,
+        mark: Option<u64>,
+    ) -> HealProgress {
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cur.as_ref().filter(|p| p.running) {
             return p.clone();
         }
         let id = cur.as_ref().map_or(1, |p| p.id + 1);
-        let mut p = HealProgress { id, bucket: bucket.clone(), running: true, ..Default::default() };
+        let mut p = HealProgress {
+            id,
+            bucket: bucket.clone(),
+            running: true,
+            started_ns: metadata::clock::now_ns(),
+            mark,
+            ..Default::default()
+        };
         *cur = Some(p.clone());
         drop(cur);
         let me = self.clone();
         let started = runner.spawn_job("heal-walk", false, |ctx| async move {
+            me.persist().await;
             let res = me.run(&ctx, &targets, bucket).await;
             me.update(|p| {
                 p.running = false;
                 p.error = res.clone().err();
             });
+            me.persist().await;
             res
         });
         if !started {
@@ -104,6 +187,7 @@ impl HealJobs {
             }
         }
         self.update(|p| p.objects_total = total);
+        let mut persisted = tokio::time::Instant::now();
         for b in &buckets {
             let mut pages = Versions::new(b);
             // Versions of a key arrive together; its xl.meta (legacy track) is healed once.
@@ -129,6 +213,10 @@ impl HealJobs {
                     };
                     self.update(|p| record(p, &o, res));
                     ctx.unit()?;
+                    if persisted.elapsed() >= PERSIST_EVERY {
+                        self.persist().await;
+                        persisted = tokio::time::Instant::now();
+                    }
                 }
             }
         }

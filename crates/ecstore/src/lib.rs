@@ -14,6 +14,7 @@ pub mod error;
 pub mod free;
 pub mod gc;
 pub mod heal;
+pub mod heal_mark;
 pub mod heal_walk;
 pub mod legacy;
 pub mod metrics;
@@ -42,6 +43,7 @@ pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
 pub use gc::GcReport;
 pub use heal::{HealOutcome, HealStats, HealTask};
+pub use heal_mark::{HealMark, HealScheduler, HealWanted};
 pub use heal_walk::{HealJobs, HealProgress, HealTargets};
 pub use writer::Written;
 
@@ -100,6 +102,8 @@ pub struct EcStore {
     in_use: Arc<free::InUse>,
     free: free::FreeQueue,
     io_timeout: Duration,
+    /// A cluster's heal mark (see `heal_mark`): set when writes miss drives or drives return.
+    heal_mark: std::sync::OnceLock<Arc<HealMark>>,
 }
 
 impl EcStore {
@@ -151,6 +155,7 @@ impl EcStore {
             in_use: Arc::new(free::InUse::default()),
             free: free::FreeQueue::new(free_delay),
             io_timeout,
+            heal_mark: std::sync::OnceLock::new(),
         };
         store.measure_pools();
         Ok(store)
@@ -235,6 +240,30 @@ impl EcStore {
         self.sets_with_quorum() == self.sets.len()
     }
 
+    /// Why the store cannot serve every object now: the first set without write quorum,
+    /// with its offline drives and why each is offline.
+    pub fn quorum_problem(&self) -> Option<String> {
+        let (i, set) = self
+            .sets
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.iter().filter(|d| d.is_online()).count() < self.write_quorum())?;
+        let offline: Vec<String> = set
+            .iter()
+            .filter_map(|d| match d.state() {
+                DriveState::Offline(why) => Some(format!("{} ({why})", d.io.location())),
+                DriveState::Online => None,
+            })
+            .collect();
+        Some(format!(
+            "erasure set {i} has {} of {} drives online, {} needed; offline: {}",
+            set.len() - offline.len(),
+            set.len(),
+            self.write_quorum(),
+            offline.join(", ")
+        ))
+    }
+
     /// Re-probes offline drives (a replaced drive comes back online, formatted).
     pub fn recheck_drives(&self) {
         for d in self.drives() {
@@ -253,20 +282,48 @@ impl EcStore {
         }
     }
 
-    /// Probes the drives of other nodes and re-checks those offline (blocking: network
-    /// calls). Returns how many are online afterwards.
-    pub fn check_remote_drives(&self) -> usize {
+    /// Probes the drives of other nodes and re-checks every offline one (blocking: network
+    /// calls, in parallel). A drive that comes back, or an empty one formatted as a
+    /// replacement, notes the heal mark. Returns how many drives are online afterwards.
+    pub fn check_drives(&self) -> usize {
         let sets = self.sets.len();
-        let mut online = 0;
-        for d in self.drives().filter(|d| !d.local) {
-            if d.is_online() {
-                d.check_alive();
-            } else {
-                d.recheck(&self.deployment_id, sets);
+        let drives: Vec<&Arc<Drive>> = self.drives().filter(|d| !d.local || !d.is_online()).collect();
+        let came_back = AtomicUsize::new(0);
+        std::thread::scope(|sc| {
+            for d in drives {
+                let came_back = &came_back;
+                sc.spawn(move || {
+                    if d.is_online() {
+                        d.check_alive();
+                    } else {
+                        d.recheck(&self.deployment_id, sets);
+                        if d.is_online() {
+                            tracing::info!(drive = %d.io.location(), fresh = d.fresh.load(Ordering::Relaxed), "drive back online");
+                            came_back.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
             }
-            online += usize::from(d.is_online());
+        });
+        if came_back.load(Ordering::Relaxed) > 0 {
+            self.note_heal("drives came back online");
         }
-        online
+        self.drives().filter(|d| d.is_online()).count()
+    }
+
+    /// Makes the store note the cluster's heal mark (see `heal_mark`).
+    pub fn set_heal_mark(&self, mark: Arc<HealMark>) {
+        let _ = self.heal_mark.set(mark);
+    }
+
+    pub fn heal_mark(&self) -> Option<&Arc<HealMark>> {
+        self.heal_mark.get()
+    }
+
+    fn note_heal(&self, why: &str) {
+        if let Some(m) = self.heal_mark.get() {
+            m.note(why);
+        }
     }
 
     fn hash(bucket: &str, key: &str) -> u64 {
@@ -377,8 +434,10 @@ impl EcStore {
             idle: self.io_timeout,
         };
         let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
-        if res.is_err() {
-            self.delete_files(layout, bucket, key, vec![file.to_string()]).await;
+        match &res {
+            Err(_) => self.delete_files(layout, bucket, key, vec![file.to_string()]).await,
+            Ok(w) if w.degraded() => self.note_heal("a write missed drives"),
+            Ok(_) => {}
         }
         res
     }
@@ -586,7 +645,7 @@ impl EcStore {
         }
         if let Some(rx) = self.free.rx.lock().unwrap_or_else(|e| e.into_inner()).take() {
             runner.spawn(workers::FreeWorker::new(Arc::downgrade(self), rx));
-            if self.drives().any(|d| !d.local) {
+            if self.drives().any(|d| !d.local) || self.pools.len() > 1 {
                 runner.spawn(workers::DriveMonitor::new(self, DRIVE_CHECK_INTERVAL));
             }
         }

@@ -44,23 +44,40 @@ impl ReadTarget {
 
     fn open_part(&self, part: usize) -> PartShards {
         let name = self.layout.parts[part].file_name();
-        let mut files = Vec::new();
-        let mut bad = Vec::new();
-        for &d in &self.layout.distribution {
-            let drive = &self.drives[d as usize];
-            let f = if drive.is_online() { drive.io.open(&self.dirs[d as usize].join(&name)).ok() } else { None };
-            bad.push(f.is_none());
-            files.push(f);
+        // The shards on online drives, opened at once (drives of other nodes in parallel).
+        let wanted: Vec<(usize, &dyn crate::disk::DiskIo, std::path::PathBuf)> = self
+            .layout
+            .distribution
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| (i, &self.drives[d as usize], d as usize))
+            .filter(|(_, drive, _)| drive.is_online())
+            .map(|(i, drive, d)| (i, drive.io.as_ref(), self.dirs[d].join(&name)))
+            .collect();
+        let items: Vec<(&dyn crate::disk::DiskIo, std::path::PathBuf)> =
+            wanted.iter().map(|(_, io, p)| (*io, p.clone())).collect();
+        let mut files: Vec<Option<Box<dyn FileSource>>> = (0..self.layout.distribution.len()).map(|_| None).collect();
+        for ((i, _, _), f) in wanted.iter().zip(crate::disk::open_all(&items)) {
+            files[*i] = f.ok();
         }
+        let bad: Vec<bool> = files.iter().map(Option::is_none).collect();
         let keys = (0..files.len())
             .map(|i| crate::erasure::frame_key(&self.layout.algorithm, &self.layout.data_dir, &name, i))
             .collect();
         PartShards { files, keys, bad }
     }
 
-    /// Reads block `b` of `part` (of `block_len` bytes) into `out`, reconstructing if needed.
-    /// Returns whether the block was degraded.
-    fn read_block(&self, ps: &mut PartShards, b: u64, block_len: usize, out: &mut Vec<u8>) -> Result<bool> {
+    /// Reads block `b` of `part` (of `block_len` bytes) into `out`, reconstructing if needed;
+    /// `next_len`: the length of the block the reader wants next, if any. Returns whether
+    /// the block was degraded.
+    fn read_block(
+        &self,
+        ps: &mut PartShards,
+        b: u64,
+        block_len: usize,
+        next_len: Option<usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
         let e = self.erasure();
         let full_frame = bitrot::framed_len(e.shard_size(e.block_size)) as u64;
         let shard_len = e.shard_size(block_len);
@@ -69,6 +86,14 @@ impl ReadTarget {
         let mut have = 0;
         let mut degraded = false;
         let mut frame = vec![0u8; bitrot::framed_len(shard_len)];
+        // The shards this block will be read from (data shards first), and the next block's:
+        // drives of other nodes fetch them ahead, all at once.
+        for f in ps.files.iter().zip(&ps.bad).filter(|(_, bad)| !**bad).filter_map(|(f, _)| f.as_ref()).take(e.data) {
+            f.prefetch(offset, frame.len() as u64);
+            if let Some(n) = next_len {
+                f.prefetch(offset + full_frame, bitrot::framed_len(e.shard_size(n)) as u64);
+            }
+        }
         for (i, slot) in shards.iter_mut().enumerate() {
             if have == e.data {
                 break;
@@ -135,7 +160,9 @@ pub(crate) fn produce(
             let block_start = b * bs;
             let block_len = bs.min(part.size - block_start) as usize;
             block.clear();
-            match t.read_block(&mut ps, b, block_len, &mut block) {
+            let next_start = block_start + block_len as u64;
+            let next_len = (next_start < to).then(|| bs.min(part.size - next_start) as usize);
+            match t.read_block(&mut ps, b, block_len, next_len, &mut block) {
                 Ok(d) => {
                     if d {
                         degraded.store(true, Ordering::Relaxed);

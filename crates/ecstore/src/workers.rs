@@ -156,18 +156,22 @@ impl Worker for GcWorker {
     }
 }
 
-/// Watches the drives of other nodes every `every`: an online one that stopped answering goes
-/// offline (so writes stop waiting on it), an offline one that answers again with its format
-/// comes back (its missed shards are found by reads and heal). All I/O runs on a blocking
-/// thread. Drives of this node are checked as before (at writes, readiness probes and heal).
+/// Watches the drives every `every` (a cluster, or several pools): a drive of another node
+/// that stopped answering goes offline (so writes stop waiting on it), an offline drive that
+/// answers again with its format comes back (and notes the heal mark, which this worker
+/// writes to the KV), an empty one is formatted as a replacement; each pool's free space is
+/// measured for the placement of new objects. All I/O runs on blocking threads. Online
+/// drives of this node are checked as before (at writes, readiness probes and heal).
 pub struct DriveMonitor {
     store: Weak<EcStore>,
     every: Duration,
+    /// When a set without quorum was last logged.
+    logged: Option<tokio::time::Instant>,
 }
 
 impl DriveMonitor {
     pub fn new(store: &Arc<EcStore>, every: Duration) -> Self {
-        Self { store: Arc::downgrade(store), every }
+        Self { store: Arc::downgrade(store), every, logged: None }
     }
 }
 
@@ -179,10 +183,28 @@ impl Worker for DriveMonitor {
 
     async fn work(&mut self) -> Result<WorkerState, String> {
         let Some(store) = self.store.upgrade() else { return Ok(WorkerState::Done) };
-        if store.drives().all(|d| d.local) {
+        if store.drives().all(|d| d.local) && store.pool_count() < 2 {
             return Ok(WorkerState::Done);
         }
-        tokio::task::spawn_blocking(move || store.check_remote_drives()).await.map_err(|e| e.to_string())?;
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || {
+            s.check_drives();
+            s.measure_pools();
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if let Some(m) = store.heal_mark() {
+            m.sync().await.map_err(|e| format!("cannot save the heal mark: {e}"))?;
+        }
+        // A node that cannot reach quorum says why, every 10 s while it lasts.
+        match store.quorum_problem() {
+            Some(why) if self.logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) => {
+                tracing::warn!(reason = %why, "not every erasure set has quorum; waiting for drives");
+                self.logged = Some(tokio::time::Instant::now());
+            }
+            Some(_) => {}
+            None => self.logged = None,
+        }
         Ok(WorkerState::Idle)
     }
 

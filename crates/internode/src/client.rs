@@ -39,6 +39,9 @@ struct Slot {
 /// Connections to the other nodes of the cluster.
 pub struct Peers {
     me: Identity,
+    /// The local address connections leave from (this node's internode address), so that a
+    /// node's traffic is told apart by address on a shared host (firewall rules, logs).
+    source: Option<std::net::IpAddr>,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
@@ -48,7 +51,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Peers {
     pub fn new(me: Identity) -> Arc<Self> {
-        Arc::new(Self { me, slots: Mutex::new(HashMap::new()) })
+        Self::with_source(me, None)
+    }
+
+    /// Connections that leave from `source` (an address of this machine).
+    pub fn with_source(me: Identity, source: Option<std::net::IpAddr>) -> Arc<Self> {
+        Arc::new(Self { me, source: source.filter(|ip| !ip.is_unspecified()), slots: Mutex::new(HashMap::new()) })
     }
 
     pub fn identity(&self) -> &Identity {
@@ -69,7 +77,7 @@ impl Peers {
         {
             return Err(NetError::Unreachable(addr.into(), "reconnecting after a failure (backoff)".into()));
         }
-        match connect(&self.me, addr).await {
+        match connect(&self.me, self.source, addr).await {
             Ok(c) => {
                 s.retry_at = None;
                 s.conn = Some(c.clone());
@@ -125,12 +133,28 @@ impl Peers {
     }
 }
 
-async fn connect(me: &Identity, addr: &str) -> Result<Arc<Conn>, NetError> {
-    let mut sock = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+async fn open(source: Option<std::net::IpAddr>, addr: &str) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else { return TcpStream::connect(addr).await };
+    let mut last = std::io::Error::other(format!("{addr} resolves to no address"));
+    for target in tokio::net::lookup_host(addr).await? {
+        let sock = if target.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        if target.is_ipv4() == ip.is_ipv4() {
+            sock.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        match sock.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn connect(me: &Identity, source: Option<std::net::IpAddr>, addr: &str) -> Result<Arc<Conn>, NetError> {
+    let mut sock = tokio::time::timeout(CONNECT_TIMEOUT, open(source, addr))
         .await
         .map_err(|_| NetError::Unreachable(addr.into(), "connect timed out".into()))?
         .map_err(|e| NetError::Unreachable(addr.into(), e.to_string()))?;
-    let _ = sock.set_nodelay(true);
+    crate::tune(&sock);
     tokio::time::timeout(HANDSHAKE_TIMEOUT, auth::client(&mut sock, me, addr))
         .await
         .map_err(|_| NetError::Unreachable(addr.into(), "handshake timed out".into()))??;

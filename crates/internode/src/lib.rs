@@ -54,3 +54,20 @@ pub enum NetError {
 
 /// Largest frame accepted (a request or response body and its header).
 pub const MAX_FRAME: usize = 32 << 20;
+
+/// How long sent data may stay unacknowledged before a connection is given up (a peer cut
+/// off by the network sends no reset: without this its connection would look alive for
+/// minutes and keep retransmitting after the network heals). Idle connections are probed.
+const DEAD_PEER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sets up an internode socket: no Nagle delay, and a dead peer detected within `DEAD_PEER`
+/// whether the connection is busy (TCP_USER_TIMEOUT) or idle (keepalive probes).
+fn tune(sock: &tokio::net::TcpStream) {
+    let _ = sock.set_nodelay(true);
+    let s = socket2::SockRef::from(sock);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(2))
+        .with_interval(std::time::Duration::from_secs(1));
+    let _ = s.set_tcp_keepalive(&ka);
+    let _ = s.set_tcp_user_timeout(Some(DEAD_PEER));
+}

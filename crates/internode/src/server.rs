@@ -57,7 +57,7 @@ impl Server {
                         continue;
                     }
                 };
-                let _ = sock.set_nodelay(true);
+                crate::tune(&sock);
                 let Ok(slot) = handshakes.clone().try_acquire_owned() else {
                     tracing::warn!(peer = %peer, "too many internode handshakes at once: connection closed");
                     continue;

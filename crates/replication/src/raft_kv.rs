@@ -298,7 +298,9 @@ impl RaftKv {
                 Some(s)
             }
         };
-        let peers = internode::Peers::new(me);
+        // Connections leave from this node's own internode address.
+        let source = listen.parse::<std::net::SocketAddr>().ok().map(|a| a.ip());
+        let peers = internode::Peers::with_source(me, source);
         // Every address known: the configured nodes and those membership changes brought.
         let addresses: HashMap<u64, String> = {
             let (l, nodes) = (log.clone(), cfg.nodes.clone());

@@ -57,8 +57,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: rustfs::migration_cli::MetadataCmd,
     },
-    /// Scan objects and rebuild missing or corrupt shards.
+    /// Scan objects and rebuild missing or corrupt shards (in a cluster, on the metadata
+    /// leader, for every node's drives); `heal status` shows the walk through any node.
     Heal {
+        #[command(subcommand)]
+        cmd: Option<HealCmd>,
         /// Only this bucket.
         #[arg(long)]
         bucket: Option<String>,
@@ -66,6 +69,12 @@ enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum HealCmd {
+    /// The running or last heal walk of the cluster (or of this server): progress and outcome.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -106,6 +115,27 @@ fn print_info(v: &serde_json::Value) {
     let _ = writeln!(o, "buckets:        {}", g("buckets"));
     let _ = writeln!(o, "objects:        {}", g("objects"));
     let _ = writeln!(o, "heal queue:     {}", g("heal_queue"));
+    if let Some(p) = g("pools").as_array().filter(|p| p.len() > 1) {
+        let sets: Vec<String> = p.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(o, "pools:          {} (sets per pool: {})", p.len(), sets.join(", "));
+    }
+    let nodes = g("nodes");
+    if let Some(ns) = nodes.as_array().filter(|n| !n.is_empty()) {
+        let _ = writeln!(o, "nodes:");
+        for n in ns {
+            let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let me = if n.get("this_node").and_then(|v| v.as_bool()) == Some(true) { "  (this node)" } else { "" };
+            let _ = writeln!(
+                o,
+                "  {:<24} {:<9} drives {}/{} online  internode {}{me}",
+                s("node"),
+                s("state"),
+                n.get("drives_online").unwrap_or(&serde_json::Value::Null),
+                n.get("drives").unwrap_or(&serde_json::Value::Null),
+                s("internode"),
+            );
+        }
+    }
     let _ = writeln!(o, "drives:");
     for d in g("drives").as_array().into_iter().flatten() {
         let state = d.get("state").and_then(|s| s.as_str()).unwrap_or("?");
@@ -139,6 +169,8 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
     if no_wait {
         let line = if json {
             serde_json::to_string(&started).unwrap_or_default()
+        } else if started.mark.is_some() {
+            "heal requested: the metadata leader runs it (see `rustfs-admin heal status`)".to_string()
         } else {
             format!("heal job {} started", started.id)
         };
@@ -154,14 +186,21 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
         b
     });
     let last = loop {
-        let p: HealProgress = c.typed("GET", &format!("{PREFIX}heal")).await?;
-        if let Some(b) = &bar {
-            b.set_length(p.objects_total);
-            b.set_position(p.objects_scanned);
-            b.set_message(format!("healed {}", p.objects_healed));
-        }
-        if !p.running {
-            break p;
+        // A cluster's walk is the one started for the mark this request made (or joined).
+        let p: Option<HealProgress> = match c.typed("GET", &format!("{PREFIX}heal")).await {
+            Ok(p) => Some(p),
+            Err(_) if started.mark.is_some() => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(p) = p.filter(|p| started.mark.is_none() || p.mark == started.mark) {
+            if let Some(b) = &bar {
+                b.set_length(p.objects_total);
+                b.set_position(p.objects_scanned);
+                b.set_message(format!("healed {}", p.objects_healed));
+            }
+            if !p.running {
+                break p;
+            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -191,6 +230,48 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
         (None, n) if n > 0 => Err(format!("{n} objects could not be healed")),
         _ => Ok(()),
     }
+}
+
+async fn heal_status(c: &AdminClient, json: bool) -> Result<(), String> {
+    let p: HealProgress = c.typed("GET", &format!("{PREFIX}heal")).await?;
+    if json {
+        out(&format!("{}\n", serde_json::to_string(&p).unwrap_or_default()));
+        return Ok(());
+    }
+    let pct = if p.objects_total > 0 { 100.0 * p.objects_scanned as f64 / p.objects_total as f64 } else { 100.0 };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "heal walk {} ({}): {}",
+        p.id,
+        p.bucket.as_deref().unwrap_or("all buckets"),
+        if p.running { "running" } else { "finished" }
+    );
+    let _ = writeln!(o, "  scanned {} of {} object versions ({pct:.0}%)", p.objects_scanned, p.objects_total);
+    let _ = writeln!(
+        o,
+        "  healed {} objects ({} shards, {}), {} failed",
+        p.objects_healed,
+        p.shards_healed,
+        human(p.bytes_healed),
+        p.objects_failed
+    );
+    for f in &p.failures {
+        let _ = writeln!(o, "  failed: {f}");
+    }
+    if let Some(e) = &p.error {
+        let _ = writeln!(o, "  error: {e}");
+    }
+    if let Some(w) = &p.wanted {
+        let _ = writeln!(
+            o,
+            "heal wanted ({}{}): the metadata leader walks once every drive is online",
+            w.reason,
+            w.bucket.as_deref().map(|b| format!(", bucket {b}")).unwrap_or_default()
+        );
+    }
+    out(&o);
+    Ok(())
 }
 
 #[tokio::main]
@@ -232,7 +313,8 @@ async fn main() -> std::process::ExitCode {
             }
             Ok(())
         }),
-        Cmd::Heal { bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
+        Cmd::Heal { cmd: Some(HealCmd::Status), .. } => heal_status(&c, cli.json).await,
+        Cmd::Heal { cmd: None, bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),
         Cmd::Migration { cmd } => rustfs::migration_cli::migration(&c, cmd, cli.json).await,
         Cmd::Validate(a) => rustfs::migration_cli::validate(&c, a, cli.json).await,

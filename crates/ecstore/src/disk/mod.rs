@@ -71,6 +71,11 @@ pub trait FileSource: Send + Sync {
     }
     /// Fills `buf` from `offset`; an error if the file ends first.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// A hint that `len` bytes at `offset` will be read soon: a file of another node starts
+    /// fetching them (a few at most), so reads of several shards overlap. A no-op here.
+    fn prefetch(&self, offset: u64, len: u64) {
+        let _ = (offset, len);
+    }
 }
 
 /// I/O on one drive; see the module documentation.
@@ -81,6 +86,12 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     /// `rename_durable` makes a file's place durable).
     fn create(&self, rel: &Path) -> io::Result<Box<dyn FileSink>>;
     fn open(&self, rel: &Path) -> io::Result<Box<dyn FileSource>>;
+    /// `open`, as a call that can be in flight together with others (a drive of another
+    /// node); `None`: call `open`, it does not wait on a network.
+    fn open_async(&self, rel: &Path) -> Option<futures::future::BoxFuture<'static, io::Result<Box<dyn FileSource>>>> {
+        let _ = rel;
+        None
+    }
     /// Moves file `from` to `to`, creating `to`'s folders durably, and makes the move durable.
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Writes `body` to `rel` atomically and durably (a temporary file, fsync, rename, fsync
@@ -97,6 +108,33 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     /// `""` is the drive's root.
     fn stat(&self, rel: &Path) -> io::Result<Stat>;
     fn usage(&self) -> io::Result<Usage>;
+}
+
+/// Opens `rel` on each drive at once (the calls to other nodes overlap; local files open on
+/// this thread meanwhile). Blocking: call from a blocking thread inside a tokio runtime.
+pub fn open_all(items: &[(&dyn DiskIo, std::path::PathBuf)]) -> Vec<io::Result<Box<dyn FileSource>>> {
+    let mut remote = Vec::new();
+    let mut out: Vec<Option<io::Result<Box<dyn FileSource>>>> = Vec::with_capacity(items.len());
+    for (i, (d, p)) in items.iter().enumerate() {
+        match d.open_async(p) {
+            Some(f) => {
+                remote.push((i, f));
+                out.push(None);
+            }
+            None => out.push(Some(d.open(p))),
+        }
+    }
+    if !remote.is_empty() {
+        let waits = futures::future::join_all(remote.into_iter().map(|(i, f)| async move { (i, f.await) }));
+        let done = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => tokio::task::block_in_place(|| rt.block_on(waits)),
+            Err(_) => futures::executor::block_on(waits),
+        };
+        for (i, r) in done {
+            out[i] = Some(r);
+        }
+    }
+    out.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("not opened")))).collect()
 }
 
 /// `check_rel`, where the empty path (the drive's root) is allowed too: for `list` and

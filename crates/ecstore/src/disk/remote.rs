@@ -3,18 +3,33 @@
 //! methods block the calling thread on the call, like `std::fs` does: callers run them on
 //! blocking threads; one called on a runtime worker is moved off it (`block_in_place`), so
 //! a multi-thread runtime is required.
+//!
+//! Streaming without waiting on each round trip: a file being written sends its appends from
+//! a task of its own through a small bounded queue (the writer blocks only when the queue is
+//! full: backpressure), so the shards of one block travel to every node at once; a file
+//! being read fetches the frames it is told it will need (`prefetch`) ahead, and opens can
+//! be started together (`open_async`). A dead or partitioned node so costs one call timeout
+//! per object, not one per shard.
+//!
 //! This module must never report a durable operation done unless the peer answered so.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use super::wire::{self, Answer, FORMAT, KIND_DISK, MAX_READ, Op, Reply, Request};
 use super::{DiskIo, Entry, FileSink, FileSource, Stat, Usage, check_rel_or_root};
 
 /// Bytes an `Append` carries at most (a sink buffers up to this before it sends).
 const APPEND_CHUNK: usize = 1 << 20;
+/// Appends a sink queues ahead of the network at most (its memory: this many chunks).
+const SINK_QUEUE: usize = 2;
+/// Reads a source keeps in flight ahead of the reader at most.
+const READ_AHEAD: usize = 4;
 
 #[derive(Clone)]
 pub struct RemoteDisk {
@@ -59,10 +74,9 @@ impl RemoteDisk {
         }
     }
 
-    fn call(&self, op: Op) -> io::Result<Reply> {
+    async fn call_async(&self, op: Op) -> io::Result<Reply> {
         let req = wire::encode(&Request { format: FORMAT, drive: self.drive.clone(), op });
-        let fut = self.peers.call(&self.addr, KIND_DISK, &req, self.timeout);
-        let raw = tokio::task::block_in_place(|| self.rt.block_on(fut)).map_err(|e| match e {
+        let raw = self.peers.call(&self.addr, KIND_DISK, &req, self.timeout).await.map_err(|e| match e {
             internode::NetError::Timeout(_) => {
                 io::Error::new(io::ErrorKind::TimedOut, format!("{}: {e}", self.location))
             }
@@ -72,31 +86,101 @@ impl RemoteDisk {
         ans.map_err(io::Error::from)
     }
 
-    fn done(&self, op: Op) -> io::Result<()> {
-        match self.call(op)? {
+    /// Waits for `fut` on the calling (blocking) thread.
+    fn wait<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.rt.block_on(fut))
+    }
+
+    fn call(&self, op: Op) -> io::Result<Reply> {
+        self.wait(self.call_async(op))
+    }
+
+    async fn done_async(&self, op: Op) -> io::Result<()> {
+        match self.call_async(op).await? {
             Reply::Done => Ok(()),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    fn done(&self, op: Op) -> io::Result<()> {
+        self.wait(self.done_async(op))
+    }
+
+    async fn read_at_async(&self, path: String, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        match self.call_async(Op::ReadAt { path, offset, len }).await? {
+            Reply::Bytes(b) if b.len() as u64 == len => Ok(b),
+            Reply::Bytes(_) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short read")),
+            r => Err(unexpected(&r)),
+        }
+    }
+
+    async fn open_remote(self, path: String) -> io::Result<Box<dyn FileSource>> {
+        match self.call_async(Op::Open { path: path.clone() }).await? {
+            Reply::Len(len) => Ok(Box::new(RemoteSource { disk: self, path, len, ahead: Mutex::default() })),
             r => Err(unexpected(&r)),
         }
     }
 }
 
+enum SinkMsg {
+    Data(Vec<u8>),
+    Sync,
+}
+
+/// A file being written: `Create`, then its `Append`s in order, then `Sync`, sent by a task
+/// of its own (see the module documentation).
 struct RemoteSink {
     disk: RemoteDisk,
-    path: String,
-    offset: u64,
+    tx: Option<tokio::sync::mpsc::Sender<SinkMsg>>,
+    task: Option<tokio::task::JoinHandle<io::Result<()>>>,
     buf: Vec<u8>,
 }
 
-impl RemoteSink {
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
+async fn pump(disk: RemoteDisk, path: String, mut rx: tokio::sync::mpsc::Receiver<SinkMsg>) -> io::Result<()> {
+    disk.done_async(Op::Create { path: path.clone() }).await?;
+    let mut offset = 0u64;
+    while let Some(m) = rx.recv().await {
+        match m {
+            SinkMsg::Data(data) => {
+                let len = data.len() as u64;
+                disk.done_async(Op::Append { path: path.clone(), offset, data }).await?;
+                offset += len;
+            }
+            SinkMsg::Sync => return disk.done_async(Op::Sync { path }).await,
         }
-        let data = std::mem::take(&mut self.buf);
-        let len = data.len() as u64;
-        self.disk.done(Op::Append { path: self.path.clone(), offset: self.offset, data })?;
-        self.offset += len;
-        Ok(())
+    }
+    // Dropped without a sync: the file is abandoned (its tmp folder is removed by the writer).
+    Err(io::Error::other("abandoned"))
+}
+
+impl RemoteSink {
+    /// The pump's error, once it stopped.
+    fn failure(&mut self) -> io::Error {
+        self.tx = None;
+        match self.task.take() {
+            Some(t) => match self.disk.wait(t) {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => io::Error::other(format!("{}: the write stopped early", self.disk.location)),
+                Err(e) => io::Error::other(format!("{}: {e}", self.disk.location)),
+            },
+            None => io::Error::other(format!("{}: the write already failed", self.disk.location)),
+        }
+    }
+
+    fn send(&mut self, m: SinkMsg) -> io::Result<()> {
+        let Some(tx) = self.tx.clone() else { return Err(self.failure()) };
+        match self.disk.wait(tx.send(m)) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.failure()),
+        }
+    }
+}
+
+impl Drop for RemoteSink {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
     }
 }
 
@@ -107,22 +191,44 @@ impl FileSink for RemoteSink {
             self.buf.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
             if self.buf.len() == APPEND_CHUNK {
-                self.flush()?;
+                let chunk = std::mem::take(&mut self.buf);
+                self.send(SinkMsg::Data(chunk))?;
             }
         }
         Ok(())
     }
 
     fn sync(mut self: Box<Self>) -> io::Result<()> {
-        self.flush()?;
-        self.disk.done(Op::Sync { path: self.path.clone() })
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.send(SinkMsg::Data(chunk))?;
+        }
+        self.send(SinkMsg::Sync)?;
+        self.tx = None;
+        let Some(t) = self.task.take() else { return Err(self.failure()) };
+        match self.disk.wait(t) {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(format!("{}: {e}", self.disk.location))),
+        }
     }
 }
+
+type Ahead = VecDeque<(u64, u64, tokio::task::JoinHandle<io::Result<Vec<u8>>>)>;
 
 struct RemoteSource {
     disk: RemoteDisk,
     path: String,
     len: u64,
+    /// Reads started ahead (offset, length, the call).
+    ahead: Mutex<Ahead>,
+}
+
+impl Drop for RemoteSource {
+    fn drop(&mut self) {
+        for (_, _, h) in self.ahead.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            h.abort();
+        }
+    }
 }
 
 impl FileSource for RemoteSource {
@@ -130,19 +236,41 @@ impl FileSource for RemoteSource {
         self.len
     }
 
+    fn prefetch(&self, offset: u64, len: u64) {
+        if len == 0 || len > MAX_READ || offset.saturating_add(len) > self.len {
+            return;
+        }
+        let mut a = self.ahead.lock().unwrap_or_else(|e| e.into_inner());
+        if a.len() >= READ_AHEAD || a.iter().any(|(o, l, _)| *o == offset && *l == len) {
+            return;
+        }
+        let (d, p) = (self.disk.clone(), self.path.clone());
+        a.push_back((offset, len, self.disk.rt.spawn(async move { d.read_at_async(p, offset, len).await })));
+    }
+
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let want = buf.len() as u64;
+        let started = {
+            let mut a = self.ahead.lock().unwrap_or_else(|e| e.into_inner());
+            // Reads started for offsets the reader went past are no longer wanted.
+            while a.front().is_some_and(|(o, _, _)| *o < offset) {
+                if let Some((_, _, h)) = a.pop_front() {
+                    h.abort();
+                }
+            }
+            a.iter().position(|(o, l, _)| *o == offset && *l == want).and_then(|i| a.remove(i))
+        };
+        if let Some((_, _, h)) = started {
+            let b = self.disk.wait(h).map_err(|e| io::Error::other(e.to_string()))??;
+            buf.copy_from_slice(&b);
+            return Ok(());
+        }
         let mut done = 0usize;
         while done < buf.len() {
-            let want = ((buf.len() - done) as u64).min(MAX_READ);
-            let at = offset + done as u64;
-            match self.disk.call(Op::ReadAt { path: self.path.clone(), offset: at, len: want })? {
-                Reply::Bytes(b) if b.len() as u64 == want => {
-                    buf[done..done + b.len()].copy_from_slice(&b);
-                    done += b.len();
-                }
-                Reply::Bytes(_) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short read")),
-                r => return Err(unexpected(&r)),
-            }
+            let n = ((buf.len() - done) as u64).min(MAX_READ);
+            let b = self.disk.wait(self.disk.read_at_async(self.path.clone(), offset + done as u64, n))?;
+            buf[done..done + b.len()].copy_from_slice(&b);
+            done += b.len();
         }
         Ok(())
     }
@@ -153,18 +281,24 @@ impl DiskIo for RemoteDisk {
         &self.location
     }
 
+    /// The file is created by the sink's task: an error shows at a later write or the sync.
     fn create(&self, p: &Path) -> io::Result<Box<dyn FileSink>> {
+        super::check_rel(p)?;
         let path = rel(p)?;
-        self.done(Op::Create { path: path.clone() })?;
-        Ok(Box::new(RemoteSink { disk: self.clone(), path, offset: 0, buf: Vec::new() }))
+        let (tx, rx) = tokio::sync::mpsc::channel(SINK_QUEUE);
+        let task = self.rt.spawn(pump(self.clone(), path, rx));
+        Ok(Box::new(RemoteSink { disk: self.clone(), tx: Some(tx), task: Some(task), buf: Vec::new() }))
     }
 
     fn open(&self, p: &Path) -> io::Result<Box<dyn FileSource>> {
         let path = rel(p)?;
-        match self.call(Op::Open { path: path.clone() })? {
-            Reply::Len(len) => Ok(Box::new(RemoteSource { disk: self.clone(), path, len })),
-            r => Err(unexpected(&r)),
-        }
+        self.wait(self.clone().open_remote(path))
+    }
+
+    fn open_async(&self, p: &Path) -> Option<BoxFuture<'static, io::Result<Box<dyn FileSource>>>> {
+        let path = rel(p);
+        let d = self.clone();
+        Some(Box::pin(async move { d.open_remote(path?).await }))
     }
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
