@@ -334,6 +334,31 @@ pub fn open_drives(
     Ok((deployment_id, out))
 }
 
+/// Runs `f` on every drive at once: on the drives of other nodes from threads of their own
+/// (their calls wait on the network), on this node's one after another on the calling
+/// thread meanwhile. Results in drive order. Blocking.
+pub fn on_each<T: Send>(drives: &[Arc<Drive>], f: impl Fn(usize, &Drive) -> T + Sync) -> Vec<T> {
+    if drives.iter().all(|d| d.local) {
+        return drives.iter().enumerate().map(|(i, d)| f(i, d)).collect();
+    }
+    std::thread::scope(|sc| {
+        let f = &f;
+        let remote: Vec<_> =
+            drives.iter().enumerate().map(|(i, d)| (!d.local).then(|| sc.spawn(move || f(i, d)))).collect();
+        let local: Vec<Option<T>> = drives.iter().enumerate().map(|(i, d)| d.local.then(|| f(i, d))).collect();
+        remote
+            .into_iter()
+            .zip(local)
+            .enumerate()
+            .map(|(i, (r, l))| match (r, l) {
+                (Some(h), _) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                (None, Some(v)) => v,
+                (None, None) => f(i, &drives[i]),
+            })
+            .collect()
+    })
+}
+
 /// Creates `dir` and any missing parents, making each new entry durable in its parent.
 pub fn create_dir_all_durable(dir: &Path) -> Result<()> {
     crate::disk::local::create_dirs_durable(None, dir).map_err(|e| StoreError::io(dir, e))

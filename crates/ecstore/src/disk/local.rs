@@ -187,6 +187,19 @@ impl DiskIo for LocalDisk {
         }
     }
 
+    fn remove_durable(&self, rel: &Path) -> io::Result<()> {
+        self.remove_all(rel)?;
+        let p = self.abs(rel)?;
+        match p.parent() {
+            Some(dir) if dir.exists() => sync_dir(dir),
+            _ => Ok(()),
+        }
+    }
+
+    fn walk(&self, rel: &Path, q: &super::walk::WalkQuery) -> io::Result<Vec<super::walk::Entry>> {
+        Ok(q.walk().run(&self.abs_or_root(rel)?))
+    }
+
     fn remove_empty_dir(&self, rel: &Path) -> io::Result<bool> {
         match fs::remove_dir(self.abs(rel)?) {
             Ok(()) => Ok(true),

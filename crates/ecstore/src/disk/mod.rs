@@ -18,6 +18,7 @@ pub mod local;
 pub mod remote;
 pub mod service;
 pub mod suite;
+pub mod walk;
 pub mod wire;
 
 use std::io;
@@ -101,6 +102,8 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     fn read_all(&self, rel: &Path, max: u64) -> io::Result<Vec<u8>>;
     /// Removes a file or a folder with everything in it; absent is not an error.
     fn remove_all(&self, rel: &Path) -> io::Result<()>;
+    /// `remove_all`, then makes the removal durable (fsync of the parent folder).
+    fn remove_durable(&self, rel: &Path) -> io::Result<()>;
     /// Removes an empty folder; `Ok(false)` if it is not empty or not there.
     fn remove_empty_dir(&self, rel: &Path) -> io::Result<bool>;
     /// The entries of a folder (in no particular order); `""` is the drive's root.
@@ -108,6 +111,9 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     /// `""` is the drive's root.
     fn stat(&self, rel: &Path) -> io::Result<Stat>;
     fn usage(&self) -> io::Result<Usage>;
+    /// The keys (folders holding an `xl.meta`) under folder `rel` in key order, per `q`
+    /// (see `walk`); a missing folder has none.
+    fn walk(&self, rel: &Path, q: &walk::WalkQuery) -> io::Result<Vec<walk::Entry>>;
 }
 
 /// Opens `rel` on each drive at once (the calls to other nodes overlap; local files open on

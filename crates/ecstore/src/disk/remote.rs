@@ -320,6 +320,18 @@ impl DiskIo for RemoteDisk {
         self.done(Op::RemoveAll { path: rel(p)? })
     }
 
+    fn remove_durable(&self, p: &Path) -> io::Result<()> {
+        super::check_rel(p)?;
+        self.done(Op::RemoveDurable { path: rel(p)? })
+    }
+
+    fn walk(&self, p: &Path, q: &super::walk::WalkQuery) -> io::Result<Vec<super::walk::Entry>> {
+        match self.call(Op::Walk { path: rel(p)?, query: q.clone() })? {
+            Reply::Walked(e) => Ok(e),
+            r => Err(unexpected(&r)),
+        }
+    }
+
     fn remove_empty_dir(&self, p: &Path) -> io::Result<bool> {
         match self.call(Op::RemoveEmptyDir { path: rel(p)? })? {
             Reply::Removed(r) => Ok(r),

@@ -16,6 +16,9 @@ use super::local::LocalDisk;
 use super::wire::{self, Answer, FORMAT, KIND_DISK, MAX_READ, Op, Reply, Request, WireError};
 use super::{DiskIo, check_rel};
 
+/// Entries one `Walk` answers at most.
+const MAX_WALK: usize = 10_000;
+
 /// The shard RPC handler of one node: its drives by their configured path.
 pub struct DiskService {
     drives: HashMap<String, LocalDisk>,
@@ -99,6 +102,15 @@ fn run(d: &LocalDisk, op: Op) -> io::Result<Reply> {
         Op::List { path } => Reply::Entries(d.list(Path::new(&path))?),
         Op::Stat { path } => Reply::Stat(d.stat(Path::new(&path))?),
         Op::Usage => Reply::Usage(d.usage()?),
+        Op::RemoveDurable { path } => {
+            d.remove_durable(Path::new(&path))?;
+            Reply::Done
+        }
+        Op::Walk { path, query } => {
+            // A walk answers at most one page; the caller asks again after its last entry.
+            let query = super::walk::WalkQuery { limit: query.limit.min(MAX_WALK), ..query };
+            Reply::Walked(d.walk(Path::new(&path), &query)?)
+        }
     })
 }
 

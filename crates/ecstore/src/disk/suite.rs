@@ -98,6 +98,38 @@ pub fn list_stat_remove(d: &dyn DiskIo) -> Check {
     Ok(())
 }
 
+/// The key walk of a bucket folder, and durable removal.
+pub fn walk_and_remove_durable(d: &dyn DiskIo) -> Check {
+    for k in
+        ["a/xl.meta", "a-b/xl.meta", "a/x/xl.meta", "b/c/xl.meta", "b/c/1e2f0a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b/part.1"]
+    {
+        d.write_durable(&Path::new("suite/bkt").join(k), b"x").map_err(err("write"))?;
+    }
+    let q = |after: Option<&str>, slash, limit| super::walk::WalkQuery {
+        prefix: String::new(),
+        after: after.map(str::to_string),
+        slash_delimiter: slash,
+        limit,
+    };
+    let names = |v: Vec<super::walk::Entry>| -> Vec<String> { v.iter().map(|e| e.name().to_string()).collect() };
+    let all = names(d.walk(p("suite/bkt"), &q(None, false, 100)).map_err(err("walk"))?);
+    ensure!(all == ["a", "a-b", "a/x", "b/c"], "keys in byte order, no data dir: {all:?}");
+    let page = names(d.walk(p("suite/bkt"), &q(Some("a-b"), true, 1)).map_err(err("walk page"))?);
+    ensure!(page == ["a/"], "a page after a marker, with the delimiter: {page:?}");
+    ensure!(
+        d.walk(p("suite/none"), &q(None, false, 10)).map_err(err("walk nothing"))?.is_empty(),
+        "no folder, no keys"
+    );
+    d.remove_durable(p("suite/bkt/a/xl.meta")).map_err(err("remove_durable"))?;
+    ensure!(d.stat(p("suite/bkt/a/xl.meta")).is_err(), "removed");
+    d.remove_durable(p("suite/bkt/a/xl.meta")).map_err(err("remove_durable again"))?;
+    ensure!(
+        d.remove_durable(p("")).is_err() && d.remove_durable(p("../x")).is_err(),
+        "remove_durable of the root or outside"
+    );
+    d.remove_all(p("suite/bkt")).map_err(err("cleanup"))
+}
+
 /// Paths that would leave the drive are refused by every call; the root (`""`) may be
 /// listed and stated, never changed.
 pub fn escapes_refused(d: &dyn DiskIo) -> Check {
@@ -130,6 +162,7 @@ pub fn run_all(d: &dyn DiskIo) -> Check {
     write_move_read(d)?;
     durable_small_files(d)?;
     list_stat_remove(d)?;
+    walk_and_remove_durable(d)?;
     escapes_refused(d)?;
     d.remove_all(p("suite")).map_err(err("final cleanup"))
 }

@@ -78,6 +78,13 @@ pub enum Op {
         path: String,
     },
     Usage,
+    RemoveDurable {
+        path: String,
+    },
+    Walk {
+        path: String,
+        query: super::walk::WalkQuery,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +96,7 @@ pub enum Reply {
     Entries(Vec<Entry>),
     Stat(Stat),
     Usage(Usage),
+    Walked(Vec<super::walk::Entry>),
 }
 
 /// An I/O error as it crosses the wire: its kind (the ones callers tell apart) and message.

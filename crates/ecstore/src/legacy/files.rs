@@ -12,8 +12,7 @@
 //! to every drive. This module must never return a version that an acknowledged write
 //! removed, nor answer with fewer than `quorum` drives.
 
-use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::drives::{self, Drive};
@@ -23,9 +22,13 @@ use crate::xlmeta::{self, XlMeta, XlVersion};
 
 pub use crate::paths::XL_META;
 
-fn xl_path(d: &Drive, bucket: &str, key: &str) -> PathBuf {
-    paths::object_dir(&d.path, bucket, key).join(XL_META)
+/// `bucket/key`'s xl.meta, relative to a drive.
+fn xl_path(bucket: &str, key: &str) -> PathBuf {
+    paths::object_dir(Path::new(""), bucket, key).join(XL_META)
 }
+
+/// Largest xl.meta read (MinIO keeps small objects inline, up to 128 KiB each, in it).
+const MAX_XL_META: u64 = 64 << 20;
 
 /// What identifies the content of an xl.meta across drives (the per-drive erasure index and
 /// header signatures aside).
@@ -61,12 +64,13 @@ pub struct Agreement {
 pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Agreement> {
     paths::check_legacy_key(key)?;
     let mut missing = 0;
-    let mut online = 0;
     let mut groups: Vec<(Vec<u8>, XlMeta, usize)> = Vec::new();
-    for d in set.iter().filter(|d| d.is_online()) {
-        online += 1;
-        let p = xl_path(d, bucket, key);
-        match fs::read(&p) {
+    let rel = xl_path(bucket, key);
+    let up: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
+    let copies = drives::on_each(&up, |_, d| d.io.read_all(&rel, MAX_XL_META));
+    let online = up.len();
+    for (d, copy) in up.iter().zip(copies) {
+        match copy {
             Ok(buf) => match xlmeta::decode(&buf) {
                 Ok(m) => {
                     let fp = fingerprint(&m);
@@ -77,7 +81,7 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
                 }
                 Err(e) => {
                     d.note_error();
-                    tracing::warn!(path = %p.display(), error = %e, "corrupt xl.meta");
+                    tracing::warn!(drive = %d.io.location(), path = %rel.display(), error = %e, "corrupt xl.meta");
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing += 1,
@@ -175,23 +179,22 @@ pub fn write(
     for_drive: impl Fn(usize) -> XlMeta,
 ) -> Result<()> {
     paths::check_legacy_key(key)?;
-    let mut ok = 0;
-    for (pos, d) in set.iter().enumerate() {
+    let rel = xl_path(bucket, key);
+    let bodies: Vec<Vec<u8>> = (0..set.len()).map(|pos| xlmeta::encode(&for_drive(pos))).collect();
+    let written = drives::on_each(set, |pos, d| {
         if !d.check_alive() {
-            continue;
+            return false;
         }
-        let dir = paths::object_dir(&d.path, bucket, key);
-        let body = xlmeta::encode(&for_drive(pos));
-        let res =
-            drives::create_dir_all_durable(&dir).and_then(|()| drives::write_file_durable(&dir.join(XL_META), &body));
-        match res {
-            Ok(()) => ok += 1,
+        match d.io.write_durable(&rel, &bodies[pos]) {
+            Ok(()) => true,
             Err(e) => {
                 d.note_error();
-                tracing::warn!(drive = %d.path.display(), error = %e, "xl.meta write failed");
+                tracing::warn!(drive = %d.io.location(), error = %e, "xl.meta write failed");
+                false
             }
         }
-    }
+    });
+    let ok = written.iter().filter(|w| **w).count();
     if ok < quorum {
         return Err(StoreError::WriteQuorum { set: set.first().map_or(0, |d| d.set), online: ok, needed: quorum });
     }
@@ -201,26 +204,26 @@ pub fn write(
 /// Removes `bucket/key`'s xl.meta from every drive (its last version is gone).
 pub fn remove(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
     paths::check_legacy_key(key)?;
-    for d in set.iter().filter(|d| d.is_online()) {
-        let p = xl_path(d, bucket, key);
-        match fs::remove_file(&p) {
-            Ok(()) => {
-                if let Some(parent) = p.parent() {
-                    let _ = drives::sync_dir(parent);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(_) => d.note_error(),
+    let rel = xl_path(bucket, key);
+    let online: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
+    drives::on_each(&online, |_, d| {
+        if d.io.remove_durable(&rel).is_err() {
+            d.note_error();
         }
-    }
+    });
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::fs;
 
     use super::*;
+
+    fn file(d: &Drive, bucket: &str, key: &str) -> PathBuf {
+        d.path.join(xl_path(bucket, key))
+    }
     use crate::xlmeta::{VersionType, XlVersion};
 
     fn meta(mtime: i64) -> XlMeta {
@@ -255,7 +258,7 @@ mod tests {
         write(&set[..3], "b", "k", 3, |_| meta(2)).unwrap();
         assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // ...and corrupt copies are outvoted.
-        fs::write(xl_path(&set[4], "b", "k"), b"XL2 garbage").unwrap();
+        fs::write(file(&set[4], "b", "k"), b"XL2 garbage").unwrap();
         assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // No content with a write quorum (7 old, 5 newer): versions are voted on one by
         // one; both have more than n - q = 4 copies, so the newer (delete marker, same null
@@ -273,13 +276,13 @@ mod tests {
         write(&set, "b", "k", 8, |_| meta(1)).unwrap();
         write(&set[..8], "b", "k", 8, |_| meta(3)).unwrap();
         for d in &set[..3] {
-            let p = xl_path(d, "b", "k");
+            let p = file(d, "b", "k");
             fs::remove_file(&p).unwrap();
             fs::create_dir(&p).unwrap();
         }
         assert!(matches!(read(&set, "b", "k", 8), Err(StoreError::ReadQuorum(..))));
         for d in &set[..3] {
-            fs::remove_dir(xl_path(d, "b", "k")).unwrap();
+            fs::remove_dir(file(d, "b", "k")).unwrap();
         }
         remove(&set, "b", "k").unwrap();
         assert!(read(&set, "b", "k", 8).unwrap().is_none());
@@ -288,7 +291,7 @@ mod tests {
         assert!(read(&set, "b", "p", 8).unwrap().is_none());
         // Agreement counts only matching copies.
         write(&set, "b", "q", 8, |_| meta(1)).unwrap();
-        fs::write(xl_path(&set[7], "b", "q"), b"XL2 garbage").unwrap();
+        fs::write(file(&set[7], "b", "q"), b"XL2 garbage").unwrap();
         let a = read_agreement(&set, "b", "q", 8).unwrap();
         assert_eq!((a.agreeing, a.online), (11, 12));
         assert!(matches!(read(&set, "b", "../x", 8), Err(StoreError::InvalidName(_))));

@@ -7,4 +7,5 @@ pub mod files;
 pub mod mapping;
 pub mod records;
 pub mod store;
-pub mod walk;
+/// The walk of a drive's xl.meta files lives with the drive I/O (it runs where the drive is).
+pub use crate::disk::walk;

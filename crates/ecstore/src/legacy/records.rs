@@ -9,9 +9,13 @@ use metadata::{MetaError, Result};
 
 use crate::drives::{self, Drive, SYS_DIR};
 
-fn path(d: &Drive, rel: &Path) -> PathBuf {
-    d.path.join(SYS_DIR).join(rel)
+/// A record's path relative to a drive.
+fn on_drive(rel: &Path) -> PathBuf {
+    Path::new(SYS_DIR).join(rel)
 }
+
+/// Largest record read.
+const MAX_RECORD: u64 = 4 << 20;
 
 fn majority(drives: &[Arc<Drive>]) -> usize {
     drives.len() / 2 + 1
@@ -29,12 +33,14 @@ pub fn read(drives: &[Arc<Drive>], rel: &Path) -> Result<Option<Vec<u8>>> {
     let mut groups: Vec<(Vec<u8>, usize)> = Vec::new();
     let mut missing = 0;
     let mut unknown = 0;
-    for d in drives {
-        if !d.is_online() {
+    let p = on_drive(rel);
+    let copies = drives::on_each(drives, |_, d| d.is_online().then(|| d.io.read_all(&p, MAX_RECORD)));
+    for (d, copy) in drives.iter().zip(copies) {
+        let Some(copy) = copy else {
             unknown += 1;
             continue;
-        }
-        match std::fs::read(path(d, rel)) {
+        };
+        match copy {
             Ok(b) => match groups.iter_mut().find(|g| g.0 == b) {
                 Some(g) => g.1 += 1,
                 None => groups.push((b, 1)),
@@ -65,18 +71,15 @@ pub fn read(drives: &[Arc<Drive>], rel: &Path) -> Result<Option<Vec<u8>>> {
 
 /// Writes the record at `rel` durably to every drive; fails without a majority.
 pub fn write(drives: &[Arc<Drive>], rel: &Path, body: &[u8]) -> Result<()> {
-    let mut ok = 0;
-    for d in drives.iter().filter(|d| d.check_alive()) {
-        let p = path(d, rel);
-        let res = p
-            .parent()
-            .map_or(Ok(()), drives::create_dir_all_durable)
-            .and_then(|()| drives::write_file_durable(&p, body));
-        match res {
-            Ok(()) => ok += 1,
-            Err(_) => d.note_error(),
+    let p = on_drive(rel);
+    let written = drives::on_each(drives, |_, d| {
+        let ok = d.check_alive() && d.io.write_durable(&p, body).is_ok();
+        if !ok && d.is_online() {
+            d.note_error();
         }
-    }
+        ok
+    });
+    let ok = written.iter().filter(|w| **w).count();
     if ok >= majority(drives) {
         Ok(())
     } else {
@@ -86,24 +89,20 @@ pub fn write(drives: &[Arc<Drive>], rel: &Path, body: &[u8]) -> Result<()> {
 
 /// Removes the record (or folder of records) at `rel` from every drive.
 pub fn remove(drives: &[Arc<Drive>], rel: &Path) {
-    for d in drives.iter().filter(|d| d.is_online()) {
-        let p = path(d, rel);
-        let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
-        if let Some(parent) = p.parent() {
-            let _ = drives::sync_dir(parent);
+    let p = on_drive(rel);
+    drives::on_each(drives, |_, d| {
+        if d.is_online() {
+            let _ = d.io.remove_durable(&p);
         }
-    }
+    });
 }
 
 /// Names in the folder `rel` on any drive (the union; callers read each with `read`).
 pub fn list(drives: &[Arc<Drive>], rel: &Path) -> Vec<String> {
-    let mut names: Vec<String> = drives
-        .iter()
-        .filter(|d| d.is_online())
-        .flat_map(|d| std::fs::read_dir(path(d, rel)).into_iter().flatten().flatten())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| !n.contains(".tmp-"))
-        .collect();
+    let p = on_drive(rel);
+    let lists =
+        drives::on_each(drives, |_, d| if d.is_online() { d.io.list(&p).unwrap_or_default() } else { Vec::new() });
+    let mut names: Vec<String> = lists.into_iter().flatten().map(|e| e.name).filter(|n| !n.contains(".tmp-")).collect();
     names.sort();
     names.dedup();
     names
@@ -113,6 +112,10 @@ pub fn list(drives: &[Arc<Drive>], rel: &Path) -> Vec<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    fn path(d: &Drive, rel: &Path) -> PathBuf {
+        d.path.join(on_drive(rel))
+    }
 
     fn drives(dir: &Path) -> Vec<Arc<Drive>> {
         let paths: Vec<PathBuf> = (0..12).map(|i| dir.join(format!("d{i}"))).collect();

@@ -13,7 +13,7 @@ use metadata::{
 };
 use tokio::sync::{Mutex, RwLock};
 
-use super::walk::{Entry, Walk};
+use super::walk::{Entry, WalkQuery};
 use super::{files, mapping, records};
 use crate::drives::Drive;
 use crate::xlmeta::XlMeta;
@@ -91,22 +91,17 @@ impl LegacyStore {
         for (i, _) in trimmed.match_indices('/') {
             let parent = &trimmed[..i];
             let set = self.ec.set_index(bucket, parent);
-            let drives: Vec<std::path::PathBuf> = self
-                .ec
-                .set_drives(set)
-                .iter()
-                .filter(|d| d.is_online())
-                .map(|d| crate::paths::object_dir(&d.path, bucket, parent).join(files::XL_META))
-                .collect();
-            probes.push((parent.to_string(), drives));
+            let drives: Vec<Arc<Drive>> = self.ec.set_drives(set).iter().filter(|d| d.is_online()).cloned().collect();
+            let rel = crate::paths::object_dir(std::path::Path::new(""), bucket, parent).join(files::XL_META);
+            probes.push((parent.to_string(), drives, rel));
         }
         if probes.is_empty() {
             return Ok(());
         }
         let hit = blocking(move || {
-            probes.into_iter().find_map(|(parent, files)| {
-                let held = files.iter().filter(|f| f.is_file()).count();
-                (held * 2 > files.len()).then_some(parent)
+            probes.into_iter().find_map(|(parent, drives, rel)| {
+                let held = crate::drives::on_each(&drives, |_, d| d.io.stat(&rel).is_ok_and(|s| !s.is_dir));
+                (held.iter().filter(|h| **h).count() * 2 > drives.len()).then_some(parent)
             })
         })
         .await?;
@@ -318,23 +313,22 @@ impl LegacyStore {
     /// one a delete or a write cut short left on few drives.
     async fn walk(&self, bucket: &str, prefix: &str, after: Option<&str>, slash: bool, limit: usize) -> Vec<Entry> {
         let per_set = self.ec.write_quorum();
-        let roots: Vec<std::path::PathBuf> = (0..self.ec.set_count())
+        let drives: Vec<Arc<Drive>> = (0..self.ec.set_count())
             .flat_map(|i| {
-                self.ec
-                    .set_drives(i)
-                    .iter()
-                    .filter(|d| d.is_online())
-                    .take(per_set)
-                    .map(|d| d.path.join(bucket))
-                    .collect::<Vec<_>>()
+                self.ec.set_drives(i).iter().filter(|d| d.is_online()).take(per_set).cloned().collect::<Vec<_>>()
             })
             .collect();
-        let (prefix, after) = (prefix.to_string(), after.map(str::to_string));
+        let q =
+            WalkQuery { prefix: prefix.to_string(), after: after.map(str::to_string), slash_delimiter: slash, limit };
+        let root = std::path::PathBuf::from(bucket);
         blocking(move || {
             let mut all: Vec<Entry> = Vec::new();
-            for r in &roots {
-                let w = Walk { prefix: &prefix, after: after.as_deref(), slash_delimiter: slash, limit };
-                all.extend(w.run(r));
+            // Each drive walks where it is (a drive of another node in one call).
+            for walked in crate::drives::on_each(&drives, |_, d| d.io.walk(&root, &q)) {
+                match walked {
+                    Ok(entries) => all.extend(entries),
+                    Err(e) => tracing::warn!(error = %e, "a drive's walk failed; listing from the others"),
+                }
             }
             all.sort_by(|a, b| a.name().cmp(b.name()));
             all.dedup();

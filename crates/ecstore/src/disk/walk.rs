@@ -1,4 +1,7 @@
-//! Walking the xl.meta files of a bucket on a drive in S3 key (byte) order.
+//! Walking the xl.meta files of a bucket on a drive in S3 key (byte) order (the legacy
+//! track's listings). It runs where the drive is: `DiskIo::walk` of a local drive walks its
+//! folder, that of a drive of another node asks that node to (one call per page, not one per
+//! folder).
 //!
 //! A key `K` is the folder `<drive>/<bucket>/K` holding an `xl.meta`. Folder order is not key
 //! order (`a-b` sorts before `a/x` because `-` < `/`), so each child `c` of a folder yields two
@@ -9,9 +12,11 @@
 
 use std::path::Path;
 
-use crate::legacy::files::XL_META;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+use crate::paths::XL_META;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Entry {
     Key(String),
     CommonPrefix(String),
@@ -33,6 +38,26 @@ pub struct Walk<'a> {
     /// by the caller on the keys.
     pub slash_delimiter: bool,
     pub limit: usize,
+}
+
+/// A walk as it is asked of a drive (owned, so it can cross the shard RPC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkQuery {
+    pub prefix: String,
+    pub after: Option<String>,
+    pub slash_delimiter: bool,
+    pub limit: usize,
+}
+
+impl WalkQuery {
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            prefix: &self.prefix,
+            after: self.after.as_deref(),
+            slash_delimiter: self.slash_delimiter,
+            limit: self.limit,
+        }
+    }
 }
 
 /// A data dir of the keyed layout (never a key, nor a folder of keys); see
