@@ -17,6 +17,8 @@ use crate::config::{Config, Engine};
 /// The DualTrack machinery of a deployment moving from xl.meta to the KV.
 pub struct Dual {
     pub router: Arc<DualTrack>,
+    /// A cluster node's way to the coordinator (see `coordinator`); `None` on a single node.
+    pub link: Option<Arc<crate::coordinator::Link>>,
     pub migrator: Arc<Migrator>,
     pub validator: Arc<Validator>,
     /// Cleanup and rebuild-kv jobs.
@@ -138,12 +140,14 @@ impl App {
             MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
         let m = &cfg.migration;
         let dual_on = persisted.is_some() || m.dual;
-        // A DualTrack migration reads and writes xl.meta on this node's drives: it runs on a
-        // single node, and the metadata is replicated once it is complete.
+        // A DualTrack migration reads and writes xl.meta on the drives: over a replicated KV
+        // only when the drives are the cluster's too (a metadata group over local drives has
+        // no xl.meta every node can read).
         if cfg.replication.is_some()
+            && cfg.cluster.is_none()
             && (m.dual || persisted.as_ref().is_some_and(|p| p.0.phase != metadata::dualtrack::Phase::Complete))
         {
-            return Err("a DualTrack migration runs on a single node: finish it (phase complete) before replicating the metadata".into());
+            return Err("a DualTrack migration needs the xl.meta of every node: run it on a single node, or on a cluster whose drives are given as http://host:port/path".into());
         }
         if persisted.is_some() && !m.dual {
             tracing::warn!(
@@ -160,6 +164,7 @@ impl App {
                     window: m.window,
                     workers: 8,
                     fallback_to_fs: m.fallback_to_fs,
+                    coordinated: cfg.cluster.is_some(),
                 };
                 let router = Arc::new(DualTrack::new(l.clone(), kv_store.clone(), startup, opts));
                 if let Some(w) =
@@ -170,13 +175,33 @@ impl App {
                 for n in &m.notes {
                     tracing::warn!("{n}");
                 }
+                // A cluster node runs each call on the coordinator (see `coordinator`).
+                let link = match (&cfg.cluster, &internode) {
+                    (Some(c), Some(net)) => {
+                        net.router.register(
+                            crate::coordinator::INTERNODE_KINDS,
+                            crate::coordinator::Service::new(router.clone()),
+                        )?;
+                        Some(Arc::new(crate::coordinator::Link::new(net.peers.clone(), kv_life.clone(), c.clone())))
+                    }
+                    _ => None,
+                };
+                let meta: Arc<dyn MetadataStore> = match &link {
+                    Some(l) => Arc::new(metadata::dualtrack::forward::Forwarded::new(
+                        router.clone(),
+                        l.clone(),
+                        crate::coordinator::FORWARD_WAIT,
+                    )),
+                    None => router.clone(),
+                };
                 let d = Dual {
                     migrator: Arc::new(Migrator::new(router.clone(), &runner)),
                     validator: Arc::new(Validator::new(router.clone(), &runner)),
                     router: router.clone(),
+                    link,
                     jobs: Arc::new(Jobs::default()),
                 };
-                (router, Some(d))
+                (meta, Some(d))
             }
             _ => (Arc::new(metadata::Timed::new(kv_store, metadata::metrics::TrackLabel::Kv)), None),
         };

@@ -274,7 +274,7 @@ impl Config {
             crate::cluster_config::resolve(&topology, args.cluster, file.node, file.internode_port, &address)?;
         let derived = cluster.as_ref().map(|c| (c.my_id(), c.peers()));
         let replication = crate::replication_config::resolve(args.replication, file.metadata, &var, derived)?;
-        if replication.is_some() && engine == Engine::Legacy {
+        if replication.is_some() && cluster.is_none() && engine == Engine::Legacy {
             return Err(
                 "replicated metadata needs the kv engine (the legacy engine keeps xl.meta on local drives)".into()
             );

@@ -10,6 +10,7 @@ pub mod cluster_admin;
 pub mod cluster_cli;
 pub mod cluster_config;
 pub mod config;
+pub mod coordinator;
 pub mod gc_job;
 pub mod guard;
 pub mod http;

@@ -8,6 +8,10 @@
 //! - `POST validate[?bucket=B&sample=R&repair=S]`, `GET validate`: run / show a validation
 //! - `POST metadata/rebuild-kv`: rebuild the KV's object metadata from xl.meta
 //!
+//! In a cluster these calls are answered by the coordinator (the metadata leader, where the
+//! migrator, the validator and the jobs run): another node passes them on, signed with the
+//! root credentials, and returns the answer as it came.
+//!
 //! This module translates requests and answers; the work lives in the metadata crate.
 
 use std::sync::Arc;
@@ -100,7 +104,43 @@ pub async fn handle(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> O
     if !known {
         return None;
     }
+    if let Some(d) = &app.dual
+        && let Some(link) = &d.link
+        && !d.router.gate().is_open()
+    {
+        return Some(pass_on(app, link, method, uri).await);
+    }
     Some(call(app, method, path, uri).await)
+}
+
+/// Sends an admin call to the coordinator and returns its answer unchanged.
+async fn pass_on(app: &App, link: &crate::coordinator::Link, method: &Method, uri: &Uri) -> S3Result<S3Response<Body>> {
+    let Some(node) = link.coordinator_s3() else {
+        return Err(s3s::S3Error::with_message(
+            s3s::S3ErrorCode::SlowDown,
+            "The migration's coordinator is being elected; please retry shortly.",
+        ));
+    };
+    let root = &app.cfg.root;
+    let client = crate::admin_client::AdminClient::new(
+        &format!("http://{node}"),
+        &root.access_key,
+        &root.secret_key,
+        &app.cfg.region,
+    );
+    let pq = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let a = client.send(method.as_str(), pq, bytes::Bytes::new(), true, true).await.map_err(|e| {
+        tracing::warn!(coordinator = %node, error = %e, "cannot pass an admin call on to the coordinator");
+        s3s::S3Error::with_message(
+            s3s::S3ErrorCode::SlowDown,
+            "The migration's coordinator did not answer; please retry.",
+        )
+    })?;
+    let mut resp = S3Response::with_status(Body::from(a.body), a.status);
+    if let Some(ct) = a.headers.get(http::header::CONTENT_TYPE) {
+        resp.headers.insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    Ok(resp)
 }
 
 async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Result<S3Response<Body>> {

@@ -48,6 +48,17 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     }
     if let Some(d) = &app.dual {
         d.router.start_workers(&app.runner, Duration::from_secs(1));
+        if let (Some(c), Some(net), Some(r)) = (&cfg.cluster, &app.internode, &cfg.replication) {
+            // Long enough for a cut-off node's operations to have failed or finished.
+            let handover = Duration::from_millis(2 * r.raft.election_timeout_ms) + 2 * cfg.limits.drive_timeout;
+            app.runner.spawn(crate::coordinator::Role::new(
+                &d.router,
+                app.kv_life.clone(),
+                net.peers.clone(),
+                c.clone(),
+                handover,
+            ));
+        }
         let m = &cfg.migration;
         if m.migrator_enabled {
             app.runner.spawn(metadata::dualtrack::workers::MigratorSchedule::new(&d.migrator, m.migrator.clone()));

@@ -34,6 +34,8 @@ struct Slot {
     conn: Option<Arc<Conn>>,
     /// Earliest time of the next attempt after a failure, and the current backoff.
     retry_at: Option<(Instant, Duration)>,
+    /// Why the last attempt failed (answered while backing off).
+    last: Option<NetError>,
 }
 
 /// Connections to the other nodes of the cluster.
@@ -75,17 +77,22 @@ impl Peers {
         if let Some((at, _)) = s.retry_at
             && Instant::now() < at
         {
-            return Err(NetError::Unreachable(addr.into(), "reconnecting after a failure (backoff)".into()));
+            return Err(match &s.last {
+                Some(e @ NetError::NotRunning(_)) => e.clone(),
+                _ => NetError::Unreachable(addr.into(), "reconnecting after a failure (backoff)".into()),
+            });
         }
         match connect(&self.me, self.source, addr).await {
             Ok(c) => {
                 s.retry_at = None;
+                s.last = None;
                 s.conn = Some(c.clone());
                 Ok(c)
             }
             Err(e) => {
                 let wait = s.retry_at.map_or(BACKOFF_MIN, |(_, w)| (w * 2).min(BACKOFF_MAX));
                 s.retry_at = Some((Instant::now() + wait, wait));
+                s.last = Some(e.clone());
                 Err(e)
             }
         }
@@ -153,7 +160,10 @@ async fn connect(me: &Identity, source: Option<std::net::IpAddr>, addr: &str) ->
     let mut sock = tokio::time::timeout(CONNECT_TIMEOUT, open(source, addr))
         .await
         .map_err(|_| NetError::Unreachable(addr.into(), "connect timed out".into()))?
-        .map_err(|e| NetError::Unreachable(addr.into(), e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => NetError::NotRunning(addr.into()),
+            _ => NetError::Unreachable(addr.into(), e.to_string()),
+        })?;
     crate::tune(&sock);
     tokio::time::timeout(HANDSHAKE_TIMEOUT, auth::client(&mut sock, me, addr))
         .await

@@ -40,6 +40,10 @@ impl std::fmt::Debug for Identity {
 pub enum NetError {
     #[error("peer {0} unreachable: {1}")]
     Unreachable(String, String),
+    /// Nothing listens on the peer's internode port (its process is not running): no call
+    /// can have reached it.
+    #[error("peer {0} is not running (connection refused)")]
+    NotRunning(String),
     #[error("peer {0} refused this node: {1}")]
     Refused(String, String),
     #[error("call to {0} timed out")]

@@ -1,9 +1,12 @@
 //! Typed errors of the metadata layer. Mapped to S3 errors only at the s3api edge;
 //! this module must never know about HTTP or S3 error codes.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+/// Serializable: a cluster's DualTrack coordinator sends it back to the node that forwarded
+/// the call (see `dualtrack::forward`).
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaError {
     #[error("bucket not found: {0}")]
     NoSuchBucket(String),
@@ -52,6 +55,10 @@ pub enum MetaError {
     /// The track's storage failed otherwise.
     #[error("metadata storage error: {0}")]
     Backend(String),
+    /// This node does not coordinate the cluster's DualTrack now (another node does, or the
+    /// coordination is moving): nothing was done; ask the coordinator.
+    #[error("this node is not the DualTrack coordinator: {0}")]
+    NotCoordinator(String),
 }
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

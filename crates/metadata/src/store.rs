@@ -3,12 +3,13 @@
 //! This module defines types and the trait; it must never hold an implementation.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
 
 /// A precondition on the current version of a key, checked atomically with a put.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum PutCondition {
     #[default]
     None,
@@ -18,7 +19,7 @@ pub enum PutCondition {
     IfMatch(String),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListQuery {
     pub prefix: String,
     pub delimiter: Option<String>,
@@ -27,13 +28,13 @@ pub struct ListQuery {
     pub max_keys: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ListItem<T> {
     Object(T),
     CommonPrefix(String),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListPage<T> {
     /// Objects and common prefixes, in key order.
     pub items: Vec<ListItem<T>>,
@@ -55,7 +56,7 @@ impl<T> ListPage<T> {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VersionQuery {
     pub prefix: String,
     pub delimiter: Option<String>,
@@ -64,7 +65,7 @@ pub struct VersionQuery {
     pub max_keys: usize,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UploadQuery {
     pub prefix: String,
     pub delimiter: Option<String>,
@@ -74,7 +75,7 @@ pub struct UploadQuery {
 }
 
 /// What a completed multipart upload left behind for the caller to free.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CompleteOutcome {
     /// Versions the new object replaced (their data is garbage now).
     pub replaced: Vec<ObjectVersion>,

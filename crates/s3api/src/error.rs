@@ -30,7 +30,7 @@ pub fn meta(e: MetaError) -> S3Error {
                 "Not enough drives are available to serve this request; please retry later.",
             )
         }
-        MetaError::NoLeader(what) => {
+        MetaError::NoLeader(what) | MetaError::NotCoordinator(what) => {
             tracing::warn!(%what, "metadata group without a leader");
             S3Error::with_message(S3ErrorCode::SlowDown, "Please reduce your request rate.")
         }

@@ -4,6 +4,8 @@
 //! - `state`: phases, ratio, consistency level, transition rules, the persisted record;
 //! - `shadow`: the bounded queue of keys whose shadow track may lag (durable markers);
 //! - `router`: `DualTrack`, the `MetadataStore` that routes by the state;
+//! - `gate`: the gate every DualTrack operation passes (one coordinating node per cluster);
+//! - `forward`: a cluster node's `MetadataStore` that runs each call on the coordinator;
 //! - `compare`: comparing a key across the tracks (the validator's classes);
 //! - `migrator`: the resumable background copy of xl.meta into the KV;
 //! - `validator`: random-sample comparison of the tracks, with repairs;
@@ -12,6 +14,8 @@
 //! - `workers`: the shadow-copy workers and the state watch, run by `background::Runner`.
 
 pub mod compare;
+pub mod forward;
+pub mod gate;
 pub mod jobs;
 pub mod metrics;
 pub mod migrator;

@@ -14,7 +14,9 @@
 //! A per-key lock serialises client writes, shadow copies, the migrator and the validator on
 //! a key, which is why a write racing the migrator always wins. A transition drains the
 //! shadow queue under a barrier that holds new writes, so no phase ever starts with shadow
-//! work of the previous one outstanding. This module must never touch object data.
+//! work of the previous one outstanding. The locks, the barrier and the queue live in this
+//! process: in a cluster every operation passes the `gate`, open on one node at a time (the
+//! coordinator, see `forward`). This module must never touch object data.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +28,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::compare::{self, Class};
+use super::gate::Gate;
 use super::shadow::ShadowQueue;
 use super::state::{Level, MigrationState, Phase, TransitionError};
 use crate::error::{MetaError, Result};
@@ -92,11 +95,20 @@ pub struct DualOptions {
     pub workers: usize,
     /// In kv_primary, a KV miss may be answered by xl.meta.
     pub fallback_to_fs: bool,
+    /// A cluster node: the router's gate stays closed until the node takes over the
+    /// coordination (`take_over`).
+    pub coordinated: bool,
 }
 
 impl Default for DualOptions {
     fn default() -> Self {
-        Self { queue_capacity: 10_000, window: Duration::from_secs(60), workers: 2, fallback_to_fs: true }
+        Self {
+            queue_capacity: 10_000,
+            window: Duration::from_secs(60),
+            workers: 2,
+            fallback_to_fs: true,
+            coordinated: false,
+        }
     }
 }
 
@@ -162,6 +174,7 @@ pub struct DualTrack {
     pub counters: DualCounters,
     access: Mutex<HashMap<String, u64>>,
     opts: DualOptions,
+    gate: Gate,
 }
 
 fn not_found(e: &MetaError) -> bool {
@@ -184,8 +197,33 @@ impl DualTrack {
             shadow,
             counters: DualCounters::default(),
             access: Mutex::new(HashMap::new()),
+            gate: Gate::new(!opts.coordinated),
             opts,
         }
+    }
+
+    /// The gate every operation passes (see `gate`).
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Starts coordinating (a cluster node that became the metadata leader, once the previous
+    /// coordinator closed its gate): takes the stored state, finishes what a crash or the
+    /// previous coordinator left (interrupted bucket deletes, pending shadow copies, from
+    /// their durable markers), then opens the gate.
+    pub async fn take_over(&self) -> Result<Vec<String>> {
+        self.refresh_state().await?;
+        self.shadow.reset();
+        let repaired = self.recover().await?;
+        self.gate.open();
+        Ok(repaired)
+    }
+
+    /// Stops coordinating: refuses new operations, waits for those running, and forgets the
+    /// shadow queue (its markers stay in the KV for the next coordinator).
+    pub async fn step_down(&self) {
+        self.gate.close().await;
+        self.shadow.reset();
     }
 
     pub fn state(&self) -> Arc<MigrationState> {
@@ -354,6 +392,11 @@ impl DualTrack {
 
     /// Syncs every pending key; fails if any is left.
     pub async fn drain(&self) -> std::result::Result<(), String> {
+        let _pass = self.gate.enter().map_err(|e| e.to_string())?;
+        self.drain_queue().await
+    }
+
+    async fn drain_queue(&self) -> std::result::Result<(), String> {
         for (b, k) in self.shadow.all_pending() {
             let _g = self.lock_of(&b, &k).lock().await;
             if self.shadow.is_pending(&b, &k) {
@@ -394,6 +437,10 @@ impl DualTrack {
     /// Copies one key the shadow queue handed out (under the barrier and the key's lock).
     /// Returns `false` when the key went back to the queue.
     pub(crate) async fn copy_queued(&self, bucket: &str, key: &str) -> bool {
+        let Ok(_pass) = self.gate.enter() else {
+            // Not the coordinator any more: the key's marker stays for the one that is.
+            return true;
+        };
         let _bar = self.barrier.read().await;
         let _g = self.lock_of(bucket, key).lock().await;
         !self.shadow.is_pending(bucket, key) || self.sync_pending(bucket, key).await
@@ -407,8 +454,9 @@ impl DualTrack {
         ratio: Option<f64>,
         level: Option<Level>,
     ) -> std::result::Result<MigrationState, PhaseError> {
+        let _pass = self.gate.enter()?;
         let _w = self.barrier.write().await;
-        self.drain().await.map_err(PhaseError::Drain)?;
+        self.drain_queue().await.map_err(PhaseError::Drain)?;
         let (cur, raw) = match MigrationState::load(self.kv.kv().as_ref()).await? {
             Some((s, raw)) => (s, Some(raw)),
             None => ((*self.state()).clone(), None),
@@ -433,6 +481,7 @@ impl DualTrack {
 
     /// Updates the persisted state with `f` (compare-and-set, retried) and applies it.
     pub async fn update_state(&self, f: impl Fn(&mut MigrationState)) -> Result<MigrationState> {
+        let _pass = self.gate.enter()?;
         for _ in 0..16 {
             let (mut s, raw) = match MigrationState::load(self.kv.kv().as_ref()).await? {
                 Some((s, raw)) => (s, Some(raw)),
@@ -471,6 +520,7 @@ impl DualTrack {
     /// Brings one key of the legacy track's scope into the KV (the migrator's step). A
     /// client write to the key waits for it, or it for the write, so the newest write wins.
     pub async fn migrate_key(&self, bucket: &str, key: &str) -> Result<KeyOutcome> {
+        let _pass = self.gate.enter()?;
         let _g = self.lock_of(bucket, key).lock().await;
         let st = self.state();
         if !matches!(st.phase, Phase::Canary | Phase::Fullout) {
@@ -516,6 +566,7 @@ impl DualTrack {
     /// Compares one key across the tracks (after syncing it if pending) and, with a
     /// strategy, repairs a difference. Returns the class found and whether it repaired.
     pub async fn check_key(&self, bucket: &str, key: &str, repair: Option<Repair>) -> Result<(Class, bool)> {
+        let _pass = self.gate.enter()?;
         let _g = self.lock_of(bucket, key).lock().await;
         if self.shadow.is_pending(bucket, key) {
             self.sync_pending(bucket, key).await;
@@ -552,6 +603,7 @@ impl DualTrack {
     /// Removes a key's xl.meta once the KV holds the key (cleanup after `complete`).
     /// Returns whether it removed it.
     pub async fn cleanup_key(&self, bucket: &str, key: &str) -> Result<bool> {
+        let _pass = self.gate.enter()?;
         let _g = self.lock_of(bucket, key).lock().await;
         if self.state().phase != Phase::Complete {
             return Err(MetaError::Backend("cleanup runs only in phase complete".into()));
@@ -574,6 +626,7 @@ impl DualTrack {
     /// version xl.meta merely lacks (xl.meta may be stale; the validator reports such keys
     /// and repairs them on request). Refused once the KV is primary.
     pub async fn rebuild_key(&self, bucket: &str, key: &str) -> Result<()> {
+        let _pass = self.gate.enter()?;
         let _g = self.lock_of(bucket, key).lock().await;
         let phase = self.state().phase;
         if matches!(phase, Phase::KvPrimary | Phase::Complete) {
@@ -612,6 +665,7 @@ impl DualTrack {
     /// The next keys of `bucket` after `after` on either track (at most about `batch`), in
     /// order, and whether the bucket is exhausted.
     pub async fn union_keys(&self, bucket: &str, after: Option<&str>, batch: usize) -> Result<(Vec<String>, bool)> {
+        let _pass = self.gate.enter()?;
         let read = |s: Arc<dyn MetadataStore>| async move {
             match s.keys_after(bucket, after, batch).await {
                 Err(MetaError::NoSuchBucket(_)) => Ok(Vec::new()),
@@ -697,6 +751,7 @@ fn merge_uploads(a: ListPage<MultipartUpload>, b: ListPage<MultipartUpload>, max
 #[async_trait]
 impl MetadataStore for DualTrack {
     async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
+        let _pass = self.gate.enter()?;
         let name = info.name.clone();
         self.bucket_write(&name, |s, shadow| {
             let info = info.clone();
@@ -711,11 +766,13 @@ impl MetadataStore for DualTrack {
     }
 
     async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
+        let _pass = self.gate.enter()?;
         let t = Self::bucket_route(&self.state()).primary();
         self.store(t).get_bucket(name).await
     }
 
     async fn update_bucket(&self, info: BucketInfo) -> Result<()> {
+        let _pass = self.gate.enter()?;
         let name = info.name.clone();
         self.bucket_write(&name, |s, shadow| {
             let info = info.clone();
@@ -730,6 +787,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let _pass = self.gate.enter()?;
         // Pending keys of the bucket are copied first, so the shadow is as empty as the primary.
         self.flush_pending(name, "").await;
         self.bucket_write(name, |s, shadow| async move {
@@ -742,11 +800,13 @@ impl MetadataStore for DualTrack {
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        let _pass = self.gate.enter()?;
         let t = Self::bucket_route(&self.state()).primary();
         self.store(t).list_buckets().await
     }
 
     async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
+        let _pass = self.gate.enter()?;
         self.count_access(bucket);
         let st = self.state();
         match Self::key_route(&st, bucket, key) {
@@ -816,6 +876,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn put_object(&self, obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {
+        let _pass = self.gate.enter()?;
         let (bucket, key) = (obj.bucket.clone(), obj.key.clone());
         self.write(&bucket, &key, |t| {
             let s = self.store(t);
@@ -825,10 +886,12 @@ impl MetadataStore for DualTrack {
     }
 
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
+        let _pass = self.gate.enter()?;
         self.write(bucket, key, |t| async move { self.store(t).delete_version(bucket, key, version_id).await }).await
     }
 
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
+        let _pass = self.gate.enter()?;
         self.count_access(bucket);
         let st = self.state();
         if Self::kv_lists(&st) {
@@ -841,6 +904,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
+        let _pass = self.gate.enter()?;
         self.count_access(bucket);
         let st = self.state();
         if Self::kv_lists(&st) {
@@ -853,6 +917,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
+        let _pass = self.gate.enter()?;
         let t = Self::key_route(&self.state(), &upload.bucket, &upload.key).primary();
         match self.store(t).create_upload(upload.clone()).await {
             // The KV may lack a bucket created before the canary reached it.
@@ -865,10 +930,12 @@ impl MetadataStore for DualTrack {
     }
 
     async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<MultipartUpload> {
+        let _pass = self.gate.enter()?;
         Ok(self.upload_home(bucket, key, upload_id).await?.1)
     }
 
     async fn put_part(&self, upload: &MultipartUpload, part: UploadedPart) -> Result<Option<UploadedPart>> {
+        let _pass = self.gate.enter()?;
         // Under the key's lock: a completion that moves the upload between tracks checks
         // the part records and commits without a part changing in between.
         let _g = self.lock_of(&upload.bucket, &upload.key).lock().await;
@@ -877,6 +944,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn list_parts(&self, upload_id: &str, after: u32, max: usize) -> Result<Vec<UploadedPart>> {
+        let _pass = self.gate.enter()?;
         let parts = self.kv.list_parts(upload_id, after, max).await?;
         if !parts.is_empty() {
             return Ok(parts);
@@ -885,6 +953,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn list_uploads(&self, bucket: &str, q: &UploadQuery) -> Result<ListPage<MultipartUpload>> {
+        let _pass = self.gate.enter()?;
         let primary = Self::bucket_route(&self.state()).primary();
         let a = self.store(primary).list_uploads(bucket, q).await?;
         let b = match self.store(primary.other()).list_uploads(bucket, q).await {
@@ -902,6 +971,7 @@ impl MetadataStore for DualTrack {
         used: &[UploadedPart],
         cond: PutCondition,
     ) -> Result<CompleteOutcome> {
+        let _pass = self.gate.enter()?;
         let (home, _) = self.upload_home(&upload.bucket, &upload.key, &upload.upload_id).await?;
         self.write(&upload.bucket, &upload.key, |t| async move {
             if t == home {
@@ -933,20 +1003,24 @@ impl MetadataStore for DualTrack {
     }
 
     async fn abort_upload(&self, upload: &MultipartUpload) -> Result<Vec<UploadedPart>> {
+        let _pass = self.gate.enter()?;
         let (t, _) = self.upload_home(&upload.bucket, &upload.key, &upload.upload_id).await?;
         self.store(t).abort_upload(upload).await
     }
 
     async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
+        let _pass = self.gate.enter()?;
         let t = Self::key_route(&self.state(), bucket, key).primary();
         self.store(t).key_versions(bucket, key).await
     }
 
     async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
+        let _pass = self.gate.enter()?;
         self.write(bucket, key, |t| async move { self.store(t).replace_key(bucket, key, versions).await }).await
     }
 
     async fn keys_after(&self, bucket: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let _pass = self.gate.enter()?;
         let st = self.state();
         let t = if Self::kv_lists(&st) { Track::Kv } else { Track::Legacy };
         self.store(t).keys_after(bucket, after, limit).await
@@ -973,6 +1047,7 @@ impl MetadataStore for DualTrack {
     }
 
     async fn all_bucket_ids(&self) -> Result<Vec<String>> {
+        let _pass = self.gate.enter()?;
         let mut ids = self.legacy.all_bucket_ids().await?;
         ids.extend(self.kv.all_bucket_ids().await?);
         ids.sort();

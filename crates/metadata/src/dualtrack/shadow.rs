@@ -219,6 +219,14 @@ impl ShadowQueue {
         self.inner().pending.values().map(|p| p.since.elapsed()).max().unwrap_or_default()
     }
 
+    /// Forgets every pending key (the markers stay in the KV): a node that stops
+    /// coordinating a cluster's migration hands its queue to the next one, which loads it.
+    pub fn reset(&self) {
+        let mut g = self.inner();
+        g.pending.clear();
+        g.queue.clear();
+    }
+
     /// Reloads the markers a previous run left (its shadow copies may not have happened).
     pub async fn load(&self) -> Result<usize> {
         let Some(end) = schema::prefix_end(schema::PENDING) else { return Ok(0) };
