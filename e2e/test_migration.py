@@ -198,11 +198,15 @@ def verify(s3, model, step, writing=False):
 
 
 class Writer(threading.Thread):
-    """A client that keeps writing new keys, overwriting its own and reading them back."""
+    """A client that keeps writing new keys, overwriting its own and reading them back (with
+    `reader`, through another client: another node of a cluster)."""
 
-    def __init__(self, s3, model):
+    def __init__(self, s3, model, prefix="live/", reader=None, max_keys=None):
         super().__init__(daemon=True)
-        self.s3, self.model = s3, model
+        self.s3, self.model, self.prefix = s3, model, prefix
+        self.reader = reader or s3
+        # Past this many keys it only overwrites its own (checks stay the same size).
+        self.max_keys = max_keys
         self.stop_ev, self.run_ev = threading.Event(), threading.Event()
         self.run_ev.set()
         self.keys, self.errors, self.ops = [], [], 0
@@ -213,10 +217,10 @@ class Writer(threading.Thread):
             if not self.run_ev.wait(0.1):
                 continue
             try:
-                if self.keys and n % 4 == 0:
+                if self.keys and (n % 4 == 0 or (self.max_keys and len(self.keys) >= self.max_keys)):
                     key = random.choice(self.keys)
                 else:
-                    key = f"live/{n:06d}"
+                    key = f"{self.prefix}{n:06d}"
                 body = os.urandom(random.randint(10, 2 * KIB))
                 meta = {"w": str(n)}
                 r = self.s3.put_object(Bucket="plain", Key=key, Body=body, Metadata=meta)
@@ -224,7 +228,7 @@ class Writer(threading.Thread):
                 if key not in self.keys:
                     self.keys.append(key)
                 # Read-your-writes, whatever the phase.
-                got = self.s3.get_object(Bucket="plain", Key=key)
+                got = self.reader.get_object(Bucket="plain", Key=key)
                 if sha256(got["Body"].read()) != sha256(body) or got["Metadata"] != meta:
                     self.errors.append(f"stale read of {key} after writing it")
                 n += 1

@@ -106,9 +106,18 @@ pub async fn handle(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> O
     }
     if let Some(d) = &app.dual
         && let Some(link) = &d.link
-        && !d.router.gate().is_open()
     {
-        return Some(pass_on(app, link, method, uri).await);
+        // While the coordination moves (an election, a handover) the call waits for it.
+        let deadline = tokio::time::Instant::now() + crate::coordinator::FORWARD_WAIT;
+        loop {
+            if d.router.gate().is_open() {
+                break;
+            }
+            if link.coordinator_s3().is_some() || tokio::time::Instant::now() >= deadline {
+                return Some(pass_on(app, link, method, uri).await);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
     Some(call(app, method, path, uri).await)
 }

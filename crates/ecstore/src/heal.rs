@@ -65,13 +65,16 @@ fn frame_places(e: &Erasure, part_size: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Whether a shard file holds exactly the expected frames, each valid at its place.
+/// Whether a shard file holds exactly the expected frames, each valid at its place
+/// (`deep`), or only has the expected length (a quick check: it finds shards a drive lacks,
+/// not bitrot; reads still verify every frame they use).
 fn shard_is_healthy(
     io: &dyn DiskIo,
     path: &std::path::Path,
     e: &Erasure,
     part_size: u64,
     key: bitrot::FrameKey,
+    deep: bool,
 ) -> bool {
     let Ok(f) = io.open(path) else {
         return false;
@@ -79,6 +82,9 @@ fn shard_is_healthy(
     let frames = frame_places(e, part_size);
     if f.len() != frames.iter().map(|(_, l)| l).sum::<u64>() {
         return false;
+    }
+    if !deep {
+        return true;
     }
     // A file of another node fetches a few frames ahead.
     for &(o, l) in frames.iter().take(AHEAD) {
@@ -98,11 +104,13 @@ fn shard_is_healthy(
 }
 
 /// Heals every part of one object on the drives of its set. Blocking: run it off the runtime.
-/// `dirs`: the object's data dir on each drive of the set (in set order).
+/// `dirs`: the object's data dir on each drive of the set (in set order); `deep`: verify
+/// every frame of every shard (else only find missing or truncated shards).
 pub(crate) fn heal_object(
     drives: &[Arc<Drive>],
     dirs: &[std::path::PathBuf],
     layout: &ErasureLayout,
+    deep: bool,
 ) -> Result<HealOutcome> {
     let e = Erasure::new(layout.data as usize, layout.parity as usize, layout.block_size as usize);
     let mut out = HealOutcome::default();
@@ -117,7 +125,7 @@ pub(crate) fn heal_object(
             let checks: Vec<_> = (0..e.total())
                 .map(|i| {
                     let (d, path, key, e) = (shard_drives[i], &paths[i], keys[i], &e);
-                    sc.spawn(move || d.is_online() && shard_is_healthy(d.io.as_ref(), path, e, part.size, key))
+                    sc.spawn(move || d.is_online() && shard_is_healthy(d.io.as_ref(), path, e, part.size, key, deep))
                 })
                 .collect();
             checks.into_iter().map(|c| c.join().unwrap_or(false)).collect()

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::heal_walk::{HealJobs, HealTargets};
 
-/// How long the scheduler waits before it tries a mark again after a walk left failures.
+/// How long the scheduler waits before it tries a mark again after a walk left failures
+/// (doubling after each such walk, up to `RETRY_MAX`).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
 
 /// The record of `s/heal-wanted` (format: the KV's value codec, named fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +36,10 @@ pub struct HealWanted {
     pub reason: String,
     /// Only this bucket (an operator's request); `None`: everything.
     pub bucket: Option<String>,
+    /// Verify every frame of every shard (an operator's request); else a walk looks for
+    /// missing shards only (drives came back, writes missed drives).
+    #[serde(default)]
+    pub deep: bool,
 }
 
 fn wanted_key() -> Vec<u8> {
@@ -81,7 +87,8 @@ impl HealMark {
         match self.load().await? {
             Some((_, w)) if w.bucket.is_none() => {}
             current => {
-                self.put(current.map(|(raw, _)| raw), &reason, None).await?;
+                let deep = current.as_ref().is_some_and(|(_, w)| w.deep);
+                self.put(current.map(|(raw, _)| raw), &reason, None, deep).await?;
             }
         }
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -94,13 +101,17 @@ impl HealMark {
         for _ in 0..8 {
             let current = self.load().await?;
             if let Some((_, w)) = &current
+                && w.deep
                 && (w.bucket.is_none() || w.bucket == bucket)
             {
                 return Ok(w.clone());
             }
-            // A bucket mark widens to everything when another bucket is asked for.
-            let widened = if current.is_some() { None } else { bucket.clone() };
-            if let Some(w) = self.put(current.map(|(raw, _)| raw), "requested by an operator", widened).await? {
+            // A stored mark widens to everything when it covers another bucket or everything.
+            let widened = match &current {
+                Some((_, w)) if w.bucket != bucket => None,
+                _ => bucket.clone(),
+            };
+            if let Some(w) = self.put(current.map(|(raw, _)| raw), "requested by an operator", widened, true).await? {
                 return Ok(w);
             }
         }
@@ -112,12 +123,14 @@ impl HealMark {
         expected: Option<Vec<u8>>,
         reason: &str,
         bucket: Option<String>,
+        deep: bool,
     ) -> Result<Option<HealWanted>, MetaError> {
         let w = HealWanted {
             id: uuid::Uuid::new_v4().as_u64_pair().0,
             since_ns: metadata::clock::now_ns(),
             reason: reason.into(),
             bucket,
+            deep,
         };
         let mut b = WriteBatch::new();
         b.require(wanted_key(), expected).put(wanted_key(), schema::encode(&w));
@@ -141,6 +154,8 @@ pub struct HealScheduler {
     every: Duration,
     /// The mark the running or last walk was started for, and when to try it again.
     started: Option<(Vec<u8>, tokio::time::Instant)>,
+    /// The wait before the next try of a mark whose walk left failures.
+    backoff: Duration,
 }
 
 impl HealScheduler {
@@ -152,6 +167,7 @@ impl HealScheduler {
             runner: Arc::downgrade(runner),
             every: Duration::from_secs(2),
             started: None,
+            backoff: RETRY_AFTER,
         }
     }
 }
@@ -186,19 +202,21 @@ impl Worker for HealScheduler {
             if clean {
                 self.mark.clear(raw).await.map_err(|e| e.to_string())?;
                 self.started = None;
+                self.backoff = RETRY_AFTER;
                 return Ok(WorkerState::Busy);
             }
             if tokio::time::Instant::now() < *retry_at {
                 return Ok(WorkerState::Idle);
             }
+            self.backoff = (self.backoff * 2).min(RETRY_MAX);
         }
         // Every drive must answer: a walk while a node is away would only fail on its shards.
         if self.targets.store.drives().any(|d| !d.is_online()) {
             return Ok(WorkerState::Idle);
         }
         tracing::info!(reason = %wanted.reason, bucket = ?wanted.bucket, "starting a heal walk the cluster asked for");
-        jobs.start_for(&runner, self.targets.clone(), wanted.bucket.clone(), Some(wanted.id));
-        self.started = Some((raw, tokio::time::Instant::now() + RETRY_AFTER));
+        jobs.start_for(&runner, self.targets.clone(), wanted.bucket.clone(), Some(wanted.id), wanted.deep);
+        self.started = Some((raw, tokio::time::Instant::now() + self.backoff));
         Ok(WorkerState::Idle)
     }
 

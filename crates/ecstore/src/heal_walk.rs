@@ -121,18 +121,21 @@ impl HealJobs {
         }
     }
 
-    /// Starts a walk on `runner` unless one runs; returns the running walk's progress.
+    /// Starts a walk on `runner` unless one runs (every frame of every shard verified);
+    /// returns the running walk's progress.
     pub fn start(self: &Arc<Self>, runner: &Arc<Runner>, targets: HealTargets, bucket: Option<String>) -> HealProgress {
-        self.start_for(runner, targets, bucket, None)
+        self.start_for(runner, targets, bucket, None, true)
     }
 
-    /// Like `start`, for the heal mark `mark` (see `heal_mark`).
+    /// Like `start`, for the heal mark `mark` (see `heal_mark`); without `deep` a shard is
+    /// checked by its length only (the walk after drives came back looks for missing ones).
     pub fn start_for(
         self: &Arc<Self>,
         runner: &Arc<Runner>,
         targets: HealTargets,
         bucket: Option<String>,
         mark: Option<u64>,
+        deep: bool,
     ) -> HealProgress {
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cur.as_ref().filter(|p| p.running) {
@@ -152,7 +155,7 @@ impl HealJobs {
         let me = self.clone();
         let started = runner.spawn_job("heal-walk", false, |ctx| async move {
             me.persist().await;
-            let res = me.run(&ctx, &targets, bucket).await;
+            let res = me.run(&ctx, &targets, bucket, deep).await;
             me.update(|p| {
                 p.running = false;
                 p.error = res.clone().err();
@@ -168,7 +171,7 @@ impl HealJobs {
         p
     }
 
-    async fn run(&self, ctx: &JobCtx, t: &HealTargets, bucket: Option<String>) -> Result<(), String> {
+    async fn run(&self, ctx: &JobCtx, t: &HealTargets, bucket: Option<String>, deep: bool) -> Result<(), String> {
         let store = t.store.clone();
         tokio::task::spawn_blocking(move || store.recheck_drives()).await.map_err(|e| e.to_string())?;
         let buckets = match bucket {
@@ -208,7 +211,15 @@ impl HealJobs {
                         });
                     }
                     let res = match &o.data {
-                        ObjectData::Erasure(l) => Some(t.store.heal_object(&o.bucket, &o.key, l).await),
+                        ObjectData::Erasure(l) => match t.store.heal_object_with(&o.bucket, &o.key, l, deep).await {
+                            // A version replaced or deleted since the listing took its data
+                            // with it: nothing is left to heal.
+                            Err(e) if gone(t.meta.as_ref(), &o).await => {
+                                tracing::debug!(bucket = %o.bucket, key = %o.key, error = %e, "heal skips a version deleted meanwhile");
+                                None
+                            }
+                            r => Some(r),
+                        },
                         _ => None,
                     };
                     self.update(|p| record(p, &o, res));
@@ -247,6 +258,14 @@ impl HealJobs {
         })?;
         reg.register(Box::new(c))
     }
+}
+
+/// Whether version `o` no longer exists (deleted or replaced after the walk listed it).
+async fn gone(meta: &dyn MetadataStore, o: &ObjectVersion) -> bool {
+    matches!(
+        meta.get_object(&o.bucket, &o.key, Some(&o.version_id)).await,
+        Err(metadata::MetaError::NoSuchKey { .. } | metadata::MetaError::NoSuchVersion { .. })
+    )
 }
 
 /// Pages through every version of a bucket.

@@ -621,15 +621,28 @@ impl EcStore {
         HEAL_QUEUE - self.heal_tx.capacity()
     }
 
-    /// Heals one object now; blocking work runs off the runtime.
+    /// Heals one object now, every frame of every shard verified; blocking work runs off the
+    /// runtime.
     pub async fn heal_object(self: &Arc<Self>, bucket: &str, key: &str, layout: &ErasureLayout) -> Result<HealOutcome> {
+        self.heal_object_with(bucket, key, layout, true).await
+    }
+
+    /// Like `heal_object`; without `deep`, only missing or truncated shards are found (the
+    /// quick check of a walk after drives came back).
+    pub async fn heal_object_with(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        layout: &ErasureLayout,
+        deep: bool,
+    ) -> Result<HealOutcome> {
         let _guard = self.in_use.hold(&layout.data_dir);
         let drives = self.set_of(layout)?.clone();
         let dirs = self.shard_dirs(layout, bucket, key)?;
         let l = layout.clone();
         let size: u64 = layout.parts.iter().map(|p| p.size).sum();
         self.heal_stats.bytes_scanned.fetch_add(size, Ordering::Relaxed);
-        let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &dirs, &l))
+        let res = tokio::task::spawn_blocking(move || heal::heal_object(&drives, &dirs, &l, deep))
             .await
             .map_err(|e| StoreError::Erasure(e.to_string()))?;
         self.heal_stats.record(&res);
