@@ -334,9 +334,13 @@ impl EcStore {
         h.digest()
     }
 
-    /// The erasure set `bucket/key` is placed on, by a stable hash.
+    /// The erasure set of `bucket/key` in the keyed layout (the legacy track: its xl.meta
+    /// and data are found again by the key alone), by a stable hash over the first pool's
+    /// sets: pools added later never move a key. (Objects of the KV layout spread over every
+    /// pool: their metadata says where they are.)
     pub fn set_index(&self, bucket: &str, key: &str) -> usize {
-        (Self::hash(bucket, key) % self.sets.len() as u64) as usize
+        let first = self.pools.first().map_or(self.sets.len(), |p| p.len()).max(1);
+        (Self::hash(bucket, key) % first as u64) as usize
     }
 
     /// The drives of erasure set `i` (empty if there is no such set).

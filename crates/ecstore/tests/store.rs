@@ -217,3 +217,31 @@ async fn misplaced_shards_are_detected_not_decoded() {
         }
     }
 }
+
+/// Two pools of one set each: new objects of the KV layout go to both (by free space and
+/// hash), keys of the keyed layout stay on the first pool's sets, so adding a pool never
+/// moves where an xl.meta key is found.
+#[test]
+fn a_second_pool_takes_new_kv_objects_and_keyed_keys_stay_put() {
+    let root = tempfile::tempdir().unwrap();
+    let paths: Vec<_> = (0..24).map(|i| root.path().join(format!("d{i}"))).collect();
+    let specs = paths.iter().map(|p| rustfs_ecstore::DriveSpec::local(p)).collect();
+    let opts = rustfs_ecstore::StoreOptions { pools: vec![1, 1], ..Default::default() };
+    let store = EcStore::open_drives(specs, || uuid::Uuid::new_v4().to_string(), opts).unwrap();
+    assert_eq!((store.pool_count(), store.set_count()), (2, 2));
+    let mut per_set = [0usize; 2];
+    for i in 0..400 {
+        let key = format!("k/{i}");
+        per_set[store.new_layout("bkt", &key, Some(BUCKET_ID)).set as usize] += 1;
+        assert_eq!(store.new_layout("bkt", &key, None).set, 0, "keyed layout on the first pool");
+        assert_eq!(store.set_index("bkt", &key), 0);
+    }
+    assert!(per_set[0] > 100 && per_set[1] > 100, "both pools take new objects: {per_set:?}");
+    drop(store);
+    let bad = EcStore::open_drives(
+        paths.iter().map(|p| rustfs_ecstore::DriveSpec::local(p)).collect(),
+        || "x".into(),
+        rustfs_ecstore::StoreOptions { pools: vec![1, 2], ..Default::default() },
+    );
+    assert!(bad.is_err_and(|e| e.to_string().contains("pools")), "pools must add up to the sets");
+}
