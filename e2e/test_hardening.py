@@ -212,8 +212,22 @@ def test_stalled_readers_and_writers_give_their_threads_back(srv):
 def test_connection_cap_answers_slowdown():
     srv = Server(env={"RUSTFS_MAX_CONNECTIONS": "4"}).start()
     try:
-        held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
-        time.sleep(0.3)
+        # Four connections, each seen served (a keep-alive request answered 200), hold
+        # every slot; one refused while an earlier connection (the readiness probe) is
+        # still being closed is retried.
+        held = []
+        deadline = time.time() + 30
+        while len(held) < 4:
+            assert time.time() < deadline, "the server never served four connections"
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            s.sendall(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            resp = read_response(s)
+            if resp.startswith(b"HTTP/1.1 200"):
+                held.append(s)
+            else:
+                assert resp.startswith(b"HTTP/1.1 503"), resp[:200]
+                s.close()
+                time.sleep(0.1)
         extra = socket.create_connection(("127.0.0.1", srv.port))
         resp = read_response(extra)
         extra.close()

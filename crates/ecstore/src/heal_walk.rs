@@ -37,6 +37,9 @@ pub struct HealProgress {
     /// When the walk started (ns since the epoch, on the node that runs it).
     #[serde(default)]
     pub started_ns: i64,
+    /// When it finished (0 while it runs).
+    #[serde(default)]
+    pub finished_ns: i64,
     /// The heal mark the walk honours (see `heal_mark`), if it was started for one.
     #[serde(default)]
     pub mark: Option<u64>,
@@ -158,6 +161,7 @@ impl HealJobs {
             let res = me.run(&ctx, &targets, bucket, deep).await;
             me.update(|p| {
                 p.running = false;
+                p.finished_ns = metadata::clock::now_ns();
                 p.error = res.clone().err();
             });
             me.persist().await;

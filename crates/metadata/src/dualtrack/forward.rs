@@ -11,6 +11,9 @@
 //! write whose message may have reached it but whose answer was lost is never asked again
 //! (it may have been done): it fails with `CommitUnknown`, so nothing it references is freed.
 //!
+//! Once the migration is complete the KV alone holds the metadata: calls then run on this
+//! node's KV store directly.
+//!
 //! This module must never retry a write that may have been applied.
 
 use std::sync::Arc;
@@ -188,6 +191,11 @@ impl Forwarded {
     }
 
     async fn run(&self, call: Call) -> Result<Answer> {
+        // Once complete (final), every operation is the KV's alone and the KV serialises
+        // them itself: no coordinator is needed.
+        if self.local.state().phase == super::state::Phase::Complete {
+            return dispatch(self.local.kv_store().as_ref(), call).await;
+        }
         let deadline = tokio::time::Instant::now() + self.wait;
         let mut last = String::from("no metadata leader known");
         loop {
