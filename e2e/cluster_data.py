@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import Server
+from conftest import Nodes, Server
 
 SECRET = "e2e-data-plane-secret"
 
@@ -36,7 +36,7 @@ def port_free_on(hosts):
     raise RuntimeError("no port free on every host")
 
 
-class DataCluster:
+class DataCluster(Nodes):
     """`pools` is a list of node counts (one pool of 3 nodes by default), each node holding
     `per` drives of its pool; all pools' nodes share the drive list."""
 
@@ -94,24 +94,6 @@ class DataCluster:
 
     def info(self, node):
         return json.loads(node.admin("--json", "info").stdout)
-
-    def status(self, node):
-        return json.loads(node.admin("--json", "metadata", "status").stdout)
-
-    def leader(self, among=None, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for s in among or self.nodes:
-                if s.proc is None:
-                    continue
-                try:
-                    st = self.status(s)
-                except AssertionError:
-                    continue
-                if st["leader_id"] and st["leader_id"] == st["node_id"]:
-                    return s
-            time.sleep(0.1)
-        raise AssertionError("no leader elected")
 
     def shard_files(self, i):
         """Shard files on node i's drives, by drive: paths relative to the drive."""

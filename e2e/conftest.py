@@ -4,6 +4,7 @@ Every server is stopped and its folder removed when the test (or module) ends.""
 
 import glob
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -139,6 +140,32 @@ class Server:
             raise AssertionError(f"rustfs-admin {' '.join(args)} failed: {p.stdout.decode()}{p.stderr.decode()}")
         return p
 
+
+
+class Nodes:
+    """What every multi-node harness shares: `self.nodes` are `Server`s of one metadata
+    group."""
+
+    nodes = ()
+
+    def status(self, node):
+        return json.loads(node.admin("--json", "metadata", "status").stdout)
+
+    def leader(self, among=None, timeout=30):
+        """The node that leads the metadata group now (a stopped node is skipped)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for s in among or self.nodes:
+                if s.proc is None:
+                    continue
+                try:
+                    st = self.status(s)
+                except AssertionError:
+                    continue
+                if st["leader_id"] and st["leader_id"] == st["node_id"]:
+                    return s
+            time.sleep(0.1)
+        raise AssertionError("no leader elected")
 
 ALT_USER_YAML = f"""users:
   - access_key: {ALT_ACCESS}

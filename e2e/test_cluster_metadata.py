@@ -15,12 +15,12 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from conftest import Server, free_port, sha256
+from conftest import Nodes, Server, free_port, sha256
 
 SECRET = "e2e-cluster-secret"
 
 
-class Cluster:
+class Cluster(Nodes):
     def __init__(self, n=3, secret=SECRET, election_ms=500):
         self.ports = [free_port() for _ in range(n)]
         peers = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(self.ports))
@@ -41,24 +41,6 @@ class Cluster:
         for s in self.nodes:
             s.wait_ready(timeout=60)
         return self
-
-    def status(self, node):
-        return json.loads(node.admin("--json", "metadata", "status").stdout)
-
-    def leader(self, among=None, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for s in among or self.nodes:
-                if s.proc is None:
-                    continue
-                try:
-                    st = self.status(s)
-                except AssertionError:
-                    continue
-                if st["leader_id"] and st["leader_id"] == st["node_id"]:
-                    return s
-            time.sleep(0.1)
-        raise AssertionError("no leader elected")
 
     def cleanup(self):
         for s in self.nodes:
