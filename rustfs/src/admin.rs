@@ -5,6 +5,7 @@
 //! - `POST /rustfs/admin/v1/heal[?bucket=B]`: start a heal job (or return the running one)
 //! - `GET  /rustfs/admin/v1/heal`: the current or last heal job's progress
 //! - `POST /rustfs/admin/v1/gc`: collect unreferenced shards now; returns a report
+//! - `GET  /rustfs/admin/v1/metrics/sample`: this node's cumulative S3 counters (see `gates`)
 //! - `GET  /rustfs/admin/v1/workers`: every background worker's state, units of work and errors
 //! - `GET  /rustfs/admin/v1/metadata/status`: the metadata group as this node sees it
 //! - `POST /rustfs/admin/v1/metadata/{add-node,remove-node,transfer-leadership,snapshot}`:
@@ -168,6 +169,7 @@ impl S3Route for AdminRoute {
                 Some(p) => json(StatusCode::OK, &p),
                 None => Err(s3_error!(NoSuchKey, "No heal job has run")),
             },
+            (Method::GET, "metrics/sample") => json(StatusCode::OK, &crate::gates::sample(app)),
             (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
             (Method::GET, "metadata/status") => json(StatusCode::OK, &app.kv_life.status()),
             (

@@ -43,6 +43,27 @@ impl AdminClient {
         }
     }
 
+    /// The same client and credentials against another node's endpoint (`http://host:port`).
+    pub fn for_endpoint(&self, endpoint: &str) -> Self {
+        Self { endpoint: endpoint.trim_end_matches('/').to_string(), ..self.clone() }
+    }
+
+    /// The endpoint's scheme (`http` or `https`).
+    pub fn scheme(&self) -> &str {
+        self.endpoint.split_once("://").map_or("http", |(s, _)| s)
+    }
+
+    /// An unsigned GET of any URL (a Prometheus query); returns the status and body.
+    pub async fn get_url(&self, url: &str) -> Result<(http::StatusCode, Bytes), String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
+        let req =
+            http::Request::builder().method("GET").uri(uri).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {e}"))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| format!("reading response from {url}: {e}"))?;
+        Ok((status, body.to_bytes()))
+    }
+
     /// Sends a signed request. The payload is signed when `sign_payload`, else sent as
     /// UNSIGNED-PAYLOAD. With `keep_body = false` the body is counted and dropped.
     pub async fn send(

@@ -149,6 +149,15 @@ impl App {
         {
             return Err("a DualTrack migration needs the xl.meta of every node: run it on a single node, or on a cluster whose drives are given as http://host:port/path".into());
         }
+        if persisted.is_none()
+            && dual_on
+            && matches!(m.phase, metadata::dualtrack::Phase::KvPrimary | metadata::dualtrack::Phase::Complete)
+        {
+            return Err(format!(
+                "the start-up phase {} (RUSTFS_METADATA_ENGINE or migration.phase) names where a running migration stands, and this deployment has none stored: start with the legacy engine and move through the phases with `rustfs-admin migration phase`",
+                m.phase
+            ));
+        }
         if persisted.is_some() && !m.dual {
             tracing::warn!(
                 "a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone"

@@ -48,7 +48,9 @@ pub struct ServerArgs {
     /// Log format: text or json.
     #[arg(long, env = "RUSTFS_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// Metadata engine: `kv` (default) or `legacy` (MinIO-format xl.meta files on the drives).
+    /// Metadata engine: `kv` (default) or `legacy` (MinIO-format xl.meta files on the drives);
+    /// `kv_primary` and `complete` (the migration guide's values) are a legacy deployment
+    /// whose migration has reached that phase.
     #[arg(long, env = "RUSTFS_METADATA_ENGINE")]
     pub metadata_engine: Option<String>,
     /// Seconds an unreferenced shard folder must age before garbage collection removes it.
@@ -251,11 +253,8 @@ impl Config {
             });
         }
         let log_format = args.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
-        let engine = match args.metadata_engine.or(file.metadata_engine).as_deref().unwrap_or("kv") {
-            "kv" => Engine::Kv,
-            "legacy" => Engine::Legacy,
-            other => return Err(format!("unknown metadata engine {other:?}: use kv or legacy")),
-        };
+        let (engine, engine_phase) =
+            crate::migration_config::parse_engine(args.metadata_engine.or(file.metadata_engine).as_deref())?;
         let metrics_access = crate::metrics::Access::resolve(
             args.metrics_auth.or(file.metrics_auth),
             args.metrics_token.or(file.metrics_token),
@@ -281,6 +280,7 @@ impl Config {
         }
         let migration = crate::migration_config::MigrationConfig::resolve(
             engine,
+            engine_phase,
             args.dual_track_ratio,
             file.migration,
             file.consistency,

@@ -11,6 +11,8 @@ pub mod cluster_cli;
 pub mod cluster_config;
 pub mod config;
 pub mod coordinator;
+pub mod gates;
+pub mod gates_cli;
 pub mod gc_job;
 pub mod guard;
 pub mod http;

@@ -15,7 +15,13 @@ use crate::admin_client::AdminClient;
 #[derive(Subcommand)]
 pub enum MigrationCmd {
     /// Phase, ratio, level, shadow queue, migrator progress and the last validation.
-    Status,
+    Status {
+        /// One line of `key=value` words for scripts: phase, ratio, level, migrator_done,
+        /// migrator (running, idle or never), scanned, total, validation (clean, not_clean,
+        /// running or none).
+        #[arg(long)]
+        short: bool,
+    },
     /// Change the phase (legacy, canary, fullout, kv_primary, complete), ratio or level.
     Phase {
         phase: String,
@@ -42,6 +48,10 @@ pub enum MigrationCmd {
     },
     /// Stop the migrator after its current batch (the checkpoint stays).
     Stop,
+    /// Check the gates of the next phase: error rate, p99 latency and consistency errors
+    /// over a window (sampled from every node, or from Prometheus), and the last
+    /// validation's divergence. Exits 3 when a gate fails, naming it and why.
+    Gates(crate::gates_cli::GatesArgs),
     /// Remove the xl.meta files of migrated objects (only in phase complete).
     Cleanup {
         /// Start the job and return without waiting.
@@ -229,6 +239,38 @@ fn print_status(v: &Value) {
     out(&o);
 }
 
+/// `migration status --short`: one line of `key=value` words.
+pub fn short_status(v: &Value) -> String {
+    let s = &v["state"];
+    let m = &v["migrator"];
+    let migrator = if m["running"].as_bool() == Some(true) {
+        "running"
+    } else if m["checkpoint"].is_object() {
+        "idle"
+    } else {
+        "never"
+    };
+    let val = &v["validation"];
+    let validation = if !val.is_object() {
+        "none"
+    } else if val["running"].as_bool() == Some(true) {
+        "running"
+    } else if val["clean"].as_bool() == Some(true) {
+        "clean"
+    } else {
+        "not_clean"
+    };
+    format!(
+        "phase={} ratio={} level={} migrator_done={} migrator={migrator} scanned={} total={} validation={validation}",
+        s["phase"].as_str().unwrap_or("unknown"),
+        s["ratio"],
+        s["level"].as_str().unwrap_or("unknown"),
+        s["migrator_done"].as_bool().unwrap_or(false),
+        u(m, &["checkpoint", "scanned"]),
+        u(m, &["checkpoint", "total"]),
+    )
+}
+
 async fn wait_migrator(c: &AdminClient, json: bool) -> Result<Value, String> {
     let b = (!json).then(|| bar("migrate {bar:40} {pos}/{len} keys  {per_sec}  eta {eta}  {msg}"));
     let last = loop {
@@ -295,9 +337,11 @@ fn job_result(j: &Value, json: bool) -> Result<(), String> {
 
 pub async fn migration(c: &AdminClient, cmd: MigrationCmd, json: bool) -> Result<(), String> {
     match cmd {
-        MigrationCmd::Status => {
+        MigrationCmd::Status { short } => {
             let v = c.json("GET", &format!("{PREFIX}migration")).await?;
-            if json {
+            if short {
+                out(&format!("{}\n", short_status(&v)));
+            } else if json {
                 out(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
             } else {
                 print_status(&v);
@@ -358,6 +402,10 @@ pub async fn migration(c: &AdminClient, cmd: MigrationCmd, json: bool) -> Result
             out("migrator stopping after its current batch\n");
             Ok(())
         }
+        MigrationCmd::Gates(a) => match crate::gates_cli::gates(c, a, json).await? {
+            true => Ok(()),
+            false => Err(crate::gates_cli::GATES_FAILED.into()),
+        },
         MigrationCmd::Cleanup { no_wait } => {
             c.json("POST", &format!("{PREFIX}migration/cleanup")).await?;
             if no_wait {
@@ -380,15 +428,18 @@ pub async fn rebuild_kv(c: &AdminClient, no_wait: bool, json: bool) -> Result<()
     job_result(&j, json)
 }
 
-pub async fn validate(c: &AdminClient, a: ValidateArgs, json: bool) -> Result<(), String> {
-    let q = query(&[("bucket", a.bucket), ("sample", Some(a.sample.to_string())), ("repair", a.repair)]);
+/// Starts a validation and waits for it (with a spinner unless `quiet`); returns its report.
+pub async fn run_validation(
+    c: &AdminClient,
+    bucket: Option<String>,
+    sample: f64,
+    repair: Option<String>,
+    quiet: bool,
+) -> Result<Value, String> {
+    let q = query(&[("bucket", bucket), ("sample", Some(sample.to_string())), ("repair", repair)]);
     let started = c.json("POST", &format!("{PREFIX}validate{q}")).await?;
     let id = started["id"].clone();
-    if a.no_wait {
-        out(&format!("validation {id} started\n"));
-        return Ok(());
-    }
-    let b = (!json).then(|| bar("validate {spinner} {pos} keys checked  {per_sec}  {msg}"));
+    let b = (!quiet).then(|| bar("validate {spinner} {pos} keys checked  {per_sec}  {msg}"));
     let r = loop {
         let r = c.json("GET", &format!("{PREFIX}validate")).await?;
         if let Some(b) = &b {
@@ -403,6 +454,17 @@ pub async fn validate(c: &AdminClient, a: ValidateArgs, json: bool) -> Result<()
     if let Some(b) = b {
         b.finish_and_clear();
     }
+    Ok(r)
+}
+
+pub async fn validate(c: &AdminClient, a: ValidateArgs, json: bool) -> Result<(), String> {
+    if a.no_wait {
+        let q = query(&[("bucket", a.bucket), ("sample", Some(a.sample.to_string())), ("repair", a.repair)]);
+        let started = c.json("POST", &format!("{PREFIX}validate{q}")).await?;
+        out(&format!("validation {} started\n", started["id"]));
+        return Ok(());
+    }
+    let r = run_validation(c, a.bucket, a.sample, a.repair, json).await?;
     if json {
         // The seed's ValidationStats names at the top level.
         let mut flat = r["stats"].clone();

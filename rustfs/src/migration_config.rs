@@ -73,6 +73,20 @@ pub struct ConsistencyFile {
     pub window_seconds: Option<u64>,
 }
 
+/// `metadata_engine` / `RUSTFS_METADATA_ENGINE`: the engine, and the start-up phase the
+/// migration guide's values name (`kv_primary`: reads from the KV, xl.meta kept as a shadow;
+/// `complete`: the KV alone). Both are a legacy deployment running DualTrack; the phase
+/// they name is only the start-up value (a stored migration state wins, see `resolve`).
+pub fn parse_engine(v: Option<&str>) -> Result<(Engine, Option<Phase>), String> {
+    match v.unwrap_or("kv") {
+        "kv" => Ok((Engine::Kv, None)),
+        "legacy" => Ok((Engine::Legacy, None)),
+        "kv_primary" => Ok((Engine::Legacy, Some(Phase::KvPrimary))),
+        "complete" => Ok((Engine::Legacy, Some(Phase::Complete))),
+        other => Err(format!("unknown metadata engine {other:?}: use kv, legacy, kv_primary or complete")),
+    }
+}
+
 /// The resolved DualTrack settings.
 #[derive(Debug, Clone)]
 pub struct MigrationConfig {
@@ -94,8 +108,11 @@ pub struct MigrationConfig {
 }
 
 impl MigrationConfig {
+    /// `engine_phase` is the phase `RUSTFS_METADATA_ENGINE` names (see `parse_engine`); it
+    /// wins over `migration.phase` and the ratio.
     pub fn resolve(
         engine: Engine,
+        engine_phase: Option<Phase>,
         env_ratio: Option<f64>,
         m: MigrationFile,
         c: ConsistencyFile,
@@ -104,11 +121,12 @@ impl MigrationConfig {
         if !(0.0..=1.0).contains(&ratio) {
             return Err(format!("dual-track ratio {ratio} must be within [0, 1]"));
         }
-        let phase = match m.phase.as_deref() {
-            Some(p) => p.parse::<Phase>()?,
-            None if ratio >= 1.0 => Phase::Fullout,
-            None if ratio > 0.0 => Phase::Canary,
-            None => Phase::Legacy,
+        let phase = match (engine_phase, m.phase.as_deref()) {
+            (Some(p), _) => p,
+            (None, Some(p)) => p.parse::<Phase>()?,
+            (None, None) if ratio >= 1.0 => Phase::Fullout,
+            (None, None) if ratio > 0.0 => Phase::Canary,
+            (None, None) => Phase::Legacy,
         };
         let dual = engine == Engine::Legacy || m.enable_dual_track == Some(true) || env_ratio.is_some();
         let level = c.level.as_deref().unwrap_or("eventual").parse::<Level>()?;
@@ -120,7 +138,7 @@ impl MigrationConfig {
         let mut notes = Vec::new();
         if m.canary.duration_seconds.is_some() || m.canary.auto_expand_threshold.is_some() {
             notes.push(
-                "migration.canary.duration_seconds / auto_expand_threshold are not acted on: the canary ratio changes only with `rustfs-admin migration phase`".to_string(),
+                "migration.canary.duration_seconds / auto_expand_threshold are not acted on by the server: the canary ratio changes with `rustfs-admin migration phase` (scripts/gradual_migration.sh checks the thresholds as its gates)".to_string(),
             );
         }
         Ok(Self {
@@ -174,7 +192,7 @@ consistency:
   window_seconds: 60
 "#;
         let f: crate::config::FileConfig = serde_yaml::from_str(yaml).unwrap();
-        let c = MigrationConfig::resolve(Engine::Kv, None, f.migration, f.consistency).unwrap();
+        let c = MigrationConfig::resolve(Engine::Kv, None, None, f.migration, f.consistency).unwrap();
         assert!(c.dual);
         assert_eq!((c.phase, c.ratio, c.level), (Phase::Canary, 0.05, Level::Eventual));
         assert_eq!(c.migrator.objects_per_day, 100_000);
@@ -182,10 +200,26 @@ consistency:
         assert_eq!(c.notes.len(), 1);
         // The environment's ratio wins over the file's.
         let f: crate::config::FileConfig = serde_yaml::from_str(yaml).unwrap();
-        let c = MigrationConfig::resolve(Engine::Legacy, Some(1.0), f.migration, f.consistency).unwrap();
+        let c = MigrationConfig::resolve(Engine::Legacy, None, Some(1.0), f.migration, f.consistency).unwrap();
         assert_eq!(c.phase, Phase::Fullout);
-        assert!(MigrationConfig::resolve(Engine::Legacy, Some(1.5), Default::default(), Default::default()).is_err());
-        let plain = MigrationConfig::resolve(Engine::Kv, None, Default::default(), Default::default()).unwrap();
+        assert!(
+            MigrationConfig::resolve(Engine::Legacy, None, Some(1.5), Default::default(), Default::default()).is_err()
+        );
+        let plain = MigrationConfig::resolve(Engine::Kv, None, None, Default::default(), Default::default()).unwrap();
         assert!(!plain.dual);
+    }
+
+    #[test]
+    fn the_guides_engine_values_are_a_legacy_deployment_in_that_phase() {
+        assert_eq!(parse_engine(None).unwrap(), (Engine::Kv, None));
+        assert_eq!(parse_engine(Some("legacy")).unwrap(), (Engine::Legacy, None));
+        let (engine, phase) = parse_engine(Some("kv_primary")).unwrap();
+        assert_eq!((engine, phase), (Engine::Legacy, Some(Phase::KvPrimary)));
+        // The ratio the script leaves in the environment (1.0) does not change the phase.
+        let c = MigrationConfig::resolve(engine, phase, Some(1.0), Default::default(), Default::default()).unwrap();
+        assert!(c.dual);
+        assert_eq!((c.phase, c.ratio), (Phase::KvPrimary, 1.0));
+        assert_eq!(parse_engine(Some("complete")).unwrap(), (Engine::Legacy, Some(Phase::Complete)));
+        assert!(parse_engine(Some("kv-primary")).unwrap_err().contains("kv_primary"));
     }
 }

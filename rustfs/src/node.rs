@@ -45,7 +45,8 @@ impl Internode {
             .map_err(|e| format!("cannot listen on the internode port {listen}: {e}"))?;
         tracing::info!(node = %c.me, listen = %listen, "internode port serving this node's drives");
         // Connections leave from the address this node listens on.
-        let source = Some(server.local_addr().ip());
+        // (Listening on every interface, as in a Kubernetes pod: the kernel chooses.)
+        let source = Some(server.local_addr().ip()).filter(|ip| !ip.is_unspecified());
         Ok(Some(Self { router, peers: internode::Peers::with_source(me, source), server }))
     }
 

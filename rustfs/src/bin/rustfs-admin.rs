@@ -336,6 +336,10 @@ async fn main() -> std::process::ExitCode {
     };
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e == rustfs::gates_cli::GATES_FAILED => {
+            eprintln!("rustfs-admin: {e}");
+            std::process::ExitCode::from(rustfs::gates_cli::GATES_FAILED_EXIT)
+        }
         Err(e) => {
             eprintln!("rustfs-admin: {e}");
             std::process::ExitCode::FAILURE
