@@ -21,8 +21,8 @@ for c in 4 32; do
 done
 for size in 1MiB 16MiB; do
   for c in 4 32; do
-    bench --op put --size "$size" -c "$c" --duration "$secs" --bucket "b-$(echo $size | tr A-Z a-z)"
-    bench --op get --size "$size" -c "$c" --duration "$secs" --bucket "b-$(echo $size | tr A-Z a-z)" --objects 16
+    bench --op put --size "$size" -c "$c" --duration "$secs" --bucket "b-$(echo "$size" | tr '[:upper:]' '[:lower:]')"
+    bench --op get --size "$size" -c "$c" --duration "$secs" --bucket "b-$(echo "$size" | tr '[:upper:]' '[:lower:]')" --objects 16
   done
 done
 bench --op multipart --size 64MiB -c 4 --duration "$secs" --bucket multipart-bench

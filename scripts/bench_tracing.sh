@@ -52,7 +52,7 @@ modes="off s1 s001"
 declare -A puts gets
 for r in $(seq "$rounds"); do
   for mode in $modes; do
-    read -r p g < <(run_mode $mode)
+    read -r p g < <(run_mode "$mode")
     puts[$mode]+="$p "; gets[$mode]+="$g "
     echo "round $r $mode: PUT $p ops/s, GET $g ops/s" >&2
   done

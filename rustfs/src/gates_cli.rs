@@ -83,6 +83,7 @@ fn last_validation(v: &Value) -> Option<LastValidation> {
         running: r["running"].as_bool().unwrap_or(false),
         checked: n("checked"),
         not_in_sync: n("checked").saturating_sub(n("in_sync")),
+        fs_only: n("fs_only"),
         repaired: n("repaired"),
         finished_ns: r["finished_ns"].as_i64(),
         error: r["error"].as_str().map(String::from),
@@ -187,7 +188,10 @@ pub async fn gates(c: &AdminClient, a: GatesArgs, json: bool) -> Result<bool, St
     list.push(match status["state"]["phase"].as_str() {
         _ if a.skip_validation => pass("not judged (--skip-validation)"),
         Some("legacy") => pass("phase legacy: the KV track holds nothing to validate yet"),
-        _ => gates::divergence_gate(last_validation(&status).as_ref(), changed_ns, &t),
+        _ => {
+            let done = status["state"]["migrator_done"].as_bool().unwrap_or(false);
+            gates::divergence_gate(last_validation(&status).as_ref(), changed_ns, done, &t)
+        }
     });
     let v = Verdict::new(source, a.window, list);
     if json {
@@ -226,9 +230,9 @@ mod tests {
     #[test]
     fn the_last_validation_is_read_from_the_status() {
         let v: Value = serde_json::json!({"validation": {"running": false, "finished_ns": 7, "error": null,
-            "stats": {"checked": 10, "in_sync": 8, "repaired": 1}}});
+            "stats": {"checked": 10, "in_sync": 8, "fs_only": 1, "repaired": 1}}});
         let l = last_validation(&v).unwrap();
-        assert_eq!((l.checked, l.not_in_sync, l.repaired, l.finished_ns), (10, 2, 1, Some(7)));
+        assert_eq!((l.checked, l.not_in_sync, l.fs_only, l.repaired, l.finished_ns), (10, 2, 1, 1, Some(7)));
         assert!(last_validation(&serde_json::json!({"validation": null})).is_none());
     }
 }
