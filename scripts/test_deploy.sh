@@ -6,5 +6,5 @@
 # ShellCheck and bats, aws-cli and (for the Prometheus gate test) prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/bin/kubectl deploy/k8s/environments/*.env .ci/run
+shellcheck -x scripts/*.sh scripts/lib/*.sh scripts/tests/bin/* deploy/k8s/environments/*.env .ci/run
 prove -e bats --ext .bats scripts/tests/

@@ -142,6 +142,18 @@ phase_is() {
   [[ "$output" == *"already in canary"* ]]
 }
 
+@test "a gate failing while a phase is monitored rolls the phase back" {
+  REAL_RUSTFS_ADMIN=$ADMIN RUSTFS_ADMIN="$BATS_TEST_DIRNAME/bin/rustfs-admin-failing-monitor" \
+    run "$SCRIPT" --monitor 5 test expand
+  [ "$status" -eq 3 ]
+  [[ "$output" == *"a gate failed while monitoring expand: rolling back"* ]]
+  [[ "$output" == *"expand was rolled back after a failed gate"* ]]
+  "$ADMIN" migration status --short | grep -q "phase=canary ratio=0.05 "
+  grep -qF '"value":"0.25"' "$KUBECTL_LOG"
+  [ "$(grep -c 'patch statefulset' "$KUBECTL_LOG")" -eq 2 ]
+  tail -2 "$KUBECTL_LOG" | grep -qF '"value":"0.05"'
+}
+
 @test "a failing gate refuses to advance, names the gate and changes nothing" {
   # Traffic during the window, judged against a p99 no request can meet.
   "$ADMIN" bench --op head --size 1KiB -c 2 --duration 6 --bucket bats-load >/dev/null 2>&1 &
