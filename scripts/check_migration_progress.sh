@@ -4,10 +4,8 @@
 # legacy key into the KV (the server's migrator_done, which kv_primary needs), 4 before.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 # shellcheck source=scripts/lib/migration.sh
-source "$SCRIPT_DIR/lib/migration.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/migration.sh"
 
 usage() {
   cat <<'EOF_USAGE'

@@ -8,10 +8,8 @@
 # StatefulSet's env (RUSTFS_DUAL_TRACK_RATIO, RUSTFS_METADATA_ENGINE) so a restart keeps it.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 # shellcheck source=scripts/lib/migration.sh
-source "$SCRIPT_DIR/lib/migration.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/migration.sh"
 
 usage() {
   cat <<'EOF'

@@ -5,10 +5,8 @@
 # gate, naming it; gradual_migration.sh then rolls the phase back.
 set -euo pipefail
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$SCRIPT_DIR/.." && pwd)
 # shellcheck source=scripts/lib/migration.sh
-source "$SCRIPT_DIR/lib/migration.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/migration.sh"
 
 usage() {
   cat <<'EOF_USAGE'

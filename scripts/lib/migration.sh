@@ -4,6 +4,10 @@
 # settings of an environment, logging, and the calls to rustfs-admin and kubectl (printed
 # instead of run under --dry-run when they would change something). Sourced, never run.
 
+# Where the scripts and the repository are (this file is scripts/lib/migration.sh).
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+
 # Exit codes of the migration scripts.
 readonly EXIT_FAILED=1 # a command failed (rustfs-admin, kubectl)
 readonly EXIT_USAGE=2  # bad arguments or settings
