@@ -18,6 +18,7 @@ pub mod heal_mark;
 pub mod heal_walk;
 pub mod legacy;
 pub mod metrics;
+pub mod minio;
 pub mod paths;
 mod reader;
 pub mod topology;
