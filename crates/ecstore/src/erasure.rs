@@ -9,6 +9,11 @@ use crate::error::{Result, StoreError};
 pub const ALGORITHM: &str = "rs-simd-gf16-bound";
 /// The same code with v1 frames (shards written before frames were bound to their place).
 pub const ALGORITHM_V1: &str = "rs-simd-gf16";
+/// MinIO's shards: klauspost/reedsolomon GF(2^8), HighwayHash-256 frames (see `minio`).
+pub const ALGORITHM_MINIO: &str = "minio-1";
+/// A MinIO object whose shards are inline in every drive's xl.meta, one shard per copy: not
+/// served yet (a single copy holds one shard, not the object).
+pub const ALGORITHM_MINIO_INLINE: &str = "minio-1-inline";
 
 /// The frame key of shard `index` of part `file` of a layout with algorithm `algorithm`.
 pub fn frame_key(algorithm: &str, data_dir: &str, file: &str, index: usize) -> crate::bitrot::FrameKey {

@@ -39,7 +39,7 @@ use metadata::{ErasureLayout, PartInfo};
 use tokio::sync::mpsc;
 
 pub use drives::{Drive, DriveInfo, DriveSpec, DriveState, SET_DRIVES};
-pub use erasure::{ALGORITHM, ALGORITHM_V1, Erasure};
+pub use erasure::{ALGORITHM, ALGORITHM_MINIO, ALGORITHM_MINIO_INLINE, ALGORITHM_V1, Erasure};
 pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
 pub use gc::GcReport;
@@ -384,7 +384,15 @@ impl EcStore {
             StoreError::Format(format!("object refers to erasure set {} which does not exist", layout.set))
         })?;
         let total = layout.data as usize + layout.parity as usize;
-        let valid = (layout.algorithm == ALGORITHM || layout.algorithm == ALGORITHM_V1)
+        if layout.algorithm == ALGORITHM_MINIO_INLINE {
+            return Err(StoreError::Format(format!(
+                "object data {:?} is kept by MinIO as one shard inline in each drive's xl.meta ({}+{}): not readable yet",
+                layout.data_dir, layout.data, layout.parity
+            )));
+        }
+        let minio = layout.algorithm == ALGORITHM_MINIO;
+        let valid = (layout.algorithm == ALGORITHM || layout.algorithm == ALGORITHM_V1 || minio)
+            && (!minio || (total <= 16 && layout.parity <= 8))
             && layout.data > 0
             && layout.block_size > 0
             && total <= drives.len()
@@ -461,6 +469,8 @@ impl EcStore {
         key: &str,
         range: std::ops::Range<u64>,
     ) -> Result<ObjectReader> {
+        // A layout this store cannot serve says why before any range is judged.
+        self.set_of(layout)?;
         let guard = self.in_use.hold(&layout.data_dir);
         let total: u64 = layout.parts.iter().map(|p| p.size).sum();
         if range.start > range.end || range.end > total {
@@ -641,6 +651,12 @@ impl EcStore {
         layout: &ErasureLayout,
         deep: bool,
     ) -> Result<HealOutcome> {
+        if layout.algorithm == ALGORITHM_MINIO {
+            // Rewriting a MinIO shard needs MinIO's codec and framing on the write side: until
+            // then its files are left exactly as they are (reads rebuild what is missing).
+            tracing::warn!(bucket, key, data_dir = %layout.data_dir, "MinIO-format shards are not healed yet: left as they are");
+            return Ok(HealOutcome::default());
+        }
         let _guard = self.in_use.hold(&layout.data_dir);
         let drives = self.set_of(layout)?.clone();
         let dirs = self.shard_dirs(layout, bucket, key)?;

@@ -23,6 +23,8 @@ struct PartShards {
     keys: Vec<crate::bitrot::FrameKey>,
     /// `bad[i]`: shard `i` is missing or failed a check; do not use it again in this part.
     bad: Vec<bool>,
+    /// MinIO's code, for MinIO-written shards (GF(2^8), HighwayHash frames).
+    minio: Option<crate::minio::Codec>,
 }
 
 pub(crate) struct ReadTarget {
@@ -64,7 +66,10 @@ impl ReadTarget {
         let keys = (0..files.len())
             .map(|i| crate::erasure::frame_key(&self.layout.algorithm, &self.layout.data_dir, &name, i))
             .collect();
-        PartShards { files, keys, bad }
+        let minio = (self.layout.algorithm == crate::ALGORITHM_MINIO)
+            .then(|| crate::minio::Codec::new(self.layout.data as usize, self.layout.parity as usize).ok())
+            .flatten();
+        PartShards { files, keys, bad, minio }
     }
 
     /// Reads block `b` of `part` (of `block_len` bytes) into `out`, reconstructing if needed;
@@ -79,19 +84,30 @@ impl ReadTarget {
         out: &mut Vec<u8>,
     ) -> Result<bool> {
         let e = self.erasure();
-        let full_frame = bitrot::framed_len(e.shard_size(e.block_size)) as u64;
-        let shard_len = e.shard_size(block_len);
+        if self.layout.algorithm == crate::ALGORITHM_MINIO && ps.minio.is_none() {
+            return Err(StoreError::Format(format!(
+                "unsupported MinIO geometry {}+{}",
+                self.layout.data, self.layout.parity
+            )));
+        }
+        // MinIO's shards are ceil(len / data) bytes; ours are rounded to an even length.
+        let shard_size = |len: usize| if ps.minio.is_some() { len.div_ceil(e.data) } else { e.shard_size(len) };
+        // MinIO frames a shard with a 32-byte HighwayHash, ours with an 8-byte xxh3.
+        let hash_len = if ps.minio.is_some() { crate::minio::HASH_LEN } else { bitrot::HASH_LEN };
+        let framed_len = |len: usize| hash_len + len;
+        let full_frame = framed_len(shard_size(e.block_size)) as u64;
+        let shard_len = shard_size(block_len);
         let offset = b * full_frame;
         let mut shards: Vec<Option<Vec<u8>>> = vec![None; e.total()];
         let mut have = 0;
         let mut degraded = false;
-        let mut frame = vec![0u8; bitrot::framed_len(shard_len)];
+        let mut frame = vec![0u8; framed_len(shard_len)];
         // The shards this block will be read from (data shards first), and the next block's:
         // drives of other nodes fetch them ahead, all at once.
         for f in ps.files.iter().zip(&ps.bad).filter(|(_, bad)| !**bad).filter_map(|(f, _)| f.as_ref()).take(e.data) {
             f.prefetch(offset, frame.len() as u64);
             if let Some(n) = next_len {
-                f.prefetch(offset + full_frame, bitrot::framed_len(e.shard_size(n)) as u64);
+                f.prefetch(offset + full_frame, framed_len(shard_size(n)) as u64);
             }
         }
         for (i, slot) in shards.iter_mut().enumerate() {
@@ -105,9 +121,13 @@ impl ReadTarget {
             let Some(f) = ps.files[i].as_ref() else {
                 continue;
             };
-            let ok = f.read_exact_at(&mut frame, offset).is_ok() && ps.keys[i].verify(b, &frame).is_some();
+            let ok = f.read_exact_at(&mut frame, offset).is_ok()
+                && match &ps.minio {
+                    Some(_) => crate::minio::bitrot::verify(&frame),
+                    None => ps.keys[i].verify(b, &frame).is_some(),
+                };
             if ok {
-                *slot = Some(frame[bitrot::HASH_LEN..].to_vec());
+                *slot = Some(frame[hash_len..].to_vec());
                 have += 1;
             } else {
                 ps.bad[i] = true;
@@ -118,8 +138,16 @@ impl ReadTarget {
         if have < e.data {
             return Err(StoreError::ReadQuorum(format!("{}/{}", self.bucket, self.key), e.data));
         }
-        e.reconstruct_data(&mut shards)?;
-        e.join(&shards, block_len, out);
+        match &ps.minio {
+            Some(c) => {
+                let block = c.decode(&mut shards, block_len, b).map_err(|err| StoreError::Erasure(err.to_string()))?;
+                out.extend_from_slice(&block);
+            }
+            None => {
+                e.reconstruct_data(&mut shards)?;
+                e.join(&shards, block_len, out);
+            }
+        }
         Ok(degraded)
     }
 }

@@ -166,7 +166,10 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
     if let Some(bytes) = meta.inline_data(v) {
-        obj.data = ObjectData::Inline(bytes.to_vec());
+        obj.data = match minio_inline(o, bytes) {
+            Some(data) => data,
+            None => ObjectData::Inline(bytes.to_vec()),
+        };
         return obj;
     }
     let files: Vec<String> =
@@ -191,18 +194,56 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
     } else {
         format!("minio-{}", o.erasure_algorithm)
     };
+    // MinIO's `EcDist[i]` is the shard the drive at position i holds; ours is the drive
+    // holding shard i. A MinIO distribution that is no permutation is left as read, and
+    // the store refuses it.
+    let distribution: Vec<u8> = match (o.erasure_algorithm, minio_shard_drives(&o.erasure_distribution)) {
+        (ALGO_MINIO_RS, Some(d)) => d,
+        _ => o.erasure_distribution.iter().map(|d| d.saturating_sub(1)).collect(),
+    };
     obj.data = ObjectData::Erasure(ErasureLayout {
         algorithm,
         data: o.erasure_data.clamp(0, 255) as u8,
         parity: o.erasure_parity.clamp(0, 255) as u8,
         block_size: o.erasure_block_size.clamp(0, i64::from(u32::MAX)) as u32,
         set: 0,
-        distribution: o.erasure_distribution.iter().map(|d| d.saturating_sub(1)).collect(),
+        distribution,
         data_dir: o.data_dir.clone(),
         bucket_id: o.meta_sys.get(BUCKET_ID).and_then(|b| String::from_utf8(b.clone()).ok()),
         parts,
     });
     obj
+}
+
+/// The drive position of each shard, from MinIO's shard number of each drive position.
+fn minio_shard_drives(distribution: &[u8]) -> Option<Vec<u8>> {
+    let positions: Vec<u8> = (0..distribution.len()).map(|p| u8::try_from(p).ok()).collect::<Option<_>>()?;
+    crate::minio::set_order_to_shards(positions, distribution).ok()
+}
+
+/// A MinIO object's inline bytes: its drive's shard framed by its HighwayHash. With one data
+/// shard that is the object (verified, hash stripped); with more, one copy holds one shard,
+/// and the version is marked unreadable (`ALGORITHM_MINIO_INLINE`) rather than served wrong.
+/// `None` for our own objects (their inline bytes are the object).
+fn minio_inline(o: &XlObject, bytes: &[u8]) -> Option<ObjectData> {
+    if o.erasure_algorithm != ALGO_MINIO_RS {
+        return None;
+    }
+    let hash = crate::minio::HASH_LEN;
+    if o.erasure_data == 1 && crate::minio::bitrot::verify(bytes) && (bytes.len() - hash) as i64 == o.size {
+        return Some(ObjectData::Inline(bytes[hash..].to_vec()));
+    }
+    Some(ObjectData::Erasure(ErasureLayout {
+        algorithm: crate::ALGORITHM_MINIO_INLINE.to_string(),
+        data: o.erasure_data.clamp(0, 255) as u8,
+        parity: o.erasure_parity.clamp(0, 255) as u8,
+        block_size: o.erasure_block_size.clamp(0, i64::from(u32::MAX)) as u32,
+        set: 0,
+        distribution: Vec::new(),
+        data_dir: o.data_dir.clone(),
+        bucket_id: None,
+        parts: Vec::new(),
+    }))
 }
 
 #[cfg(test)]
@@ -298,5 +339,35 @@ mod tests {
         let ObjectData::Erasure(l) = &o.data else { panic!("erasure object") };
         assert_eq!(l.algorithm, "minio-1", "MinIO's shards are marked as not ours");
         assert_eq!((l.data, l.parity, l.distribution.clone()), (2, 2, vec![2, 3, 0, 1]));
+    }
+
+    #[test]
+    fn minio_distributions_become_shard_positions() {
+        let f = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/minio/cicd-corpus/disk2/bucket/testobj/xl.meta");
+        let m = xlmeta::decode(&std::fs::read(f).unwrap()).unwrap();
+        let o = from_xl("bucket", "testobj", &m, &m.versions[0]);
+        let ObjectData::Erasure(l) = &o.data else { panic!("erasure object") };
+        // MinIO: the drive at position i holds shard [3, 4, 5, 1, 2][i]; ours: shard i is on
+        // drive [3, 4, 0, 1, 2][i].
+        assert_eq!((l.algorithm.as_str(), l.distribution.clone()), (crate::ALGORITHM_MINIO, vec![3, 4, 0, 1, 2]));
+    }
+
+    #[test]
+    fn minio_inline_shards_are_served_only_when_they_are_the_object() {
+        let mut o = XlObject { erasure_algorithm: ALGO_MINIO_RS, erasure_data: 1, size: 5, ..Default::default() };
+        let mut framed = crate::minio::highway256(b"hello").to_vec();
+        framed.extend_from_slice(b"hello");
+        assert_eq!(minio_inline(&o, &framed), Some(ObjectData::Inline(b"hello".to_vec())));
+        // A corrupt frame, or one shard of several: never served as the object's bytes.
+        let mut bad = framed.clone();
+        bad[40 - 4] ^= 1;
+        for (data, bytes) in [(1, bad), (2, framed.clone())] {
+            o.erasure_data = data;
+            let Some(ObjectData::Erasure(l)) = minio_inline(&o, &bytes) else { panic!("marked unreadable") };
+            assert_eq!(l.algorithm, crate::ALGORITHM_MINIO_INLINE);
+        }
+        let ours = XlObject { erasure_algorithm: ALGO_RS_SIMD, ..o };
+        assert_eq!(minio_inline(&ours, &framed), None, "our inline bytes are the object");
     }
 }
