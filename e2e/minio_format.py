@@ -234,12 +234,15 @@ def md5_hex(b):
     return hashlib.md5(b).hexdigest()
 
 
-def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_size=1 << 20):
+def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_size=1 << 20, inline=None):
     """MinIO's xl.meta v1.3 holding one null object version with its shards in `data_dir`:
     "XL2 ", major 1, minor 3 (little-endian u16), a bin32 of [header version 3, meta version
     2, version count, then per version its header (an array of id, mtime, signature, type,
-    flags) and its msgpack map], a uint32 of the payload's xxhash64 (low 32 bits), no inline
-    data. (The `msgpack` and `xxhash` packages; keys as MinIO's xlMetaV2Object names them.)"""
+    flags) and its msgpack map], a uint32 of the payload's xxhash64 (low 32 bits), then, for
+    an inline object (`inline`: this drive's framed shard), the inline data: version 1 and a
+    map of version id ("null") to bytes, with `x-minio-internal-inline-data` in MetaSys and
+    the inline flag instead of the data-dir flag. (The `msgpack` and `xxhash` packages; keys
+    as MinIO's xlMetaV2Object names them.)"""
     import uuid
 
     import msgpack
@@ -249,15 +252,48 @@ def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_siz
         "ID": bytes(16), "DDir": uuid.UUID(data_dir).bytes, "EcAlgo": 1, "EcM": data, "EcN": parity,
         "EcBSize": block_size, "EcIndex": index, "EcDist": list(dist), "CSumAlgo": 1,
         "PartNums": [1], "PartETags": None, "PartSizes": [size], "PartASizes": [size],
-        "Size": size, "MTime": mtime_ns, "MetaSys": {},
+        "Size": size, "MTime": mtime_ns,
+        "MetaSys": {"x-minio-internal-inline-data": b"true"} if inline is not None else {},
         "MetaUsr": {"etag": etag, "content-type": "application/octet-stream"},
     }
     body = msgpack.packb({"Type": 1, "V2Obj": obj}, use_bin_type=True)
     sig = xxhash.xxh64_intdigest(body)
     sig = ((sig ^ (sig >> 32)) & 0xFFFFFFFF).to_bytes(4, "little")
-    header = msgpack.packb([bytes(16), mtime_ns, sig, 1, 1 << 1], use_bin_type=True)  # flag: uses a data dir
+    flags = 1 << 2 if inline is not None else 1 << 1  # inline data, or uses a data dir
+    header = msgpack.packb([bytes(16), mtime_ns, sig, 1, flags], use_bin_type=True)
     payload = b"".join(msgpack.packb(x, use_bin_type=True) for x in (3, 2, 1)) + \
         msgpack.packb(header, use_bin_type=True) + msgpack.packb(body, use_bin_type=True)
     crc = xxhash.xxh64_intdigest(payload) & 0xFFFFFFFF
-    return (b"XL2 " + (1).to_bytes(2, "little") + (3).to_bytes(2, "little")
-            + b"\xc6" + len(payload).to_bytes(4, "big") + payload + b"\xce" + crc.to_bytes(4, "big"))
+    out = (b"XL2 " + (1).to_bytes(2, "little") + (3).to_bytes(2, "little")
+           + b"\xc6" + len(payload).to_bytes(4, "big") + payload + b"\xce" + crc.to_bytes(4, "big"))
+    if inline is not None:
+        out += b"\x01" + msgpack.packb({"null": inline}, use_bin_type=True)
+    return out
+
+
+def read_xl_meta(buf):
+    """An xl.meta v1.3 file as MinIO lays it out: the versions' msgpack maps (newest first)
+    and the inline data map (version id -> bytes)."""
+    import msgpack
+
+    assert buf[:4] == b"XL2 " and buf[4:8] == (1).to_bytes(2, "little") + (3).to_bytes(2, "little"), buf[:8]
+    assert buf[8] == 0xC6
+    n = int.from_bytes(buf[9:13], "big")
+    payload = buf[13:13 + n]
+    u = msgpack.Unpacker(raw=False, strict_map_key=False)
+    u.feed(payload)
+    header_version, meta_version, count = next(u), next(u), next(u)
+    versions = []
+    for _ in range(count):
+        header = msgpack.unpackb(next(u), raw=False)
+        body = msgpack.unpackb(next(u), raw=False, strict_map_key=False)
+        versions.append((header, body))
+    rest = buf[13 + n:]
+    assert rest[0] == 0xCE
+    import xxhash
+    assert int.from_bytes(rest[1:5], "big") == xxhash.xxh64_intdigest(payload) & 0xFFFFFFFF, "payload CRC"
+    inline = {}
+    if len(rest) > 5:
+        assert rest[5] == 1, "inline data version"
+        inline = msgpack.unpackb(rest[6:], raw=False)
+    return versions, inline

@@ -49,18 +49,21 @@ def test_the_python_codec_reproduces_minio_files():
 DIST = [5, 9, 1, 12, 3, 7, 11, 2, 8, 4, 10, 6]
 
 
-def place(server, bucket, key, body, data_dir):
-    """`body` as MinIO writes it on the server's 12 drives (set position i = drive i + 1)."""
+def place(server, bucket, key, body, data_dir, inline=False):
+    """`body` as MinIO writes it on the server's 12 drives (set position i = drive i + 1):
+    shard files in `data_dir`, or (`inline`) each drive's shard in its own xl.meta."""
     files = mf.shard_files(body, 8, 4)
     for pos, drive in enumerate(server.drives()):
         shard = DIST[pos]
         d = os.path.join(drive, bucket, key)
-        os.makedirs(os.path.join(d, data_dir), exist_ok=True)
-        meta = mf.xl_meta(data_dir, shard, DIST, len(body), mf.md5_hex(body), 8, 4, 1_760_000_000_000_000_000)
+        os.makedirs(d if inline else os.path.join(d, data_dir), exist_ok=True)
+        meta = mf.xl_meta(data_dir, shard, DIST, len(body), mf.md5_hex(body), 8, 4, 1_760_000_000_000_000_000,
+                          inline=files[shard - 1] if inline else None)
         with open(os.path.join(d, "xl.meta"), "wb") as f:
             f.write(meta)
-        with open(os.path.join(d, data_dir, "part.1"), "wb") as f:
-            f.write(files[shard - 1])
+        if not inline:
+            with open(os.path.join(d, data_dir, "part.1"), "wb") as f:
+                f.write(files[shard - 1])
 
 
 def test_minio_format_objects_are_served_bit_exact():
@@ -99,5 +102,77 @@ def test_minio_format_objects_are_served_bit_exact():
                         os.remove(p)
         for key, body in bodies.items():
             assert s.client().get_object(Bucket="adopted", Key=key)["Body"].read() == body, key
+    finally:
+        s.cleanup()
+
+
+def test_minio_inline_objects_are_rebuilt_from_every_drive_and_rewritten_as_minio_does():
+    """MinIO keeps small objects in each drive's xl.meta, one shard per drive: the server
+    rebuilds them from the copies (up to four copies' shards corrupt), and when it rewrites
+    the xl.meta (a new version beside the MinIO one, a heal) every drive gets back its own
+    shard and erasure index, checked here with the independent reader."""
+    s = Server(env={"RUSTFS_METADATA_ENGINE": "legacy"}).start()
+    try:
+        c = s.client()
+        c.create_bucket(Bucket="small")
+        c.put_bucket_versioning(Bucket="small", VersioningConfiguration={"Status": "Enabled"})
+        s.stop()
+        rng = random.Random(11)
+        bodies = {"one.txt": b"x", "k/1000.bin": rng.randbytes(1000), "k/big.bin": rng.randbytes(100 * 1024 + 7),
+                  "empty": b""}
+        for key, body in bodies.items():
+            place(s, "small", key, body, "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", inline=True)
+        # Four drives' copies of k/big.bin with a bit flipped in their shard (the inline data
+        # ends the file; the payload's CRC does not cover it).
+        for drive in s.drives()[3:7]:
+            p = os.path.join(drive, "small", "k/big.bin", "xl.meta")
+            with open(p, "r+b") as f:
+                f.seek(-100, os.SEEK_END)
+                b = f.read(1)
+                f.seek(-100, os.SEEK_END)
+                f.write(bytes([b[0] ^ 0x40]))
+        s.start()
+        c = s.client()
+        for key, body in bodies.items():
+            got = c.get_object(Bucket="small", Key=key)
+            assert got["Body"].read() == body, key
+            assert got["ETag"].strip('"') == mf.md5_hex(body)
+        out = os.path.join(s.tmp, "big.out")
+        s.aws("s3", "cp", "s3://small/k/big.bin", out)
+        with open(out, "rb") as f:
+            assert f.read() == bodies["k/big.bin"]
+        r = c.get_object(Bucket="small", Key="k/1000.bin", Range="bytes=10-19")
+        assert r["Body"].read() == bodies["k/1000.bin"][10:20]
+        # A new version beside MinIO's null version, and a heal of a lost copy: the xl.meta
+        # is rewritten on every drive.
+        c.put_object(Bucket="small", Key="k/1000.bin", Body=b"newer")
+        os.remove(os.path.join(s.drives()[0], "small", "one.txt", "xl.meta"))
+        s.admin("heal", "--bucket", "small")
+        for key in ("k/1000.bin", "one.txt"):
+            files = mf.shard_files(bodies[key], 8, 4)
+            for pos, drive in enumerate(s.drives()):
+                with open(os.path.join(drive, "small", key, "xl.meta"), "rb") as f:
+                    versions, inline = mf.read_xl_meta(f.read())
+                minio = [b["V2Obj"] for h, b in versions if b.get("V2Obj", {}).get("EcAlgo") == 1]
+                assert len(minio) == 1, (key, pos, versions)
+                assert minio[0]["EcIndex"] == DIST[pos], (key, pos)
+                assert inline["null"] == files[DIST[pos] - 1], (key, pos)
+        got = c.get_object(Bucket="small", Key="k/1000.bin", VersionId="null")["Body"].read()
+        assert got == bodies["k/1000.bin"]
+        assert c.get_object(Bucket="small", Key="k/1000.bin")["Body"].read() == b"newer"
+        # Five copies' shards bad: an error, never other bytes.
+        s.stop()
+        for drive in s.drives()[:5]:
+            p = os.path.join(drive, "small", "one.txt", "xl.meta")
+            with open(p, "r+b") as f:
+                f.seek(-1, os.SEEK_END)
+                b = f.read(1)
+                f.seek(-1, os.SEEK_END)
+                f.write(bytes([b[0] ^ 1]))
+        s.start()
+        with pytest.raises(Exception) as e:
+            c = s.client()
+            c.get_object(Bucket="small", Key="one.txt")["Body"].read()
+        assert "500" in str(e.value) or "InternalError" in str(e.value), e.value
     finally:
         s.cleanup()

@@ -11,8 +11,8 @@ pub const ALGORITHM: &str = "rs-simd-gf16-bound";
 pub const ALGORITHM_V1: &str = "rs-simd-gf16";
 /// MinIO's shards: klauspost/reedsolomon GF(2^8), HighwayHash-256 frames (see `minio`).
 pub const ALGORITHM_MINIO: &str = "minio-1";
-/// A MinIO object whose shards are inline in every drive's xl.meta, one shard per copy: not
-/// served yet (a single copy holds one shard, not the object).
+/// A MinIO object whose shards are inline in every drive's xl.meta, one shard per copy, and
+/// could not be rebuilt from the copies read (a single copy holds one shard, not the object).
 pub const ALGORITHM_MINIO_INLINE: &str = "minio-1-inline";
 
 /// The frame key of shard `index` of part `file` of a layout with algorithm `algorithm`.

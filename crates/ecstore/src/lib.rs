@@ -386,7 +386,7 @@ impl EcStore {
         let total = layout.data as usize + layout.parity as usize;
         if layout.algorithm == ALGORITHM_MINIO_INLINE {
             return Err(StoreError::Format(format!(
-                "object data {:?} is kept by MinIO as one shard inline in each drive's xl.meta ({}+{}): not readable yet",
+                "object data {:?} is kept by MinIO inline in each drive's xl.meta ({}+{} shards) and too few of those shards pass their bitrot check",
                 layout.data_dir, layout.data, layout.parity
             )));
         }

@@ -64,7 +64,7 @@ fn place_minio_object(drives: &[PathBuf], body: &[u8]) {
             flags: 0,
             object: Some(object),
         };
-        let meta = XlMeta { major: 1, minor: 3, versions: vec![v], inline: BTreeMap::new() };
+        let meta = XlMeta { major: 1, minor: 3, versions: vec![v], ..Default::default() };
         let dir = drive.join("bucket").join(KEY);
         std::fs::create_dir_all(dir.join(DATA_DIR)).unwrap();
         std::fs::write(dir.join("xl.meta"), xlmeta::encode(&meta)).unwrap();

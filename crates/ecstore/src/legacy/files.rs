@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::drives::{self, Drive};
 use crate::error::{Result, StoreError};
+use crate::legacy::minio_inline;
 use crate::paths;
 use crate::xlmeta::{self, XlMeta, XlVersion};
 
@@ -34,6 +35,7 @@ const MAX_XL_META: u64 = 64 << 20;
 /// header signatures aside).
 fn fingerprint(m: &XlMeta) -> Vec<u8> {
     let mut c = m.clone();
+    minio_inline::strip(&mut c);
     for v in &mut c.versions {
         v.signature = None;
         v.flags = 0;
@@ -69,6 +71,8 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
     let up: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
     let copies = drives::on_each(&up, |_, d| d.io.read_all(&rel, MAX_XL_META));
     let online = up.len();
+    // Every copy read, for MinIO's inline objects (each copy holds its drive's shard).
+    let mut all: Vec<XlMeta> = Vec::new();
     for (d, copy) in up.iter().zip(copies) {
         match copy {
             Ok(buf) => match xlmeta::decode(&buf) {
@@ -76,8 +80,9 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
                     let fp = fingerprint(&m);
                     match groups.iter_mut().find(|g| g.0 == fp) {
                         Some(g) => g.2 += 1,
-                        None => groups.push((fp, m, 1)),
+                        None => groups.push((fp, m.clone(), 1)),
                     }
+                    all.push(m);
                 }
                 Err(e) => {
                     d.note_error();
@@ -88,10 +93,15 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
             Err(_) => d.note_error(),
         }
     }
+    let what = format!("{bucket}/{key}");
+    let gathered = |mut m: XlMeta| {
+        minio_inline::gather(&mut m, &all, &what);
+        m
+    };
     if let Some((_, m, n)) = groups.iter().max_by_key(|g| g.2)
         && *n >= quorum
     {
-        return Ok(Agreement { meta: Some(m.clone()), agreeing: *n, online });
+        return Ok(Agreement { meta: Some(gathered(m.clone())), agreeing: *n, online });
     }
     if groups.is_empty() && missing > set.len().saturating_sub(quorum) {
         return Ok(Agreement { meta: None, agreeing: missing, online });
@@ -111,7 +121,7 @@ pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize
         }
         None => missing,
     };
-    Ok(Agreement { meta, agreeing, online })
+    Ok(Agreement { meta: meta.map(gathered), agreeing, online })
 }
 
 /// One version as the same bytes on every drive that holds it (with its inline data).
@@ -123,10 +133,10 @@ fn version_fingerprint(m: &XlMeta, v: &XlVersion) -> Vec<u8> {
         o.erasure_index = 0;
     }
     let mut inline = std::collections::BTreeMap::new();
-    if let Some(b) = m.inline_data(v) {
+    if let Some(b) = m.inline_data(v).filter(|_| !minio_inline::is_minio(v)) {
         inline.insert(v.version_id.clone().unwrap_or_else(|| "null".into()), b.to_vec());
     }
-    xlmeta::encode(&XlMeta { major: 1, minor: 3, versions: vec![c], inline })
+    xlmeta::encode(&XlMeta { major: 1, minor: 3, versions: vec![c], inline, ..Default::default() })
 }
 
 /// Votes version by version over copies that disagree (`(copy, drives holding it)`) on a
@@ -159,7 +169,7 @@ fn merge_versions(copies: &[(&XlMeta, usize)], n: usize, q: usize, unanswered: u
     if kept.is_empty() {
         return Some(None);
     }
-    let mut out = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
+    let mut out = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
     for (m, v, _) in kept {
         if let Some(b) = m.inline_data(v) {
             out.inline.insert(v.version_id.clone().unwrap_or_else(|| "null".into()), b.to_vec());
@@ -216,7 +226,6 @@ pub fn remove(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::fs;
 
     use super::*;
@@ -235,7 +244,7 @@ mod tests {
             flags: 0,
             object: None,
         };
-        XlMeta { major: 1, minor: 3, versions: vec![v], inline: BTreeMap::new() }
+        XlMeta { major: 1, minor: 3, versions: vec![v], ..Default::default() }
     }
 
     fn set() -> (tempfile::TempDir, Vec<Arc<Drive>>) {

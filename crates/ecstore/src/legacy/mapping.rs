@@ -165,11 +165,19 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
     if let Some(c) = o.meta_sys.get(CHECKSUMS) {
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
+    let inline_key = v.version_id.as_deref().unwrap_or(NULL_VERSION);
     if let Some(bytes) = meta.inline_data(v) {
         obj.data = match minio_inline(o, bytes) {
+            // Rebuilt from every drive's shard (`legacy::minio_inline`): the object.
+            Some(_) if meta.decoded_inline.contains(inline_key) => ObjectData::Inline(bytes.to_vec()),
             Some(data) => data,
             None => ObjectData::Inline(bytes.to_vec()),
         };
+        return obj;
+    }
+    if crate::legacy::minio_inline::is_minio_inline(meta, v) {
+        // Its shards could not be read back: unreadable, never empty or other bytes.
+        obj.data = unreadable_minio_inline(o);
         return obj;
     }
     let files: Vec<String> =
@@ -233,7 +241,12 @@ fn minio_inline(o: &XlObject, bytes: &[u8]) -> Option<ObjectData> {
     if o.erasure_data == 1 && crate::minio::bitrot::verify(bytes) && (bytes.len() - hash) as i64 == o.size {
         return Some(ObjectData::Inline(bytes[hash..].to_vec()));
     }
-    Some(ObjectData::Erasure(ErasureLayout {
+    Some(unreadable_minio_inline(o))
+}
+
+/// A MinIO inline version whose object is not at hand, marked so the store refuses it.
+fn unreadable_minio_inline(o: &XlObject) -> ObjectData {
+    ObjectData::Erasure(ErasureLayout {
         algorithm: crate::ALGORITHM_MINIO_INLINE.to_string(),
         data: o.erasure_data.clamp(0, 255) as u8,
         parity: o.erasure_parity.clamp(0, 255) as u8,
@@ -243,7 +256,7 @@ fn minio_inline(o: &XlObject, bytes: &[u8]) -> Option<ObjectData> {
         data_dir: o.data_dir.clone(),
         bucket_id: None,
         parts: Vec::new(),
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -276,7 +289,7 @@ mod tests {
 
     /// Writes versions through xl.meta bytes and reads them back.
     fn through_file(objs: &[ObjectVersion]) -> Vec<ObjectVersion> {
-        let mut meta = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: BTreeMap::new() };
+        let mut meta = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
         for o in objs {
             let (v, inline) = to_xl(o, 3);
             if let Some(b) = inline {

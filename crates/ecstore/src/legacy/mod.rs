@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod mapping;
+pub mod minio_inline;
 pub mod records;
 pub mod store;
 /// The walk of a drive's xl.meta files lives with the drive I/O (it runs where the drive is).

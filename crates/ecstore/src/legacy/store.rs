@@ -14,7 +14,7 @@ use metadata::{
 use tokio::sync::{Mutex, RwLock};
 
 use super::walk::{Entry, WalkQuery};
-use super::{files, mapping, records};
+use super::{files, mapping, minio_inline, records};
 use crate::drives::Drive;
 use crate::xlmeta::XlMeta;
 use crate::{EcStore, StoreError};
@@ -164,8 +164,10 @@ impl LegacyStore {
             if meta.versions.is_empty() {
                 return files::remove(&drives, &b, &k);
             }
+            let per_drive =
+                minio_inline::PerDrive::new(&meta).map_err(|e| crate::StoreError::Format(format!("{b}/{k}: {e}")))?;
             files::write(&drives, &b, &k, quorum, |pos| {
-                let mut m = meta.clone();
+                let mut m = per_drive.for_drive(&meta, pos);
                 for v in &mut m.versions {
                     if let Some(o) = &mut v.object
                         && o.erasure_algorithm == mapping::ALGO_RS_SIMD
@@ -259,7 +261,7 @@ impl LegacyStore {
         self.check_new_key(&obj.bucket, &obj.key).await?;
         let _g = self.lock_of(&obj.bucket, &obj.key).write().await;
         let (set, m) = self.read_xl(&obj.bucket, &obj.key).await?;
-        let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() });
+        let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() });
         let current = Self::versions_of(&obj.bucket, &obj.key, set, &m);
         let live = current.first().filter(|c| !c.delete_marker);
         match &cond {
@@ -694,7 +696,7 @@ impl MetadataStore for LegacyStore {
         crate::paths::check_legacy_key(key).map_err(backend)?;
         let _g = self.lock_of(bucket, key).write().await;
         let set = self.ec.set_index(bucket, key);
-        let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), inline: Default::default() };
+        let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
         for obj in &versions {
             let (v, inline) = mapping::to_xl(obj, 0);
             if let Some(b) = inline {

@@ -59,7 +59,7 @@ pub struct XlVersion {
     pub object: Option<XlObject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct XlMeta {
     pub major: u16,
     pub minor: u16,
@@ -68,6 +68,11 @@ pub struct XlMeta {
     /// Inline data by version id ("null" for the null version).
     #[serde(skip)]
     pub inline: BTreeMap<String, Vec<u8>>,
+    /// In memory only, never encoded: the version ids whose `inline` bytes are the whole
+    /// object, decoded from MinIO's per-drive inline shards (see `legacy::minio_inline`).
+    /// An encoder for one drive must turn them back into that drive's shard.
+    #[serde(skip)]
+    pub decoded_inline: std::collections::BTreeSet<String>,
 }
 
 impl XlMeta {
@@ -236,7 +241,7 @@ pub fn decode(buf: &[u8]) -> Result<XlMeta, Error> {
         return Err(Error { offset: 4, problem: format!("unsupported xl.meta version {major}.{minor}") });
     }
     let mut r = Reader::new(&buf[8..], 8);
-    let mut meta = XlMeta { major, minor, versions: Vec::new(), inline: BTreeMap::new() };
+    let mut meta = XlMeta { major, minor, ..Default::default() };
     if minor == 3 {
         let (payload, at) = r.bin()?;
         check_crc(&mut r, payload)?;
