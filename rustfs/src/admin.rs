@@ -45,6 +45,18 @@ pub struct Info {
     /// Erasure sets per pool.
     #[serde(default)]
     pub pools: Vec<usize>,
+    /// The MinIO deployment this server adopted on its drives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<Adopted>,
+}
+
+/// An adopted MinIO deployment, as `rustfs-admin info` shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Adopted {
+    pub report: ecstore::adopt::AdoptionReport,
+    pub buckets: Vec<ecstore::legacy::minio_buckets::BucketImport>,
+    /// New objects are written in MinIO's format (until the migration completes).
+    pub minio_writes: bool,
 }
 
 /// One node of a cluster as the answering node sees it: its drives' states.
@@ -147,6 +159,11 @@ impl S3Route for AdminRoute {
                     heal_queue: app.ec.heal_queue_len(),
                     nodes: nodes_of(app, &drives),
                     pools: app.cfg.topology.pools.clone(),
+                    adopted: app.adopted.as_ref().map(|(report, buckets)| Adopted {
+                        report: report.clone(),
+                        buckets: buckets.clone(),
+                        minio_writes: app.ec.minio_writes(),
+                    }),
                 };
                 json(StatusCode::OK, &info)
             }

@@ -46,6 +46,8 @@ pub struct App {
     pub runner: Arc<metadata::background::Runner>,
     /// A cluster node's internode port (shard RPC, Raft).
     pub internode: Option<crate::node::Internode>,
+    /// The MinIO deployment adopted on the drives, and its buckets as imported at start.
+    pub adopted: Option<(ecstore::adopt::AdoptionReport, Vec<ecstore::legacy::minio_buckets::BucketImport>)>,
     _lock: std::fs::File,
 }
 
@@ -113,6 +115,7 @@ impl App {
             io_timeout: cfg.limits.idle_timeout,
             pools: cfg.topology.pools.clone(),
             require_quorum: cfg.cluster.is_none(),
+            minio: cfg.adoption.as_ref().map(|a| a.format.clone()),
         };
         let new_id = match (&cfg.cluster, &cfg.replication) {
             (Some(_), Some(r)) => cfg.topology.deployment_id(&r.cluster_id),
@@ -162,6 +165,24 @@ impl App {
             tracing::warn!(
                 "a persisted migration state exists: running DualTrack although the configuration asks for the kv engine alone"
             );
+        }
+        if let Some(a) = &cfg.adoption {
+            let r = &a.report;
+            tracing::info!(
+                deployment = %r.deployment_id, sets = r.sets, drives_per_set = r.drives_per_set,
+                data = r.data, parity = r.parity, distribution = %r.distribution,
+                buckets = r.buckets.len(), objects = r.objects, objects_capped = r.objects_capped,
+                "adopting the MinIO deployment on the drives"
+            );
+            for u in &r.unclaimed {
+                tracing::warn!(minio_drive = %u, "no drive given carries this MinIO drive: its position is empty or replaced");
+            }
+            for o in &r.other_drives {
+                tracing::warn!(drive = %o, "drive without this deployment's MinIO format");
+            }
+            if !dual_on && cfg.engine == Engine::Kv {
+                return Err("the drives hold a MinIO deployment, whose metadata is in xl.meta: start with RUSTFS_METADATA_ENGINE=legacy (and migrate to the KV with `rustfs-admin migration`)".into());
+            }
         }
         let legacy = (dual_on || cfg.engine == Engine::Legacy)
             .then(|| Arc::new(ecstore::legacy::store::LegacyStore::new(ec.clone())));
@@ -214,6 +235,19 @@ impl App {
             }
             _ => (Arc::new(metadata::Timed::new(kv_store, metadata::metrics::TrackLabel::Kv)), None),
         };
+        // On an adopted deployment, new objects stay in MinIO's format until the migration
+        // completes, so that MinIO can still be started on the drives until then.
+        let complete = dual.as_ref().is_some_and(|d| d.router.state().phase == metadata::dualtrack::Phase::Complete);
+        ec.set_minio_writes(cfg.adoption.is_some() && !complete);
+        let adopted = match (&cfg.adoption, &legacy) {
+            (Some(a), Some(l)) => {
+                for n in &a.report.not_imported {
+                    tracing::warn!(what = %n, "not imported from MinIO");
+                }
+                Some((a.report.clone(), l.import_minio_buckets(&a.report.buckets, &cfg.root.access_key).await))
+            }
+            _ => None,
+        };
         if let Some(d) = &dual {
             if let Err(e) = d.migrator.prime().await {
                 tracing::warn!(error = %e, "cannot read the migrator checkpoint");
@@ -233,6 +267,7 @@ impl App {
             heal_mark,
             runner,
             internode,
+            adopted,
             _lock: lock,
         }))
     }

@@ -25,7 +25,8 @@ pub struct ServerArgs {
     /// Data folder: holds drive1..drive12 (unless --drives is given) and the metadata KV.
     #[arg(long, env = "RUSTFS_DATA")]
     pub data: Option<PathBuf>,
-    /// Drive folders or mount points: 12, or a multiple of 12; MinIO's ellipses work
+    /// Drive folders or mount points: 12, or a multiple of 12 (or a MinIO deployment's drives,
+    /// adopted in place: any set size MinIO allows); MinIO's ellipses work
     /// (`/mnt/disk{1...12}`), and drives of a cluster are `http://host:port/path`
     /// (`http://node{1...3}:9000/data{1...4}`: each argument with ellipses is a pool).
     #[arg(long, num_args = 1.., value_delimiter = ',', env = "RUSTFS_DRIVES")]
@@ -186,6 +187,32 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// The metadata group this node belongs to (`None`: a local KV).
     pub replication: Option<replication::ReplicationConfig>,
+    /// A MinIO deployment found on the drives (adopted in place: its sets and placement).
+    pub adoption: Option<ecstore::adopt::Adoption>,
+}
+
+/// A MinIO deployment on the drives given (`--drives` or the file's `drives`, bare paths of
+/// this node): `None` when no drive carries MinIO's format. Cluster drive lists and pools
+/// are not adopted yet.
+fn detect_minio(
+    args: &[String],
+    drives: &[String],
+    pools: &[Vec<String>],
+) -> Result<Option<ecstore::adopt::Adoption>, String> {
+    let list = if !args.is_empty() { args } else { drives };
+    if list.is_empty() || !pools.is_empty() {
+        return Ok(None);
+    }
+    let mut paths = Vec::new();
+    for a in list {
+        for e in ecstore::topology::expand(a)? {
+            if e.contains("://") {
+                return Ok(None);
+            }
+            paths.push(PathBuf::from(e));
+        }
+    }
+    ecstore::adopt::detect(&paths).map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -209,7 +236,10 @@ impl Config {
         if !file.pools.is_empty() && !file.drives.is_empty() {
             return Err("give the drives as `drives` or as `pools` in the config file, not both".into());
         }
-        let topology = if !args.drives.is_empty() {
+        let adoption = detect_minio(&args.drives, &file.drives, &file.pools)?;
+        let topology = if let Some(a) = &adoption {
+            Ok(ecstore::topology::Topology::adopted(&a.drives, a.report.sets))
+        } else if !args.drives.is_empty() {
             ecstore::topology::Topology::parse(&args.drives)
         } else if !file.pools.is_empty() {
             ecstore::topology::Topology::parse_pools(&file.pools)
@@ -310,6 +340,7 @@ impl Config {
             inventory_interval,
             limits,
             replication,
+            adoption,
         })
     }
 }

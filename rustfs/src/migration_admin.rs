@@ -159,7 +159,13 @@ async fn call(app: &Arc<App>, method: &Method, path: &str, uri: &Uri) -> S3Resul
         (&Method::POST, "migration/phase") => {
             let q = PhaseQuery::parse(uri).map_err(bad)?;
             match d.router.set_phase(q.phase, q.ratio, q.level).await {
-                Ok(s) => json(StatusCode::OK, &s),
+                Ok(s) => {
+                    // An adopted deployment writes MinIO's format until the migration completes.
+                    app.ec.set_minio_writes(
+                        app.cfg.adoption.is_some() && s.phase != metadata::dualtrack::Phase::Complete,
+                    );
+                    json(StatusCode::OK, &s)
+                }
                 Err(PhaseError::Meta(e)) => Err(s3api::error::meta(e)),
                 Err(e) => Err(bad(e)),
             }

@@ -1,6 +1,8 @@
 //! The drives of the deployment: `format.json` identity (deployment id, set and drive
 //! index), start-up checks (missing, empty/replaced, swapped, foreign drives), state and
-//! usage, and the durable file helpers every writer uses. This module must never decide
+//! usage, and the durable file helpers every writer uses. A drive of an adopted MinIO
+//! deployment is recognised by MinIO's own `.minio.sys/format.json` (its drive uuid at the
+//! position MinIO's sets give it) and gets our format beside it, recording that uuid. This module must never decide
 //! what an object is: it deals in directories and files only.
 
 use std::fs::File;
@@ -13,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::disk::{DiskIo, LocalDisk};
 use crate::error::{Result, StoreError};
 
-/// Drives per erasure set.
+/// Drives per erasure set of a deployment this server formats (an adopted MinIO deployment
+/// keeps its own set size, 2 to 16).
 pub const SET_DRIVES: usize = 12;
 /// Folder on every drive for the server's own files (never a bucket: bucket names cannot
 /// start with a dot).
@@ -22,7 +25,9 @@ pub const FORMAT_FILE: &str = "format.json";
 const FORMAT_NAME: &str = "rustfs-erasure";
 const FORMAT_VERSION: u32 = 1;
 
-/// `<drive>/.rustfs.sys/format.json`, format version 1.
+/// `<drive>/.rustfs.sys/format.json`, format version 1. `minio_drive` (absent on drives this
+/// server formatted) is the MinIO drive uuid of an adopted drive: the deployment id is then
+/// MinIO's, and set and drive are the drive's place in MinIO's sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Format {
     pub version: u32,
@@ -32,6 +37,22 @@ pub struct Format {
     pub drive: usize,
     pub sets: usize,
     pub drives_per_set: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minio_drive: Option<String>,
+}
+
+/// How the drives given are grouped: drives per set and, for an adopted MinIO deployment,
+/// the MinIO drive uuid expected at each position of each set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geometry {
+    pub per_set: usize,
+    pub minio: Option<Vec<Vec<String>>>,
+}
+
+impl Default for Geometry {
+    fn default() -> Self {
+        Self { per_set: SET_DRIVES, minio: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +75,10 @@ pub struct Drive {
     pub node: Option<String>,
     pub set: usize,
     pub index: usize,
+    /// Drives in the drive's set.
+    pub per_set: usize,
+    /// The MinIO drive uuid this drive is (an adopted deployment).
+    pub minio_drive: Option<String>,
     state: RwLock<DriveState>,
     /// Set when the drive was found empty and formatted at start: its shards need heal.
     pub fresh: AtomicBool,
@@ -145,10 +170,18 @@ impl Drive {
             set: self.set,
             drive: self.index,
             sets,
-            drives_per_set: SET_DRIVES,
+            drives_per_set: self.per_set,
+            minio_drive: self.minio_drive.clone(),
         };
         let state = match classify(self.io.as_ref(), &expected) {
             Probe::Ok => DriveState::Online,
+            Probe::Adopt => match write_format(self.io.as_ref(), &expected) {
+                Ok(()) => {
+                    tracing::info!(drive = %self.io.location(), minio_drive = ?self.minio_drive, set = self.set, index = self.index, "adopted MinIO drive");
+                    DriveState::Online
+                }
+                Err(e) => DriveState::Offline(e.to_string()),
+            },
             Probe::Empty => match write_format(self.io.as_ref(), &expected) {
                 Ok(()) => {
                     self.fresh.store(true, Ordering::Relaxed);
@@ -185,6 +218,8 @@ impl Drive {
 
 enum Probe {
     Ok,
+    /// A MinIO drive at its MinIO position, without our format yet.
+    Adopt,
     Empty,
     Bad(String),
 }
@@ -227,9 +262,37 @@ fn classify(io: &dyn DiskIo, expected: &Format) -> Probe {
             f.set, f.drive, expected.set, expected.drive
         )),
         Ok(Some(_)) => Probe::Ok,
+        Ok(None) if expected.minio_drive.is_some() => classify_minio(io, expected),
         Ok(None) if is_empty_drive(io) => Probe::Empty,
         Ok(None) => Probe::Bad(format!("drive {place} has data but no {SYS_DIR}/{FORMAT_FILE}")),
         Err(e) => Probe::Bad(e),
+    }
+}
+
+/// A drive of an adopted MinIO deployment that has no format of ours yet: adopted when its
+/// MinIO format names the deployment and the drive uuid of its position; formatted when
+/// empty (a replaced drive); refused otherwise.
+fn classify_minio(io: &dyn DiskIo, expected: &Format) -> Probe {
+    let place = io.location();
+    let rel = Path::new(crate::minio::MINIO_SYS).join(crate::minio::format::FORMAT_FILE);
+    let want = expected.minio_drive.as_deref().unwrap_or_default();
+    match io.read_all(&rel, 1 << 20) {
+        Ok(b) => match crate::minio::MinioFormat::parse(&b) {
+            Ok(f) if f.id != expected.deployment_id => {
+                Probe::Bad(format!("drive {place} belongs to another MinIO deployment ({})", f.id))
+            }
+            Ok(f) if f.xl.this != want => Probe::Bad(format!(
+                "drive {place} is MinIO drive {} but set {} drive {} is MinIO drive {want}",
+                f.xl.this, expected.set, expected.drive
+            )),
+            Ok(_) => Probe::Adopt,
+            Err(e) => Probe::Bad(format!("drive {place}: {e}")),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_empty_drive(io) => Probe::Empty,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Probe::Bad(format!("drive {place} has data but neither {SYS_DIR}/{FORMAT_FILE} nor MinIO's format.json"))
+        }
+        Err(e) => Probe::Bad(format!("cannot read {place}/{}: {e}", rel.display())),
     }
 }
 
@@ -254,19 +317,31 @@ impl DriveSpec {
     }
 }
 
-/// Opens the drives of a deployment (`specs` in set order, 12 per set), formatting a fresh
-/// one. The deployment id is the one most drives carry, else `new_id()` (a new deployment:
-/// every node of a cluster must derive the same one). Returns it with the drives grouped by
-/// set; fails when a set has fewer than `quorum` usable drives.
+/// Opens the drives of a deployment (`specs` in set order, `geometry.per_set` per set),
+/// formatting a fresh one. The deployment id is the one most drives carry, else `new_id()`
+/// (a new deployment: every node of a cluster must derive the same one; an adopted MinIO
+/// deployment: MinIO's). Returns it with the drives grouped by set; fails when a set has
+/// fewer than `quorum` usable drives.
 pub fn open_drives(
     specs: Vec<DriveSpec>,
+    geometry: &Geometry,
     quorum: usize,
     new_id: impl FnOnce() -> String,
 ) -> Result<(String, Vec<Vec<Drive>>)> {
-    if specs.is_empty() || !specs.len().is_multiple_of(SET_DRIVES) {
-        return Err(StoreError::Format(format!("{} drives given; need a multiple of {SET_DRIVES}", specs.len())));
+    let per_set = geometry.per_set;
+    if specs.is_empty() || per_set == 0 || !specs.len().is_multiple_of(per_set) {
+        return Err(StoreError::Format(format!("{} drives given; need a multiple of {per_set}", specs.len())));
     }
-    let sets = specs.len() / SET_DRIVES;
+    let sets = specs.len() / per_set;
+    if let Some(m) = &geometry.minio
+        && (m.len() != sets || m.iter().any(|s| s.len() != per_set))
+    {
+        return Err(StoreError::Format(format!(
+            "{} drives given for MinIO's {} sets of {per_set}",
+            specs.len(),
+            m.len()
+        )));
+    }
     let formats: Vec<_> = specs.iter().map(|s| read_format(s.io.as_ref()).ok().flatten()).collect();
     // The deployment id is the one most drives carry; none at all means a new deployment.
     let mut counts: Vec<(String, usize)> = Vec::new();
@@ -294,8 +369,10 @@ pub fn open_drives(
             local: spec.local.is_some(),
             node: spec.node,
             io: spec.io,
-            set: i / SET_DRIVES,
-            index: i % SET_DRIVES,
+            set: i / per_set,
+            index: i % per_set,
+            per_set,
+            minio_drive: geometry.minio.as_ref().and_then(|m| m.get(i / per_set)?.get(i % per_set).cloned()),
             state: RwLock::new(DriveState::Offline("not checked".into())),
             fresh: AtomicBool::new(false),
             io_errors: AtomicU64::new(0),
@@ -317,7 +394,7 @@ pub fn open_drives(
             tracing::warn!(drive = %drive.io.location(), "empty drive formatted as a replacement; run heal to refill it");
         }
         if drive.index == 0 {
-            out.push(Vec::with_capacity(SET_DRIVES));
+            out.push(Vec::with_capacity(per_set));
         }
         if let Some(set) = out.last_mut() {
             set.push(drive);
@@ -327,7 +404,7 @@ pub fn open_drives(
         let online = set.iter().filter(|d| d.is_online()).count();
         if online < quorum {
             return Err(StoreError::Format(format!(
-                "erasure set {s} has only {online} of {SET_DRIVES} drives usable; {quorum} are needed to start"
+                "erasure set {s} has only {online} of {per_set} drives usable; {quorum} are needed to start"
             )));
         }
     }

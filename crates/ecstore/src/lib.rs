@@ -6,6 +6,7 @@
 //! Public API: [`EcStore`] and the types it returns. Nothing here knows about HTTP or S3
 //! types, and nothing here makes an object visible: metadata commits do that.
 
+pub mod adopt;
 pub mod bitrot;
 pub mod disk;
 pub mod drives;
@@ -73,6 +74,9 @@ pub struct StoreOptions {
     /// anyway: drives of nodes not up yet come online later (`DriveMonitor`), and the store
     /// is not ready until every set has quorum.
     pub require_quorum: bool,
+    /// An adopted MinIO deployment (its drives given in MinIO's set order): its set size,
+    /// drive uuids and placement, and MinIO's default parity for new objects.
+    pub minio: Option<minio::MinioFormat>,
 }
 
 impl Default for StoreOptions {
@@ -83,6 +87,7 @@ impl Default for StoreOptions {
             io_timeout: DEFAULT_IO_TIMEOUT,
             pools: Vec::new(),
             require_quorum: true,
+            minio: None,
         }
     }
 }
@@ -105,6 +110,20 @@ pub struct EcStore {
     io_timeout: Duration,
     /// A cluster's heal mark (see `heal_mark`): set when writes miss drives or drives return.
     heal_mark: std::sync::OnceLock<Arc<HealMark>>,
+    /// MinIO's placement, for an adopted deployment: the keyed layout's sets by MinIO's hash.
+    minio: Option<MinioPlacement>,
+    /// New objects of the keyed layout are written in MinIO's format (an adopted deployment
+    /// before its migration completes, so MinIO can still read everything).
+    minio_writes: AtomicBool,
+}
+
+/// How MinIO places objects on an adopted deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinioPlacement {
+    pub distribution: minio::Distribution,
+    pub deployment: [u8; 16],
+    pub drives_per_set: usize,
+    pub sets: usize,
 }
 
 impl EcStore {
@@ -128,9 +147,33 @@ impl EcStore {
         new_id: impl FnOnce() -> String,
         o: StoreOptions,
     ) -> Result<Self> {
-        let erasure = Erasure::new(DATA_SHARDS, PARITY_SHARDS, o.block_size);
+        let (geometry, erasure, placement, new_id): (_, _, _, Box<dyn FnOnce() -> String>) = match &o.minio {
+            None => (
+                drives::Geometry::default(),
+                Erasure::new(DATA_SHARDS, PARITY_SHARDS, o.block_size),
+                None,
+                Box::new(new_id),
+            ),
+            Some(f) => {
+                let n = f.drives_per_set();
+                let parity = minio::format::default_parity(n);
+                let placement = MinioPlacement {
+                    distribution: f.distribution().map_err(|e| StoreError::Format(e.to_string()))?,
+                    deployment: f.id_bytes(),
+                    drives_per_set: n,
+                    sets: f.xl.sets.len(),
+                };
+                let id = f.id.clone();
+                (
+                    drives::Geometry { per_set: n, minio: Some(f.xl.sets.clone()) },
+                    Erasure::new(n - parity, parity, o.block_size),
+                    Some(placement),
+                    Box::new(move || id),
+                )
+            }
+        };
         let quorum = if o.require_quorum { Self::quorum_of(&erasure) } else { 0 };
-        let (deployment_id, sets) = drives::open_drives(specs, quorum, new_id)?;
+        let (deployment_id, sets) = drives::open_drives(specs, &geometry, quorum, new_id)?;
         let sets: Vec<Vec<Arc<Drive>>> = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
         let counts = if o.pools.is_empty() { vec![sets.len()] } else { o.pools.clone() };
         if counts.iter().sum::<usize>() != sets.len() || counts.contains(&0) {
@@ -157,6 +200,8 @@ impl EcStore {
             free: free::FreeQueue::new(free_delay),
             io_timeout,
             heal_mark: std::sync::OnceLock::new(),
+            minio: placement,
+            minio_writes: AtomicBool::new(false),
         };
         store.measure_pools();
         Ok(store)
@@ -341,7 +386,32 @@ impl EcStore {
     /// pool: their metadata says where they are.)
     pub fn set_index(&self, bucket: &str, key: &str) -> usize {
         let first = self.pools.first().map_or(self.sets.len(), |p| p.len()).max(1);
+        if let Some(m) = &self.minio {
+            // MinIO hashes the object name alone.
+            return minio::format::set_index(m.distribution, key, first, &m.deployment);
+        }
         (Self::hash(bucket, key) % first as u64) as usize
+    }
+
+    /// MinIO's placement, when this deployment was adopted from MinIO.
+    pub fn minio_placement(&self) -> Option<&MinioPlacement> {
+        self.minio.as_ref()
+    }
+
+    /// Whether new objects of the keyed layout are written in MinIO's format.
+    pub fn minio_writes(&self) -> bool {
+        self.minio_writes.load(Ordering::Relaxed)
+    }
+
+    /// Writes new keyed-layout objects in MinIO's format (`true`; only on an adopted
+    /// deployment) or in ours.
+    pub fn set_minio_writes(&self, on: bool) {
+        self.minio_writes.store(on && self.minio.is_some(), Ordering::Relaxed);
+    }
+
+    /// Data and parity shards of new objects.
+    pub fn geometry(&self) -> (usize, usize) {
+        (self.erasure.data, self.erasure.parity)
     }
 
     /// The drives of erasure set `i` (empty if there is no such set).
@@ -363,14 +433,26 @@ impl EcStore {
             }
             None => self.set_index(bucket, key) as u32,
         };
-        let start = ((h >> 32) % SET_DRIVES as u64) as usize;
+        let n = self.erasure.total();
+        let minio = bucket_id.is_none() && self.minio_writes();
+        let start = ((h >> 32) % n as u64) as usize;
+        let mut distribution: Vec<u8> = (0..n).map(|i| ((start + i) % n) as u8).collect();
+        if minio {
+            // MinIO's shard order for the key (the shard of each drive), turned into ours
+            // (the drive of each shard).
+            let positions: Vec<u8> = (0..n as u8).collect();
+            let order = minio::format::hash_order(&format!("{bucket}/{key}"), n);
+            if let Ok(d) = minio::set_order_to_shards(positions, &order) {
+                distribution = d;
+            }
+        }
         ErasureLayout {
-            algorithm: ALGORITHM.to_string(),
+            algorithm: if minio { ALGORITHM_MINIO } else { ALGORITHM }.to_string(),
             data: self.erasure.data as u8,
             parity: self.erasure.parity as u8,
             block_size: self.erasure.block_size as u32,
             set,
-            distribution: (0..SET_DRIVES).map(|i| ((start + i) % SET_DRIVES) as u8).collect(),
+            distribution,
             data_dir: uuid::Uuid::new_v4().to_string(),
             bucket_id: bucket_id.map(str::to_string),
             parts: Vec::new(),
@@ -445,6 +527,13 @@ impl EcStore {
             file,
             keys: &keys,
             idle: self.io_timeout,
+            minio: match layout.algorithm.as_str() {
+                ALGORITHM_MINIO => Some(
+                    minio::Codec::new(layout.data as usize, layout.parity as usize)
+                        .map_err(|e| StoreError::Format(e.to_string()))?,
+                ),
+                _ => None,
+            },
         };
         let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
         match &res {

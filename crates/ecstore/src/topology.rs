@@ -186,6 +186,13 @@ impl Topology {
         Ok(Self { drives, pools: sets, nodes })
     }
 
+    /// An adopted MinIO deployment's drives (bare paths of this node, already in MinIO's set
+    /// order): one pool of `sets` sets.
+    pub fn adopted(drives: &[PathBuf], sets: usize) -> Self {
+        let drives = drives.iter().map(|p| Endpoint { node: None, path: p.clone() }).collect();
+        Self { drives, pools: vec![sets], nodes: Vec::new() }
+    }
+
     /// A single node's drives (bare paths, one pool).
     pub fn local(paths: &[PathBuf]) -> Result<Self, String> {
         Self::parse(&paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>())

@@ -1,5 +1,6 @@
 //! Streaming erasure write of one part: the body is cut into blocks, each block is encoded
-//! into 8+4 framed shards and appended to a temporary file per drive; files are fsynced in
+//! into framed shards (our code and frames, or MinIO's GF(2^8) code and HighwayHash-256
+//! frames on an adopted deployment) and appended to a temporary file per drive; files are fsynced in
 //! parallel and renamed into the object's data dir, whose entry is made durable too.
 //! Memory is bounded by a few blocks whatever the part size. This module must never make
 //! an object visible: that is the metadata commit, done by the caller afterwards.
@@ -47,6 +48,8 @@ pub(crate) struct PartTarget<'a> {
     pub keys: &'a [bitrot::FrameKey],
     /// How long the encoder waits for the next block of the body before it gives up.
     pub idle: std::time::Duration,
+    /// MinIO's code, for a part written in MinIO's format (then `keys` are unused).
+    pub minio: Option<crate::minio::Codec>,
 }
 
 pub(crate) async fn write_part<S>(
@@ -66,6 +69,7 @@ where
     let shard_dirs: Vec<PathBuf> = t.distribution.iter().map(|&d| t.dirs[d as usize].clone()).collect();
     let idle = t.idle;
     let keys = t.keys.to_vec();
+    let minio = t.minio;
     let rt = tokio::runtime::Handle::current();
     let (tx, mut rx) = mpsc::channel::<Bytes>(2);
     let enc_drives = shard_drives.clone();
@@ -98,13 +102,20 @@ where
                     break;
                 }
             };
-            let Ok(encoded) = erasure.encode(&block) else {
+            let encoded = match &minio {
+                Some(c) => c.encode(&block).ok(),
+                None => erasure.encode(&block).ok(),
+            };
+            let Some(encoded) = encoded else {
                 shards.iter_mut().for_each(|s| s.file = None);
                 break;
             };
             for (i, shard) in encoded.iter().enumerate() {
                 if let Some(f) = shards[i].file.as_mut() {
-                    let h = keys[i].hash(block_index, shard);
+                    let h: Vec<u8> = match &minio {
+                        Some(_) => crate::minio::highway256(shard).to_vec(),
+                        None => keys[i].hash(block_index, shard).to_vec(),
+                    };
                     if f.write_all(&h).and_then(|()| f.write_all(shard)).is_err() {
                         enc_drives[i].note_error();
                         shards[i].file = None;

@@ -104,6 +104,43 @@ fn human(bytes: u64) -> String {
     format!("{v:.1} {}", UNITS[u])
 }
 
+/// The adopted MinIO deployment: layout, write format, buckets and what was not imported.
+fn print_adopted(o: &mut String, a: &rustfs::admin::Adopted) {
+    let r = &a.report;
+    let _ = writeln!(o, "adopted:        MinIO deployment {} ({})", r.deployment_id, r.distribution);
+    let _ = writeln!(
+        o,
+        "  layout:       {} set(s) of {} drives; new objects {}+{}, written in {} format",
+        r.sets,
+        r.drives_per_set,
+        r.data,
+        r.parity,
+        if a.minio_writes { "MinIO's" } else { "this server's" }
+    );
+    let more = if r.objects_capped { "+" } else { "" };
+    let _ = writeln!(
+        o,
+        "  found:        {} bucket(s), {}{more} object(s) counted on one drive",
+        r.buckets.len(),
+        r.objects
+    );
+    for u in &r.unclaimed {
+        let _ = writeln!(o, "  missing:      MinIO drive {u} (no drive given carries it)");
+    }
+    for d in &r.other_drives {
+        let _ = writeln!(o, "  other drive:  {d}");
+    }
+    for b in &a.buckets {
+        let kept =
+            if b.kept.is_empty() { String::new() } else { format!("; kept, not applied: {}", b.kept.join(", ")) };
+        let problem = b.problem.as_ref().map(|p| format!("; metadata unreadable: {p}")).unwrap_or_default();
+        let _ = writeln!(o, "  bucket:       {} (versioning {}{kept}{problem})", b.name, b.versioning);
+    }
+    for n in &r.not_imported {
+        let _ = writeln!(o, "  not imported: {n}");
+    }
+}
+
 fn print_info(v: &serde_json::Value) {
     let mut o = String::new();
     let g = |k: &str| v.get(k).cloned().unwrap_or_default();
@@ -118,6 +155,9 @@ fn print_info(v: &serde_json::Value) {
     if let Some(p) = g("pools").as_array().filter(|p| p.len() > 1) {
         let sets: Vec<String> = p.iter().map(|n| n.to_string()).collect();
         let _ = writeln!(o, "pools:          {} (sets per pool: {})", p.len(), sets.join(", "));
+    }
+    if let Some(a) = v.get("adopted").and_then(|a| serde_json::from_value::<rustfs::admin::Adopted>(a.clone()).ok()) {
+        print_adopted(&mut o, &a);
     }
     let nodes = g("nodes");
     if let Some(ns) = nodes.as_array().filter(|n| !n.is_empty()) {

@@ -250,9 +250,13 @@ mod tests {
     fn set() -> (tempfile::TempDir, Vec<Arc<Drive>>) {
         let root = tempfile::tempdir().unwrap();
         let paths: Vec<_> = (0..12).map(|i| root.path().join(format!("d{i}"))).collect();
-        let (_, sets) =
-            drives::open_drives(paths.iter().map(|p| drives::DriveSpec::local(p)).collect(), 8, || "test".into())
-                .unwrap();
+        let (_, sets) = drives::open_drives(
+            paths.iter().map(|p| drives::DriveSpec::local(p)).collect(),
+            &drives::Geometry::default(),
+            8,
+            || "test".into(),
+        )
+        .unwrap();
         let set = sets.into_iter().next().unwrap().into_iter().map(Arc::new).collect();
         (root, set)
     }

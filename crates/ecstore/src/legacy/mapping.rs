@@ -31,6 +31,8 @@ pub const ALGO_MINIO_RS: i64 = 1;
 /// Our bitrot algorithm ids in xl.meta (MinIO's HighwayHash is 1): v1 frames (xxh3 of the
 /// shard) and v2 frames (bound to their place, see `bitrot`).
 pub const BITROT_XXH3: i64 = 128;
+/// MinIO's bitrot algorithm id (HighwayHash-256, streaming frames).
+pub const BITROT_MINIO_HIGHWAY: i64 = 1;
 pub const BITROT_XXH3_BOUND: i64 = 129;
 const PART_FILES: &str = "x-rustfs-internal-part-files";
 const CHECKSUMS: &str = "x-rustfs-internal-checksums";
@@ -76,15 +78,26 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
             if let Some(id) = &l.bucket_id {
                 meta_sys.insert(BUCKET_ID.to_string(), id.as_bytes().to_vec());
             }
+            let minio = l.algorithm == crate::ALGORITHM_MINIO;
             let o = XlObject {
                 data_dir: l.data_dir.clone(),
-                erasure_algorithm: ALGO_RS_SIMD,
+                erasure_algorithm: if minio { ALGO_MINIO_RS } else { ALGO_RS_SIMD },
                 erasure_data: i64::from(l.data),
                 erasure_parity: i64::from(l.parity),
                 erasure_block_size: i64::from(l.block_size),
                 erasure_index: drive_position as i64 + 1,
-                erasure_distribution: l.distribution.iter().map(|d| d + 1).collect(),
-                bitrot_algorithm: if l.algorithm == crate::ALGORITHM { BITROT_XXH3_BOUND } else { BITROT_XXH3 },
+                erasure_distribution: if minio {
+                    minio_distribution(&l.distribution)
+                } else {
+                    l.distribution.iter().map(|d| d + 1).collect()
+                },
+                bitrot_algorithm: if minio {
+                    BITROT_MINIO_HIGHWAY
+                } else if l.algorithm == crate::ALGORITHM {
+                    BITROT_XXH3_BOUND
+                } else {
+                    BITROT_XXH3
+                },
                 part_numbers: l.parts.iter().map(|p| i64::from(p.number)).collect(),
                 part_etags: l.parts.iter().map(|p| p.etag.clone()).collect(),
                 part_sizes: l.parts.iter().map(|p| p.size as i64).collect(),
@@ -221,6 +234,40 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         parts,
     });
     obj
+}
+
+/// MinIO's `EcDist` (the shard number, 1-based, of each drive position) from our
+/// distribution (the drive position of each shard).
+fn minio_distribution(shard_drives: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; shard_drives.len()];
+    for (shard, &drive) in shard_drives.iter().enumerate() {
+        if let Some(slot) = out.get_mut(drive as usize) {
+            *slot = shard as u8 + 1;
+        }
+    }
+    out
+}
+
+/// An inline object version written in MinIO's format on an adopted deployment: MinIO's
+/// erasure fields for a set of `data + parity` drives with MinIO's shard order
+/// `distribution` (the shard number of each position), the object as the inline bytes (the
+/// caller marks them decoded: each drive's copy gets its own shard, see `minio_inline`).
+pub fn to_minio_inline(obj: &ObjectVersion, data: usize, parity: usize, distribution: Vec<u8>) -> (XlVersion, Vec<u8>) {
+    let (mut v, inline) = to_xl(obj, 0);
+    let bytes = inline.unwrap_or_default();
+    if let Some(o) = v.object.as_mut() {
+        o.data_dir = uuid::Uuid::new_v4().to_string();
+        o.erasure_algorithm = ALGO_MINIO_RS;
+        o.erasure_data = data as i64;
+        o.erasure_parity = parity as i64;
+        o.erasure_block_size = crate::DEFAULT_BLOCK_SIZE as i64;
+        o.erasure_index = i64::from(distribution.first().copied().unwrap_or(1));
+        o.erasure_distribution = distribution;
+        o.bitrot_algorithm = BITROT_MINIO_HIGHWAY;
+        o.meta_sys.insert(crate::legacy::minio_inline::MINIO_INLINE_META.to_string(), b"true".to_vec());
+    }
+    v.flags = crate::xlmeta::FLAG_INLINE_DATA;
+    (v, bytes)
 }
 
 /// The drive position of each shard, from MinIO's shard number of each drive position.

@@ -19,7 +19,7 @@ use crate::minio::{Codec, MinioError, PartLayout, PartReader, write_part};
 use crate::xlmeta::{FLAG_INLINE_DATA, XlMeta, XlObject, XlVersion};
 
 /// MinIO marks inline versions in their system metadata too (older files have no flags).
-pub const MINIO_INLINE_META: &str = "x-minio-internal-inline-data";
+pub use crate::xlmeta::MINIO_INLINE_META;
 
 fn key_of(v: &XlVersion) -> String {
     v.version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.to_string())

@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod mapping;
+pub mod minio_buckets;
 pub mod minio_inline;
 pub mod records;
 pub mod store;

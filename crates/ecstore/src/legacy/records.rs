@@ -122,9 +122,13 @@ mod tests {
         for p in &paths {
             std::fs::create_dir_all(p).unwrap();
         }
-        let (_, sets) =
-            drives::open_drives(paths.iter().map(|p| drives::DriveSpec::local(p)).collect(), 9, || "test".into())
-                .unwrap();
+        let (_, sets) = drives::open_drives(
+            paths.iter().map(|p| drives::DriveSpec::local(p)).collect(),
+            &drives::Geometry::default(),
+            9,
+            || "test".into(),
+        )
+        .unwrap();
         sets.into_iter().flatten().map(Arc::new).collect()
     }
 

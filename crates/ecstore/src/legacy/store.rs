@@ -22,7 +22,7 @@ use crate::{EcStore, StoreError};
 const LOCK_STRIPES: usize = 1024;
 
 pub struct LegacyStore {
-    ec: Arc<EcStore>,
+    pub(super) ec: Arc<EcStore>,
     /// Per-key locks: writes of a key exclusive, reads shared, so a read never sees an
     /// overwrite half-way across the drives.
     locks: Vec<RwLock<()>>,
@@ -183,6 +183,34 @@ impl LegacyStore {
         .map_err(backend)
     }
 
+    /// Puts `obj` into `m` at index `at`, as this deployment writes it: an inline object of
+    /// an adopted MinIO deployment, before its migration completes, in MinIO's form (each
+    /// drive's copy then holds its own shard, see `minio_inline`); everything else as
+    /// `mapping::to_xl` gives it (erasure layouts carry their own algorithm).
+    fn add_version(&self, m: &mut XlMeta, set: usize, obj: &ObjectVersion, at: usize) {
+        let key = if obj.is_null_version() { metadata::NULL_VERSION.to_string() } else { obj.version_id.clone() };
+        let (v, inline, decoded) = match &obj.data {
+            metadata::ObjectData::Inline(_) if self.ec.minio_writes() => {
+                let (data, parity) = self.ec.geometry();
+                let n = self.ec.set_drives(set).len();
+                let order = crate::minio::format::hash_order(&format!("{}/{}", obj.bucket, obj.key), n);
+                let (v, b) = mapping::to_minio_inline(obj, data, parity, order);
+                (v, Some(b), true)
+            }
+            _ => {
+                let (v, b) = mapping::to_xl(obj, 0);
+                (v, b, false)
+            }
+        };
+        if let Some(b) = inline {
+            m.inline.insert(key.clone(), b);
+        }
+        if decoded {
+            m.decoded_inline.insert(key);
+        }
+        m.versions.insert(at.min(m.versions.len()), v);
+    }
+
     fn versions_of(bucket: &str, key: &str, set: usize, m: &XlMeta) -> Vec<ObjectVersion> {
         m.versions
             .iter()
@@ -281,11 +309,7 @@ impl LegacyStore {
             m.versions.remove(i);
             m.inline.remove(&key);
         }
-        let (v, inline) = mapping::to_xl(&obj, 0);
-        if let Some(b) = inline {
-            m.inline.insert(v.version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.into()), b);
-        }
-        m.versions.insert(0, v);
+        self.add_version(&mut m, set, &obj, 0);
         self.write_xl(set, &obj.bucket, &obj.key, m).await?;
         Ok(replaced)
     }
@@ -698,11 +722,8 @@ impl MetadataStore for LegacyStore {
         let set = self.ec.set_index(bucket, key);
         let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
         for obj in &versions {
-            let (v, inline) = mapping::to_xl(obj, 0);
-            if let Some(b) = inline {
-                m.inline.insert(v.version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.into()), b);
-            }
-            m.versions.push(v);
+            let at = m.versions.len();
+            self.add_version(&mut m, set, obj, at);
         }
         self.write_xl(set, bucket, key, m).await
     }

@@ -4,7 +4,8 @@
 //! `erasure_data + erasure_parity` shards (`codec`), each shard block framed in the part
 //! file by its HighwayHash-256 under MinIO's fixed key (`bitrot`), the shards placed on the
 //! set's drives by the version's `erasure_distribution` (`layout`), and whole parts read
-//! back block by block with up to `erasure_parity` shards missing or corrupt (`part`).
+//! back block by block with up to `erasure_parity` shards missing or corrupt (`part`); and
+//! the deployment's `format.json` with MinIO's set and shard placement (`format`).
 //!
 //! This module is a codec: it reads and writes bytes it is handed. It must never touch a
 //! drive, never return bytes that a shard's hash or the code cannot vouch for, and never
@@ -12,11 +13,13 @@
 
 pub mod bitrot;
 pub mod codec;
+pub mod format;
 pub mod layout;
 pub mod part;
 
 pub use bitrot::{HASH_LEN, HIGHWAY_KEY, highway256};
 pub use codec::Codec;
+pub use format::{Distribution, MINIO_SYS, MinioFormat};
 pub use layout::{PartLayout, set_order_to_shards};
 pub use part::{PartReader, PartStats, write_part};
 

@@ -13,6 +13,8 @@ const META_VERSION: u64 = 1;
 /// Version header flags, as MinIO defines them.
 pub const FLAG_USES_DATA_DIR: u8 = 1 << 1;
 pub const FLAG_INLINE_DATA: u8 = 1 << 2;
+/// MinIO's system metadata key marking an inline version.
+pub const MINIO_INLINE_META: &str = "x-minio-internal-inline-data";
 
 // Writing into a Vec cannot fail; the results are ignored on purpose.
 fn str(out: &mut Vec<u8>, s: &str) {
@@ -129,7 +131,9 @@ pub fn encode(meta: &XlMeta) -> Vec<u8> {
         let sig = ((sig ^ (sig >> 32)) as u32).to_le_bytes();
         let mut flags = 0u8;
         if let Some(o) = &v.object {
-            if !o.data_dir.is_empty() {
+            // As MinIO: an inline version keeps its data dir id but does not use the folder.
+            let inline = meta.inline_data(v).is_some() || o.meta_sys.contains_key(MINIO_INLINE_META);
+            if !o.data_dir.is_empty() && !inline {
                 flags |= FLAG_USES_DATA_DIR;
             }
             if meta.inline_data(v).is_some() {

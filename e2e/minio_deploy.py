@@ -1,0 +1,161 @@
+"""A MinIO erasure deployment on folders, as MinIO lays it out, written and read by this
+module alone (with `minio_format`'s codec), never by the server's code: each drive's
+`.minio.sys/format.json` (deployment id, drive uuids per set, SIPMOD+PARITY), objects on the
+set SipHash-2-4 of their name (keyed by the deployment id) picks, shard order by MinIO's
+`hashOrder` (CRC-32 of bucket/object), part files or per-drive inline shards, and a bucket's
+`.metadata.bin` (MinIO's BucketMetadata, msgpack) stored as an object of `.minio.sys`.
+`read_object` decodes an object from the drives the same way, to check what the server
+writes on an adopted deployment."""
+
+import json
+import os
+import struct
+import uuid
+import zlib
+
+import minio_format as mf
+
+MINIO_SYS = ".minio.sys"
+
+
+def _rotl(x, b):
+    return ((x << b) | (x >> (64 - b))) & 0xFFFFFFFFFFFFFFFF
+
+
+def siphash24(k0, k1, data):
+    """SipHash-2-4 (the reference algorithm) of `data` with the 128-bit key (k0, k1)."""
+    m64 = 0xFFFFFFFFFFFFFFFF
+    v0, v1, v2, v3 = k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573
+
+    def rnd(v0, v1, v2, v3):
+        v0 = (v0 + v1) & m64; v1 = _rotl(v1, 13); v1 ^= v0; v0 = _rotl(v0, 32)
+        v2 = (v2 + v3) & m64; v3 = _rotl(v3, 16); v3 ^= v2
+        v0 = (v0 + v3) & m64; v3 = _rotl(v3, 21); v3 ^= v0
+        v2 = (v2 + v1) & m64; v1 = _rotl(v1, 17); v1 ^= v2; v2 = _rotl(v2, 32)
+        return v0, v1, v2, v3
+
+    n = len(data)
+    tail = data[n - n % 8:]
+    for i in range(0, n - n % 8, 8):
+        m = struct.unpack("<Q", data[i:i + 8])[0]
+        v3 ^= m
+        v0, v1, v2, v3 = rnd(*rnd(v0, v1, v2, v3))
+        v0 ^= m
+    b = ((n & 0xFF) << 56) | int.from_bytes(tail, "little")
+    v3 ^= b
+    v0, v1, v2, v3 = rnd(*rnd(v0, v1, v2, v3))
+    v0 ^= b
+    v2 ^= 0xFF
+    for _ in range(4):
+        v0, v1, v2, v3 = rnd(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def default_parity(n):
+    return {1: 0, 2: 1, 3: 1, 4: 2, 5: 2, 6: 3, 7: 3}.get(n, 4)
+
+
+def object_dir(drive, bucket, key):
+    """MinIO's folder of a key: a directory object `a/` lives in `a__XLDIR__`."""
+    if key.endswith("/"):
+        key = key[:-1] + "__XLDIR__"
+    return os.path.join(drive, bucket, key)
+
+
+def hash_order(bucket_object, n):
+    start = zlib.crc32(bucket_object.encode()) % n
+    return [1 + (start + i) % n for i in range(1, n + 1)]
+
+
+class Deployment:
+    """`sets` x `per_set` drives under `root` (drive folders d1, d2, ... in set order)."""
+
+    def __init__(self, root, sets, per_set, seed=1):
+        self.root = root
+        self.sets, self.per_set = sets, per_set
+        self.id = str(uuid.UUID(int=(seed * 0x9E3779B97F4A7C15) % (1 << 128), version=4))
+        self.uuids = [[str(uuid.UUID(int=(seed << 64) + s * 100 + i + 1, version=4)) for i in range(per_set)]
+                      for s in range(sets)]
+        self.drives = [os.path.join(root, f"d{i + 1}") for i in range(sets * per_set)]
+        self.parity = default_parity(per_set)
+        self.data = per_set - self.parity
+
+    def write_formats(self):
+        for s in range(self.sets):
+            for i in range(self.per_set):
+                d = self.set_drives(s)[i]
+                os.makedirs(os.path.join(d, MINIO_SYS), exist_ok=True)
+                f = {"version": "1", "format": "xl", "id": self.id,
+                     "xl": {"version": "3", "this": self.uuids[s][i], "sets": self.uuids,
+                            "distributionAlgo": "SIPMOD+PARITY"}}
+                with open(os.path.join(d, MINIO_SYS, "format.json"), "w") as fh:
+                    json.dump(f, fh)
+
+    def set_drives(self, s):
+        return self.drives[s * self.per_set:(s + 1) * self.per_set]
+
+    def set_of(self, key):
+        b = uuid.UUID(self.id).bytes
+        k0, k1 = struct.unpack("<Q", b[:8])[0], struct.unpack("<Q", b[8:])[0]
+        return siphash24(k0, k1, key.encode()) % self.sets
+
+    def put(self, bucket, key, body, inline=None, mtime_ns=1_760_000_000_000_000_000, content_type=None):
+        """`body` as MinIO writes a null version of `bucket/key` (inline below 128 KiB)."""
+        if inline is None:
+            inline = len(body) < 128 * 1024
+        drives = self.set_drives(self.set_of(key))
+        n = self.per_set
+        dist = hash_order(f"{bucket}/{key}", n)
+        files = mf.shard_files(body, self.data, self.parity)
+        data_dir = str(uuid.uuid4())
+        for pos, drive in enumerate(drives):
+            shard = dist[pos]
+            d = object_dir(drive, bucket, key)
+            os.makedirs(d if inline else os.path.join(d, data_dir), exist_ok=True)
+            meta = mf.xl_meta(data_dir, shard, dist, len(body), mf.md5_hex(body), self.data, self.parity, mtime_ns,
+                              inline=files[shard - 1] if inline else None)
+            with open(os.path.join(d, "xl.meta"), "wb") as f:
+                f.write(meta)
+            if not inline:
+                with open(os.path.join(d, data_dir, "part.1"), "wb") as f:
+                    f.write(files[shard - 1])
+
+    def make_bucket(self, bucket, versioning=None, policy=None):
+        """The bucket folder on every drive and its `.metadata.bin` in `.minio.sys`."""
+        import msgpack
+
+        for d in self.drives:
+            os.makedirs(os.path.join(d, bucket), exist_ok=True)
+        fields = {"Name": bucket, "Created": msgpack.ExtType(5, struct.pack(">qI", 1_700_000_000, 5)),
+                  "LockEnabled": False, "PolicyConfigJSON": (policy or "").encode(),
+                  "VersioningConfigXML": (f"<VersioningConfiguration><Status>{versioning}</Status>"
+                                          "</VersioningConfiguration>".encode() if versioning else b"")}
+        body = struct.pack("<HH", 1, 1) + msgpack.packb(fields, use_bin_type=True)
+        self.put(MINIO_SYS, f"buckets/{bucket}/.metadata.bin", body, inline=True)
+
+    def read_object(self, bucket, key):
+        """The current version of `bucket/key` decoded from the drives of its set, and its
+        xl.meta fields (as on the first drive that has it)."""
+        copies = []
+        for drive in self.set_drives(self.set_of(key)):
+            p = os.path.join(object_dir(drive, bucket, key), "xl.meta")
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    versions, inline = mf.read_xl_meta(f.read())
+                copies.append((drive, versions, inline))
+        assert copies, f"{bucket}/{key}: no xl.meta on its set"
+        header, body = copies[0][1][0]
+        obj = body["V2Obj"]
+        vid = "null" if obj["ID"] == bytes(16) else str(uuid.UUID(bytes=obj["ID"]))
+        data, parity, size = obj["EcM"], obj["EcN"], obj["Size"]
+        shards = [None] * (data + parity)
+        for drive, versions, inline in copies:
+            o = versions[0][1]["V2Obj"]
+            if vid in inline:
+                shards[o["EcIndex"] - 1] = inline[vid]
+            else:
+                p = os.path.join(object_dir(drive, bucket, key), str(uuid.UUID(bytes=o["DDir"])), "part.1")
+                if os.path.exists(p):
+                    with open(p, "rb") as f:
+                        shards[o["EcIndex"] - 1] = f.read()
+        return mf.read_part(shards, size, data, parity, obj["EcBSize"]), obj, header, copies

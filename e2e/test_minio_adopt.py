@@ -1,0 +1,190 @@
+"""A MinIO deployment adopted in place: drives assembled as MinIO lays them out (each
+drive's format.json, SIPMOD set placement, objects in part files and inline, bucket
+metadata in .minio.sys, and MinIO's own corpus object with its shards), started with
+`rustfs server --drives`, read by aws-cli and boto3 bit-exact, written in MinIO's format
+(checked by `minio_deploy`'s reader, independent of the server), then migrated to the KV
+under a writer with the validator clean and every object intact."""
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import threading
+import time
+
+import minio_deploy as md
+from conftest import ROOT, Server
+
+CORPUS = os.path.join(ROOT, "crates", "ecstore", "tests", "fixtures", "minio", "cicd-corpus")
+POLICY = '{"Version":"2012-10-17","Statement":[]}'
+
+
+def adopted_server(dep, shuffle=True, env=None):
+    drives = list(dep.drives)
+    if shuffle:
+        random.Random(3).shuffle(drives)
+    e = {"RUSTFS_METADATA_ENGINE": "legacy"}
+    e.update(env or {})
+    return Server(extra_args=["--drives", *drives], env=e)
+
+
+def read_all(c, bucket, key):
+    return c.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_a_minio_deployment_is_adopted_read_written_in_minio_format_and_migrated(tmp_path):
+    dep = md.Deployment(str(tmp_path / "minio"), sets=1, per_set=5)
+    dep.write_formats()
+    # MinIO's corpus object (a 3+2 set: disk i is set position i - 1).
+    for i in range(5):
+        shutil.copytree(os.path.join(CORPUS, f"disk{i + 1}", "bucket"), os.path.join(dep.drives[i], "bucket"))
+    rng = random.Random(5)
+    dep.make_bucket("photos", versioning="Enabled", policy=POLICY)
+    model = {"photos/big/3mib.bin": rng.randbytes(3 * (1 << 20) + 17), "photos/small.txt": b"hello MinIO",
+             "photos/dir/200k": rng.randbytes(200 * 1024), "photos/empty": b"", "photos/dir/": b""}
+    for k, body in model.items():
+        bucket, key = k.split("/", 1)
+        dep.put(bucket, key, body)
+    s = adopted_server(dep).start()
+    try:
+        c = s.client()
+        info = json.loads(s.admin("--json", "info").stdout)
+        a = info["adopted"]
+        assert a["report"]["deployment_id"] == dep.id and a["minio_writes"], a
+        assert (a["report"]["drives_per_set"], a["report"]["data"], a["report"]["parity"]) == (5, 3, 2)
+        assert info["deployment_id"] == dep.id
+        photos = next(b for b in a["buckets"] if b["name"] == "photos")
+        assert photos["versioning"] == "enabled" and photos["kept"] == ["bucket policy"], photos
+        assert all(d["state"] == "online" for d in info["drives"]), info["drives"]
+        text = s.admin("info").stdout.decode()
+        assert "adopted:" in text and "kept, not applied: bucket policy" in text, text
+        assert sorted(b["Name"] for b in c.list_buckets()["Buckets"]) == ["bucket", "photos"]
+        assert c.get_bucket_versioning(Bucket="photos")["Status"] == "Enabled"
+        for k, body in model.items():
+            bucket, key = k.split("/", 1)
+            out = os.path.join(s.tmp, "out")
+            if not key.endswith("/"):
+                s.aws("s3", "cp", f"s3://{k}", out)
+                with open(out, "rb") as f:
+                    assert f.read() == body, k
+            assert read_all(c, bucket, key) == body, k
+        # The corpus object: its newest version has shards on two drives only (an error),
+        # the older one is whole (its MD5 is its ETag).
+        vs = c.list_object_versions(Bucket="bucket")["Versions"]
+        older = min(vs, key=lambda v: v["LastModified"])
+        got = c.get_object(Bucket="bucket", Key="testobj", VersionId=older["VersionId"])["Body"].read()
+        assert hashlib.md5(got).hexdigest() == older["ETag"].strip('"') == "9587ddd31fead633830366f45d221d56"
+
+        # Written in MinIO's format: inline, part files, and a new version beside MinIO's.
+        written = {"photos/new/small": b"x" * 1000, "photos/new/2mib": rng.randbytes(2 * (1 << 20) + 5),
+                   "photos/small.txt": b"overwritten by rustfs"}
+        for k, body in written.items():
+            bucket, key = k.split("/", 1)
+            c.put_object(Bucket=bucket, Key=key, Body=body)
+        model.update(written)
+        s.stop()
+        for k, body in written.items():
+            bucket, key = k.split("/", 1)
+            got, obj, header, copies = dep.read_object(bucket, key)
+            assert got == body, k
+            assert (obj["EcAlgo"], obj["CSumAlgo"], obj["EcM"], obj["EcN"]) == (1, 1, 3, 2), obj
+            assert obj["EcDist"] == md.hash_order(k, 5), (k, obj["EcDist"])
+            assert len(copies) == 5
+            assert obj["MetaUsr"]["etag"] == hashlib.md5(body).hexdigest()
+        _, obj, _, copies = dep.read_object("photos", "small.txt")
+        assert len(copies[0][1]) == 2, "MinIO's null version is kept beside the new one"
+        s.start()
+        c = s.client()
+        for k, body in model.items():
+            bucket, key = k.split("/", 1)
+            assert read_all(c, bucket, key) == body, k
+        assert read_all_version(c, "photos", "small.txt", "null") == b"hello MinIO"
+
+        # The migration, under a writer, to complete.
+        stop = threading.Event()
+        errors, wrote = [], {}
+
+        def writer():
+            i = 0
+            w = s.client()
+            while not stop.is_set():
+                k = f"live/{i % 40}"
+                body = rng.randbytes(rng.choice([100, 5000, 300_000]))
+                try:
+                    w.put_object(Bucket="photos", Key=k, Body=body)
+                    wrote["photos/" + k] = body
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+                i += 1
+                time.sleep(0.01)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            s.admin("migration", "phase", "canary", "--ratio", "0.5")
+            time.sleep(0.5)
+            s.admin("migration", "phase", "fullout")
+            s.admin("migration", "start", "--wait")
+            time.sleep(0.3)
+            v = json.loads(s.admin("--json", "validate").stdout)
+            assert v["clean"] and v["errors"] == 0 and v["checked"] > 0, v
+            s.admin("migration", "phase", "kv_primary")
+            time.sleep(0.5)
+            v = json.loads(s.admin("--json", "validate").stdout)
+            assert v["clean"], v
+            s.admin("migration", "phase", "complete")
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            t.join(30)
+        assert not errors, errors[:3]
+        model.update(wrote)
+        info = json.loads(s.admin("--json", "info").stdout)
+        assert not info["adopted"]["minio_writes"], "our own format after complete"
+        c.put_object(Bucket="photos", Key="after/complete", Body=b"ours")
+        model["photos/after/complete"] = b"ours"
+        for k, body in model.items():
+            bucket, key = k.split("/", 1)
+            assert read_all(c, bucket, key) == body, k
+        s.stop()
+        s.start()
+        c = s.client()
+        for k, body in model.items():
+            bucket, key = k.split("/", 1)
+            assert read_all(c, bucket, key) == body, k
+    finally:
+        s.cleanup()
+
+
+def read_all_version(c, bucket, key, vid):
+    return c.get_object(Bucket=bucket, Key=key, VersionId=vid)["Body"].read()
+
+
+def test_two_sets_are_placed_by_minio_siphash(tmp_path):
+    """Two sets of four (2+2): MinIO's objects found on the set SipHash names, new objects
+    written there too, as the independent reader finds them."""
+    dep = md.Deployment(str(tmp_path / "minio"), sets=2, per_set=4, seed=9)
+    dep.write_formats()
+    dep.make_bucket("data")
+    rng = random.Random(8)
+    model = {f"k/{i}": rng.randbytes(rng.choice([10, 70_000, 300_000])) for i in range(12)}
+    assert {dep.set_of(k) for k in model} == {0, 1}, "keys on both sets"
+    for k, body in model.items():
+        dep.put("data", k, body)
+    s = adopted_server(dep).start()
+    try:
+        c = s.client()
+        for k, body in model.items():
+            assert read_all(c, "data", k) == body, k
+        listed = [o["Key"] for o in c.list_objects_v2(Bucket="data")["Contents"]]
+        assert listed == sorted(model), listed
+        new = {f"n/{i}": rng.randbytes(rng.choice([10, 300_000])) for i in range(8)}
+        for k, body in new.items():
+            c.put_object(Bucket="data", Key=k, Body=body)
+        s.stop()
+        for k, body in new.items():
+            got, obj, _, _ = dep.read_object("data", k)
+            assert got == body and (obj["EcM"], obj["EcN"]) == (2, 2), k
+    finally:
+        s.cleanup()
