@@ -99,8 +99,10 @@ class Deployment:
         k0, k1 = struct.unpack("<Q", b[:8])[0], struct.unpack("<Q", b[8:])[0]
         return siphash24(k0, k1, key.encode()) % self.sets
 
-    def put(self, bucket, key, body, inline=None, mtime_ns=1_760_000_000_000_000_000, content_type=None):
-        """`body` as MinIO writes a null version of `bucket/key` (inline below 128 KiB)."""
+    def put(self, bucket, key, body, inline=None, mtime_ns=1_760_000_000_000_000_000, content_type=None,
+            meta_sys=None):
+        """`body` as MinIO writes a null version of `bucket/key` (inline below 128 KiB);
+        `meta_sys` adds MinIO's internal metadata (name to bytes)."""
         if inline is None:
             inline = len(body) < 128 * 1024
         drives = self.set_drives(self.set_of(key))
@@ -112,8 +114,9 @@ class Deployment:
             shard = dist[pos]
             d = object_dir(drive, bucket, key)
             os.makedirs(d if inline else os.path.join(d, data_dir), exist_ok=True)
-            meta = mf.xl_meta(data_dir, shard, dist, len(body), mf.md5_hex(body), self.data, self.parity, mtime_ns,
-                              inline=files[shard - 1] if inline else None)
+            meta = mf.xl_meta(data_dir, shard, dist, len(body), mf.md5_hex(body),
+                              self.data, self.parity, mtime_ns, inline=files[shard - 1] if inline else None,
+                              meta_sys=meta_sys)
             with open(os.path.join(d, "xl.meta"), "wb") as f:
                 f.write(meta)
             if not inline:

@@ -234,15 +234,17 @@ def md5_hex(b):
     return hashlib.md5(b).hexdigest()
 
 
-def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_size=1 << 20, inline=None):
+def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_size=1 << 20, inline=None,
+            meta_sys=None):
     """MinIO's xl.meta v1.3 holding one null object version with its shards in `data_dir`:
     "XL2 ", major 1, minor 3 (little-endian u16), a bin32 of [header version 3, meta version
     2, version count, then per version its header (an array of id, mtime, signature, type,
     flags) and its msgpack map], a uint32 of the payload's xxhash64 (low 32 bits), then, for
     an inline object (`inline`: this drive's framed shard), the inline data: version 1 and a
     map of version id ("null") to bytes, with `x-minio-internal-inline-data` in MetaSys and
-    the inline flag instead of the data-dir flag. (The `msgpack` and `xxhash` packages; keys
-    as MinIO's xlMetaV2Object names them.)"""
+    the inline flag instead of the data-dir flag; `meta_sys` adds MinIO's internal metadata
+    (name to bytes). (The `msgpack` and `xxhash` packages; keys as MinIO's xlMetaV2Object
+    names them.)"""
     import uuid
 
     import msgpack
@@ -256,6 +258,7 @@ def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_siz
         "MetaSys": {"x-minio-internal-inline-data": b"true"} if inline is not None else {},
         "MetaUsr": {"etag": etag, "content-type": "application/octet-stream"},
     }
+    obj["MetaSys"].update(meta_sys or {})
     body = msgpack.packb({"Type": 1, "V2Obj": obj}, use_bin_type=True)
     sig = xxhash.xxh64_intdigest(body)
     sig = ((sig ^ (sig >> 32)) & 0xFFFFFFFF).to_bytes(4, "little")

@@ -188,3 +188,60 @@ def test_two_sets_are_placed_by_minio_siphash(tmp_path):
             assert got == body and (obj["EcM"], obj["EcN"]) == (2, 2), k
     finally:
         s.cleanup()
+
+
+def test_objects_minio_compressed_or_encrypted_are_refused_with_the_reason(tmp_path):
+    """Objects MinIO stored compressed (S2) or encrypted (SSE-S3, SSE-KMS, SSE-C): listed and
+    HEAD with the size the client wrote, but a GET answers 501 NotImplemented naming the
+    reason, never the stored bytes; through the migration to complete, and MinIO's keys stay
+    in its xl.meta (nothing written over them)."""
+    import botocore.exceptions
+    import pytest
+
+    dep = md.Deployment(str(tmp_path / "minio"), sets=1, per_set=4, seed=4)
+    dep.write_formats()
+    dep.make_bucket("data")
+    size = {b"X-Minio-Internal-actual-size": b"5000"}
+    cases = {
+        "s2/inline": ({"X-Minio-Internal-compression": b"klauspost/compress/s2"}, "compressed by MinIO", 100),
+        "s2/parts": ({"X-Minio-Internal-compression": b"klauspost/compress/s2"}, "compressed by MinIO", 200_000),
+        "sse-s3": ({"X-Minio-Internal-Server-Side-Encryption-S3-Sealed-Key": b"c2VhbGVk"}, "SSE-S3", 300),
+        "sse-kms": ({"X-Minio-Internal-Server-Side-Encryption-Kms-Key-Id": b"k1"}, "SSE-KMS", 300_000),
+        "sse-c": ({"X-Minio-Internal-Server-Side-Encryption-Sealed-Key": b"c2VhbGVk"}, "SSE-C", 400),
+    }
+    rng = random.Random(2)
+    for k, (meta, _, n) in cases.items():
+        sys_meta = {name.decode() if isinstance(name, bytes) else name: v for name, v in {**size, **meta}.items()}
+        dep.put("data", k, rng.randbytes(n), meta_sys=sys_meta)
+    dep.put("data", "plain", b"plain bytes")
+    before = {k: open(os.path.join(md.object_dir(dep.drives[0], "data", k), "xl.meta"), "rb").read() for k in cases}
+
+    def check(c):
+        assert read_all(c, "data", "plain") == b"plain bytes"
+        listed = {o["Key"]: o["Size"] for o in c.list_objects_v2(Bucket="data")["Contents"]}
+        for k, (_, reason, _) in cases.items():
+            assert listed[k] == 5000, (k, listed)
+            assert c.head_object(Bucket="data", Key=k)["ContentLength"] == 5000, k
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                c.get_object(Bucket="data", Key=k)
+            err = e.value.response
+            assert err["ResponseMetadata"]["HTTPStatusCode"] == 501, (k, err)
+            assert err["Error"]["Code"] == "NotImplemented" and reason in err["Error"]["Message"], (k, err)
+
+    s = adopted_server(dep).start()
+    try:
+        check(s.client())
+        for phase in ("canary", "fullout"):
+            s.admin("migration", "phase", phase)
+        s.admin("migration", "start", "--wait")
+        v = json.loads(s.admin("--json", "validate").stdout)
+        assert v["clean"], v
+        s.admin("migration", "phase", "kv_primary")
+        s.admin("migration", "phase", "complete")
+        check(s.client())
+        s.stop()
+        for k in cases:
+            after = open(os.path.join(md.object_dir(dep.drives[0], "data", k), "xl.meta"), "rb").read()
+            assert after == before[k], f"{k}: MinIO's xl.meta (and its keys) left as it was"
+    finally:
+        s.cleanup()

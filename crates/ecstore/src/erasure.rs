@@ -15,6 +15,10 @@ pub const ALGORITHM_MINIO: &str = "minio-1";
 /// could not be rebuilt from the copies read (a single copy holds one shard, not the object).
 pub const ALGORITHM_MINIO_INLINE: &str = "minio-1-inline";
 
+/// The algorithm of a version whose stored bytes are known not to be the object (MinIO
+/// compressed or encrypted it): the rest of the string says why, and the store refuses it.
+pub const ALGORITHM_REFUSED_PREFIX: &str = "refused:";
+
 /// The frame key of shard `index` of part `file` of a layout with algorithm `algorithm`.
 pub fn frame_key(algorithm: &str, data_dir: &str, file: &str, index: usize) -> crate::bitrot::FrameKey {
     if algorithm == ALGORITHM {

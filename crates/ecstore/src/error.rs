@@ -25,6 +25,10 @@ pub enum StoreError {
     Io { path: String, source: std::io::Error },
     #[error("store is shutting down")]
     Closed,
+    /// The object exists but its stored form is one this server cannot serve (MinIO
+    /// compressed or encrypted it): the reason, for the client.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {

@@ -40,7 +40,9 @@ use metadata::{ErasureLayout, PartInfo};
 use tokio::sync::mpsc;
 
 pub use drives::{Drive, DriveInfo, DriveSpec, DriveState, SET_DRIVES};
-pub use erasure::{ALGORITHM, ALGORITHM_MINIO, ALGORITHM_MINIO_INLINE, ALGORITHM_V1, Erasure};
+pub use erasure::{
+    ALGORITHM, ALGORITHM_MINIO, ALGORITHM_MINIO_INLINE, ALGORITHM_REFUSED_PREFIX, ALGORITHM_V1, Erasure,
+};
 pub use error::{Result, StoreError};
 pub use free::{FreeStats, ReadGuard};
 pub use gc::GcReport;
@@ -466,11 +468,16 @@ impl EcStore {
             StoreError::Format(format!("object refers to erasure set {} which does not exist", layout.set))
         })?;
         let total = layout.data as usize + layout.parity as usize;
+        if let Some(why) = layout.algorithm.strip_prefix(ALGORITHM_REFUSED_PREFIX) {
+            return Err(StoreError::Unsupported(why.to_string()));
+        }
         if layout.algorithm == ALGORITHM_MINIO_INLINE {
-            return Err(StoreError::Format(format!(
-                "object data {:?} is kept by MinIO inline in each drive's xl.meta ({}+{} shards) and too few of those shards pass their bitrot check",
-                layout.data_dir, layout.data, layout.parity
-            )));
+            // Kept by MinIO inline in each drive's xl.meta, and too few of those shards pass
+            // their bitrot check.
+            return Err(StoreError::ReadQuorum(
+                format!("{:?} (MinIO inline shards)", layout.data_dir),
+                layout.data as usize,
+            ));
         }
         let minio = layout.algorithm == ALGORITHM_MINIO;
         let valid = (layout.algorithm == ALGORITHM || layout.algorithm == ALGORITHM_V1 || minio)
@@ -744,6 +751,10 @@ impl EcStore {
             // Rewriting a MinIO shard needs MinIO's codec and framing on the write side: until
             // then its files are left exactly as they are (reads rebuild what is missing).
             tracing::warn!(bucket, key, data_dir = %layout.data_dir, "MinIO-format shards are not healed yet: left as they are");
+            return Ok(HealOutcome::default());
+        }
+        if layout.algorithm.starts_with(ALGORITHM_REFUSED_PREFIX) {
+            // Stored compressed or encrypted by MinIO: not ours to rewrite.
             return Ok(HealOutcome::default());
         }
         let _guard = self.in_use.hold(&layout.data_dir);

@@ -102,6 +102,10 @@ pub fn store(e: StoreError) -> S3Error {
                 "Not enough drives are available to serve this request; please retry later.",
             )
         }
+        StoreError::Unsupported(why) => {
+            tracing::warn!(reason = %why, "object in a stored form this server does not serve");
+            S3Error::with_message(S3ErrorCode::NotImplemented, why)
+        }
         other => {
             tracing::error!(error = %other, "storage error");
             s3_error!(InternalError, "We encountered an internal error. Please try again.")

@@ -178,6 +178,25 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
     if let Some(c) = o.meta_sys.get(CHECKSUMS) {
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
+    if let Some(why) = minio_transformed(o) {
+        // Stored compressed or encrypted by MinIO: its bytes are not the object. Refused
+        // with the reason (see `EcStore::set_of`), never served as they are.
+        if let Some(actual) = minio_internal(o, "actual-size").and_then(|a| a.parse::<u64>().ok()) {
+            obj.size = actual;
+        }
+        obj.data = ObjectData::Erasure(ErasureLayout {
+            algorithm: format!("{}{why}", crate::ALGORITHM_REFUSED_PREFIX),
+            data: o.erasure_data.clamp(1, 255) as u8,
+            parity: o.erasure_parity.clamp(0, 255) as u8,
+            block_size: o.erasure_block_size.clamp(1, i64::from(u32::MAX)) as u32,
+            set: 0,
+            distribution: Vec::new(),
+            data_dir: o.data_dir.clone(),
+            bucket_id: None,
+            parts: Vec::new(),
+        });
+        return obj;
+    }
     let inline_key = v.version_id.as_deref().unwrap_or(NULL_VERSION);
     if let Some(bytes) = meta.inline_data(v) {
         obj.data = match minio_inline(o, bytes) {
@@ -234,6 +253,46 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         parts,
     });
     obj
+}
+
+/// A MinIO internal metadata value (`x-minio-internal-<name>`, in the system metadata or,
+/// from older releases, the user metadata; any case).
+fn minio_internal(o: &XlObject, name: &str) -> Option<String> {
+    let want = format!("x-minio-internal-{name}");
+    o.meta_sys
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(&want))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .or_else(|| o.meta_user.iter().find(|(k, _)| k.eq_ignore_ascii_case(&want)).map(|(_, v)| v.clone()))
+}
+
+/// Why a MinIO version's stored bytes are not the object: compressed (S2) or encrypted
+/// (SSE-S3, SSE-KMS through KES, SSE-C), which this server does not undo yet.
+fn minio_transformed(o: &XlObject) -> Option<String> {
+    // MinIO's names: `-S3-Sealed-Key`/`-S3-Kms-*` for SSE-S3, `-Kms-*` for SSE-KMS, a bare
+    // `-Sealed-Key` for SSE-C; `-Iv` and `-Seal-Algorithm` go with each.
+    let keys: Vec<String> = o.meta_sys.keys().chain(o.meta_user.keys()).map(|k| k.to_ascii_lowercase()).collect();
+    let sse: Vec<&str> =
+        keys.iter().filter_map(|k| k.strip_prefix("x-minio-internal-server-side-encryption")).collect();
+    let encrypted = if sse.is_empty() {
+        None
+    } else if sse.iter().any(|r| r.starts_with("-s3-")) {
+        Some("SSE-S3")
+    } else if sse.iter().any(|r| r.starts_with("-kms-")) {
+        Some("SSE-KMS, keys in KES")
+    } else if sse.contains(&"-sealed-key") {
+        Some("SSE-C, the client's key")
+    } else {
+        Some("server-side encryption")
+    };
+    if let Some(kind) = encrypted {
+        return Some(format!(
+            "the object was stored encrypted by MinIO ({kind}); this server cannot decrypt MinIO's objects yet"
+        ));
+    }
+    minio_internal(o, "compression").map(|c| {
+        format!("the object was stored compressed by MinIO ({c}); this server cannot decompress MinIO's objects yet")
+    })
 }
 
 /// MinIO's `EcDist` (the shard number, 1-based, of each drive position) from our
@@ -429,5 +488,62 @@ mod tests {
         }
         let ours = XlObject { erasure_algorithm: ALGO_RS_SIMD, ..o };
         assert_eq!(minio_inline(&ours, &framed), None, "our inline bytes are the object");
+    }
+
+    #[test]
+    fn minio_compressed_or_encrypted_objects_are_refused_with_the_reason() {
+        let framed = |b: &[u8]| {
+            let mut f = crate::minio::highway256(b).to_vec();
+            f.extend_from_slice(b);
+            f
+        };
+        let cases = [
+            ("X-Minio-Internal-compression", &b"klauspost/compress/s2"[..], "compressed by MinIO"),
+            ("X-Minio-Internal-Server-Side-Encryption-S3-Sealed-Key", &b"c2VhbGVk"[..], "encrypted by MinIO (SSE-S3)"),
+            ("X-Minio-Internal-Server-Side-Encryption-Sealed-Key", &b"c2VhbGVk"[..], "encrypted by MinIO (SSE-C"),
+            ("X-Minio-Internal-Server-Side-Encryption-Kms-Key-Id", &b"my-key"[..], "encrypted by MinIO (SSE-KMS"),
+        ];
+        for (name, value, reason) in cases {
+            for inline in [false, true] {
+                let mut o = XlObject {
+                    data_dir: if inline { String::new() } else { "0d7a7f3c-9a5e-4c1e-8d0e-5f6a7b8c9d0e".into() },
+                    erasure_algorithm: ALGO_MINIO_RS,
+                    erasure_data: if inline { 1 } else { 2 },
+                    erasure_parity: 2,
+                    erasure_block_size: 1 << 20,
+                    erasure_index: 1,
+                    erasure_distribution: vec![1, 2, 3, 4],
+                    bitrot_algorithm: BITROT_MINIO_HIGHWAY,
+                    part_numbers: vec![1],
+                    part_sizes: vec![5],
+                    part_actual_sizes: vec![11],
+                    size: 5,
+                    ..Default::default()
+                };
+                o.meta_sys.insert(name.to_string(), value.to_vec());
+                o.meta_sys.insert("X-Minio-Internal-actual-size".to_string(), b"11".to_vec());
+                let v = XlVersion {
+                    kind: crate::xlmeta::VersionType::Object,
+                    version_id: None,
+                    mod_time_ns: 1,
+                    signature: None,
+                    flags: 0,
+                    object: Some(o),
+                };
+                let mut m = XlMeta { major: 1, minor: 3, versions: vec![v.clone()], ..Default::default() };
+                if inline {
+                    // The stored bytes pass their frame check, yet they are not the object.
+                    m.inline.insert(NULL_VERSION.into(), framed(b"s2..."));
+                }
+                let obj = from_xl("b", "k", &m, &v);
+                assert_eq!(obj.size, 11, "the size the client wrote");
+                let ObjectData::Erasure(l) = &obj.data else { panic!("{name} inline={inline}: not refused") };
+                let why = l
+                    .algorithm
+                    .strip_prefix(crate::ALGORITHM_REFUSED_PREFIX)
+                    .unwrap_or_else(|| panic!("{name} inline={inline}: algorithm {} is not a refusal", l.algorithm));
+                assert!(why.contains(reason), "{why:?} names {reason:?}");
+            }
+        }
     }
 }

@@ -211,6 +211,32 @@ impl LegacyStore {
         m.versions.insert(at.min(m.versions.len()), v);
     }
 
+    /// Appends to `m` the version of `old` that `obj` is (same id, same model), as it is on
+    /// disk, with its inline bytes. Returns whether there was one.
+    fn keep_version(old: &XlMeta, m: &mut XlMeta, bucket: &str, key: &str, set: usize, obj: &ObjectVersion) -> bool {
+        let want = (!obj.is_null_version()).then_some(obj.version_id.as_str());
+        let Some(v) = old.versions.iter().find(|v| v.version_id.as_deref() == want && v.mod_time_ns == obj.mtime_ns)
+        else {
+            return false;
+        };
+        let mut o = mapping::from_xl(bucket, key, old, v);
+        if let metadata::ObjectData::Erasure(l) = &mut o.data {
+            l.set = set as u32;
+        }
+        if &o != obj {
+            return false;
+        }
+        let id = v.version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.to_string());
+        if let Some(b) = old.inline.get(&id) {
+            m.inline.insert(id.clone(), b.clone());
+        }
+        if old.decoded_inline.contains(&id) {
+            m.decoded_inline.insert(id);
+        }
+        m.versions.push(v.clone());
+        true
+    }
+
     fn versions_of(bucket: &str, key: &str, set: usize, m: &XlMeta) -> Vec<ObjectVersion> {
         m.versions
             .iter()
@@ -720,8 +746,23 @@ impl MetadataStore for LegacyStore {
         crate::paths::check_legacy_key(key).map_err(backend)?;
         let _g = self.lock_of(bucket, key).write().await;
         let set = self.ec.set_index(bucket, key);
+        // Versions already here unchanged are kept as they are on disk (MinIO's fields and
+        // keys included: a version MinIO encrypted keeps its sealed key, which our model
+        // does not carry); only new or changed ones are written from the model.
+        let (_, old) = self.read_xl(bucket, key).await?;
         let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
         for obj in &versions {
+            if let Some(old) = &old
+                && Self::keep_version(old, &mut m, bucket, key, set, obj)
+            {
+                continue;
+            }
+            if let metadata::ObjectData::Erasure(l) = &obj.data
+                && let Some(why) = l.algorithm.strip_prefix(crate::ALGORITHM_REFUSED_PREFIX)
+            {
+                // Its stored form cannot be written from the model: refused, not damaged.
+                return Err(backend(crate::StoreError::Unsupported(format!("{bucket}/{key}: {why}"))));
+            }
             let at = m.versions.len();
             self.add_version(&mut m, set, obj, at);
         }
@@ -885,6 +926,48 @@ mod tests {
         assert!(s.heal_meta("legacy", "a/b").await.is_err());
         for p in &paths {
             assert_eq!(std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap(), raw, "left as it was");
+        }
+    }
+
+    /// A version MinIO encrypted carries its sealed key in xl.meta, which our model does
+    /// not: rewriting the key (a migration forward or back) keeps that version as it is on
+    /// disk, and a changed one is refused rather than written without its key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rewriting_a_key_keeps_minio_encrypted_versions_as_they_are() {
+        let (_root, paths, s) = store(12);
+        s.create_bucket(bucket("legacy", Versioning::Enabled, false)).await.unwrap();
+        let old_id = "5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10";
+        s.put_object(obj(old_id, "e", 10), PutCondition::None).await.unwrap();
+        let sealed = "X-Minio-Internal-Server-Side-Encryption-S3-Sealed-Key";
+        for p in &paths {
+            let f = p.join("legacy/a/b/xl.meta");
+            let mut m = crate::xlmeta::decode(&std::fs::read(&f).unwrap()).unwrap();
+            let o = m.versions[0].object.as_mut().unwrap();
+            o.meta_sys.insert(sealed.into(), b"c2VhbGVk".to_vec());
+            std::fs::write(&f, crate::xlmeta::encode(&m)).unwrap();
+        }
+        let old = s.key_versions("legacy", "a/b").await.unwrap();
+        assert!(
+            matches!(&old[0].data, ObjectData::Erasure(l) if l.algorithm.starts_with(crate::ALGORITHM_REFUSED_PREFIX))
+        );
+        let new = obj("7c9e6679-7425-40de-944b-e07fc1f90ae7", "f", 20);
+        s.replace_key("legacy", "a/b", vec![new.clone(), old[0].clone()]).await.unwrap();
+        for p in &paths {
+            let m = crate::xlmeta::decode(&std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap()).unwrap();
+            assert_eq!(m.versions.len(), 2);
+            assert_eq!(
+                m.versions[1].object.as_ref().unwrap().meta_sys.get(sealed).map(Vec::as_slice),
+                Some(&b"c2VhbGVk"[..])
+            );
+        }
+        assert_eq!(s.key_versions("legacy", "a/b").await.unwrap(), vec![new.clone(), old[0].clone()]);
+        let before: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap()).collect();
+        let mut changed = old[0].clone();
+        changed.mtime_ns += 1;
+        let r = s.replace_key("legacy", "a/b", vec![new, changed]).await;
+        assert!(matches!(&r, Err(MetaError::Backend(m)) if m.contains("encrypted by MinIO")), "{r:?}");
+        for (p, b) in paths.iter().zip(&before) {
+            assert_eq!(&std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap(), b, "left as it was");
         }
     }
 
