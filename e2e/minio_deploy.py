@@ -150,15 +150,22 @@ class Deployment:
         header, body = copies[0][1][0]
         obj = body["V2Obj"]
         vid = "null" if obj["ID"] == bytes(16) else str(uuid.UUID(bytes=obj["ID"]))
-        data, parity, size = obj["EcM"], obj["EcN"], obj["Size"]
-        shards = [None] * (data + parity)
-        for drive, versions, inline in copies:
-            o = versions[0][1]["V2Obj"]
-            if vid in inline:
-                shards[o["EcIndex"] - 1] = inline[vid]
-            else:
-                p = os.path.join(object_dir(drive, bucket, key), str(uuid.UUID(bytes=o["DDir"])), "part.1")
+        data, parity = obj["EcM"], obj["EcN"]
+        if vid in copies[0][2]:
+            shards = [None] * (data + parity)
+            for drive, versions, inline in copies:
+                shards[versions[0][1]["V2Obj"]["EcIndex"] - 1] = inline[vid]
+            return mf.read_part(shards, obj["Size"], data, parity, obj["EcBSize"]), obj, header, copies
+        # A part file per part, `part.<n>` in the data dir, as MinIO names them.
+        out = b""
+        for number, size in zip(obj["PartNums"], obj["PartSizes"]):
+            shards = [None] * (data + parity)
+            for drive, versions, _ in copies:
+                o = versions[0][1]["V2Obj"]
+                p = os.path.join(object_dir(drive, bucket, key), str(uuid.UUID(bytes=o["DDir"])), f"part.{number}")
                 if os.path.exists(p):
                     with open(p, "rb") as f:
                         shards[o["EcIndex"] - 1] = f.read()
-        return mf.read_part(shards, size, data, parity, obj["EcBSize"]), obj, header, copies
+            out += mf.read_part(shards, size, data, parity, obj["EcBSize"])
+        assert len(out) == obj["Size"], (bucket, key, len(out), obj["Size"])
+        return out, obj, header, copies

@@ -245,3 +245,64 @@ def test_objects_minio_compressed_or_encrypted_are_refused_with_the_reason(tmp_p
             assert after == before[k], f"{k}: MinIO's xl.meta (and its keys) left as it was"
     finally:
         s.cleanup()
+
+
+def test_multipart_objects_are_written_as_minio_names_them(tmp_path):
+    """A multipart upload on an adopted deployment: its parts (one re-uploaded) are named
+    `part.<n>` in the object's data dir as MinIO reads them, decoded by the independent
+    reader; an upload begun in MinIO's format and completed after the migration completed
+    keeps that format for every part."""
+    dep = md.Deployment(str(tmp_path / "minio"), sets=1, per_set=4, seed=6)
+    dep.write_formats()
+    dep.make_bucket("data")
+    rng = random.Random(6)
+    five = 5 << 20
+    s = adopted_server(dep).start()
+    try:
+        c = s.client()
+        up = c.create_multipart_upload(Bucket="data", Key="mp/obj")["UploadId"]
+        bodies = [rng.randbytes(five), rng.randbytes(five), rng.randbytes(1 << 20)]
+        etags = []
+        for n, b in enumerate(bodies, 1):
+            etags.append(c.upload_part(Bucket="data", Key="mp/obj", UploadId=up, PartNumber=n, Body=b)["ETag"])
+        bodies[1] = rng.randbytes(five + 7)
+        etags[1] = c.upload_part(Bucket="data", Key="mp/obj", UploadId=up, PartNumber=2, Body=bodies[1])["ETag"]
+        parts = [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+        c.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={"Parts": parts})
+        whole = b"".join(bodies)
+        assert read_all(c, "data", "mp/obj") == whole
+        # An upload begun now, finished after the migration completes.
+        late = c.create_multipart_upload(Bucket="data", Key="mp/late")["UploadId"]
+        late_bodies = [rng.randbytes(five), rng.randbytes(300_000)]
+        late_etags = [c.upload_part(Bucket="data", Key="mp/late", UploadId=late, PartNumber=1,
+                                    Body=late_bodies[0])["ETag"]]
+        s.stop()
+        got, obj, _, copies = dep.read_object("data", "mp/obj")
+        assert got == whole, "MinIO's layout, read by the independent reader"
+        assert obj["PartNums"] == [1, 2, 3] and obj["PartSizes"] == [len(b) for b in bodies], obj
+        assert obj["MetaUsr"]["etag"].endswith("-3")
+        for drive, _, _ in copies:
+            key_dir = md.object_dir(drive, "data", "mp/obj")
+            dirs = [e for e in os.listdir(key_dir) if e != "xl.meta"]
+            assert len(dirs) == 1, (drive, dirs)
+            assert sorted(os.listdir(os.path.join(key_dir, dirs[0]))) == ["part.1", "part.2", "part.3"]
+        s.start()
+        c = s.client()
+        for phase in ("canary", "fullout"):
+            s.admin("migration", "phase", phase)
+        s.admin("migration", "start", "--wait")
+        s.admin("migration", "phase", "kv_primary")
+        v = json.loads(s.admin("--json", "validate").stdout)
+        assert v["clean"], v
+        s.admin("migration", "phase", "complete")
+        late_etags.append(c.upload_part(Bucket="data", Key="mp/late", UploadId=late, PartNumber=2,
+                                        Body=late_bodies[1])["ETag"])
+        parts = [{"PartNumber": n, "ETag": e} for n, e in enumerate(late_etags, 1)]
+        c.complete_multipart_upload(Bucket="data", Key="mp/late", UploadId=late, MultipartUpload={"Parts": parts})
+        assert read_all(c, "data", "mp/late") == b"".join(late_bodies)
+        assert read_all(c, "data", "mp/obj") == whole
+        s.stop()
+        s.start()
+        assert read_all(s.client(), "data", "mp/late") == b"".join(late_bodies)
+    finally:
+        s.cleanup()

@@ -426,7 +426,15 @@ impl EcStore {
     /// same hash so that data shards spread over all drives. With a bucket id the shards live
     /// under it (KV layout: the layout, kept in the metadata, says where they are); without,
     /// in the key's folder on the key's set (keyed layout: found again by the key's hash).
+    /// On an adopted MinIO deployment before its migration completes, keyed layouts are
+    /// MinIO's (see [`EcStore::new_layout_with`]).
     pub fn new_layout(&self, bucket: &str, key: &str, bucket_id: Option<&str>) -> ErasureLayout {
+        self.new_layout_with(bucket, key, bucket_id, self.minio_writes())
+    }
+
+    /// `new_layout`, in MinIO's format (codec, framing, shard order) if `minio` and the
+    /// layout is keyed: what a multipart upload created in that format keeps using.
+    pub fn new_layout_with(&self, bucket: &str, key: &str, bucket_id: Option<&str>, minio: bool) -> ErasureLayout {
         let h = Self::hash(bucket, key);
         let set = match bucket_id {
             Some(_) => {
@@ -436,7 +444,7 @@ impl EcStore {
             None => self.set_index(bucket, key) as u32,
         };
         let n = self.erasure.total();
-        let minio = bucket_id.is_none() && self.minio_writes();
+        let minio = bucket_id.is_none() && minio;
         let start = ((h >> 32) % n as u64) as usize;
         let mut distribution: Vec<u8> = (0..n).map(|i| ((start + i) % n) as u8).collect();
         if minio {
@@ -626,6 +634,45 @@ impl EcStore {
     /// Frees counted so far, and frees waiting.
     pub fn free_stats(&self) -> (&FreeStats, usize) {
         (&self.free.stats, self.free.len())
+    }
+
+    /// Gives part files of `from`'s data dir second names in `to`'s (another data dir of the
+    /// same set): `names` as `(file in from, file in to)`, hard links made durable on each
+    /// drive of the set that holds them. Needs a write quorum of drives where every link was
+    /// made; short of it, `to`'s data dir is removed again. `from` is left as it was.
+    pub async fn link_parts(
+        &self,
+        from: &ErasureLayout,
+        to: &ErasureLayout,
+        bucket: &str,
+        key: &str,
+        names: Vec<(String, String)>,
+    ) -> Result<()> {
+        self.set_of(from)?;
+        if from.set != to.set || from.bucket_id != to.bucket_id || from.data_dir == to.data_dir {
+            return Err(StoreError::Format("parts link only into another data dir of the same set".into()));
+        }
+        if names.iter().any(|(a, b)| !paths::safe_name(a) || !paths::safe_name(b)) {
+            return Err(StoreError::Format("part file names must be plain names".into()));
+        }
+        let src = paths::shard_dir(Path::new(""), bucket, key, from)?;
+        let dst = paths::shard_dir(Path::new(""), bucket, key, to)?;
+        let drives = self.set_drives(from.set as usize).to_vec();
+        let needed = self.write_quorum();
+        let set = from.set as usize;
+        tokio::task::spawn_blocking(move || {
+            let links: Vec<(PathBuf, PathBuf)> = names.iter().map(|(a, b)| (src.join(a), dst.join(b))).collect();
+            let made = drives.iter().filter(|d| d.is_online() && d.io.link_durable(&links).is_ok()).count();
+            if made < needed {
+                for d in &drives {
+                    let _ = d.io.remove_all(&dst);
+                }
+                return Err(StoreError::WriteQuorum { set, online: made, needed });
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Erasure(e.to_string()))?
     }
 
     /// Removes some part files of a data dir (replaced or unused multipart parts).

@@ -152,6 +152,11 @@ pub struct MultipartUpload {
     /// Checksum algorithm requested at creation, if any.
     #[serde(default)]
     pub checksum_algorithm: Option<String>,
+    /// The erasure algorithm of its parts when not this server's own (`minio-1`: created
+    /// on an adopted MinIO deployment before its migration completed), fixed at creation
+    /// so that every part, and the object, keep one format.
+    #[serde(default)]
+    pub algorithm: Option<String>,
 }
 
 /// An uploaded part of a multipart upload, as recorded when UploadPart succeeded.

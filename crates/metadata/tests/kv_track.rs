@@ -51,6 +51,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> MultipartUpload {
         headers: BTreeMap::new(),
         user_meta: BTreeMap::new(),
         checksum_algorithm: None,
+        algorithm: None,
     }
 }
 

@@ -125,8 +125,32 @@ impl S3Api {
         Ok((obj, chosen))
     }
 
+    /// MinIO reads a multipart object's parts as `part.<n>` in its data dir, where our
+    /// uploads keep one file per attempt (`part.<n>.<id>`). For an upload in MinIO's format,
+    /// the parts `obj` uses get those names, as hard links in a new data dir of the same set
+    /// (durable before the commit; the upload's files stay as they are, so a completion cut
+    /// short leaves the upload whole); `obj`'s layout then points there. Returns whether it
+    /// linked.
+    async fn minio_part_names(&self, up: &MultipartUpload, obj: &mut ObjectVersion) -> S3Result<bool> {
+        let ObjectData::Erasure(l) = &mut obj.data else { return Ok(false) };
+        if l.algorithm != ecstore::ALGORITHM_MINIO || l.bucket_id.is_some() {
+            return Ok(false);
+        }
+        let from = l.clone();
+        l.data_dir = uuid::Uuid::new_v4().to_string();
+        let mut names = Vec::with_capacity(l.parts.len());
+        for p in &mut l.parts {
+            if let Some(f) = p.file.take() {
+                names.push((f, format!("part.{}", p.number)));
+            }
+        }
+        self.ec.link_parts(&from, l, &up.bucket, &up.key, names).await.map_err(error::store)?;
+        Ok(true)
+    }
+
     fn upload_layout(&self, up: &MultipartUpload) -> ErasureLayout {
-        let mut l = self.ec.new_layout(&up.bucket, &up.key, up.bucket_id.as_deref());
+        let minio = up.algorithm.as_deref() == Some(ecstore::ALGORITHM_MINIO);
+        let mut l = self.ec.new_layout_with(&up.bucket, &up.key, up.bucket_id.as_deref(), minio);
         l.set = up.set;
         l.data_dir = up.data_dir.clone();
         l
@@ -166,6 +190,7 @@ impl S3Api {
             ),
             user_meta,
             checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase()),
+            algorithm: (layout.algorithm != ecstore::ALGORITHM).then_some(layout.algorithm),
         };
         self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -303,22 +328,33 @@ impl S3Api {
         // A part uploaded again while this runs makes the commit refuse the stale layout;
         // the part list is then read again.
         let mut attempt = 0;
-        let (obj, out, layout) = loop {
+        let (obj, out, layout, linked) = loop {
             attempt += 1;
-            let (obj, chosen) = self.plan_complete(&bucket, &up, &requested).await?;
+            let (mut obj, chosen) = self.plan_complete(&bucket, &up, &requested).await?;
+            let linked = self.minio_part_names(&up, &mut obj).await?;
             let layout = match &obj.data {
                 ObjectData::Erasure(l) => l.clone(),
                 _ => self.upload_layout(&up),
             };
-            match self.meta.complete_upload(&up, obj.clone(), &chosen, cond.clone()).await {
-                Ok(out) => break (obj, out, layout),
-                Err(metadata::MetaError::PartReplaced(_)) if attempt < 3 => continue,
-                Err(metadata::MetaError::PartReplaced(_)) => return Err(invalid_part()),
+            let replaced = match self.meta.complete_upload(&up, obj.clone(), &chosen, cond.clone()).await {
+                Ok(out) => break (obj, out, layout, linked),
+                Err(metadata::MetaError::PartReplaced(_)) => attempt >= 3,
+                // Not known to be uncommitted: the linked data dir is left to GC.
                 Err(e) => return Err(error::meta(e)),
+            };
+            if linked {
+                // Refused: the new names were never visible.
+                self.ec.delete_object_data(&layout, &up.bucket, &up.key).await;
+            }
+            if replaced {
+                return Err(invalid_part());
             }
         };
         self.free(out.replaced);
-        if !out.unused_parts.is_empty() {
+        if linked {
+            // Every part has its MinIO name in the object's own data dir: the upload's goes.
+            self.ec.delete_object_data(&self.upload_layout(&up), &up.bucket, &up.key).await;
+        } else if !out.unused_parts.is_empty() {
             let files = out.unused_parts.into_iter().map(|p| p.file).collect();
             self.ec.delete_files(&layout, &up.bucket, &up.key, files).await;
         }

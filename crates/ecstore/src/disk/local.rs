@@ -158,6 +158,20 @@ impl DiskIo for LocalDisk {
         sync_dir(&dir)
     }
 
+    fn link_durable(&self, links: &[(PathBuf, PathBuf)]) -> io::Result<()> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (from, to) in links {
+            let (from, to) = (self.abs(from)?, self.abs(to)?);
+            let dir = to.parent().unwrap_or(&self.root).to_path_buf();
+            if !dirs.contains(&dir) {
+                create_dirs_durable(Some(&self.root), &dir)?;
+                dirs.push(dir);
+            }
+            fs::hard_link(&from, &to)?;
+        }
+        dirs.iter().try_for_each(|d| sync_dir(d))
+    }
+
     fn write_durable(&self, rel: &Path, body: &[u8]) -> io::Result<()> {
         let path = self.abs(rel)?;
         create_dirs_durable(Some(&self.root), path.parent().unwrap_or(&self.root))?;

@@ -22,7 +22,7 @@ pub mod walk;
 pub mod wire;
 
 use std::io;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +95,10 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     }
     /// Moves file `from` to `to`, creating `to`'s folders durably, and makes the move durable.
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Gives each file `from` a second name `to` (a hard link; `to` must not exist),
+    /// creating `to`'s folders durably, and makes the new names durable (one fsync per
+    /// folder). Stops at the first failure; the names made before it stay.
+    fn link_durable(&self, links: &[(PathBuf, PathBuf)]) -> io::Result<()>;
     /// Writes `body` to `rel` atomically and durably (a temporary file, fsync, rename, fsync
     /// of the folder); creates the folder durably if needed.
     fn write_durable(&self, rel: &Path, body: &[u8]) -> io::Result<()>;

@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -303,6 +303,11 @@ impl DiskIo for RemoteDisk {
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.done(Op::RenameDurable { from: rel(from)?, to: rel(to)? })
+    }
+
+    fn link_durable(&self, links: &[(PathBuf, PathBuf)]) -> io::Result<()> {
+        let links = links.iter().map(|(f, t)| Ok((rel(f)?, rel(t)?))).collect::<io::Result<Vec<_>>>()?;
+        self.done(Op::LinkDurable { links })
     }
 
     fn write_durable(&self, p: &Path, body: &[u8]) -> io::Result<()> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -87,6 +87,11 @@ fn run(d: &LocalDisk, op: Op) -> io::Result<Reply> {
         }
         Op::RenameDurable { from, to } => {
             d.rename_durable(Path::new(&from), Path::new(&to))?;
+            Reply::Done
+        }
+        Op::LinkDurable { links } => {
+            let links: Vec<_> = links.iter().map(|(f, t)| (PathBuf::from(f), PathBuf::from(t))).collect();
+            d.link_durable(&links)?;
             Reply::Done
         }
         Op::WriteDurable { path, body } => {

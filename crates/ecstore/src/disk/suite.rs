@@ -5,7 +5,7 @@
 //! This module does nothing but call the `DiskIo` it is handed.
 
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::DiskIo;
 
@@ -50,6 +50,26 @@ pub fn write_move_read(d: &dyn DiskIo) -> Check {
     ensure!(d.open(p("suite/tmp/w1/empty")).map_err(err("open empty"))?.is_empty(), "an empty file is empty");
     ensure!(d.open(p("suite/missing")).is_err_and(|e| e.kind() == ErrorKind::NotFound), "a missing file is NotFound");
     ensure!(d.open(p("suite/data")).is_err(), "a folder does not open as a file");
+    Ok(())
+}
+
+/// Files linked under new names into a new folder read the same under both; a name
+/// already taken is refused.
+pub fn link_files(d: &dyn DiskIo) -> Check {
+    d.write_durable(p("suite/ln/a/part.1.x"), b"one").map_err(err("write"))?;
+    d.write_durable(p("suite/ln/a/part.2.y"), b"two").map_err(err("write"))?;
+    let links = [
+        (PathBuf::from("suite/ln/a/part.1.x"), PathBuf::from("suite/ln/b/part.1")),
+        (PathBuf::from("suite/ln/a/part.2.y"), PathBuf::from("suite/ln/b/part.2")),
+    ];
+    d.link_durable(&links).map_err(err("link"))?;
+    ensure!(d.read_all(p("suite/ln/b/part.2"), 10).map_err(err("read link"))? == b"two", "the new name reads");
+    ensure!(d.read_all(p("suite/ln/a/part.1.x"), 10).map_err(err("read old"))? == b"one", "the old name stays");
+    ensure!(d.link_durable(&links[..1]).is_err(), "a name already taken");
+    d.remove_all(p("suite/ln/a")).map_err(err("remove old"))?;
+    ensure!(d.read_all(p("suite/ln/b/part.1"), 10).map_err(err("read after"))? == b"one", "outlives the old name");
+    let out = [(PathBuf::from("suite/ln/b/part.1"), PathBuf::from("../escape"))];
+    ensure!(d.link_durable(&out).is_err(), "a link out of the drive");
     Ok(())
 }
 
@@ -161,6 +181,7 @@ pub fn escapes_refused(d: &dyn DiskIo) -> Check {
 pub fn run_all(d: &dyn DiskIo) -> Check {
     write_move_read(d)?;
     durable_small_files(d)?;
+    link_files(d)?;
     list_stat_remove(d)?;
     walk_and_remove_durable(d)?;
     escapes_refused(d)?;

@@ -56,6 +56,10 @@ pub enum Op {
         from: String,
         to: String,
     },
+    /// `(from, to)` pairs.
+    LinkDurable {
+        links: Vec<(String, String)>,
+    },
     WriteDurable {
         path: String,
         #[serde(with = "serde_bytes")]
