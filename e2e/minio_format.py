@@ -234,6 +234,54 @@ def md5_hex(b):
     return hashlib.md5(b).hexdigest()
 
 
+def _msgp(x):
+    """msgpack as Go's msgp writes it: signed markers for every int that is not a fixint
+    (`AppendInt64`), maps in the order given."""
+    import struct
+
+    if x is None:
+        return b"\xc0"
+    if isinstance(x, int):
+        if -32 <= x <= 127:
+            return struct.pack("b", x) if x < 0 else bytes([x])
+        for marker, fmt, lo, hi in ((0xD0, ">b", -(1 << 7), -1), (0xD1, ">h", -(1 << 15), (1 << 15) - 1),
+                                    (0xD2, ">i", -(1 << 31), (1 << 31) - 1), (0xD3, ">q", -(1 << 63), (1 << 63) - 1)):
+            if lo <= x <= hi:
+                return bytes([marker]) + struct.pack(fmt, x)
+    if isinstance(x, dict):
+        assert len(x) < 1 << 16
+        head = bytes([0x80 | len(x)]) if len(x) < 16 else b"\xde" + len(x).to_bytes(2, "big")
+        return head + b"".join(_msgp(k) + _msgp(v) for k, v in x.items())
+    if isinstance(x, list):
+        assert len(x) < 16
+        return bytes([0x90 | len(x)]) + b"".join(_msgp(v) for v in x)
+    import msgpack
+
+    return msgpack.packb(x, use_bin_type=True)
+
+
+def signature(obj):
+    """MinIO's signature of an object version (`xlMetaV2Object.Signature`), the same on every
+    drive: the xxhash64 of its msgp encoding with EcIndex 0 and the two metadata maps nil, xor
+    each map's order-independent xxh3 hash (seeded, each key and value hashed and offset),
+    folded to 32 bits, little-endian."""
+    import xxhash
+
+    def map_hash(seed, m):
+        for k, v in m.items():
+            v = v if isinstance(v, bytes) else v.encode()
+            seed ^= ((xxhash.xxh3_64_intdigest(k.encode()) ^ 0x4EE3BBAF7AB2506B)
+                     + (xxhash.xxh3_64_intdigest(v) ^ 0x8DA4C8DA66194257)) & ((1 << 64) - 1)
+        return seed
+
+    c = dict(obj, EcIndex=0, MetaSys=None, MetaUsr=None)
+    if not any(c["PartETags"] or []):
+        c["PartETags"] = None
+    crc = (map_hash(0xC2B40BBAC11A7295, obj["MetaUsr"] or {}) ^ map_hash(0x1BBC7E1DDE654743, obj["MetaSys"] or {})
+           ^ xxhash.xxh64_intdigest(_msgp(c)))
+    return ((crc ^ (crc >> 32)) & 0xFFFFFFFF).to_bytes(4, "little")
+
+
 def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_size=1 << 20, inline=None,
             meta_sys=None):
     """MinIO's xl.meta v1.3 holding one null object version with its shards in `data_dir`:
@@ -260,8 +308,7 @@ def xl_meta(data_dir, index, dist, size, etag, data, parity, mtime_ns, block_siz
     }
     obj["MetaSys"].update(meta_sys or {})
     body = msgpack.packb({"Type": 1, "V2Obj": obj}, use_bin_type=True)
-    sig = xxhash.xxh64_intdigest(body)
-    sig = ((sig ^ (sig >> 32)) & 0xFFFFFFFF).to_bytes(4, "little")
+    sig = signature(obj)
     flags = 1 << 2 if inline is not None else 1 << 1  # inline data, or uses a data dir
     header = msgpack.packb([bytes(16), mtime_ns, sig, 1, flags], use_bin_type=True)
     payload = b"".join(msgpack.packb(x, use_bin_type=True) for x in (3, 2, 1)) + \

@@ -12,6 +12,7 @@ import random
 import shutil
 import threading
 import time
+import uuid
 
 import minio_deploy as md
 from conftest import ROOT, Server
@@ -304,5 +305,109 @@ def test_multipart_objects_are_written_as_minio_names_them(tmp_path):
         s.stop()
         s.start()
         assert read_all(s.client(), "data", "mp/late") == b"".join(late_bodies)
+    finally:
+        s.cleanup()
+
+
+def tree(root):
+    """Every file under `root`: its relative path and bytes."""
+    out = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = fh.read()
+    return out
+
+
+def test_heal_and_gc_on_an_adopted_deployment_keep_minio_format_and_leave_minio_sys_alone(tmp_path):
+    """A drive that lost a bucket's folder and a shard with a flipped bit are healed in
+    MinIO's format: every drive's xl.meta and part file come back as MinIO wrote them
+    (checked against the independent writer's files), and GC (grace 0) with MinIO's own
+    multipart uploads, tmp files and config in `.minio.sys` leaves all of it as it was."""
+    dep = md.Deployment(str(tmp_path / "minio"), sets=1, per_set=5, seed=7)
+    dep.write_formats()
+    dep.make_bucket("photos")
+    rng = random.Random(7)
+    model = {"big": rng.randbytes(3 * (1 << 20) + 17), "mid": rng.randbytes(300_000), "small": b"inline" * 10}
+    for k, body in model.items():
+        dep.put("photos", k, body)
+    # MinIO's own files: config, an upload in progress, tmp leftovers (a day old, so that no
+    # grace period protects them).
+    dep.put(md.MINIO_SYS, "config/config.json", b'{"version":"33"}', inline=True)
+    dep.put(md.MINIO_SYS, "buckets/.usage.json", b"{}", inline=True)
+    upload = os.path.join("multipart", hashlib.sha256(b"photos/up").hexdigest(), str(random.Random(1).getrandbits(64)))
+    for d in dep.drives:
+        os.makedirs(os.path.join(d, md.MINIO_SYS, upload, "0c5a9b2e-2f39-4d36-9a51-1f0e3c7d8a42"), exist_ok=True)
+        with open(os.path.join(d, md.MINIO_SYS, upload, "xl.meta"), "wb") as f:
+            f.write(b"XL2 upload")
+        with open(os.path.join(d, md.MINIO_SYS, upload, "0c5a9b2e-2f39-4d36-9a51-1f0e3c7d8a42", "part.1"), "wb") as f:
+            f.write(rng.randbytes(1000))
+        os.makedirs(os.path.join(d, md.MINIO_SYS, "tmp", "4f9e2c1a-0000-4000-8000-000000000001"), exist_ok=True)
+        with open(os.path.join(d, md.MINIO_SYS, "tmp", "4f9e2c1a-0000-4000-8000-000000000001", "part.1"), "wb") as f:
+            f.write(b"MinIO's tmp")
+    day_ago = time.time() - 86400
+    for d in dep.drives:
+        for root, dirs, files in os.walk(d):
+            for name in dirs + files:
+                os.utime(os.path.join(root, name), (day_ago, day_ago))
+    minio_sys = {d: tree(os.path.join(d, md.MINIO_SYS)) for d in dep.drives}
+    written = {k: dep.read_object("photos", k)[3] for k in model}
+
+    def expect_as_minio_wrote(k, body):
+        got, obj, _, copies = dep.read_object("photos", k)
+        assert got == body, k
+        assert len(copies) == 5, (k, [c[0] for c in copies])
+        files = md.mf.shard_files(body, 3, 2)
+        dist = md.hash_order(f"photos/{k}", 5)
+        for pos, (drive, versions, inline) in enumerate(copies):
+            o = versions[0][1]["V2Obj"]
+            assert o["EcIndex"] == dist[pos] and o["EcDist"] == dist, (k, pos)
+            if inline:
+                assert inline["null"] == files[dist[pos] - 1], (k, pos)
+            else:
+                p = os.path.join(md.object_dir(drive, "photos", k), str(uuid.UUID(bytes=o["DDir"])), "part.1")
+                with open(p, "rb") as f:
+                    assert f.read() == files[dist[pos] - 1], (k, pos)
+
+    for k, body in model.items():
+        expect_as_minio_wrote(k, body)
+    # The second drive loses the bucket's folder; a shard of "big" on the fourth rots.
+    shutil.rmtree(os.path.join(dep.drives[1], "photos"))
+    os.makedirs(os.path.join(dep.drives[1], "photos"))
+    _, obj, _, _ = dep.read_object("photos", "big")
+    rot = os.path.join(md.object_dir(dep.drives[3], "photos", "big"), str(uuid.UUID(bytes=obj["DDir"])), "part.1")
+    with open(rot, "r+b") as f:
+        f.seek(32 + 1000)
+        b = f.read(1)
+        f.seek(32 + 1000)
+        f.write(bytes([b[0] ^ 0x20]))
+    s = adopted_server(dep, env={"RUSTFS_GC_GRACE_SECS": "0"}).start()
+    try:
+        # Healed before any read (a degraded read would queue its own heal): the part files
+        # of "big" (two) and "mid", and the xl.meta of all three on the second drive.
+        out = json.loads(s.admin("--json", "heal", "--bucket", "photos").stdout)
+        assert (out["objects_failed"], out["objects_healed"], out["shards_healed"]) == (0, 2, 3), out
+        c = s.client()
+        for k, body in model.items():
+            assert read_all(c, "photos", k) == body, k
+        gc = json.loads(s.admin("--json", "gc").stdout)
+        assert gc["data_dirs_removed"] == 0, gc
+        s.stop()
+        for k, body in model.items():
+            expect_as_minio_wrote(k, body)
+        assert {d: tree(os.path.join(d, md.MINIO_SYS)) for d in dep.drives} == minio_sys
+        for k, copies in written.items():
+            for drive, versions, _ in copies:
+                if drive == dep.drives[1]:
+                    continue
+                # Rewritten with the heal of the second drive's copy, as MinIO would decode
+                # it: the same fields and the same signature in the header.
+                now = dep.read_object("photos", k)[3][dep.drives.index(drive)][1]
+                assert now == versions, (k, drive, now, versions)
+        s.start()
+        c = s.client()
+        for k, body in model.items():
+            assert read_all(c, "photos", k) == body, k
     finally:
         s.cleanup()

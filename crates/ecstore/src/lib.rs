@@ -794,12 +794,6 @@ impl EcStore {
         layout: &ErasureLayout,
         deep: bool,
     ) -> Result<HealOutcome> {
-        if layout.algorithm == ALGORITHM_MINIO {
-            // Rewriting a MinIO shard needs MinIO's codec and framing on the write side: until
-            // then its files are left exactly as they are (reads rebuild what is missing).
-            tracing::warn!(bucket, key, data_dir = %layout.data_dir, "MinIO-format shards are not healed yet: left as they are");
-            return Ok(HealOutcome::default());
-        }
         if layout.algorithm.starts_with(ALGORITHM_REFUSED_PREFIX) {
             // Stored compressed or encrypted by MinIO: not ours to rewrite.
             return Ok(HealOutcome::default());

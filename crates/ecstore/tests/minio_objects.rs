@@ -3,7 +3,8 @@
 //! files of GF(2^8) shards framed by HighwayHash-256, written by `ecstore::minio`, whose
 //! codec the cicd-corpus test checks against MinIO's own files) is found by the legacy store
 //! and read by the store's reader: whole, by range, with 4 drives' shards gone, and never
-//! with 5. Heal leaves MinIO's files as they are.
+//! with 5. Heal leaves MinIO's healthy files as they are and rebuilds lost or corrupt ones
+//! byte for byte as MinIO wrote them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap fails the test
 
@@ -119,15 +120,30 @@ async fn the_legacy_track_serves_minio_format_objects() {
     let after: Vec<Vec<u8>> = drives.iter().map(|d| std::fs::read(part_file(d)).unwrap()).collect();
     assert_eq!(before, after);
 
-    // Four shards lost (two removed, one corrupt in its second block, one cut short): read.
-    std::fs::remove_file(part_file(&drives[0])).unwrap();
-    std::fs::remove_file(part_file(&drives[5])).unwrap();
-    let mut f = before[7].clone();
-    f[(32 + 131_072) + 500] ^= 0x40;
-    std::fs::write(part_file(&drives[7]), f).unwrap();
-    std::fs::write(part_file(&drives[10]), &before[10][..100_000]).unwrap();
+    // Four shards lost (two removed, one corrupt in its second block, one cut short): read,
+    // and heal rebuilds each as MinIO wrote it (a quick walk finds the missing and short
+    // ones, a deep one the bitrot too).
+    let lose = |drives: &[PathBuf]| {
+        std::fs::remove_file(part_file(&drives[0])).unwrap();
+        std::fs::remove_file(part_file(&drives[5])).unwrap();
+        let mut f = before[7].clone();
+        f[(32 + 131_072) + 500] ^= 0x40;
+        std::fs::write(part_file(&drives[7]), f).unwrap();
+        std::fs::write(part_file(&drives[10]), &before[10][..100_000]).unwrap();
+    };
+    lose(&drives);
     assert_eq!(read(&ec, &legacy, 0..body.len() as u64).await.unwrap(), body);
-    // A fifth: an error, never other bytes.
+    let quick = ec.heal_object_with("bucket", KEY, layout, false).await.unwrap();
+    assert_eq!((quick.shards_healed, quick.shards_failed), (3, 0));
+    assert_ne!(std::fs::read(part_file(&drives[7])).unwrap(), before[7]);
+    let deep = ec.heal_object("bucket", KEY, layout).await.unwrap();
+    assert_eq!((deep.shards_healed, deep.shards_failed), (1, 0));
+    let healed: Vec<Vec<u8>> = drives.iter().map(|d| std::fs::read(part_file(d)).unwrap()).collect();
+    assert_eq!(healed, before);
+    // Those four lost again, and a fifth: an error, never other bytes, and heal writes nothing.
+    lose(&drives);
     std::fs::remove_file(part_file(&drives[2])).unwrap();
     assert!(read(&ec, &legacy, 0..body.len() as u64).await.is_err());
+    assert!(ec.heal_object("bucket", KEY, layout).await.is_err());
+    assert!(!part_file(&drives[0]).exists() && !part_file(&drives[2]).exists());
 }

@@ -170,8 +170,17 @@ fn hostile_input_gives_offsets_not_panics() {
     }
 }
 
-/// Decoding what `encode` wrote gives back the same versions and inline data.
-fn assert_round_trip(name: &str, raw: &[u8]) {
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A version's signature as MinIO wrote it in the file and as `xlmeta::signature` computes it.
+type Signed = (String, Option<String>, String, String);
+
+/// Decoding what `encode` wrote gives back the same versions and inline data. Returns the
+/// signatures the file carried, beside those computed.
+fn assert_round_trip(name: &str, raw: &[u8]) -> Vec<Signed> {
+    let mut signed = Vec::new();
     let m = xlmeta::decode(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
     let written = xlmeta::encode(&m);
     let back = xlmeta::decode(&written).unwrap_or_else(|e| panic!("{name} re-encoded: {e}"));
@@ -189,29 +198,46 @@ fn assert_round_trip(name: &str, raw: &[u8]) {
     };
     assert_eq!(strip(&back), strip(&m), "{name}");
     assert_eq!(back.inline, m.inline, "{name}");
+    // Each version is signed as MinIO signs it, and keeps the signature MinIO gave it.
+    for (v, w) in m.versions.iter().zip(&back.versions) {
+        assert_eq!(w.signature.as_deref(), Some(hex(&xlmeta::signature(w)).as_str()), "{name}");
+        if let Some(sig) = &v.signature {
+            signed.push((name.to_string(), v.version_id.clone(), sig.clone(), hex(&xlmeta::signature(v))));
+        }
+    }
     // Writing is deterministic.
     assert_eq!(xlmeta::encode(&back), written, "{name}");
+    signed
 }
 
 #[test]
 fn every_fixture_round_trips_through_v1_3() {
     let f = fixtures();
+    let mut signed = Vec::new();
     for name in ["minio/xl.meta", "minio/xl-many-parts.meta"] {
-        assert_round_trip(name, &std::fs::read(f.join(name)).unwrap());
+        signed.extend(assert_round_trip(name, &std::fs::read(f.join(name)).unwrap()));
     }
     let v12 = zstd::decode_all(std::fs::File::open(f.join("minio/xl.meta-v1.2.zst")).unwrap()).unwrap();
-    assert_round_trip("v1.2", &v12);
+    signed.extend(assert_round_trip("v1.2", &v12));
     for zip in ["minio/xl-meta-inline-notinline.zip", "minio/xl-meta-consist.zip"] {
         for (n, b) in unzip(&f.join(zip)) {
             if n.ends_with("xl.meta") {
-                assert_round_trip(&n, &b);
+                signed.extend(assert_round_trip(&n, &b));
             }
         }
     }
     for d in 2..=5 {
         let n = format!("minio/cicd-corpus/disk{d}/bucket/testobj/xl.meta");
-        assert_round_trip(&n, &std::fs::read(f.join(&n)).unwrap());
+        signed.extend(assert_round_trip(&n, &std::fs::read(f.join(&n)).unwrap()));
     }
+    for name in ["rustfs/object_small_txt.xlmeta.hex", "rustfs/object_large_bin.xlmeta.hex"] {
+        let text = std::fs::read_to_string(f.join(name)).unwrap();
+        let raw = ::hex::decode(text.split_whitespace().collect::<String>()).unwrap();
+        signed.extend(assert_round_trip(name, &raw));
+    }
+    let wrong: Vec<&Signed> = signed.iter().filter(|(_, _, want, got)| want != got).collect();
+    assert!(wrong.is_empty(), "{} of {} signatures differ from MinIO's: {wrong:#?}", wrong.len(), signed.len());
+    assert_eq!(signed.len(), 15, "every signed version of the fixtures: {signed:?}");
 }
 
 #[test]

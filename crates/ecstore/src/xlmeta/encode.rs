@@ -1,8 +1,11 @@
 //! Writing xl.meta in MinIO's v1.3 indexed layout: "XL2 " + version 1.3, a bin32 holding
 //! header version 2, meta version 1, the version count and per version [header tuple, meta
 //! map] (newest first), the xxhash64-based CRC, then inline data (version 1, a map of version
-//! id -> bytes). Field names and types follow MinIO's msgp encoding so MinIO's own inspector
-//! reads these files. This module must never write anything but the bytes it returns.
+//! id -> bytes). Field names, their order and the integer encodings follow MinIO's msgp
+//! encoding, and each header carries MinIO's signature of its version (the same on every
+//! drive, whatever shard the drive holds: MinIO merges the drives' copies of a version by
+//! it), so MinIO reads these files as its own. This module must never write anything but
+//! the bytes it returns.
 
 use rmp::encode as mp;
 
@@ -23,8 +26,25 @@ fn str(out: &mut Vec<u8>, s: &str) {
 fn bin(out: &mut Vec<u8>, b: &[u8]) {
     let _ = mp::write_bin(out, b);
 }
+/// A signed integer as msgp's `AppendInt64` writes it: a fixint, else the smallest of
+/// int8/16/32/64 that holds it (signed markers for positive values too, unlike rmp's
+/// `write_sint`; the signature hashes these bytes).
 fn int(out: &mut Vec<u8>, i: i64) {
-    let _ = mp::write_sint(out, i);
+    if (-32..=127).contains(&i) {
+        out.push(i as u8);
+    } else if i8::try_from(i).is_ok() && i < 0 {
+        out.push(0xd0);
+        out.push(i as u8);
+    } else if let Ok(v) = i16::try_from(i) {
+        out.push(0xd1);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else if let Ok(v) = i32::try_from(i) {
+        out.push(0xd2);
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&i.to_be_bytes());
+    }
 }
 fn uint(out: &mut Vec<u8>, u: u64) {
     let _ = mp::write_uint(out, u);
@@ -34,7 +54,9 @@ fn id_bytes(id: Option<&str>) -> [u8; 16] {
     id.and_then(|s| uuid::Uuid::parse_str(s).ok()).map(|u| *u.as_bytes()).unwrap_or([0; 16])
 }
 
-fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject) {
+/// MinIO's xlMetaV2Object, fields in its struct order. `signed`: as MinIO hashes it for
+/// the signature (no erasure index, nil maps, nil empty part ETags and actual sizes).
+fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject, signed: bool) {
     let _ = mp::write_map_len(out, 17);
     str(out, "ID");
     bin(out, &id_bytes(v.version_id.as_deref()));
@@ -49,7 +71,7 @@ fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject) {
     str(out, "EcBSize");
     int(out, o.erasure_block_size);
     str(out, "EcIndex");
-    int(out, o.erasure_index);
+    int(out, if signed { 0 } else { o.erasure_index });
     str(out, "EcDist");
     let _ = mp::write_array_len(out, o.erasure_distribution.len() as u32);
     for d in &o.erasure_distribution {
@@ -57,11 +79,9 @@ fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject) {
     }
     str(out, "CSumAlgo");
     uint(out, o.bitrot_algorithm as u64);
-    for (name, vals) in [("PartNums", &o.part_numbers), ("PartSizes", &o.part_sizes)] {
-        str(out, name);
-        let _ = mp::write_array_len(out, vals.len() as u32);
-        vals.iter().for_each(|n| int(out, *n));
-    }
+    str(out, "PartNums");
+    let _ = mp::write_array_len(out, o.part_numbers.len() as u32);
+    o.part_numbers.iter().for_each(|n| int(out, *n));
     str(out, "PartETags");
     if o.part_etags.iter().all(String::is_empty) {
         let _ = mp::write_nil(out);
@@ -69,25 +89,76 @@ fn object_map(out: &mut Vec<u8>, v: &XlVersion, o: &XlObject) {
         let _ = mp::write_array_len(out, o.part_etags.len() as u32);
         o.part_etags.iter().for_each(|e| str(out, e));
     }
+    str(out, "PartSizes");
+    let _ = mp::write_array_len(out, o.part_sizes.len() as u32);
+    o.part_sizes.iter().for_each(|n| int(out, *n));
     str(out, "PartASizes");
-    let _ = mp::write_array_len(out, o.part_actual_sizes.len() as u32);
-    o.part_actual_sizes.iter().for_each(|n| int(out, *n));
+    if signed && o.part_actual_sizes.is_empty() {
+        let _ = mp::write_nil(out);
+    } else {
+        let _ = mp::write_array_len(out, o.part_actual_sizes.len() as u32);
+        o.part_actual_sizes.iter().for_each(|n| int(out, *n));
+    }
     str(out, "Size");
     int(out, o.size);
     str(out, "MTime");
     int(out, v.mod_time_ns);
     str(out, "MetaSys");
-    let _ = mp::write_map_len(out, o.meta_sys.len() as u32);
-    for (k, val) in &o.meta_sys {
-        str(out, k);
-        bin(out, val);
+    if signed {
+        let _ = mp::write_nil(out);
+    } else {
+        let _ = mp::write_map_len(out, o.meta_sys.len() as u32);
+        for (k, val) in &o.meta_sys {
+            str(out, k);
+            bin(out, val);
+        }
     }
     str(out, "MetaUsr");
-    let _ = mp::write_map_len(out, o.meta_user.len() as u32);
-    for (k, val) in &o.meta_user {
-        str(out, k);
-        str(out, val);
+    if signed {
+        let _ = mp::write_nil(out);
+    } else {
+        let _ = mp::write_map_len(out, o.meta_user.len() as u32);
+        for (k, val) in &o.meta_user {
+            str(out, k);
+            str(out, val);
+        }
     }
+}
+
+/// MinIO's order-independent hash of a metadata map (`hashDeterministicString` and
+/// `hashDeterministicBytes`: xxh3 of each key and value, combined by xor).
+fn map_hash<'a>(seed: u64, entries: impl Iterator<Item = (&'a str, &'a [u8])>) -> u64 {
+    use xxhash_rust::xxh3::xxh3_64;
+    entries.fold(seed, |crc, (k, v)| {
+        crc ^ (xxh3_64(k.as_bytes()) ^ 0x4ee3_bbaf_7ab2_506b).wrapping_add(xxh3_64(v) ^ 0x8da4_c8da_6619_4257)
+    })
+}
+
+/// MinIO's signature of a version, the same on every drive: the xxhash64 of its msgpack
+/// without the per-drive erasure index and without its metadata maps, xor the maps'
+/// order-independent hashes, folded to 32 bits.
+pub fn signature(v: &XlVersion) -> [u8; 4] {
+    const USER_SEED: u64 = 0xc2b4_0bba_c11a_7295;
+    const SYS_SEED: u64 = 0x1bbc_7e1d_de65_4743;
+    let mut body = Vec::new();
+    let crc = match (&v.kind, &v.object) {
+        (VersionType::Object, Some(o)) => {
+            object_map(&mut body, v, o, true);
+            map_hash(USER_SEED, o.meta_user.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
+                ^ map_hash(SYS_SEED, o.meta_sys.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        }
+        _ => {
+            // A delete marker: its ID and MTime (MetaSys, empty here, is omitted).
+            let _ = mp::write_map_len(&mut body, 2);
+            str(&mut body, "ID");
+            bin(&mut body, &id_bytes(v.version_id.as_deref()));
+            str(&mut body, "MTime");
+            int(&mut body, v.mod_time_ns);
+            map_hash(SYS_SEED, std::iter::empty())
+        }
+    };
+    let crc = crc ^ xxhash_rust::xxh64::xxh64(&body, 0);
+    ((crc ^ (crc >> 32)) as u32).to_le_bytes()
 }
 
 /// The msgpack map of one version (MinIO's xlMetaV2Version).
@@ -99,18 +170,17 @@ fn version_meta(v: &XlVersion) -> Vec<u8> {
         (VersionType::Object, Some(o)) => {
             uint(&mut out, 1);
             str(&mut out, "V2Obj");
-            object_map(&mut out, v, o);
+            object_map(&mut out, v, o, false);
         }
         _ => {
             uint(&mut out, 2);
             str(&mut out, "DelObj");
-            let _ = mp::write_map_len(&mut out, 3);
+            // MetaSys (empty) is omitted, as msgp's omitempty does.
+            let _ = mp::write_map_len(&mut out, 2);
             str(&mut out, "ID");
             bin(&mut out, &id_bytes(v.version_id.as_deref()));
             str(&mut out, "MTime");
             int(&mut out, v.mod_time_ns);
-            str(&mut out, "MetaSys");
-            let _ = mp::write_map_len(&mut out, 0);
         }
     }
     out
@@ -127,8 +197,7 @@ pub fn encode(meta: &XlMeta) -> Vec<u8> {
     int(&mut payload, versions.len() as i64);
     for v in versions {
         let body = version_meta(v);
-        let sig = xxhash_rust::xxh64::xxh64(&body, 0);
-        let sig = ((sig ^ (sig >> 32)) as u32).to_le_bytes();
+        let sig = signature(v);
         let mut flags = 0u8;
         if let Some(o) = &v.object {
             // As MinIO: an inline version keeps its data dir id but does not use the folder.

@@ -10,7 +10,7 @@
 mod encode;
 pub mod msgpack;
 
-pub use encode::{FLAG_INLINE_DATA, FLAG_USES_DATA_DIR, MINIO_INLINE_META, encode};
+pub use encode::{FLAG_INLINE_DATA, FLAG_USES_DATA_DIR, MINIO_INLINE_META, encode, signature};
 
 use std::collections::BTreeMap;
 
