@@ -13,7 +13,7 @@ usage() {
 Usage: monitor_canary.sh ENVIRONMENT DURATION [INTERVAL]
 
 Runs `rustfs-admin migration gates` over windows of INTERVAL seconds (default
-MONITOR_INTERVAL, 300) until DURATION seconds passed, then once more with a validation of
+MONITOR_INTERVAL, 300) until the windows cover DURATION seconds, then once more with a validation of
 VALIDATE_SAMPLE of the keys. The settings are gradual_migration.sh's (see its --help).
 Exit codes: 0 every gate held; 1 a command failed; 2 usage; 3 a gate failed.
 EOF_USAGE
@@ -26,18 +26,21 @@ DURATION=$2
 INTERVAL=${3:-$MONITOR_INTERVAL}
 [[ "$DURATION" =~ ^[0-9]+$ && "$INTERVAL" =~ ^[1-9][0-9]*$ ]] || die "$EXIT_USAGE" "DURATION and INTERVAL are whole seconds"
 
-start=$SECONDS
+# The windows, not the wall clock, add up to DURATION: each round's gates cover the next
+# INTERVAL seconds (the last one what is left), so the time spent running the gates
+# themselves never shortens the watch or skips a round.
+covered=0
 round=0
-while ((SECONDS - start < DURATION)); do
-  left=$((DURATION - (SECONDS - start)))
+while ((covered < DURATION)); do
+  left=$((DURATION - covered))
   window=$((left < INTERVAL ? left : INTERVAL))
-  ((window > 0)) || window=1
   round=$((round + 1))
   log "monitor round $round: gates over ${window}s (${left}s left)"
   GATE_WINDOW=$window
   if ! run_gates --skip-validation; then
     die "$EXIT_GATE" "gate failed in monitor round $round"
   fi
+  covered=$((covered + window))
 done
 log "monitor: validating ${VALIDATE_SAMPLE} of the keys"
 GATE_WINDOW=1
