@@ -161,7 +161,7 @@ impl S3Route for AdminRoute {
                     pools: app.cfg.topology.pools.clone(),
                     adopted: app.adopted.as_ref().map(|(report, buckets)| Adopted {
                         report: report.clone(),
-                        buckets: buckets.clone(),
+                        buckets: buckets.lock().map(|b| b.clone()).unwrap_or_default(),
                         minio_writes: app.ec.minio_writes(),
                     }),
                 };

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ecstore::legacy::minio_buckets::BucketImport;
 use ecstore::{EcStore, HealJobs, HealTargets};
 use metadata::dualtrack::jobs::Jobs;
 use metadata::dualtrack::migrator::Migrator;
@@ -47,7 +48,7 @@ pub struct App {
     /// A cluster node's internode port (shard RPC, Raft).
     pub internode: Option<crate::node::Internode>,
     /// The MinIO deployment adopted on the drives, and its buckets as imported at start.
-    pub adopted: Option<(ecstore::adopt::AdoptionReport, Vec<ecstore::legacy::minio_buckets::BucketImport>)>,
+    pub adopted: Option<(ecstore::adopt::AdoptionReport, Arc<std::sync::Mutex<Vec<BucketImport>>>)>,
     _lock: std::fs::File,
 }
 
@@ -97,6 +98,55 @@ impl KvHandle {
         };
         Ok(Self { lock, kv, life, internode })
     }
+}
+
+/// Imports again, every 2 s, the MinIO buckets whose record could not be written at start
+/// (a cluster node starting before the others has no write quorum), until none is left.
+fn retry_bucket_imports(
+    legacy: Arc<ecstore::legacy::store::LegacyStore>,
+    imports: Arc<std::sync::Mutex<Vec<BucketImport>>>,
+    owner: String,
+) {
+    let pending = |i: &std::sync::Mutex<Vec<BucketImport>>| -> Vec<String> {
+        i.lock().map(|v| v.iter().filter(|b| b.pending.is_some()).map(|b| b.name.clone()).collect()).unwrap_or_default()
+    };
+    if pending(&imports).is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let names = pending(&imports);
+            if names.is_empty() {
+                return;
+            }
+            let done = legacy.import_minio_buckets(&names, &owner).await;
+            if let Ok(mut v) = imports.lock() {
+                for d in done {
+                    if let Some(slot) = v.iter_mut().find(|b| b.name == d.name) {
+                        *slot = d;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// On a node of an adopted cluster: once the migration is complete (the phase changed
+/// through any node, stored in the replicated KV), new objects take this server's format.
+fn watch_for_complete(kv: Arc<dyn Kv>, ec: Arc<EcStore>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if let Ok(Some((s, _))) = MigrationState::load(kv.as_ref()).await
+                && s.phase == metadata::dualtrack::Phase::Complete
+            {
+                ec.set_minio_writes(false);
+                tracing::info!("the migration is complete: new objects are written in this server's format");
+                return;
+            }
+        }
+    });
 }
 
 impl App {
@@ -239,12 +289,18 @@ impl App {
         // completes, so that MinIO can still be started on the drives until then.
         let complete = dual.as_ref().is_some_and(|d| d.router.state().phase == metadata::dualtrack::Phase::Complete);
         ec.set_minio_writes(cfg.adoption.is_some() && !complete);
+        if cfg.adoption.is_some() && cfg.cluster.is_some() && !complete {
+            watch_for_complete(kv.clone(), ec.clone());
+        }
         let adopted = match (&cfg.adoption, &legacy) {
             (Some(a), Some(l)) => {
                 for n in &a.report.not_imported {
                     tracing::warn!(what = %n, "not imported from MinIO");
                 }
-                Some((a.report.clone(), l.import_minio_buckets(&a.report.buckets, &cfg.root.access_key).await))
+                let imports = l.import_minio_buckets(&a.report.buckets, &cfg.root.access_key).await;
+                let imports = Arc::new(std::sync::Mutex::new(imports));
+                retry_bucket_imports(l.clone(), imports.clone(), cfg.root.access_key.clone());
+                Some((a.report.clone(), imports))
             }
             _ => None,
         };

@@ -191,28 +191,69 @@ pub struct Config {
     pub adoption: Option<ecstore::adopt::Adoption>,
 }
 
-/// A MinIO deployment on the drives given (`--drives` or the file's `drives`, bare paths of
-/// this node): `None` when no drive carries MinIO's format. Cluster drive lists and pools
-/// are not adopted yet.
-fn detect_minio(
-    args: &[String],
-    drives: &[String],
-    pools: &[Vec<String>],
-) -> Result<Option<ecstore::adopt::Adoption>, String> {
-    let list = if !args.is_empty() { args } else { drives };
-    if list.is_empty() || !pools.is_empty() {
+/// A MinIO deployment found on the drives given.
+enum Found {
+    /// One node's drives (bare paths), ordered by their MinIO uuids.
+    Local(ecstore::adopt::Adoption),
+    /// A cluster's drive list (`http://host:port/path`), in MinIO's endpoint order, with
+    /// MinIO's format as this machine's drive folders carry it; the adoption report is
+    /// taken once this node is known.
+    Cluster(ecstore::topology::Topology, ecstore::minio::MinioFormat),
+}
+
+/// A MinIO deployment on the drives given (`--drives`, the file's `drives`, or a single
+/// `pools` entry): `None` when no drive carries MinIO's format.
+fn detect_minio(args: &[String], drives: &[String], pools: &[Vec<String>]) -> Result<Option<Found>, String> {
+    let list: &[String] = match (args, drives, pools.first()) {
+        ([_, ..], _, _) => args,
+        (_, [_, ..], _) => drives,
+        (_, _, Some(first)) => first,
+        _ => return Ok(None),
+    };
+    let mut expanded = Vec::new();
+    for a in list {
+        expanded.extend(ecstore::topology::expand(a)?);
+    }
+    if expanded.iter().any(|e| e.contains("://")) {
+        // A cluster: the folders of this machine that the list names carry MinIO's format
+        // (the same sets on every drive of the deployment) if it is one.
+        let mut seen = std::collections::BTreeSet::new();
+        for e in &expanded {
+            if let Some(path) = e.strip_prefix("http://").and_then(|r| r.find('/').map(|i| &r[i..])) {
+                seen.insert(PathBuf::from(path));
+            }
+        }
+        let local: Vec<PathBuf> = seen.into_iter().filter(|p| p.is_dir()).collect();
+        let Some(format) = ecstore::adopt::cluster_format(&local)? else { return Ok(None) };
+        if pools.len() > 1 {
+            return Err("adopting a MinIO deployment of several pools is not supported yet: give its one pool".into());
+        }
+        let topology = ecstore::topology::Topology::minio(list, format.drives_per_set())
+            .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))?;
+        return Ok(Some(Found::Cluster(topology, format)));
+    }
+    if !pools.is_empty() {
+        // One node's drives given as pools are not adopted (MinIO has no such form).
         return Ok(None);
     }
-    let mut paths = Vec::new();
-    for a in list {
-        for e in ecstore::topology::expand(a)? {
-            if e.contains("://") {
-                return Ok(None);
-            }
-            paths.push(PathBuf::from(e));
-        }
-    }
-    ecstore::adopt::detect(&paths).map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))
+    let paths: Vec<PathBuf> = expanded.into_iter().map(PathBuf::from).collect();
+    ecstore::adopt::detect(&paths)
+        .map(|a| a.map(Found::Local))
+        .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))
+}
+
+/// The adoption report of this node of an adopted cluster (its own drives, by position).
+fn adopt_cluster(topology: &ecstore::topology::Topology, me: &str) -> Result<ecstore::adopt::Adoption, String> {
+    let mine: Vec<(usize, PathBuf)> = topology
+        .drives
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.node.as_deref() == Some(me))
+        .map(|(i, e)| (i, e.path.clone()))
+        .collect();
+    ecstore::adopt::detect_cluster(&mine, topology.drives.len())
+        .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))?
+        .ok_or_else(|| format!("none of the drives of this node ({me}) carries the MinIO deployment's format.json"))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -236,9 +277,11 @@ impl Config {
         if !file.pools.is_empty() && !file.drives.is_empty() {
             return Err("give the drives as `drives` or as `pools` in the config file, not both".into());
         }
-        let adoption = detect_minio(&args.drives, &file.drives, &file.pools)?;
-        let topology = if let Some(a) = &adoption {
+        let found = detect_minio(&args.drives, &file.drives, &file.pools)?;
+        let topology = if let Some(Found::Local(a)) = &found {
             Ok(ecstore::topology::Topology::adopted(&a.drives, a.report.sets))
+        } else if let Some(Found::Cluster(t, _)) = &found {
+            Ok(t.clone())
         } else if !args.drives.is_empty() {
             ecstore::topology::Topology::parse(&args.drives)
         } else if !file.pools.is_empty() {
@@ -301,6 +344,21 @@ impl Config {
         let limits = crate::limits::Limits::resolve(args.limits, file.limits)?;
         let cluster =
             crate::cluster_config::resolve(&topology, args.cluster, file.node, file.internode_port, &address)?;
+        let adoption = match found {
+            Some(Found::Local(a)) => Some(a),
+            Some(Found::Cluster(t, format)) => {
+                let me = cluster.as_ref().map(|c| c.me.clone()).unwrap_or_default();
+                let a = adopt_cluster(&t, &me)?;
+                if !a.format.same_deployment(&format) {
+                    return Err(format!(
+                        "this node's drives carry MinIO deployment {}, the drive list's folders on this machine {}",
+                        a.format.id, format.id
+                    ));
+                }
+                Some(a)
+            }
+            None => None,
+        };
         let derived = cluster.as_ref().map(|c| (c.my_id(), c.peers()));
         let replication = crate::replication_config::resolve(args.replication, file.metadata, &var, derived)?;
         if replication.is_some() && cluster.is_none() && engine == Engine::Legacy {

@@ -3,7 +3,8 @@
 //! orders the drives as MinIO's sets do (by each drive's uuid, whatever the order of the
 //! arguments, as MinIO itself places them). Drives without MinIO's format (a replaced drive,
 //! one of another deployment) take the positions no drive claims, in argument order, and
-//! are then formatted or refused by `drives`. It also takes stock of what is adopted
+//! are then formatted or refused by `drives`. A cluster's drives keep their places in
+//! MinIO's endpoint order instead (`detect_cluster`). It also takes stock of what is adopted
 //! (buckets, an object count estimate) for the start-up log and `rustfs-admin info`.
 //!
 //! This module only reads: it must never write to a drive (formats are written by
@@ -44,7 +45,7 @@ pub struct AdoptionReport {
 #[derive(Debug, Clone)]
 pub struct Adoption {
     pub format: MinioFormat,
-    /// The drives in MinIO's set order (set by set).
+    /// The drives in MinIO's set order (set by set); on a cluster, this node's drives only.
     pub drives: Vec<PathBuf>,
     pub report: AdoptionReport,
 }
@@ -67,12 +68,12 @@ fn adopted_uuid(drive: &Path) -> Option<String> {
     serde_json::from_slice::<Format>(&b).ok()?.minio_drive
 }
 
-/// Looks for a MinIO deployment on `paths` (bare paths of this node). `Ok(None)`: no drive
-/// carries MinIO's format. An error when the drives found describe more than one deployment
-/// in equal numbers, name a different drive count, or two drives claim one uuid.
-pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
-    let found: Vec<Option<Result<MinioFormat, String>>> = paths.iter().map(|p| minio_format(p)).collect();
-    // The reference format: the deployment most drives describe.
+type Found = Vec<Option<Result<MinioFormat, String>>>;
+
+/// The deployment most of `paths` describe, with what each path carries. `Ok(None)`: no
+/// drive carries MinIO's format.
+fn reference(paths: &[PathBuf]) -> Result<Option<(MinioFormat, Found)>, String> {
+    let found: Found = paths.iter().map(|p| minio_format(p)).collect();
     let mut groups: Vec<(MinioFormat, usize)> = Vec::new();
     for f in found.iter().flatten().flatten() {
         match groups.iter_mut().find(|(g, _)| g.same_deployment(f)) {
@@ -90,37 +91,62 @@ pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
     if groups.get(1).is_some_and(|(_, m)| *m == n) {
         return Err("the drives carry MinIO formats of different deployments in equal numbers".into());
     }
+    Ok(Some((reference, found)))
+}
+
+/// The MinIO drive uuid a drive carries (MinIO's format, or ours recording it), or why not
+/// (pushed to `other_drives`).
+fn drive_uuid(
+    p: &Path,
+    f: &Option<Result<MinioFormat, String>>,
+    reference: &MinioFormat,
+    other_drives: &mut Vec<String>,
+) -> Option<String> {
+    match f {
+        Some(Ok(f)) if f.same_deployment(reference) => Some(f.xl.this.clone()),
+        Some(Ok(f)) => {
+            other_drives.push(format!("{}: MinIO deployment {}", p.display(), f.id));
+            None
+        }
+        Some(Err(e)) => {
+            other_drives.push(e.clone());
+            None
+        }
+        None => {
+            let ours = adopted_uuid(p);
+            if ours.is_none() {
+                other_drives.push(format!("{}: no MinIO format", p.display()));
+            }
+            ours
+        }
+    }
+}
+
+fn check_count(reference: &MinioFormat, given: usize) -> Result<(), String> {
     let per_set = reference.drives_per_set();
     let total = reference.xl.sets.len() * per_set;
-    if paths.len() != total {
+    if given != total {
         return Err(format!(
-            "MinIO's format.json describes {} sets of {per_set} drives ({total} in all); {} drives given (give every drive of the deployment, as MinIO was started with)",
+            "MinIO's format.json describes {} sets of {per_set} drives ({total} in all); {given} drives given (give every drive of the deployment, as MinIO was started with)",
             reference.xl.sets.len(),
-            paths.len()
         ));
     }
+    Ok(())
+}
+
+/// Looks for a MinIO deployment on `paths` (bare paths of this node). `Ok(None)`: no drive
+/// carries MinIO's format. An error when the drives found describe more than one deployment
+/// in equal numbers, name a different drive count, or two drives claim one uuid.
+pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
+    let Some((reference, found)) = reference(paths)? else { return Ok(None) };
+    check_count(&reference, paths.len())?;
+    let per_set = reference.drives_per_set();
+    let total = paths.len();
     let mut slots: Vec<Option<PathBuf>> = vec![None; total];
     let mut rest = Vec::new();
     let mut other_drives = Vec::new();
     for (p, f) in paths.iter().zip(&found) {
-        let uuid = match f {
-            Some(Ok(f)) if f.same_deployment(&reference) => Some(f.xl.this.clone()),
-            Some(Ok(f)) => {
-                other_drives.push(format!("{}: MinIO deployment {}", p.display(), f.id));
-                None
-            }
-            Some(Err(e)) => {
-                other_drives.push(e.clone());
-                None
-            }
-            None => {
-                let ours = adopted_uuid(p);
-                if ours.is_none() {
-                    other_drives.push(format!("{}: no MinIO format", p.display()));
-                }
-                ours
-            }
-        };
+        let uuid = drive_uuid(p, f, &reference, &mut other_drives);
         match uuid.and_then(|u| reference.position_of(&u)) {
             Some((s, i)) => {
                 let at = s * per_set + i;
@@ -145,8 +171,56 @@ pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
         .collect();
     let mut rest = rest.into_iter();
     let drives: Vec<PathBuf> = slots.into_iter().map(|s| s.or_else(|| rest.next()).unwrap_or_default()).collect();
+    let report = report(&reference, &drives, unclaimed, other_drives);
+    Ok(Some(Adoption { format: reference, drives, report }))
+}
+
+/// The MinIO deployment most of `paths` (folders of this machine) describe, if any.
+pub fn cluster_format(paths: &[PathBuf]) -> Result<Option<MinioFormat>, String> {
+    Ok(reference(paths)?.map(|(f, _)| f))
+}
+
+/// Looks for a MinIO deployment of several nodes, from the drive folders of this node
+/// (`mine`: each with its position in MinIO's endpoint order, see
+/// `topology::Topology::minio`) and the deployment's drive count. A cluster's drives keep
+/// their positions (every node must place every drive alike, and a node cannot read the
+/// others' drives before they start): a drive of this node carrying another position's
+/// uuid is reported here, and refused when the drives are opened. `Ok(None)`: none of this
+/// node's drives carries MinIO's format.
+pub fn detect_cluster(mine: &[(usize, PathBuf)], total: usize) -> Result<Option<Adoption>, String> {
+    let paths: Vec<PathBuf> = mine.iter().map(|(_, p)| p.clone()).collect();
+    let Some((reference, found)) = reference(&paths)? else { return Ok(None) };
+    check_count(&reference, total)?;
+    let per_set = reference.drives_per_set();
+    let (mut unclaimed, mut other_drives) = (Vec::new(), Vec::new());
+    for ((at, p), f) in mine.iter().zip(&found) {
+        let want = &reference.xl.sets[at / per_set][at % per_set];
+        match drive_uuid(p, f, &reference, &mut other_drives) {
+            Some(u) if u == *want => {}
+            Some(u) => {
+                other_drives.push(format!(
+                    "{}: MinIO drive {u}, but its place in the drive list is MinIO drive {want}'s (drives swapped?)",
+                    p.display()
+                ));
+                unclaimed.push(want.clone());
+            }
+            None => unclaimed.push(want.clone()),
+        }
+    }
+    let report = report(&reference, &paths, unclaimed, other_drives);
+    Ok(Some(Adoption { format: reference, drives: paths, report }))
+}
+
+/// What the adoption found on `drives` (this node's), for the log and `rustfs-admin info`.
+fn report(
+    reference: &MinioFormat,
+    drives: &[PathBuf],
+    unclaimed: Vec<String>,
+    other_drives: Vec<String>,
+) -> AdoptionReport {
+    let per_set = reference.drives_per_set();
     let parity = crate::minio::format::default_parity(per_set);
-    let (buckets, objects, objects_capped) = take_stock(&drives);
+    let (buckets, objects, objects_capped) = take_stock(drives);
     let mut not_imported = Vec::new();
     let sys = |rel: &str| drives.iter().any(|d| d.join(MINIO_SYS).join(rel).exists());
     if sys("config/iam") {
@@ -157,7 +231,7 @@ pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
     if sys("config/config.json") {
         not_imported.push("server configuration (.minio.sys/config/config.json: storage class, notification targets, ...): not read; new objects use MinIO's default parity".to_string());
     }
-    let report = AdoptionReport {
+    AdoptionReport {
         deployment_id: reference.id.clone(),
         distribution: reference.xl.distribution_algo.clone(),
         sets: reference.xl.sets.len(),
@@ -170,8 +244,7 @@ pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
         objects,
         objects_capped,
         not_imported,
-    };
-    Ok(Some(Adoption { format: reference, drives, report }))
+    }
 }
 
 /// Whether `name` is a bucket name MinIO would list (S3's rules; so never `.minio.sys` nor
@@ -282,5 +355,26 @@ mod tests {
         assert!(detect(&paths[..3]).unwrap_err().contains("4 in all"));
         write_format(&paths[1], ID, &sets, &u[0]);
         assert!(detect(&paths).unwrap_err().contains("both claim"));
+    }
+
+    #[test]
+    fn a_cluster_node_checks_its_own_drives_at_their_places() {
+        let t = tempfile::tempdir().unwrap();
+        let u = uuids(6);
+        let sets = vec![u[..3].to_vec(), u[3..].to_vec()];
+        // This node holds positions 1, 3 and 5; the drive at 5 carries position 4's uuid.
+        let mine: Vec<(usize, PathBuf)> = [1usize, 3, 5].iter().map(|&i| (i, t.path().join(format!("d{i}")))).collect();
+        assert!(detect_cluster(&mine, 6).unwrap().is_none(), "no folder, no MinIO format");
+        for (i, p) in &mine {
+            std::fs::create_dir_all(p).unwrap();
+            write_format(p, ID, &sets, &u[if *i == 5 { 4 } else { *i }]);
+        }
+        let a = detect_cluster(&mine, 6).unwrap().unwrap();
+        assert_eq!((a.report.sets, a.report.drives_per_set, a.report.data, a.report.parity), (2, 3, 2, 1));
+        assert_eq!(a.report.unclaimed, vec![u[5].clone()]);
+        assert!(a.report.other_drives[0].contains("swapped"), "{:?}", a.report.other_drives);
+        assert_eq!(a.drives, mine.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+        assert!(detect_cluster(&mine, 12).unwrap_err().contains("6 in all"));
+        assert_eq!(cluster_format(&a.drives).unwrap().unwrap().id, ID);
     }
 }

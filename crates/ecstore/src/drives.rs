@@ -343,6 +343,16 @@ pub fn open_drives(
         )));
     }
     let formats: Vec<_> = specs.iter().map(|s| read_format(s.io.as_ref()).ok().flatten()).collect();
+    // An adopted MinIO deployment opened without MinIO's layout (a node whose own drives all
+    // lost their format.json) would place and write objects as MinIO cannot read them.
+    if geometry.minio.is_none()
+        && let Some(f) = formats.iter().flatten().find(|f| f.minio_drive.is_some())
+    {
+        return Err(StoreError::Format(format!(
+            "the drives belong to the adopted MinIO deployment {}, but none of the drives of this node carries MinIO's format.json: restore one, or start the node with a drive of the deployment",
+            f.deployment_id
+        )));
+    }
     // The deployment id is the one most drives carry; none at all means a new deployment.
     let mut counts: Vec<(String, usize)> = Vec::new();
     for f in formats.iter().flatten() {

@@ -64,6 +64,34 @@ pub fn expand(arg: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Expands the ellipses of one argument in MinIO's endpoint order, the leftmost ellipsis
+/// varying fastest: `http://n{1...2}:9000/d{1...2}` is `n1/d1 n2/d1 n1/d2 n2/d2`, so that
+/// consecutive drives are on different nodes. MinIO formatted position `i` of its sets with
+/// the `i`-th endpoint of this order; an adopted cluster keeps it.
+pub fn expand_minio(arg: &str) -> Result<Vec<String>, String> {
+    let Some(open) = arg.rfind('{') else {
+        return expand(arg);
+    };
+    let close = arg[open..].find('}').map(|c| open + c).ok_or_else(|| format!("{arg:?}: '{{' without '}}'"))?;
+    // The last ellipsis is the outer loop; the rest of the argument varies inside it.
+    let last = expand(&arg[open..=close])?;
+    let head = expand_minio(&arg[..open])?;
+    let tail = &arg[close + 1..];
+    if tail.contains('{') || tail.contains('}') {
+        return Err(format!("{arg:?}: unbalanced ellipsis"));
+    }
+    let mut out = Vec::with_capacity(head.len() * last.len());
+    for l in &last {
+        for h in &head {
+            out.push(format!("{h}{l}{tail}"));
+            if out.len() > MAX_ENDPOINTS {
+                return Err(format!("{arg:?} expands to more than {MAX_ENDPOINTS} drives"));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One expanded argument as an endpoint: `http://host:port/path` or a bare path (a drive of
 /// this node; relative to the working folder if it is relative).
 fn endpoint(s: &str) -> Result<Endpoint, String> {
@@ -88,7 +116,7 @@ fn endpoint(s: &str) -> Result<Endpoint, String> {
     Ok(Endpoint { node: None, path: PathBuf::from(s) })
 }
 
-/// The drives of a deployment, in set order (12 per set), its pools and its nodes.
+/// The drives of a deployment, in set order (`per_set` per set), its pools and its nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     /// Every drive, set by set (the sets of the first pool, then those of the next).
@@ -97,22 +125,39 @@ pub struct Topology {
     pub pools: Vec<usize>,
     /// The nodes, in the order they first appear in the arguments (empty: single node).
     pub nodes: Vec<String>,
+    /// Drives per erasure set: 12, or an adopted MinIO deployment's set size.
+    pub per_set: usize,
 }
 
 /// Expands one pool's arguments and places its drives into sets striped over its nodes.
 fn parse_pool(args: &[&str]) -> Result<Vec<Endpoint>, String> {
+    let all = endpoints(args, expand)?;
+    check_pool(&all, SET_DRIVES)?;
+    Ok(stripe(all))
+}
+
+fn endpoints(args: &[&str], expand: fn(&str) -> Result<Vec<String>, String>) -> Result<Vec<Endpoint>, String> {
     let mut all = Vec::new();
     for a in args {
         for e in expand(a)? {
             all.push(endpoint(&e)?);
         }
     }
+    Ok(all)
+}
+
+fn check_pool(all: &[Endpoint], per_set: usize) -> Result<(), String> {
     if all.is_empty() {
         return Err("no drives given".into());
     }
-    if !all.len().is_multiple_of(SET_DRIVES) {
-        return Err(format!("{} drives given in a pool; need a multiple of {SET_DRIVES}", all.len()));
+    if !all.len().is_multiple_of(per_set) {
+        return Err(format!("{} drives given in a pool; need a multiple of {per_set}", all.len()));
     }
+    Ok(())
+}
+
+/// Orders a pool's drives so that consecutive ones are on different nodes.
+fn stripe(all: Vec<Endpoint>) -> Vec<Endpoint> {
     let mut nodes: Vec<Option<String>> = Vec::new();
     let mut by_node: BTreeMap<usize, Vec<Endpoint>> = BTreeMap::new();
     for e in all {
@@ -136,7 +181,7 @@ fn parse_pool(args: &[&str]) -> Result<Vec<Endpoint>, String> {
             }
         }
     }
-    Ok(drives)
+    drives
 }
 
 impl Topology {
@@ -166,6 +211,31 @@ impl Topology {
             sets.push(d.len() / SET_DRIVES);
             drives.extend(d);
         }
+        Self::assemble(drives, sets, SET_DRIVES)
+    }
+
+    /// The drive list of an adopted MinIO cluster (one pool, `per_set` drives per set, as its
+    /// format.json says), in MinIO's endpoint order: arguments with ellipses expanded as
+    /// MinIO does ([`expand_minio`]; more than one such argument is more than one pool,
+    /// refused), a plain list as given.
+    pub fn minio(args: &[String], per_set: usize) -> Result<Self, String> {
+        let with = args.iter().filter(|a| a.contains('{')).count();
+        if with > 1 {
+            return Err(
+                "a MinIO deployment of several pools (several drive arguments with ellipses) cannot be adopted yet"
+                    .into(),
+            );
+        }
+        if with == 1 && args.len() > 1 {
+            return Err("give the drives with one ellipsis argument, or list every drive, as MinIO was started".into());
+        }
+        let all = endpoints(&args.iter().map(String::as_str).collect::<Vec<_>>(), expand_minio)?;
+        check_pool(&all, per_set.max(1))?;
+        let sets = all.len() / per_set.max(1);
+        Self::assemble(all, vec![sets], per_set)
+    }
+
+    fn assemble(drives: Vec<Endpoint>, sets: Vec<usize>, per_set: usize) -> Result<Self, String> {
         if sets.is_empty() {
             return Err("no drives given".into());
         }
@@ -183,14 +253,15 @@ impl Topology {
                 nodes.push(n.clone());
             }
         }
-        Ok(Self { drives, pools: sets, nodes })
+        Ok(Self { drives, pools: sets, nodes, per_set })
     }
 
     /// An adopted MinIO deployment's drives (bare paths of this node, already in MinIO's set
     /// order): one pool of `sets` sets.
     pub fn adopted(drives: &[PathBuf], sets: usize) -> Self {
-        let drives = drives.iter().map(|p| Endpoint { node: None, path: p.clone() }).collect();
-        Self { drives, pools: vec![sets], nodes: Vec::new() }
+        let drives: Vec<Endpoint> = drives.iter().map(|p| Endpoint { node: None, path: p.clone() }).collect();
+        let per_set = drives.len() / sets.max(1);
+        Self { drives, pools: vec![sets], nodes: Vec::new(), per_set }
     }
 
     /// A single node's drives (bare paths, one pool).
@@ -204,7 +275,7 @@ impl Topology {
     pub fn deployment_id(&self, cluster_id: &str) -> String {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(cluster_id.as_bytes());
-        for e in self.drives.iter().take(self.pools.first().copied().unwrap_or(0) * SET_DRIVES) {
+        for e in self.drives.iter().take(self.pools.first().copied().unwrap_or(0) * self.per_set) {
             h.update(b"\n");
             h.update(e.to_string().as_bytes());
         }
@@ -218,7 +289,12 @@ impl Topology {
 
     /// How many drives of set `set` node `node` holds.
     pub fn drives_of_node_in_set(&self, set: usize, node: &str) -> usize {
-        self.drives.iter().skip(set * SET_DRIVES).take(SET_DRIVES).filter(|e| e.node.as_deref() == Some(node)).count()
+        self.drives
+            .iter()
+            .skip(set * self.per_set)
+            .take(self.per_set)
+            .filter(|e| e.node.as_deref() == Some(node))
+            .count()
     }
 
     /// The paths of the drives node `node` holds (`None`: a single node's drives).
@@ -336,6 +412,33 @@ mod tests {
         ]));
         assert_eq!(plain.unwrap().pools, [1]);
         assert!(Topology::parse(&args(&["/d{1...12}", "/d{12...23}"])).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn minio_order_varies_the_leftmost_ellipsis_fastest() {
+        assert_eq!(
+            expand_minio("http://n{1...2}:9000/d{1...2}").unwrap(),
+            ["http://n1:9000/d1", "http://n2:9000/d1", "http://n1:9000/d2", "http://n2:9000/d2"]
+        );
+        assert_eq!(expand_minio("/mnt/disk{1...3}").unwrap(), ["/mnt/disk1", "/mnt/disk2", "/mnt/disk3"]);
+        assert_eq!(expand_minio("a{1...2}b{1...2}c{1...2}").unwrap()[..3], ["a1b1c1", "a2b1c1", "a1b2c1"]);
+        assert_eq!(expand_minio("/plain").unwrap(), ["/plain"]);
+        for bad in ["/d{1...}", "/d{3...1}", "/d{1...3", "/d}{1...2}", "/d{1...2}}"] {
+            assert!(expand_minio(bad).is_err(), "{bad}");
+        }
+        // 4 nodes x 4 drives as MinIO lays them out: one set of 16, nodes interleaved.
+        let t = Topology::minio(&args(&["http://127.0.0.{1...4}:9000/data{1...4}"]), 16).unwrap();
+        assert_eq!((t.pools.as_slice(), t.per_set, t.nodes.len()), ([1].as_slice(), 16, 4));
+        assert_eq!(t.drives[1].to_string(), "http://127.0.0.2:9000/data1");
+        assert_eq!(t.drives_of_node_in_set(0, "127.0.0.3:9000"), 4);
+        // A plain list keeps its order (MinIO does not reorder it); sets of 8.
+        let plain: Vec<String> = (1..=16).map(|i| format!("http://h{}:1/d{i}", (i - 1) / 4)).collect();
+        let t = Topology::minio(&plain, 8).unwrap();
+        assert_eq!(t.drives.iter().map(ToString::to_string).collect::<Vec<_>>(), plain);
+        assert_eq!(t.pools, [2]);
+        assert!(Topology::minio(&plain[..15], 8).unwrap_err().contains("multiple of 8"));
+        let two = args(&["http://a{1...2}:1/d{1...4}", "http://b{1...2}:1/d{1...4}"]);
+        assert!(Topology::minio(&two, 8).unwrap_err().contains("several pools"));
     }
 
     #[test]

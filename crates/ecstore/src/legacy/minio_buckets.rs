@@ -60,6 +60,10 @@ pub struct BucketImport {
     /// Why MinIO's bucket metadata could not be read (the bucket is imported with defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Why the bucket record could not be written yet (no write quorum while other nodes
+    /// start): the import is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// msgp's time extension (type 5): seconds (i64, big-endian) and nanoseconds (u32).
@@ -137,6 +141,16 @@ impl LegacyStore {
     /// Gives every MinIO bucket among `names` (bucket folders found on the drives) a bucket
     /// record owned by `owner`, unless it has one; reports each bucket with the settings it
     /// keeps in MinIO's metadata without applying them.
+    /// The id of an imported bucket: derived from the deployment and the name, so that the
+    /// nodes of an adopted cluster, importing at once, write the same record.
+    fn imported_bucket_id(&self, name: &str) -> String {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(self.ec.deployment_id().as_bytes());
+        h.update(b"/bucket/");
+        h.update(name.as_bytes());
+        uuid::Builder::from_random_bytes(h.digest128().to_be_bytes()).into_uuid().to_string()
+    }
+
     pub async fn import_minio_buckets(self: &Arc<Self>, names: &[String], owner: &str) -> Vec<BucketImport> {
         let mut out = Vec::new();
         for name in names {
@@ -147,10 +161,11 @@ impl LegacyStore {
             let meta = meta.unwrap_or_default();
             let known = MetadataStore::get_bucket(self.as_ref(), name).await.is_ok();
             let mut imported = false;
+            let mut pending = None;
             if !known {
                 let info = BucketInfo {
                     name: name.clone(),
-                    id: uuid::Uuid::new_v4().to_string(),
+                    id: self.imported_bucket_id(name),
                     owner: owner.to_string(),
                     created_ns: meta.created_ns.unwrap_or_else(metadata::clock::now_ns),
                     location: None,
@@ -159,7 +174,11 @@ impl LegacyStore {
                 };
                 match MetadataStore::create_bucket(self.as_ref(), info).await {
                     Ok(()) => imported = true,
-                    Err(e) => tracing::error!(bucket = %name, error = %e, "cannot import MinIO bucket"),
+                    Err(metadata::MetaError::BucketExists(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(bucket = %name, error = %e, "cannot import MinIO bucket yet");
+                        pending = Some(e.to_string());
+                    }
                 }
             }
             let r = BucketImport {
@@ -168,6 +187,7 @@ impl LegacyStore {
                 versioning: format!("{:?}", meta.versioning).to_lowercase(),
                 kept: meta.settings.clone(),
                 problem,
+                pending,
             };
             if imported {
                 tracing::info!(bucket = %r.name, versioning = %r.versioning, kept = ?r.kept, "imported MinIO bucket");
