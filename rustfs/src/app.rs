@@ -100,7 +100,7 @@ impl KvHandle {
     }
 }
 
-/// Imports again, every 2 s, the MinIO buckets whose record could not be written at start
+/// Imports again (after 2 s, then less often) the MinIO buckets whose record could not be written at start
 /// (a cluster node starting before the others has no write quorum), until none is left.
 fn retry_bucket_imports(
     legacy: Arc<ecstore::legacy::store::LegacyStore>,
@@ -114,8 +114,11 @@ fn retry_bucket_imports(
         return;
     }
     tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_secs(2);
         loop {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            tokio::time::sleep(wait).await;
+            // Doubling up to a minute: a bucket that keeps failing does not flood the log.
+            wait = (wait * 2).min(std::time::Duration::from_secs(60));
             let names = pending(&imports);
             if names.is_empty() {
                 return;
