@@ -283,12 +283,23 @@ phase_is() {
   prometheus --config.file "$WORK/prometheus.yml" --storage.tsdb.path "$WORK/tsdb" \
     --web.listen-address "127.0.0.1:$pport" >"$WORK/prometheus.log" 2>&1 &
   local prom=$!
-  "$ADMIN" bench --op head --size 1KiB -c 2 --duration 8 --bucket bats-prom >/dev/null 2>&1 &
+  "$ADMIN" bench --op head --size 1KiB -c 2 --duration 30 --bucket bats-prom >/dev/null 2>&1 &
   local load=$!
-  sleep 7
+  # Until Prometheus holds 6 scrapes of the server under load (a rate over the 5 s window
+  # needs two inside it), however long it takes to start on a busy machine (60 s at most).
+  local scrapes=0
+  for _ in $(seq 120); do
+    scrapes=$(curl -fsS "http://127.0.0.1:$pport/api/v1/query" \
+      --data-urlencode 'query=count_over_time(up{job="rustfs"}[10s])' 2>/dev/null |
+      python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)' 2>/dev/null || echo 0)
+    [ "$scrapes" -ge 6 ] && break
+    sleep 0.5
+  done
+  echo "prometheus holds $scrapes scrapes"
   run "$ADMIN" migration gates --prometheus "http://127.0.0.1:$pport" --selector 'job="rustfs"' --window 5 --skip-validation
   local ok_status=$status ok_output=$output
   run "$ADMIN" migration gates --prometheus "http://127.0.0.1:$pport" --selector 'job="rustfs"' --window 5 --skip-validation --max-p99-ms 0.000001
+  kill "$load" 2>/dev/null || true
   wait "$load" || true
   kill "$prom" && wait "$prom" || true
   echo "$ok_output"
