@@ -138,9 +138,6 @@ impl LegacyStore {
         }
     }
 
-    /// Gives every MinIO bucket among `names` (bucket folders found on the drives) a bucket
-    /// record owned by `owner`, unless it has one; reports each bucket with the settings it
-    /// keeps in MinIO's metadata without applying them.
     /// The id of an imported bucket: derived from the deployment and the name, so that the
     /// nodes of an adopted cluster, importing at once, write the same record.
     fn imported_bucket_id(&self, name: &str) -> String {
@@ -151,8 +148,21 @@ impl LegacyStore {
         uuid::Builder::from_random_bytes(h.digest128().to_be_bytes()).into_uuid().to_string()
     }
 
+    /// Gives every MinIO bucket among `names` (bucket folders found on the drives) a bucket
+    /// record owned by `owner`, unless it has one; reports each bucket with the settings it
+    /// keeps in MinIO's metadata without applying them.
+    /// Without drive quorum (a cluster node starting before the others) nothing is read
+    /// or written: every bucket is reported `pending`, for the caller to try again, rather
+    /// than imported with defaults because MinIO's metadata could not be read.
     pub async fn import_minio_buckets(self: &Arc<Self>, names: &[String], owner: &str) -> Vec<BucketImport> {
         let mut out = Vec::new();
+        if !self.ec.ready() {
+            let why = self.ec.quorum_problem().unwrap_or_else(|| "no drive quorum".into());
+            return names
+                .iter()
+                .map(|name| BucketImport { name: name.clone(), pending: Some(why.clone()), ..Default::default() })
+                .collect();
+        }
         for name in names {
             let (meta, problem) = match self.minio_bucket_meta(name).await {
                 Ok(m) => (m, None),
