@@ -5,7 +5,13 @@ set SipHash-2-4 of their name (keyed by the deployment id) picks, shard order by
 `hashOrder` (CRC-32 of bucket/object), part files or per-drive inline shards, and a bucket's
 `.metadata.bin` (MinIO's BucketMetadata, msgpack) stored as an object of `.minio.sys`.
 `read_object` decodes an object from the drives the same way, to check what the server
-writes on an adopted deployment."""
+writes on an adopted deployment.
+
+A deployment of MinIO's first placement (`distribution="CRCMOD"`: the set is the CRC-32 of
+the object name) can also hold objects of MinIO releases before 2020 (`put_xl_json`: each
+drive's `xl.json`, MinIO's v1 metadata in JSON, with the `part.N` shard files beside it in
+the object's folder, 10 MiB blocks) and those a later release converted (`put_v1_in_xl_meta`:
+the same record as a legacy version, Type 3 `V1Obj`, inside xl.meta, shards in `legacy/`)."""
 
 import json
 import os
@@ -16,6 +22,8 @@ import zlib
 import minio_format as mf
 
 MINIO_SYS = ".minio.sys"
+# MinIO's erasure block size before 2020 (v1 objects).
+V1_BLOCK = 10 << 20
 
 
 def _rotl(x, b):
@@ -70,8 +78,9 @@ def hash_order(bucket_object, n):
 class Deployment:
     """`sets` x `per_set` drives under `root` (drive folders d1, d2, ... in set order)."""
 
-    def __init__(self, root, sets, per_set, seed=1):
+    def __init__(self, root, sets, per_set, seed=1, distribution="SIPMOD+PARITY"):
         self.root = root
+        self.distribution = distribution
         self.sets, self.per_set = sets, per_set
         self.id = str(uuid.UUID(int=(seed * 0x9E3779B97F4A7C15) % (1 << 128), version=4))
         self.uuids = [[str(uuid.UUID(int=(seed << 64) + s * 100 + i + 1, version=4)) for i in range(per_set)]
@@ -87,7 +96,7 @@ class Deployment:
                 os.makedirs(os.path.join(d, MINIO_SYS), exist_ok=True)
                 f = {"version": "1", "format": "xl", "id": self.id,
                      "xl": {"version": "3", "this": self.uuids[s][i], "sets": self.uuids,
-                            "distributionAlgo": "SIPMOD+PARITY"}}
+                            "distributionAlgo": self.distribution}}
                 with open(os.path.join(d, MINIO_SYS, "format.json"), "w") as fh:
                     json.dump(f, fh)
 
@@ -95,6 +104,8 @@ class Deployment:
         return self.drives[s * self.per_set:(s + 1) * self.per_set]
 
     def set_of(self, key):
+        if self.distribution == "CRCMOD":
+            return zlib.crc32(key.encode()) % self.sets
         b = uuid.UUID(self.id).bytes
         k0, k1 = struct.unpack("<Q", b[:8])[0], struct.unpack("<Q", b[8:])[0]
         return siphash24(k0, k1, key.encode()) % self.sets
@@ -122,6 +133,80 @@ class Deployment:
             if not inline:
                 with open(os.path.join(d, data_dir, "part.1"), "wb") as f:
                     f.write(files[shard - 1])
+
+    def _v1_record(self, bucket, key, parts, shard, dist, data, parity, checksum, data_dir=None):
+        """MinIO's xlMetaV1Object of `bucket/key` (its JSON field names) for the drive
+        holding `shard`: `parts` the part bodies, one ETag over the whole for one part,
+        MinIO's multipart ETag otherwise."""
+        size = sum(len(b) for b in parts)
+        if len(parts) == 1:
+            etag = mf.md5_hex(parts[0])
+        else:
+            etag = mf.md5_hex(b"".join(bytes.fromhex(mf.md5_hex(b)) for b in parts)) + f"-{len(parts)}"
+        rec = {"version": "1.0.1", "format": "xl",
+               "stat": {"size": size, "modTime": "2019-11-05T10:20:30.123456789Z"},
+               "erasure": {"algorithm": "klauspost/reedsolomon/vandermonde", "data": data, "parity": parity,
+                           "blockSize": V1_BLOCK, "index": shard, "distribution": dist,
+                           "checksum": [{"name": f"part.{i + 1}", "algorithm": checksum}
+                                        for i in range(len(parts))]},
+               "minio": {"release": "RELEASE.2019-10-12T01-39-57Z"},
+               "meta": {"etag": etag, "content-type": "application/x-v1"},
+               "parts": [{"number": i + 1, "name": f"part.{i + 1}", "etag": mf.md5_hex(b) if len(parts) > 1 else "",
+                          "size": len(b), "actualSize": len(b)} for i, b in enumerate(parts)]}
+        if data_dir:
+            rec["dataDir"] = data_dir
+        return rec
+
+    def _v1_shards(self, bucket, key, parts, data, parity):
+        drives = self.set_drives(self.set_of(key))
+        dist = hash_order(f"{bucket}/{key}", self.per_set)
+        files = [mf.shard_files(b, data, parity, V1_BLOCK) for b in parts]
+        return drives, dist, files
+
+    def put_xl_json(self, bucket, key, parts, data=None, parity=None, checksum="highwayhash256S"):
+        """`parts` (a list of part bodies) as a MinIO release before 2020 kept an object:
+        `xl.json` and `part.N` in the object's folder on every drive of its set."""
+        data, parity = data or self.data, parity or self.parity
+        drives, dist, files = self._v1_shards(bucket, key, parts, data, parity)
+        for pos, drive in enumerate(drives):
+            shard = dist[pos]
+            d = object_dir(drive, bucket, key)
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, "xl.json"), "w") as f:
+                json.dump(self._v1_record(bucket, key, parts, shard, dist, data, parity, checksum), f)
+            for i, part in enumerate(files):
+                with open(os.path.join(d, f"part.{i + 1}"), "wb") as f:
+                    f.write(part[shard - 1])
+
+    def put_v1_in_xl_meta(self, bucket, key, parts, data=None, parity=None):
+        """The same object after a newer MinIO rewrote its key: each drive's xl.meta (the
+        1.0 layout, "XL2 1   " and a msgpack map of versions) holds it as a legacy version
+        (msgp's field names), its shards in `legacy/`."""
+        import msgpack
+
+        data, parity = data or self.data, parity or self.parity
+        drives, dist, files = self._v1_shards(bucket, key, parts, data, parity)
+        for pos, drive in enumerate(drives):
+            shard = dist[pos]
+            r = self._v1_record(bucket, key, parts, shard, dist, data, parity, "highwayhash256S", "legacy")
+            e = r["erasure"]
+            v1 = {"Version": r["version"], "Format": "xl",
+                  "Stat": {"Size": r["stat"]["size"], "ModTime": msgpack.ExtType(5, struct.pack(">qI", 1_572_949_230, 123_456_789)),
+                           "Name": "", "Dir": False},
+                  "Erasure": {"Algorithm": e["algorithm"], "DataBlocks": data, "ParityBlocks": parity,
+                              "BlockSize": V1_BLOCK, "Index": shard, "Distribution": dist,
+                              "Checksums": [{"PartNumber": i + 1, "Algorithm": 3, "Hash": b""} for i in range(len(parts))]},
+                  "Minio": {"Release": r["minio"]["release"]}, "Meta": r["meta"],
+                  "Parts": [{"ETag": p["etag"], "Number": p["number"], "Size": p["size"], "ActualSize": p["actualSize"]}
+                            for p in r["parts"]],
+                  "VersionID": "null", "DataDir": "legacy"}
+            d = object_dir(drive, bucket, key)
+            os.makedirs(os.path.join(d, "legacy"), exist_ok=True)
+            with open(os.path.join(d, "xl.meta"), "wb") as f:
+                f.write(b"XL2 1   " + msgpack.packb({"Versions": [{"Type": 3, "V1Obj": v1}]}, use_bin_type=True))
+            for i, part in enumerate(files):
+                with open(os.path.join(d, "legacy", f"part.{i + 1}"), "wb") as f:
+                    f.write(part[shard - 1])
 
     def make_bucket(self, bucket, versioning=None, policy=None):
         """The bucket folder on every drive and its `.metadata.bin` in `.minio.sys`."""

@@ -283,9 +283,17 @@ fn take_stock(drives: &[PathBuf]) -> (Vec<String>, u64, bool) {
                     return (buckets.into_iter().collect(), objects, true);
                 }
                 let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-                if !is_dir && e.file_name() == crate::paths::XL_META {
-                    objects += 1;
-                } else if is_dir && !dir.join(crate::paths::XL_META).exists() {
+                let meta = |n: &std::ffi::OsStr| n == crate::paths::XL_META || n == crate::xlmeta::v1::XL_JSON;
+                if !is_dir && meta(&e.file_name()) {
+                    // xl.meta, or MinIO's xl.json of a release before 2020 (not both: a
+                    // folder with both counts once, by its xl.meta).
+                    if e.file_name() == crate::paths::XL_META || !dir.join(crate::paths::XL_META).exists() {
+                        objects += 1;
+                    }
+                } else if is_dir
+                    && !dir.join(crate::paths::XL_META).exists()
+                    && !dir.join(crate::xlmeta::v1::XL_JSON).exists()
+                {
                     // Below an object are its data dirs, not more objects.
                     stack.push(e.path());
                 }
@@ -327,6 +335,10 @@ mod tests {
         }
         std::fs::create_dir_all(paths[0].join("photos/a.jpg")).unwrap();
         std::fs::write(paths[0].join("photos/a.jpg/xl.meta"), b"x").unwrap();
+        // An object of a MinIO release before 2020 (xl.json, its part beside it).
+        std::fs::create_dir_all(paths[0].join("photos/2019/b.jpg")).unwrap();
+        std::fs::write(paths[0].join("photos/2019/b.jpg/xl.json"), b"{}").unwrap();
+        std::fs::write(paths[0].join("photos/2019/b.jpg/part.1"), b"x").unwrap();
         std::fs::create_dir_all(paths[1].join(".minio.sys/buckets")).unwrap();
         let a = detect(&paths).unwrap().unwrap();
         // Position (i + 2) % 5 holds argument i; position 0 (uuid 0, argument 3's) is unclaimed.
@@ -336,7 +348,7 @@ mod tests {
         );
         assert_eq!(a.report.unclaimed, vec![u[0].clone()]);
         assert_eq!((a.report.data, a.report.parity, a.report.sets), (3, 2, 1));
-        assert_eq!((a.report.buckets.clone(), a.report.objects), (vec!["photos".to_string()], 1));
+        assert_eq!((a.report.buckets.clone(), a.report.objects), (vec!["photos".to_string()], 2));
     }
 
     #[test]

@@ -400,6 +400,12 @@ impl EcStore {
         self.minio.as_ref()
     }
 
+    /// Whether MinIO's v1 metadata (`xl.json`) can hold objects here: on an adopted
+    /// deployment of MinIO's first placement (`CRCMOD`), as MinIO itself decides.
+    pub fn minio_v1_metadata(&self) -> bool {
+        self.minio.as_ref().is_some_and(|m| m.distribution == minio::Distribution::Crc)
+    }
+
     /// Whether new objects of the keyed layout are written in MinIO's format.
     pub fn minio_writes(&self) -> bool {
         self.minio_writes.load(Ordering::Relaxed)
@@ -495,7 +501,7 @@ impl EcStore {
             && total <= drives.len()
             && layout.distribution.len() == total
             && layout.distribution.iter().all(|&d| (d as usize) < drives.len())
-            && paths::safe_name(&layout.data_dir)
+            && (paths::safe_name(&layout.data_dir) || is_xl_json_layout(layout))
             && layout.bucket_id.as_deref().is_none_or(paths::is_uuid)
             && layout.parts.iter().all(|p| paths::safe_name(&p.file_name()));
         if !valid {
@@ -508,7 +514,12 @@ impl EcStore {
     /// the drive (see `disk`).
     fn shard_dirs(&self, layout: &ErasureLayout, bucket: &str, key: &str) -> Result<Vec<PathBuf>> {
         let n = self.set_of(layout)?.len();
-        let dir = paths::shard_dir(Path::new(""), bucket, key, layout)?;
+        let dir = if is_xl_json_layout(layout) {
+            paths::check_legacy_key(key)?;
+            paths::object_dir(Path::new(""), bucket, key)
+        } else {
+            paths::shard_dir(Path::new(""), bucket, key, layout)?
+        };
         Ok(vec![dir; n])
     }
 
@@ -527,6 +538,9 @@ impl EcStore {
         S: Stream<Item = Result<Bytes>> + Unpin + Send,
     {
         let drives = self.set_of(layout)?;
+        if is_xl_json_layout(layout) {
+            return Err(StoreError::Format("nothing is written beside a MinIO xl.json".into()));
+        }
         let dirs = self.shard_dirs(layout, bucket, key)?;
         let online = drives.iter().filter(|d| d.is_online()).count();
         if online < self.write_quorum() {
@@ -617,6 +631,9 @@ impl EcStore {
     /// Removes a data dir on every drive of its set at once: for data that was never
     /// visible (a write that failed before its commit, an aborted upload).
     pub async fn delete_object_data(&self, layout: &ErasureLayout, bucket: &str, key: &str) {
+        if is_xl_json_layout(layout) {
+            return self.delete_xl_json_object(layout, bucket, key).await;
+        }
         let Ok(dir) = paths::shard_dir(Path::new(""), bucket, key, layout) else {
             return;
         };
@@ -624,6 +641,32 @@ impl EcStore {
         let drives = self.set_drives(layout.set as usize).to_vec();
         let keyed = layout.bucket_id.is_none();
         let _ = tokio::task::spawn_blocking(move || remove_dirs(&drives, &dir, &root, keyed)).await;
+    }
+
+    /// Removes a replaced MinIO v1 object: its `part.N` files and `xl.json` in the object's
+    /// folder on every drive of its set (nothing else there: keys below it live in
+    /// subfolders), then the folder and its parents if empty.
+    async fn delete_xl_json_object(&self, layout: &ErasureLayout, bucket: &str, key: &str) {
+        if paths::check_legacy_key(key).is_err() {
+            return;
+        }
+        let dir = paths::object_dir(Path::new(""), bucket, key);
+        let mut files: Vec<String> =
+            layout.parts.iter().map(|p| p.file_name()).filter(|f| paths::safe_name(f)).collect();
+        files.push(xlmeta::v1::XL_JSON.to_string());
+        let root = PathBuf::from(bucket);
+        let drives = self.set_drives(layout.set as usize).to_vec();
+        let _ = tokio::task::spawn_blocking(move || {
+            for d in &drives {
+                for f in &files {
+                    let _ = d.io.remove_all(&dir.join(f));
+                }
+                if d.io.remove_empty_dir(&dir).unwrap_or(false) {
+                    prune_empty_parents(d.io.as_ref(), &dir, &root);
+                }
+            }
+        })
+        .await;
     }
 
     /// Frees a version's data once no reader can still need it (see [`free`]).
@@ -794,8 +837,9 @@ impl EcStore {
         layout: &ErasureLayout,
         deep: bool,
     ) -> Result<HealOutcome> {
-        if layout.algorithm.starts_with(ALGORITHM_REFUSED_PREFIX) {
-            // Stored compressed or encrypted by MinIO: not ours to rewrite.
+        if layout.algorithm.starts_with(ALGORITHM_REFUSED_PREFIX) || is_xl_json_layout(layout) {
+            // Stored compressed or encrypted by MinIO, or described by MinIO's per-drive
+            // xl.json files (which only MinIO writes): not ours to rewrite.
             return Ok(HealOutcome::default());
         }
         let _guard = self.in_use.hold(&layout.data_dir);
@@ -837,6 +881,12 @@ impl EcStore {
 
 /// Where pruning of empty parent folders stops (relative to a drive): the bucket id's folder
 /// (KV layout) or the bucket's (keyed layout).
+/// A MinIO v1 object read from `xl.json`: its shard files are in the object's folder itself
+/// (no data dir). Only read, and freed file by file, never written or removed as a folder.
+fn is_xl_json_layout(layout: &ErasureLayout) -> bool {
+    layout.data_dir.is_empty() && layout.bucket_id.is_none() && layout.algorithm == ALGORITHM_MINIO
+}
+
 fn removal_root(bucket_id: Option<&str>, bucket: &str) -> PathBuf {
     match bucket_id {
         Some(id) => paths::bucket_data_root(Path::new(""), id),

@@ -56,6 +56,7 @@ fn place_minio_object(drives: &[PathBuf], body: &[u8]) {
             size: body.len() as i64,
             meta_sys: BTreeMap::new(),
             meta_user: meta_user.clone(),
+            unreadable: None,
         };
         let v = XlVersion {
             kind: VersionType::Object,
@@ -64,6 +65,7 @@ fn place_minio_object(drives: &[PathBuf], body: &[u8]) {
             signature: None,
             flags: 0,
             object: Some(object),
+            v1_raw: None,
         };
         let meta = XlMeta { major: 1, minor: 3, versions: vec![v], ..Default::default() };
         let dir = drive.join("bucket").join(KEY);
@@ -146,4 +148,181 @@ async fn the_legacy_track_serves_minio_format_objects() {
     assert!(read(&ec, &legacy, 0..body.len() as u64).await.is_err());
     assert!(ec.heal_object("bucket", KEY, layout).await.is_err());
     assert!(!part_file(&drives[0]).exists() && !part_file(&drives[2]).exists());
+}
+
+/// A MinIO v1 record in msgpack (`xlMetaV1Object` as msgp writes it), for the drive holding
+/// `shard`: 8+4, MinIO's v1 block size (10 MiB), streaming HighwayHash, data in `legacy/`.
+fn v1_obj(shard: u8, body: &[u8]) -> Vec<u8> {
+    use rmp::encode as mp;
+    let s = |o: &mut Vec<u8>, v: &str| mp::write_str(o, v).unwrap();
+    let mut o = Vec::new();
+    mp::write_map_len(&mut o, 9).unwrap();
+    s(&mut o, "Version");
+    s(&mut o, "1.0.1");
+    s(&mut o, "Format");
+    s(&mut o, "xl");
+    s(&mut o, "Stat");
+    mp::write_map_len(&mut o, 4).unwrap();
+    s(&mut o, "Size");
+    mp::write_sint(&mut o, body.len() as i64).unwrap();
+    s(&mut o, "ModTime");
+    mp::write_ext_meta(&mut o, 12, 5).unwrap();
+    o.extend_from_slice(&1_577_836_800i64.to_be_bytes());
+    o.extend_from_slice(&123_456_789u32.to_be_bytes());
+    s(&mut o, "Name");
+    s(&mut o, "");
+    s(&mut o, "Dir");
+    mp::write_bool(&mut o, false).unwrap();
+    s(&mut o, "Erasure");
+    mp::write_map_len(&mut o, 7).unwrap();
+    s(&mut o, "Algorithm");
+    s(&mut o, "klauspost/reedsolomon/vandermonde");
+    for (k, v) in [("DataBlocks", 8i64), ("ParityBlocks", 4), ("BlockSize", 10 << 20), ("Index", i64::from(shard))] {
+        s(&mut o, k);
+        mp::write_sint(&mut o, v).unwrap();
+    }
+    s(&mut o, "Distribution");
+    mp::write_array_len(&mut o, 12).unwrap();
+    DIST.iter().for_each(|d| mp::write_uint(&mut o, u64::from(*d)).map(|_| ()).unwrap());
+    s(&mut o, "Checksums");
+    mp::write_array_len(&mut o, 1).unwrap();
+    mp::write_map_len(&mut o, 3).unwrap();
+    s(&mut o, "PartNumber");
+    mp::write_sint(&mut o, 1).unwrap();
+    s(&mut o, "Algorithm");
+    mp::write_uint(&mut o, 3).unwrap();
+    s(&mut o, "Hash");
+    mp::write_bin(&mut o, &[]).unwrap();
+    s(&mut o, "Minio");
+    mp::write_map_len(&mut o, 1).unwrap();
+    s(&mut o, "Release");
+    s(&mut o, "RELEASE.2019-12-30T05-45-39Z");
+    s(&mut o, "Meta");
+    mp::write_map_len(&mut o, 2).unwrap();
+    s(&mut o, "etag");
+    s(&mut o, &hex(&Md5::digest(body)));
+    s(&mut o, "content-type");
+    s(&mut o, "application/x-old");
+    s(&mut o, "Parts");
+    mp::write_array_len(&mut o, 1).unwrap();
+    mp::write_map_len(&mut o, 4).unwrap();
+    s(&mut o, "ETag");
+    s(&mut o, "");
+    s(&mut o, "Number");
+    mp::write_sint(&mut o, 1).unwrap();
+    s(&mut o, "Size");
+    mp::write_sint(&mut o, body.len() as i64).unwrap();
+    s(&mut o, "ActualSize");
+    mp::write_sint(&mut o, body.len() as i64).unwrap();
+    s(&mut o, "VersionID");
+    s(&mut o, "null");
+    s(&mut o, "DataDir");
+    s(&mut o, "legacy");
+    o
+}
+
+/// `body` as a MinIO release kept it after converting an `xl.json` object: each drive's
+/// xl.meta (the 1.0 layout: "XL2 1   " and a map of versions) holds one legacy version,
+/// the shard file is `legacy/part.1`.
+fn place_v1_object(drives: &[PathBuf], bucket: &str, key: &str, body: &[u8]) {
+    let codec = Codec::new(8, 4).unwrap();
+    let mut shards: Vec<Vec<u8>> = vec![Vec::new(); 12];
+    write_part(&codec, 10 << 20, body.len() as u64, &mut &body[..], &mut shards).unwrap();
+    for (pos, drive) in drives.iter().enumerate() {
+        let shard = DIST[pos];
+        let mut f = b"XL2 1   ".to_vec();
+        rmp::encode::write_map_len(&mut f, 1).unwrap();
+        rmp::encode::write_str(&mut f, "Versions").unwrap();
+        rmp::encode::write_array_len(&mut f, 1).unwrap();
+        rmp::encode::write_map_len(&mut f, 2).unwrap();
+        rmp::encode::write_str(&mut f, "Type").unwrap();
+        rmp::encode::write_uint(&mut f, 3).unwrap();
+        rmp::encode::write_str(&mut f, "V1Obj").unwrap();
+        f.extend(v1_obj(shard, body));
+        let dir = drive.join(bucket).join(key);
+        std::fs::create_dir_all(dir.join("legacy")).unwrap();
+        std::fs::write(dir.join("xl.meta"), f).unwrap();
+        std::fs::write(dir.join("legacy/part.1"), &shards[shard as usize - 1]).unwrap();
+    }
+}
+
+/// An object of a MinIO release before 2020, kept as a legacy (v1) version in xl.meta, is
+/// served as MinIO wrote it (its 10 MiB blocks, by range, with four shards gone); a new
+/// version beside it in a versioned bucket keeps it on every drive with that drive's shard
+/// number, and deleting the null version removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minio_v1_versions_in_xl_meta_are_served_and_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let drives: Vec<PathBuf> = (1..=12).map(|i| root.path().join(format!("drive{i}"))).collect();
+    let ec = Arc::new(EcStore::open(&drives, 1 << 20).unwrap());
+    let legacy = LegacyStore::new(ec.clone());
+    let info = BucketInfo {
+        name: "bucket".into(),
+        id: metadata::clock::new_bucket_id(),
+        owner: "o".into(),
+        created_ns: 1,
+        location: None,
+        versioning: Versioning::Enabled,
+        deleting: false,
+    };
+    legacy.create_bucket(info).await.unwrap();
+    let body: Vec<u8> = (0..(12 << 20) + 777u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
+    place_v1_object(&drives, "bucket", KEY, &body);
+
+    let o = legacy.get_object("bucket", KEY, None).await.unwrap();
+    assert_eq!((o.size, o.etag.clone(), o.version_id.as_str()), (body.len() as u64, hex(&Md5::digest(&body)), "null"));
+    assert_eq!(o.content_type.as_deref(), Some("application/x-old"));
+    assert_eq!(o.mtime_ns, 1_577_836_800_123_456_789);
+    assert_eq!(read(&ec, &legacy, 0..body.len() as u64).await.unwrap(), body);
+    let across = (10 << 20) - 1000..(10 << 20) + 5000u64;
+    assert_eq!(read(&ec, &legacy, across.clone()).await.unwrap(), &body[across.start as usize..across.end as usize]);
+    let shard = |d: &Path| d.join("bucket").join(KEY).join("legacy/part.1");
+    let saved: Vec<Vec<u8>> = drives.iter().map(|d| std::fs::read(shard(d)).unwrap()).collect();
+    for d in &drives[..4] {
+        std::fs::remove_file(shard(d)).unwrap();
+    }
+    assert_eq!(read(&ec, &legacy, 0..body.len() as u64).await.unwrap(), body);
+    std::fs::remove_file(shard(&drives[4])).unwrap();
+    assert!(read(&ec, &legacy, 0..body.len() as u64).await.is_err(), "five shards gone: an error");
+    for (d, s) in drives.iter().zip(&saved) {
+        std::fs::write(shard(d), s).unwrap();
+    }
+
+    // A new version: every drive keeps the v1 record, with its own shard number.
+    let mut new = o.clone();
+    new.version_id = "1f0b6c1e-3d5a-4f7e-9a2b-5c8d7e6f4a3b".into();
+    new.mtime_ns += 1;
+    new.size = 2;
+    new.etag = "e2".into();
+    new.data = ObjectData::Inline(b"hi".to_vec());
+    legacy.put_object(new, metadata::PutCondition::None).await.unwrap();
+    for (pos, d) in drives.iter().enumerate() {
+        let m = xlmeta::decode(&std::fs::read(d.join("bucket").join(KEY).join("xl.meta")).unwrap()).unwrap();
+        assert_eq!(m.versions.len(), 2);
+        let v1 = m.versions.iter().find(|v| v.kind == VersionType::Legacy).unwrap();
+        let obj = v1.object.as_ref().unwrap();
+        assert_eq!((obj.erasure_index, obj.data_dir.as_str()), (i64::from(DIST[pos]), "legacy"));
+        // Fields the model does not carry are kept as MinIO wrote them.
+        let raw = v1.v1_raw.as_ref().unwrap();
+        assert!(raw.windows(28).any(|w| w == b"RELEASE.2019-12-30T05-45-39Z"), "MinIO's release kept");
+    }
+    assert_eq!(legacy.get_object("bucket", KEY, None).await.unwrap().etag, "e2");
+    assert_eq!(legacy.get_object("bucket", KEY, Some("null")).await.unwrap().etag, hex(&Md5::digest(&body)));
+    assert_eq!(read_version(&ec, &legacy, "null").await, body);
+
+    let gone = legacy.delete_version("bucket", KEY, "null").await.unwrap().unwrap();
+    assert_eq!(gone.size, body.len() as u64);
+    assert!(legacy.get_object("bucket", KEY, Some("null")).await.is_err());
+    assert_eq!(legacy.get_object("bucket", KEY, None).await.unwrap().etag, "e2");
+}
+
+async fn read_version(ec: &EcStore, legacy: &LegacyStore, vid: &str) -> Vec<u8> {
+    let o = legacy.get_object("bucket", KEY, Some(vid)).await.unwrap();
+    let ObjectData::Erasure(layout) = &o.data else { panic!("erasure-coded: {:?}", o.data) };
+    let mut r = ec.read(layout, "bucket", KEY, 0..o.size).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = r.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
 }

@@ -52,6 +52,10 @@ pub enum MetaError {
     /// visible, so nothing it references may be freed.
     #[error("metadata commit outcome unknown: {0}")]
     CommitUnknown(String),
+    /// The change needs something this server does not do with the data as it is stored
+    /// (e.g. keeping a MinIO `xl.json` object as an older version); nothing was changed.
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// The track's storage failed otherwise.
     #[error("metadata storage error: {0}")]
     Backend(String),

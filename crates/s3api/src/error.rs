@@ -51,6 +51,7 @@ pub fn meta(e: MetaError) -> S3Error {
                 "The metadata store could not confirm that this change is durable; please retry later.",
             )
         }
+        MetaError::Unsupported(why) => S3Error::with_message(S3ErrorCode::NotImplemented, why),
         MetaError::Conflict(_) => {
             S3Error::with_message(S3ErrorCode::SlowDown, "Too many concurrent updates of this key; retry")
         }

@@ -130,6 +130,7 @@ pub fn walk_and_remove_durable(d: &dyn DiskIo) -> Check {
         after: after.map(str::to_string),
         slash_delimiter: slash,
         limit,
+        xl_json: false,
     };
     let names = |v: Vec<super::walk::Entry>| -> Vec<String> { v.iter().map(|e| e.name().to_string()).collect() };
     let all = names(d.walk(p("suite/bkt"), &q(None, false, 100)).map_err(err("walk"))?);

@@ -3,7 +3,8 @@
 //! folder, that of a drive of another node asks that node to (one call per page, not one per
 //! folder).
 //!
-//! A key `K` is the folder `<drive>/<bucket>/K` holding an `xl.meta`. Folder order is not key
+//! A key `K` is the folder `<drive>/<bucket>/K` holding an `xl.meta` (or, on a MinIO
+//! deployment of its first placement, MinIO's older `xl.json`). Folder order is not key
 //! order (`a-b` sorts before `a/x` because `-` < `/`), so each child `c` of a folder yields two
 //! entries, its own key `c` and its subtree `c/`, and the entries are visited sorted by bytes:
 //! that visits keys in exact byte order. Subtrees before the resume point or outside the
@@ -38,6 +39,8 @@ pub struct Walk<'a> {
     /// by the caller on the keys.
     pub slash_delimiter: bool,
     pub limit: usize,
+    /// A folder holding MinIO's `xl.json` is a key too (see [`WalkQuery::xl_json`]).
+    pub xl_json: bool,
 }
 
 /// A walk as it is asked of a drive (owned, so it can cross the shard RPC).
@@ -47,6 +50,10 @@ pub struct WalkQuery {
     pub after: Option<String>,
     pub slash_delimiter: bool,
     pub limit: usize,
+    /// Where MinIO's first placement (`CRCMOD`) may hold objects of releases before 2020,
+    /// whose metadata is `xl.json`.
+    #[serde(default)]
+    pub xl_json: bool,
 }
 
 impl WalkQuery {
@@ -56,6 +63,7 @@ impl WalkQuery {
             after: self.after.as_deref(),
             slash_delimiter: self.slash_delimiter,
             limit: self.limit,
+            xl_json: self.xl_json,
         }
     }
 }
@@ -76,14 +84,19 @@ fn is_data_dir(path: &Path, name: &str) -> bool {
     crate::gc::is_keyed_data_dir(name, entries.iter().map(|(n, f)| (n.as_str(), *f)))
 }
 
+/// Whether folder `dir` is a key: it holds an xl.meta (or, `xl_json`, MinIO's `xl.json`).
+fn is_key(dir: &Path, xl_json: bool) -> bool {
+    dir.join(XL_META).is_file() || (xl_json && dir.join(crate::xlmeta::v1::XL_JSON).is_file())
+}
+
 /// Whether any key lives strictly below folder `dir` (stops at the first one found).
-fn has_key_below(dir: &Path) -> bool {
+fn has_key_below(dir: &Path, xl_json: bool) -> bool {
     let Ok(it) = std::fs::read_dir(dir) else { return false };
     it.flatten().any(|e| {
         let p = e.path();
         e.file_type().is_ok_and(|t| t.is_dir())
             && !e.file_name().to_str().is_none_or(|n| is_data_dir(&p, n))
-            && (p.join(XL_META).is_file() || has_key_below(&p))
+            && (is_key(&p, xl_json) || has_key_below(&p, xl_json))
     })
 }
 
@@ -140,7 +153,7 @@ impl Walk<'_> {
             }
             let sub = dir.join(&folder);
             if !subtree {
-                let is_key = sub.join(XL_META).is_file();
+                let is_key = is_key(&sub, self.xl_json);
                 if !is_key || !p.starts_with(self.prefix) {
                     continue;
                 }
@@ -160,7 +173,7 @@ impl Walk<'_> {
             }
             if self.slash_delimiter && p.len() > self.prefix.len() && p.starts_with(self.prefix) {
                 // Below the prefix, the first '/' ends a common prefix.
-                if has_key_below(&sub) {
+                if has_key_below(&sub, self.xl_json) {
                     self.push_prefix(p, out);
                 }
                 continue;
@@ -196,10 +209,28 @@ mod tests {
             "f0e1d2c3b4a5968778695a4b3c2d1e0f/part.7",
         ];
         make(dir.path(), &keys);
-        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100, xl_json: false }.run(dir.path());
         let mut want: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
         want.sort();
         assert_eq!(names(&all), want);
+    }
+
+    /// MinIO's `xl.json` folders (with their `part.N` files) are keys only where asked.
+    #[test]
+    fn xl_json_folders_are_keys_where_minio_kept_them() {
+        let dir = tempfile::tempdir().unwrap();
+        make(dir.path(), &["new/a"]);
+        for k in ["old/b", "old/deep/c"] {
+            let d = dir.path().join(k);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(crate::xlmeta::v1::XL_JSON), b"{}").unwrap();
+            std::fs::write(d.join("part.1"), b"x").unwrap();
+        }
+        let walk = |xl_json, slash| Walk { prefix: "", after: None, slash_delimiter: slash, limit: 100, xl_json };
+        assert_eq!(names(&walk(false, false).run(dir.path())), ["new/a"]);
+        assert_eq!(names(&walk(true, false).run(dir.path())), ["new/a", "old/b", "old/deep/c"]);
+        assert_eq!(names(&walk(false, true).run(dir.path())), ["[new/]"]);
+        assert_eq!(names(&walk(true, true).run(dir.path())), ["[new/]", "[old/]"]);
     }
 
     fn names(v: &[Entry]) -> Vec<String> {
@@ -216,19 +247,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = ["a", "a-b", "a/", "a/x", "a/y/z", "b", "b/c", "c.d"];
         make(dir.path(), &keys);
-        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        let all = Walk { prefix: "", after: None, slash_delimiter: false, limit: 100, xl_json: false }.run(dir.path());
         let mut sorted: Vec<String> = keys.iter().map(|s| s.to_string()).collect();
         sorted.sort();
         assert_eq!(names(&all), sorted);
-        let w = Walk { prefix: "a/", after: None, slash_delimiter: false, limit: 100 }.run(dir.path());
+        let w = Walk { prefix: "a/", after: None, slash_delimiter: false, limit: 100, xl_json: false }.run(dir.path());
         assert_eq!(names(&w), ["a/", "a/x", "a/y/z"]);
-        let w = Walk { prefix: "", after: Some("a-b"), slash_delimiter: false, limit: 2 }.run(dir.path());
+        let w =
+            Walk { prefix: "", after: Some("a-b"), slash_delimiter: false, limit: 2, xl_json: false }.run(dir.path());
         assert_eq!(names(&w), ["a/", "a/x"]);
-        let w = Walk { prefix: "", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
+        let w = Walk { prefix: "", after: None, slash_delimiter: true, limit: 100, xl_json: false }.run(dir.path());
         assert_eq!(names(&w), ["a", "a-b", "[a/]", "b", "[b/]", "c.d"]);
-        let w = Walk { prefix: "", after: Some("a/"), slash_delimiter: true, limit: 100 }.run(dir.path());
+        let w =
+            Walk { prefix: "", after: Some("a/"), slash_delimiter: true, limit: 100, xl_json: false }.run(dir.path());
         assert_eq!(names(&w), ["b", "[b/]", "c.d"]);
-        let w = Walk { prefix: "a/", after: None, slash_delimiter: true, limit: 100 }.run(dir.path());
+        let w = Walk { prefix: "a/", after: None, slash_delimiter: true, limit: 100, xl_json: false }.run(dir.path());
         assert_eq!(names(&w), ["a/", "a/x", "[a/y/]"]);
     }
 }

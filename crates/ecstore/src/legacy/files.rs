@@ -32,25 +32,44 @@ fn xl_path(bucket: &str, key: &str) -> PathBuf {
 const MAX_XL_META: u64 = 64 << 20;
 
 /// What identifies the content of an xl.meta across drives (the per-drive erasure index and
-/// header signatures aside).
+/// header signatures aside). MinIO's v1 versions count by their decoded fields (their
+/// msgpack holds the drive's index).
 fn fingerprint(m: &XlMeta) -> Vec<u8> {
     let mut c = m.clone();
     minio_inline::strip(&mut c);
+    let mut v1 = Vec::new();
     for v in &mut c.versions {
         v.signature = None;
         v.flags = 0;
+        v.v1_raw = None;
         if let Some(o) = &mut v.object {
             o.erasure_index = 0;
         }
+        if v.kind == xlmeta::VersionType::Legacy {
+            v1.extend(serde_json::to_vec(v).unwrap_or_default());
+        }
     }
-    xlmeta::encode(&c)
+    let mut out = xlmeta::encode(&c);
+    out.extend(v1);
+    out
+}
+
+/// The drive's metadata of `bucket/key`: its xl.meta, else (`xl_json`: MinIO's first
+/// placement, where objects of releases before 2020 keep it) its `xl.json`.
+fn read_meta(d: &Drive, rel: &Path, xl_json: bool) -> std::io::Result<Vec<u8>> {
+    match d.io.read_all(rel, MAX_XL_META) {
+        Err(e) if xl_json && e.kind() == std::io::ErrorKind::NotFound => {
+            d.io.read_all(&rel.with_file_name(xlmeta::v1::XL_JSON), MAX_XL_META)
+        }
+        other => other,
+    }
 }
 
 /// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no version is held by enough
 /// drives (none, or only the leftovers of a write never acknowledged), an error when too
 /// few drives answered.
-pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Option<XlMeta>> {
-    read_agreement(set, bucket, key, quorum).map(|r| r.meta)
+pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize, xl_json: bool) -> Result<Option<XlMeta>> {
+    read_agreement(set, bucket, key, quorum, xl_json).map(|r| r.meta)
 }
 
 /// A quorum read, and how many online drives hold exactly that content.
@@ -63,13 +82,13 @@ pub struct Agreement {
 
 /// Like [`read`], also telling whether every online copy agrees (heal uses it to rewrite
 /// missing, stale and corrupt copies).
-pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize) -> Result<Agreement> {
+pub fn read_agreement(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize, xl_json: bool) -> Result<Agreement> {
     paths::check_legacy_key(key)?;
     let mut missing = 0;
     let mut groups: Vec<(Vec<u8>, XlMeta, usize)> = Vec::new();
     let rel = xl_path(bucket, key);
     let up: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
-    let copies = drives::on_each(&up, |_, d| d.io.read_all(&rel, MAX_XL_META));
+    let copies = drives::on_each(&up, |_, d| read_meta(d, &rel, xl_json));
     let online = up.len();
     // Every copy read, for MinIO's inline objects (each copy holds its drive's shard).
     let mut all: Vec<XlMeta> = Vec::new();
@@ -131,6 +150,10 @@ fn version_fingerprint(m: &XlMeta, v: &XlVersion) -> Vec<u8> {
     c.flags = 0;
     if let Some(o) = &mut c.object {
         o.erasure_index = 0;
+    }
+    if c.kind == xlmeta::VersionType::Legacy {
+        c.v1_raw = None;
+        return serde_json::to_vec(&c).unwrap_or_default();
     }
     let mut inline = std::collections::BTreeMap::new();
     if let Some(b) = m.inline_data(v).filter(|_| !minio_inline::is_minio(v)) {
@@ -211,6 +234,27 @@ pub fn write(
     Ok(())
 }
 
+/// Removes `bucket/key`'s `xl.json` (MinIO's v1 metadata) from every drive: its object was
+/// replaced or deleted. A drive that fails (other than not having one) is noted and logged;
+/// its copy stays shadowed by the key's xl.meta, or below read quorum.
+pub fn remove_xl_json(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
+    paths::check_legacy_key(key)?;
+    let rel = xl_path(bucket, key).with_file_name(xlmeta::v1::XL_JSON);
+    let online: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
+    let failed = drives::on_each(&online, |_, d| match d.io.remove_durable(&rel) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            d.note_error();
+            true
+        }
+        _ => false,
+    });
+    let failed = failed.iter().filter(|f| **f).count();
+    if failed > 0 {
+        tracing::warn!(bucket, key, failed, "removing MinIO's xl.json failed on some drives");
+    }
+    Ok(())
+}
+
 /// Removes `bucket/key`'s xl.meta from every drive (its last version is gone).
 pub fn remove(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
     paths::check_legacy_key(key)?;
@@ -243,6 +287,7 @@ mod tests {
             signature: None,
             flags: 0,
             object: None,
+            v1_raw: None,
         };
         XlMeta { major: 1, minor: 3, versions: vec![v], ..Default::default() }
     }
@@ -264,25 +309,25 @@ mod tests {
     #[test]
     fn quorum_reads_survive_missing_stale_and_corrupt_copies() {
         let (_root, set) = set();
-        assert!(read(&set, "b", "k", 8).unwrap().is_none());
+        assert!(read(&set, "b", "k", 8, false).unwrap().is_none());
         write(&set, "b", "k", 8, |_| meta(1)).unwrap();
-        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        assert_eq!(read(&set, "b", "k", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // A newer write that reached only 3 drives (no quorum) does not win...
         write(&set[..3], "b", "k", 3, |_| meta(2)).unwrap();
-        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        assert_eq!(read(&set, "b", "k", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // ...and corrupt copies are outvoted.
         fs::write(file(&set[4], "b", "k"), b"XL2 garbage").unwrap();
-        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        assert_eq!(read(&set, "b", "k", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // No content with a write quorum (7 old, 5 newer): versions are voted on one by
         // one; both have more than n - q = 4 copies, so the newer (delete marker, same null
         // id) write, whose outcome was unknown, wins.
         write(&set[..5], "b", "k", 5, |_| meta(3)).unwrap();
-        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 3);
+        assert_eq!(read(&set, "b", "k", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 3);
         // 4 newer copies: that write was never acknowledged (an acknowledged one leaves
         // at most 4 old copies, never 8), the old version stays.
         write(&set[..8], "b", "k", 8, |_| meta(1)).unwrap();
         write(&set[..4], "b", "k", 4, |_| meta(3)).unwrap();
-        assert_eq!(read(&set, "b", "k", 8).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        assert_eq!(read(&set, "b", "k", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
         // An acknowledged overwrite on 8 drives, 3 of which now give no answer: the 4 old
         // copies could be an acknowledged state or the leftovers of the overwrite, so the
         // read fails rather than guess.
@@ -293,21 +338,21 @@ mod tests {
             fs::remove_file(&p).unwrap();
             fs::create_dir(&p).unwrap();
         }
-        assert!(matches!(read(&set, "b", "k", 8), Err(StoreError::ReadQuorum(..))));
+        assert!(matches!(read(&set, "b", "k", 8, false), Err(StoreError::ReadQuorum(..))));
         for d in &set[..3] {
             fs::remove_dir(file(d, "b", "k")).unwrap();
         }
         remove(&set, "b", "k").unwrap();
-        assert!(read(&set, "b", "k", 8).unwrap().is_none());
+        assert!(read(&set, "b", "k", 8, false).unwrap().is_none());
         // A write cut short after 3 copies was never acknowledged: the key is absent.
         write(&set[..3], "b", "p", 3, |_| meta(1)).unwrap();
-        assert!(read(&set, "b", "p", 8).unwrap().is_none());
+        assert!(read(&set, "b", "p", 8, false).unwrap().is_none());
         // Agreement counts only matching copies.
         write(&set, "b", "q", 8, |_| meta(1)).unwrap();
         fs::write(file(&set[7], "b", "q"), b"XL2 garbage").unwrap();
-        let a = read_agreement(&set, "b", "q", 8).unwrap();
+        let a = read_agreement(&set, "b", "q", 8, false).unwrap();
         assert_eq!((a.agreeing, a.online), (11, 12));
-        assert!(matches!(read(&set, "b", "../x", 8), Err(StoreError::InvalidName(_))));
+        assert!(matches!(read(&set, "b", "../x", 8, false), Err(StoreError::InvalidName(_))));
     }
 
     /// An overwrite cut by a crash after 6 of 12 copies: neither file has a write quorum,
@@ -325,7 +370,7 @@ mod tests {
         write(&set, "b", "k", 8, |_| v1.clone()).unwrap();
         // Unversioned overwrite: the null version is replaced, on 6 drives only.
         write(&set[..6], "b", "k", 6, |_| object(20, "d2")).unwrap();
-        let a = read_agreement(&set, "b", "k", 8).unwrap();
+        let a = read_agreement(&set, "b", "k", 8, false).unwrap();
         let m = a.meta.unwrap();
         assert_eq!(m.versions.len(), 1);
         assert_eq!(m.versions[0].mod_time_ns, 20, "a null version is the newest of its copies");
@@ -337,11 +382,11 @@ mod tests {
         two.versions.push(v1.versions[0].clone());
         write(&set, "b", "v", 8, |_| v1.clone()).unwrap();
         write(&set[..4], "b", "v", 4, |_| two.clone()).unwrap();
-        let m = read(&set, "b", "v", 8).unwrap().unwrap();
+        let m = read(&set, "b", "v", 8, false).unwrap().unwrap();
         assert_eq!(m.versions.iter().map(|v| v.mod_time_ns).collect::<Vec<_>>(), [10]);
         // ...and on 5, it is kept, newest first.
         write(&set[4..5], "b", "v", 1, |_| two.clone()).unwrap();
-        let m = read(&set, "b", "v", 8).unwrap().unwrap();
+        let m = read(&set, "b", "v", 8, false).unwrap().unwrap();
         assert_eq!(m.versions.iter().map(|v| v.mod_time_ns).collect::<Vec<_>>(), [30, 10]);
     }
 }

@@ -51,6 +51,7 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
             signature: None,
             flags: 0,
             object: None,
+            v1_raw: None,
         };
         return (v, None);
     }
@@ -105,6 +106,7 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
                 size: obj.size as i64,
                 meta_sys,
                 meta_user,
+                unreadable: None,
             };
             (o, None)
         }
@@ -138,6 +140,7 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
         signature: None,
         flags: 0,
         object: Some(object),
+        v1_raw: None,
     };
     (v, inline)
 }
@@ -178,9 +181,10 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
     if let Some(c) = o.meta_sys.get(CHECKSUMS) {
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
-    if let Some(why) = minio_transformed(o) {
-        // Stored compressed or encrypted by MinIO: its bytes are not the object. Refused
-        // with the reason (see `EcStore::set_of`), never served as they are.
+    if let Some(why) = o.unreadable.clone().or_else(|| minio_transformed(o)) {
+        // Stored compressed or encrypted by MinIO, or a v1 record this server cannot verify:
+        // its bytes are not the object. Refused with the reason (see `EcStore::set_of`),
+        // never served as they are.
         if let Some(actual) = minio_internal(o, "actual-size").and_then(|a| a.parse::<u64>().ok()) {
             obj.size = actual;
         }
@@ -529,6 +533,7 @@ mod tests {
                     signature: None,
                     flags: 0,
                     object: Some(o),
+                    v1_raw: None,
                 };
                 let mut m = XlMeta { major: 1, minor: 3, versions: vec![v.clone()], ..Default::default() };
                 if inline {

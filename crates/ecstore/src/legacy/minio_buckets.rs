@@ -125,7 +125,7 @@ impl LegacyStore {
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
         let k = key.clone();
-        let m = tokio::task::spawn_blocking(move || files::read(&drives, MINIO_SYS_BUCKET, &k, quorum))
+        let m = tokio::task::spawn_blocking(move || files::read(&drives, MINIO_SYS_BUCKET, &k, quorum, false))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

@@ -181,6 +181,7 @@ mod tests {
                 size: size as i64,
                 ..Default::default()
             }),
+            v1_raw: None,
         }
     }
 

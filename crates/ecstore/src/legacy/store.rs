@@ -42,16 +42,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(|e| MetaError::Backend(e.to_string()))
 }
 
-/// MinIO's v1 ("legacy") object versions inside an xl.meta are neither read nor rewritten
-/// yet: reading one would give no bytes, rewriting the file would drop it. Such a key
-/// answers an error instead, and is never written.
-fn refuse_legacy_versions(bucket: &str, key: &str, m: &XlMeta) -> Result<()> {
-    if m.versions.iter().any(|v| v.kind == crate::xlmeta::VersionType::Legacy) {
-        return Err(MetaError::Backend(format!(
-            "{bucket}/{key}: xl.meta holds a MinIO v1 (legacy) object version, which this server does not read yet"
-        )));
-    }
-    Ok(())
+/// A MinIO v1 version read from `xl.json` (see `xlmeta::v1`): served and replaceable, but
+/// it has no xl.meta form, so no write keeps it (MinIO converts it when it rewrites the
+/// key; this server does not write MinIO's v1 records).
+fn is_xl_json_version(v: &crate::xlmeta::XlVersion) -> bool {
+    v.kind == crate::xlmeta::VersionType::Legacy && v.v1_raw.is_none()
+}
+
+fn xl_json_kept(bucket: &str, key: &str) -> MetaError {
+    MetaError::Unsupported(format!(
+        "{bucket}/{key} is kept by MinIO in xl.json (written by a MinIO release before 2020), which cannot stay \
+         as an older version beside a new one; overwrite or delete it with versioning suspended, or let MinIO \
+         rewrite it first"
+    ))
 }
 
 fn bucket_rel(name: &str) -> std::path::PathBuf {
@@ -149,19 +152,28 @@ impl LegacyStore {
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let m = blocking(move || files::read(&drives, &b, &k, quorum)).await?.map_err(backend)?;
-        if let Some(m) = &m {
-            refuse_legacy_versions(bucket, key, m)?;
-        }
+        let xl_json = self.ec.minio_v1_metadata();
+        let m = blocking(move || files::read(&drives, &b, &k, quorum, xl_json)).await?.map_err(backend)?;
         Ok((set, m))
     }
 
+    /// Writes `meta` as the key's xl.meta on its set (removes it when `meta` has no version).
+    /// Where MinIO's `xl.json` can hold objects, a key's `xl.json` goes too: after the new
+    /// xl.meta is written (which shadows it), or before the last xl.meta is removed (so a
+    /// crash never brings a deleted object back).
     async fn write_xl(&self, set: usize, bucket: &str, key: &str, meta: XlMeta) -> Result<()> {
+        if meta.versions.iter().any(is_xl_json_version) {
+            return Err(xl_json_kept(bucket, key));
+        }
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
+        let xl_json = self.ec.minio_v1_metadata();
         blocking(move || {
             if meta.versions.is_empty() {
+                if xl_json {
+                    files::remove_xl_json(&drives, &b, &k)?;
+                }
                 return files::remove(&drives, &b, &k);
             }
             let per_drive =
@@ -177,7 +189,11 @@ impl LegacyStore {
                     }
                 }
                 m
-            })
+            })?;
+            if xl_json {
+                files::remove_xl_json(&drives, &b, &k)?;
+            }
+            Ok(())
         })
         .await?
         .map_err(backend)
@@ -259,9 +275,11 @@ impl LegacyStore {
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
         let rm = drives.clone();
-        let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum)).await?.map_err(backend)?;
-        if let Some(m) = &a.meta {
-            refuse_legacy_versions(bucket, key, m)?;
+        let xl_json = self.ec.minio_v1_metadata();
+        let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum, xl_json)).await?.map_err(backend)?;
+        if a.meta.as_ref().is_some_and(|m| m.versions.iter().any(is_xl_json_version)) {
+            // MinIO's per-drive xl.json files are MinIO's to heal.
+            return Ok(false);
         }
         let Some(m) = a.meta else {
             if a.agreeing == a.online {
@@ -370,8 +388,13 @@ impl LegacyStore {
                 self.ec.set_drives(i).iter().filter(|d| d.is_online()).take(per_set).cloned().collect::<Vec<_>>()
             })
             .collect();
-        let q =
-            WalkQuery { prefix: prefix.to_string(), after: after.map(str::to_string), slash_delimiter: slash, limit };
+        let q = WalkQuery {
+            prefix: prefix.to_string(),
+            after: after.map(str::to_string),
+            slash_delimiter: slash,
+            limit,
+            xl_json: self.ec.minio_v1_metadata(),
+        };
         let root = std::path::PathBuf::from(bucket);
         blocking(move || {
             let mut all: Vec<Entry> = Vec::new();
@@ -763,8 +786,21 @@ impl MetadataStore for LegacyStore {
                 // Its stored form cannot be written from the model: refused, not damaged.
                 return Err(backend(crate::StoreError::Unsupported(format!("{bucket}/{key}: {why}"))));
             }
+            if let metadata::ObjectData::Erasure(l) = &obj.data
+                && l.data_dir.is_empty()
+            {
+                // A MinIO xl.json object changed elsewhere: it has no xl.meta form.
+                return Err(xl_json_kept(bucket, key));
+            }
             let at = m.versions.len();
             self.add_version(&mut m, set, obj, at);
+        }
+        if let Some(old) = &old
+            && old.versions.iter().any(is_xl_json_version)
+            && m.versions == old.versions
+        {
+            // Exactly the key MinIO keeps in xl.json: nothing to write.
+            return Ok(());
         }
         self.write_xl(set, bucket, key, m).await
     }
@@ -906,8 +942,10 @@ mod tests {
         assert!(!paths[0].join("legacy/a/b/xl.meta").exists());
     }
 
-    /// A MinIO v1 ("legacy") object version inside an xl.meta (found by fuzzing the codec):
-    /// reads fail instead of answering no bytes, and writes refuse to rewrite (and drop) it.
+    /// A MinIO v1 ("legacy") version inside an xl.meta that MinIO itself would refuse (no
+    /// valid V1Obj; found by fuzzing the codec): reads fail instead of answering no bytes,
+    /// and writes refuse to rewrite (and drop) it. Valid ones are served
+    /// (`tests/minio_objects.rs`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn legacy_v1_versions_are_refused_not_dropped() {
         let (_root, paths, s) = store(12);
@@ -920,9 +958,10 @@ mod tests {
             std::fs::create_dir_all(p.join("legacy/a/b")).unwrap();
             std::fs::write(p.join("legacy/a/b/xl.meta"), &raw).unwrap();
         }
-        assert!(matches!(s.get_object("legacy", "a/b", None).await, Err(MetaError::Backend(m)) if m.contains("v1")));
+        let r = s.get_object("legacy", "a/b", None).await;
+        assert!(matches!(&r, Err(MetaError::Unavailable(m)) if m.contains("a/b")), "{r:?}");
         let r = s.put_object(obj("5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10", "e", 10), PutCondition::None).await;
-        assert!(matches!(r, Err(MetaError::Backend(_))), "{r:?}");
+        assert!(matches!(r, Err(MetaError::Unavailable(_))), "{r:?}");
         assert!(s.heal_meta("legacy", "a/b").await.is_err());
         for p in &paths {
             assert_eq!(std::fs::read(p.join("legacy/a/b/xl.meta")).unwrap(), raw, "left as it was");

@@ -9,6 +9,7 @@
 
 use rmp::encode as mp;
 
+use super::msgpack::Value;
 use super::{VersionType, XlMeta, XlObject, XlVersion};
 
 const HEADER_VERSION: u64 = 2;
@@ -186,20 +187,84 @@ fn version_meta(v: &XlVersion) -> Vec<u8> {
     out
 }
 
-/// Encodes `meta` in the v1.3 layout. Versions are written newest first; legacy (v1)
-/// versions cannot be re-encoded and are written as what they became: not at all.
+/// A decoded MessagePack value written back (a legacy version read from a 1.0-1.2 file,
+/// kept as MinIO wrote it).
+pub(super) fn value(v: &Value<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_value(&mut out, v);
+    out
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value<'_>) {
+    match v {
+        Value::Nil => {
+            let _ = mp::write_nil(out);
+        }
+        Value::Bool(b) => {
+            let _ = mp::write_bool(out, *b);
+        }
+        Value::Int(i) => int(out, *i),
+        Value::UInt(u) => uint(out, *u),
+        Value::F32(f) => {
+            let _ = mp::write_f32(out, *f);
+        }
+        Value::F64(f) => {
+            let _ = mp::write_f64(out, *f);
+        }
+        Value::Str(s) => {
+            let _ = mp::write_str_len(out, s.len() as u32);
+            out.extend_from_slice(s);
+        }
+        Value::Bin(b) => bin(out, b),
+        Value::Array(a) => {
+            let _ = mp::write_array_len(out, a.len() as u32);
+            a.iter().for_each(|x| write_value(out, x));
+        }
+        Value::Map(m) => {
+            let _ = mp::write_map_len(out, m.len() as u32);
+            for (k, x) in m {
+                write_value(out, k);
+                write_value(out, x);
+            }
+        }
+        Value::Ext(t, d) => {
+            let _ = mp::write_ext_meta(out, d.len() as u32, *t);
+            out.extend_from_slice(d);
+        }
+    }
+}
+
+/// The 4-byte signature of a header, from its hex form.
+fn signature_bytes(hex_sig: Option<&str>) -> [u8; 4] {
+    hex_sig.and_then(|h| hex::decode(h).ok()).and_then(|b| <[u8; 4]>::try_from(b).ok()).unwrap_or_default()
+}
+
+/// Encodes `meta` in the v1.3 layout. Versions are written newest first. A legacy (v1)
+/// version read from an xl.meta is written back as MinIO wrote it (its map verbatim, its
+/// header signature kept); one read from `xl.json` has no xl.meta form and is left out
+/// (the store never writes such a file: see `legacy::store`).
 pub fn encode(meta: &XlMeta) -> Vec<u8> {
-    let mut versions: Vec<&XlVersion> = meta.versions.iter().filter(|v| v.kind != VersionType::Legacy).collect();
+    let mut versions: Vec<&XlVersion> =
+        meta.versions.iter().filter(|v| v.kind != VersionType::Legacy || v.v1_raw.is_some()).collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.mod_time_ns));
     let mut payload = Vec::new();
     uint(&mut payload, HEADER_VERSION);
     uint(&mut payload, META_VERSION);
     int(&mut payload, versions.len() as i64);
     for v in versions {
-        let body = version_meta(v);
-        let sig = signature(v);
+        let (body, sig, kind) = match (&v.kind, &v.v1_raw) {
+            (VersionType::Legacy, Some(raw)) => {
+                let body = match v.object.as_ref().map(|o| o.erasure_index).filter(|i| *i > 0) {
+                    Some(i) => super::v1::with_index(raw, i),
+                    None => raw.clone(),
+                };
+                (body, signature_bytes(v.signature.as_deref()), 3)
+            }
+            (VersionType::Object, _) => (version_meta(v), signature(v), 1),
+            _ => (version_meta(v), signature(v), 2),
+        };
         let mut flags = 0u8;
-        if let Some(o) = &v.object {
+        if let Some(o) = v.object.as_ref().filter(|_| v.kind == VersionType::Object) {
             // As MinIO: an inline version keeps its data dir id but does not use the folder.
             let inline = meta.inline_data(v).is_some() || o.meta_sys.contains_key(MINIO_INLINE_META);
             if !o.data_dir.is_empty() && !inline {
@@ -214,7 +279,7 @@ pub fn encode(meta: &XlMeta) -> Vec<u8> {
         bin(&mut hdr, &id_bytes(v.version_id.as_deref()));
         int(&mut hdr, v.mod_time_ns);
         bin(&mut hdr, &sig);
-        uint(&mut hdr, if v.kind == VersionType::Object { 1 } else { 2 });
+        uint(&mut hdr, kind);
         uint(&mut hdr, u64::from(flags));
         bin(&mut payload, &hdr);
         bin(&mut payload, &body);

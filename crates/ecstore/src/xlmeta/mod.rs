@@ -9,6 +9,7 @@
 
 mod encode;
 pub mod msgpack;
+pub mod v1;
 
 pub use encode::{FLAG_INLINE_DATA, FLAG_USES_DATA_DIR, MINIO_INLINE_META, encode, signature};
 
@@ -45,6 +46,10 @@ pub struct XlObject {
     pub size: i64,
     pub meta_sys: BTreeMap<String, Vec<u8>>,
     pub meta_user: BTreeMap<String, String>,
+    /// Why this version's data cannot be served (a MinIO v1 record whose erasure code or
+    /// bitrot checksums this server does not implement), set by the decoder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -57,6 +62,11 @@ pub struct XlVersion {
     pub signature: Option<String>,
     pub flags: u8,
     pub object: Option<XlObject>,
+    /// A legacy (v1) version read from an xl.meta: its msgpack map as MinIO wrote it, written
+    /// back verbatim whenever the file is rewritten. `None` for one read from `xl.json`,
+    /// which is never written into an xl.meta (see [`v1`]).
+    #[serde(skip)]
+    pub v1_raw: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -141,6 +151,7 @@ fn object(o: &Value<'_>) -> XlObject {
         size: int(o, "Size"),
         meta_sys,
         meta_user,
+        unreadable: None,
     }
 }
 
@@ -160,6 +171,7 @@ fn version(v: &Value<'_>, at: usize) -> Result<XlVersion, Error> {
                 signature: None,
                 flags: 0,
                 object: Some(object(o)),
+                v1_raw: None,
             })
         }
         2 => {
@@ -171,16 +183,22 @@ fn version(v: &Value<'_>, at: usize) -> Result<XlVersion, Error> {
                 signature: None,
                 flags: 0,
                 object: None,
+                v1_raw: None,
             })
         }
-        3 => Ok(XlVersion {
-            kind: VersionType::Legacy,
-            version_id: None,
-            mod_time_ns: 0,
-            signature: None,
-            flags: 0,
-            object: None,
-        }),
+        3 => {
+            let o = v.get("V1Obj").ok_or_else(|| bad("legacy version without V1Obj"))?;
+            let (object, mod_time_ns) = v1::from_msgpack(o).map_err(|p| bad(&p))?;
+            Ok(XlVersion {
+                kind: VersionType::Legacy,
+                version_id: None,
+                mod_time_ns,
+                signature: None,
+                flags: 0,
+                object: Some(object),
+                v1_raw: Some(encode::value(v)),
+            })
+        }
         t => Err(bad(&format!("unknown version type {t}"))),
     }
 }
@@ -221,8 +239,12 @@ fn check_crc(r: &mut Reader<'_>, meta: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes an xl.meta file.
+/// Decodes an xl.meta file (or MinIO's older `xl.json`, which MinIO may also leave under
+/// the name xl.meta while it converts a key: see [`v1`]).
 pub fn decode(buf: &[u8]) -> Result<XlMeta, Error> {
+    if buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return v1::decode_json(buf);
+    }
     if buf.len() < 8 {
         return Err(Error { offset: buf.len(), problem: format!("truncated: {} bytes, a header needs 8", buf.len()) });
     }
@@ -270,6 +292,9 @@ pub fn decode(buf: &[u8]) -> Result<XlMeta, Error> {
             };
             let body_v = Reader::new(body, body_at).value()?;
             let mut v = version(&body_v, body_at)?;
+            if v.kind == VersionType::Legacy {
+                v.v1_raw = Some(body.to_vec());
+            }
             if let Some(id) = fields.first().and_then(Value::as_bytes) {
                 v.version_id = uuid_string(id);
             }
