@@ -4,7 +4,7 @@ version inside xl.meta (shards in `legacy/`), assembled by `minio_deploy` (indep
 the server). Listed and read bit-exact by boto3 and aws-cli; one with whole-file bitrot
 checksums refused with the reason; replaced and deleted without coming back; kept beside a
 new version where MinIO's form allows it and refused where it does not; migrated to the KV
-and still read."""
+and still read. MinIO's IAM entries are listed by name in the adoption report, not imported."""
 
 import json
 import os
@@ -63,9 +63,18 @@ def test_minio_v1_objects_are_served_replaced_and_migrated(tmp_path):
     model = {k: b"".join(p) for k, p in {**v1, **converted}.items()}
     model["old/modern.txt"] = b"a 2024 object"
 
+    # MinIO's IAM store: its users and policies are objects of .minio.sys (sealed by MinIO).
+    for rel in ("users/alice/identity.json", "users/bob/identity.json", "policies/logs-ro/policy.json"):
+        d = os.path.join(dep.drives[len(rel) % len(dep.drives)], ".minio.sys", "config", "iam", rel)
+        os.makedirs(d)
+        with open(os.path.join(d, "xl.meta"), "wb") as f:
+            f.write(b"XL2 sealed")
     s = adopted_server(dep, env={"RUSTFS_FREE_DELAY_SECS": "0"}).start()
     try:
         c = s.client()
+        info = json.loads(s.admin("--json", "info").stdout)
+        iam = [n for n in info["adopted"]["report"]["not_imported"] if "IAM" in n]
+        assert len(iam) == 1 and "2 users (alice, bob), 1 policies (logs-ro); not imported" in iam[0], iam
         listed = [o["Key"] for o in c.list_objects_v2(Bucket="old")["Contents"]]
         assert listed == ["a.txt", "blake.bin", "converted.bin", "dir/big.bin", "empty", "modern.txt", "multi.bin"]
         top = c.list_objects_v2(Bucket="old", Delimiter="/")

@@ -10,6 +10,7 @@
 //! This module only reads: it must never write to a drive (formats are written by
 //! `drives`, bucket records by the legacy store) nor touch MinIO's files.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -223,10 +224,8 @@ fn report(
     let (buckets, objects, objects_capped) = take_stock(drives);
     let mut not_imported = Vec::new();
     let sys = |rel: &str| drives.iter().any(|d| d.join(MINIO_SYS).join(rel).exists());
-    if sys("config/iam") {
-        not_imported.push(
-            "users, groups, policies and service accounts (MinIO's IAM store in .minio.sys/config/iam, encrypted): recreate them here".to_string(),
-        );
+    if let Some(iam) = iam_inventory(drives) {
+        not_imported.push(iam);
     }
     if sys("config/config.json") {
         not_imported.push("server configuration (.minio.sys/config/config.json: storage class, notification targets, ...): not read; new objects use MinIO's default parity".to_string());
@@ -245,6 +244,62 @@ fn report(
         objects_capped,
         not_imported,
     }
+}
+
+/// The names of up to 8 entries, then how many more.
+fn some_names(names: &BTreeSet<String>) -> String {
+    let mut out: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    let more = names.len().saturating_sub(8);
+    let tail = format!("{more} more");
+    if more > 0 {
+        out.push(&tail);
+    }
+    out.join(", ")
+}
+
+/// What MinIO's IAM store (`.minio.sys/config/iam`) holds, for the report: each user,
+/// service account, group and policy is an object there (`users/<name>/identity.json`,
+/// `service-accounts/<key>/identity.json`, `groups/<name>/members.json`,
+/// `policies/<name>/policy.json`), so the folder names on the drives (any set's) say who
+/// and what exists. Nothing is read or decrypted (MinIO may seal these with its
+/// credentials or KMS) and nothing is imported: the access model that would enforce MinIO's
+/// policies is not there yet, and users without their policies would gain access.
+fn iam_inventory(drives: &[PathBuf]) -> Option<String> {
+    let iam = Path::new(MINIO_SYS).join("config/iam");
+    if !drives.iter().any(|d| d.join(&iam).is_dir()) {
+        return None;
+    }
+    let names = |kind: &str, file: &str| -> BTreeSet<String> {
+        drives
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d.join(&iam).join(kind)).ok())
+            .flat_map(|rd| rd.flatten())
+            .filter(|e| e.path().join(file).exists())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect()
+    };
+    let users = names("users", "identity.json");
+    let service_accounts = names("service-accounts", "identity.json");
+    let groups = names("groups", "members.json");
+    let policies = names("policies", "policy.json");
+    let mut found = Vec::new();
+    if !users.is_empty() {
+        found.push(format!("{} users ({})", users.len(), some_names(&users)));
+    }
+    if !service_accounts.is_empty() {
+        found.push(format!("{} service accounts", service_accounts.len()));
+    }
+    if !groups.is_empty() {
+        found.push(format!("{} groups ({})", groups.len(), some_names(&groups)));
+    }
+    if !policies.is_empty() {
+        found.push(format!("{} policies ({})", policies.len(), some_names(&policies)));
+    }
+    let what = if found.is_empty() { "no users, groups or policies".to_string() } else { found.join(", ") };
+    Some(format!(
+        "MinIO's IAM store (.minio.sys/config/iam): {what}; not imported (their policies cannot be enforced here yet): \
+         recreate the users in the YAML users: list; MinIO's files are kept"
+    ))
 }
 
 /// Whether `name` is a bucket name MinIO would list (S3's rules; so never `.minio.sys` nor
@@ -340,6 +395,19 @@ mod tests {
         std::fs::write(paths[0].join("photos/2019/b.jpg/xl.json"), b"{}").unwrap();
         std::fs::write(paths[0].join("photos/2019/b.jpg/part.1"), b"x").unwrap();
         std::fs::create_dir_all(paths[1].join(".minio.sys/buckets")).unwrap();
+        // MinIO's IAM objects, on the drives of whichever set their names hash to.
+        for (d, rel) in [
+            (0, "users/alice/identity.json"),
+            (1, "users/bob/identity.json"),
+            (2, "users/alice/identity.json"),
+            (2, "service-accounts/SVCACCT1/identity.json"),
+            (4, "groups/ops/members.json"),
+            (4, "policies/read-logs/policy.json"),
+            (1, "policydb/users/alice.json"),
+            (0, "users/half-written"),
+        ] {
+            std::fs::create_dir_all(paths[d].join(".minio.sys/config/iam").join(rel)).unwrap();
+        }
         let a = detect(&paths).unwrap().unwrap();
         // Position (i + 2) % 5 holds argument i; position 0 (uuid 0, argument 3's) is unclaimed.
         assert_eq!(
@@ -349,6 +417,14 @@ mod tests {
         assert_eq!(a.report.unclaimed, vec![u[0].clone()]);
         assert_eq!((a.report.data, a.report.parity, a.report.sets), (3, 2, 1));
         assert_eq!((a.report.buckets.clone(), a.report.objects), (vec!["photos".to_string()], 2));
+        let iam = a.report.not_imported.iter().find(|n| n.contains("IAM")).unwrap();
+        assert!(
+            iam.contains(
+                "2 users (alice, bob), 1 service accounts, 1 groups (ops), 1 policies (read-logs); not imported"
+            ),
+            "{iam}"
+        );
+        assert!(!iam.contains("SVCACCT1") && !iam.contains("half-written"), "{iam}");
     }
 
     #[test]
