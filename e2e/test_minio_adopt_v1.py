@@ -95,6 +95,8 @@ def test_minio_v1_objects_are_served_replaced_and_migrated(tmp_path):
         status, code, msg = error_of(lambda: c.get_object(Bucket="old", Key="blake.bin"))
         assert (status, code) == (501, "NotImplemented") and "whole-file bitrot checksums (blake2b)" in msg, msg
 
+        status, code, _ = error_of(lambda: c.put_object(Bucket="old", Key="multi.bin/below", Body=b"z"))
+        assert (status, code) == (400, "XMinioParentIsObject"), "an xl.json object is an object"
         # Replaced: the new object in MinIO's xl.meta, MinIO's xl.json and part files gone.
         c.put_object(Bucket="old", Key="a.txt", Body=b"rewritten")
         model["old/a.txt"] = b"rewritten"

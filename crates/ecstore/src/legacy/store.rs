@@ -101,9 +101,13 @@ impl LegacyStore {
         if probes.is_empty() {
             return Ok(());
         }
+        // Where MinIO's xl.json can hold objects, a folder with one is an object too.
+        let xl_json = self.ec.minio_v1_metadata();
         let hit = blocking(move || {
             probes.into_iter().find_map(|(parent, drives, rel)| {
-                let held = crate::drives::on_each(&drives, |_, d| d.io.stat(&rel).is_ok_and(|s| !s.is_dir));
+                let json = rel.with_file_name(crate::xlmeta::v1::XL_JSON);
+                let is_file = |d: &Drive, p: &std::path::Path| d.io.stat(p).is_ok_and(|s| !s.is_dir);
+                let held = crate::drives::on_each(&drives, |_, d| is_file(d, &rel) || (xl_json && is_file(d, &json)));
                 (held.iter().filter(|h| **h).count() * 2 > drives.len()).then_some(parent)
             })
         })
