@@ -644,8 +644,8 @@ impl EcStore {
     }
 
     /// Removes a replaced MinIO v1 object: its `part.N` files and `xl.json` in the object's
-    /// folder on every drive of its set (nothing else there: keys below it live in
-    /// subfolders), then the folder and its parents if empty.
+    /// folder on every drive of its set, files only (a folder of such a name is a key below
+    /// it, written since), then the folder and its parents if empty.
     async fn delete_xl_json_object(&self, layout: &ErasureLayout, bucket: &str, key: &str) {
         if paths::check_legacy_key(key).is_err() {
             return;
@@ -659,7 +659,10 @@ impl EcStore {
         let _ = tokio::task::spawn_blocking(move || {
             for d in &drives {
                 for f in &files {
-                    let _ = d.io.remove_all(&dir.join(f));
+                    let p = dir.join(f);
+                    if d.io.stat(&p).is_ok_and(|s| !s.is_dir) {
+                        let _ = d.io.remove_all(&p);
+                    }
                 }
                 if d.io.remove_empty_dir(&dir).unwrap_or(false) {
                     prune_empty_parents(d.io.as_ref(), &dir, &root);

@@ -326,3 +326,37 @@ async fn read_version(ec: &EcStore, legacy: &LegacyStore, vid: &str) -> Vec<u8> 
     }
     out
 }
+
+/// Freeing a MinIO `xl.json` object removes its part files and `xl.json` in the object's
+/// folder, files only: a key written below it since (a folder `part.1`) stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeing_an_xl_json_object_removes_files_only() {
+    let root = tempfile::tempdir().unwrap();
+    let drives: Vec<PathBuf> = (1..=12).map(|i| root.path().join(format!("drive{i}"))).collect();
+    let ec = EcStore::open(&drives, 1 << 20).unwrap();
+    for d in &drives {
+        let dir = d.join("bucket/k");
+        std::fs::create_dir_all(dir.join("part.1")).unwrap();
+        std::fs::write(dir.join("part.1/xl.meta"), b"a key below").unwrap();
+        std::fs::write(dir.join("part.2"), b"shard").unwrap();
+        std::fs::write(dir.join("xl.json"), b"{}").unwrap();
+    }
+    let part = |n: u32| metadata::PartInfo { number: n, size: 1, etag: String::new(), file: None };
+    let layout = metadata::ErasureLayout {
+        algorithm: rustfs_ecstore::ALGORITHM_MINIO.into(),
+        data: 8,
+        parity: 4,
+        block_size: 10 << 20,
+        set: 0,
+        distribution: (0..12).collect(),
+        data_dir: String::new(),
+        bucket_id: None,
+        parts: vec![part(1), part(2)],
+    };
+    ec.delete_object_data(&layout, "bucket", "k").await;
+    for d in &drives {
+        let dir = d.join("bucket/k");
+        assert!(!dir.join("part.2").exists() && !dir.join("xl.json").exists());
+        assert_eq!(std::fs::read(dir.join("part.1/xl.meta")).unwrap(), b"a key below");
+    }
+}

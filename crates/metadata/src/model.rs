@@ -78,7 +78,9 @@ pub struct ErasureLayout {
     pub set: u32,
     /// `distribution[i]` = drive (within the set) that holds shard `i`.
     pub distribution: Vec<u8>,
-    /// Name of the directory holding `part.N` files on each drive (a UUID).
+    /// Name of the directory holding `part.N` files on each drive (a UUID; `legacy` for a
+    /// MinIO v1 object MinIO converted; empty for one MinIO keeps in `xl.json`, whose part
+    /// files are in the object's folder itself: see ecstore's `xlmeta::v1`).
     pub data_dir: String,
     /// Where the shards live: under this bucket id, never derived from the key (the KV
     /// layout), or `None` for the keyed layout `<bucket>/<key>/<data dir>` of the legacy

@@ -235,18 +235,20 @@ pub fn write(
 }
 
 /// Removes `bucket/key`'s `xl.json` (MinIO's v1 metadata) from every drive: its object was
-/// replaced or deleted. A drive that fails (other than not having one) is noted and logged;
-/// its copy stays shadowed by the key's xl.meta, or below read quorum.
+/// replaced or deleted. Only a file of that name goes (a folder `xl.json` is the key
+/// `key/xl.json`). A drive that fails is noted and logged; its copy stays shadowed by the
+/// key's xl.meta, or below read quorum.
 pub fn remove_xl_json(set: &[Arc<Drive>], bucket: &str, key: &str) -> Result<()> {
     paths::check_legacy_key(key)?;
     let rel = xl_path(bucket, key).with_file_name(xlmeta::v1::XL_JSON);
     let online: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
-    let failed = drives::on_each(&online, |_, d| match d.io.remove_durable(&rel) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+    let failed = drives::on_each(&online, |_, d| {
+        let is_file = d.io.stat(&rel).is_ok_and(|s| !s.is_dir);
+        let failed = is_file && d.io.remove_durable(&rel).is_err();
+        if failed {
             d.note_error();
-            true
         }
-        _ => false,
+        failed
     });
     let failed = failed.iter().filter(|f| **f).count();
     if failed > 0 {

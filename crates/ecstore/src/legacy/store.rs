@@ -49,6 +49,11 @@ fn is_xl_json_version(v: &crate::xlmeta::XlVersion) -> bool {
     v.kind == crate::xlmeta::VersionType::Legacy && v.v1_raw.is_none()
 }
 
+/// Whether a key as read holds a version from MinIO's `xl.json`.
+fn has_xl_json(m: Option<&XlMeta>) -> bool {
+    m.is_some_and(|m| m.versions.iter().any(is_xl_json_version))
+}
+
 fn xl_json_kept(bucket: &str, key: &str) -> MetaError {
     MetaError::Unsupported(format!(
         "{bucket}/{key} is kept by MinIO in xl.json (written by a MinIO release before 2020), which cannot stay \
@@ -162,17 +167,17 @@ impl LegacyStore {
     }
 
     /// Writes `meta` as the key's xl.meta on its set (removes it when `meta` has no version).
-    /// Where MinIO's `xl.json` can hold objects, a key's `xl.json` goes too: after the new
-    /// xl.meta is written (which shadows it), or before the last xl.meta is removed (so a
-    /// crash never brings a deleted object back).
-    async fn write_xl(&self, set: usize, bucket: &str, key: &str, meta: XlMeta) -> Result<()> {
+    /// `replaces_xl_json`: the key was read from MinIO's `xl.json`, which goes too: after the
+    /// new xl.meta is written (which shadows it), or before the last xl.meta is removed (so
+    /// a crash never brings a deleted object back).
+    async fn write_xl(&self, set: usize, bucket: &str, key: &str, meta: XlMeta, replaces_xl_json: bool) -> Result<()> {
         if meta.versions.iter().any(is_xl_json_version) {
             return Err(xl_json_kept(bucket, key));
         }
         let drives = self.ec.set_drives(set).to_vec();
         let quorum = self.ec.write_quorum();
         let (b, k) = (bucket.to_string(), key.to_string());
-        let xl_json = self.ec.minio_v1_metadata();
+        let xl_json = replaces_xl_json;
         blocking(move || {
             if meta.versions.is_empty() {
                 if xl_json {
@@ -281,7 +286,7 @@ impl LegacyStore {
         let rm = drives.clone();
         let xl_json = self.ec.minio_v1_metadata();
         let a = blocking(move || files::read_agreement(&drives, &b, &k, quorum, xl_json)).await?.map_err(backend)?;
-        if a.meta.as_ref().is_some_and(|m| m.versions.iter().any(is_xl_json_version)) {
+        if has_xl_json(a.meta.as_ref()) {
             // MinIO's per-drive xl.json files are MinIO's to heal.
             return Ok(false);
         }
@@ -297,7 +302,7 @@ impl LegacyStore {
         if a.agreeing == a.online {
             return Ok(false);
         }
-        self.write_xl(set, bucket, key, m).await?;
+        self.write_xl(set, bucket, key, m, false).await?;
         Ok(true)
     }
 
@@ -337,6 +342,7 @@ impl LegacyStore {
         self.check_new_key(&obj.bucket, &obj.key).await?;
         let _g = self.lock_of(&obj.bucket, &obj.key).write().await;
         let (set, m) = self.read_xl(&obj.bucket, &obj.key).await?;
+        let from_json = has_xl_json(m.as_ref());
         let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() });
         let current = Self::versions_of(&obj.bucket, &obj.key, set, &m);
         let live = current.first().filter(|c| !c.delete_marker);
@@ -358,7 +364,7 @@ impl LegacyStore {
             m.inline.remove(&key);
         }
         self.add_version(&mut m, set, &obj, 0);
-        self.write_xl(set, &obj.bucket, &obj.key, m).await?;
+        self.write_xl(set, &obj.bucket, &obj.key, m, from_json).await?;
         Ok(replaced)
     }
 
@@ -367,13 +373,14 @@ impl LegacyStore {
         self.get_bucket(bucket).await?;
         let _g = self.lock_of(bucket, key).write().await;
         let (set, m) = self.read_xl(bucket, key).await?;
+        let from_json = has_xl_json(m.as_ref());
         let Some(mut m) = m else { return Ok(None) };
         let current = Self::versions_of(bucket, key, set, &m);
         let Some(i) = current.iter().position(|c| c.version_id == version_id) else { return Ok(None) };
         let inline_key = m.versions[i].version_id.clone().unwrap_or_else(|| metadata::NULL_VERSION.into());
         m.versions.remove(i);
         m.inline.remove(&inline_key);
-        self.write_xl(set, bucket, key, m).await?;
+        self.write_xl(set, bucket, key, m, from_json).await?;
         Ok(Some(current[i].clone()))
     }
 }
@@ -799,14 +806,12 @@ impl MetadataStore for LegacyStore {
             let at = m.versions.len();
             self.add_version(&mut m, set, obj, at);
         }
-        if let Some(old) = &old
-            && old.versions.iter().any(is_xl_json_version)
-            && m.versions == old.versions
-        {
+        let from_json = has_xl_json(old.as_ref());
+        if from_json && old.as_ref().is_some_and(|o| m.versions == o.versions) {
             // Exactly the key MinIO keeps in xl.json: nothing to write.
             return Ok(());
         }
-        self.write_xl(set, bucket, key, m).await
+        self.write_xl(set, bucket, key, m, from_json).await
     }
 
     async fn keys_after(&self, bucket: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
