@@ -882,14 +882,14 @@ impl EcStore {
     }
 }
 
-/// Where pruning of empty parent folders stops (relative to a drive): the bucket id's folder
-/// (KV layout) or the bucket's (keyed layout).
 /// A MinIO v1 object read from `xl.json`: its shard files are in the object's folder itself
 /// (no data dir). Only read, and freed file by file, never written or removed as a folder.
 fn is_xl_json_layout(layout: &ErasureLayout) -> bool {
     layout.data_dir.is_empty() && layout.bucket_id.is_none() && layout.algorithm == ALGORITHM_MINIO
 }
 
+/// Where pruning of empty parent folders stops (relative to a drive): the bucket id's folder
+/// (KV layout) or the bucket's (keyed layout).
 fn removal_root(bucket_id: Option<&str>, bucket: &str) -> PathBuf {
     match bucket_id {
         Some(id) => paths::bucket_data_root(Path::new(""), id),
