@@ -140,8 +140,7 @@ impl ReadTarget {
         }
         match &ps.minio {
             Some(c) => {
-                let block = c.decode(&mut shards, block_len, b).map_err(|err| StoreError::Erasure(err.to_string()))?;
-                out.extend_from_slice(&block);
+                c.decode_into(&mut shards, block_len, b, out).map_err(|err| StoreError::Erasure(err.to_string()))?;
             }
             None => {
                 e.reconstruct_data(&mut shards)?;

@@ -65,13 +65,27 @@ impl Codec {
     /// The block of `block_len` bytes from its shards in shard order (`None`: missing or
     /// failed its bitrot check), rebuilding missing data shards from any `data` present.
     pub fn decode(&self, shards: &mut [Option<Vec<u8>>], block_len: usize, block: u64) -> Result<Vec<u8>, MinioError> {
+        let mut out = Vec::with_capacity(block_len);
+        self.decode_into(shards, block_len, block, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`Codec::decode`], appending the block to `out` (a reader's buffer, reused from
+    /// block to block). On error `out` is left as it was.
+    pub fn decode_into(
+        &self,
+        shards: &mut [Option<Vec<u8>>],
+        block_len: usize,
+        block: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MinioError> {
         let healthy = shards.iter().filter(|s| s.is_some()).count();
         if shards.len() != self.total() || healthy < self.data {
             return Err(MinioError::Quorum { block, healthy, needed: self.data });
         }
         let len = self.shard_len(block_len);
         if len == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         if shards.iter().flatten().any(|s| s.len() != len) {
             return Err(MinioError::Decode(format!("block {block}: a shard is not {len} bytes")));
@@ -80,15 +94,17 @@ impl Codec {
             let rs = self.rs.as_ref().ok_or(MinioError::Quorum { block, healthy, needed: self.data })?;
             rs.reconstruct_data(shards).map_err(|e| MinioError::Decode(format!("block {block}: {e:?}")))?;
         }
-        let mut out = Vec::with_capacity(len * self.data);
+        let rebuilt: usize = shards[..self.data].iter().flatten().map(Vec::len).sum();
+        if rebuilt < block_len {
+            return Err(MinioError::Decode(format!("block {block}: rebuilt {rebuilt} of {block_len} bytes")));
+        }
+        let mut left = block_len;
         for s in shards[..self.data].iter().flatten() {
-            out.extend_from_slice(s);
+            let n = s.len().min(left);
+            out.extend_from_slice(&s[..n]);
+            left -= n;
         }
-        if out.len() < block_len {
-            return Err(MinioError::Decode(format!("block {block}: rebuilt {} of {block_len} bytes", out.len())));
-        }
-        out.truncate(block_len);
-        Ok(out)
+        Ok(())
     }
 }
 
