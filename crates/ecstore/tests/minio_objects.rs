@@ -90,8 +90,8 @@ async fn read(ec: &EcStore, legacy: &LegacyStore, range: std::ops::Range<u64>) -
     Ok(out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_legacy_track_serves_minio_format_objects() {
+/// 12 fresh drive folders, the legacy store on them, and its bucket `bucket`.
+async fn legacy_store(versioning: Versioning) -> (tempfile::TempDir, Vec<PathBuf>, Arc<EcStore>, LegacyStore) {
     let root = tempfile::tempdir().unwrap();
     let drives: Vec<PathBuf> = (1..=12).map(|i| root.path().join(format!("drive{i}"))).collect();
     let ec = Arc::new(EcStore::open(&drives, 1 << 20).unwrap());
@@ -102,10 +102,16 @@ async fn the_legacy_track_serves_minio_format_objects() {
         owner: "o".into(),
         created_ns: 1,
         location: None,
-        versioning: Versioning::Unversioned,
+        versioning,
         deleting: false,
     };
     legacy.create_bucket(info).await.unwrap();
+    (root, drives, ec, legacy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_track_serves_minio_format_objects() {
+    let (_root, drives, ec, legacy) = legacy_store(Versioning::Unversioned).await;
     let body: Vec<u8> = (0..(3 << 20) + 12_345u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     place_minio_object(&drives, &body);
 
@@ -252,20 +258,7 @@ fn place_v1_object(drives: &[PathBuf], bucket: &str, key: &str, body: &[u8]) {
 /// number, and deleting the null version removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minio_v1_versions_in_xl_meta_are_served_and_kept() {
-    let root = tempfile::tempdir().unwrap();
-    let drives: Vec<PathBuf> = (1..=12).map(|i| root.path().join(format!("drive{i}"))).collect();
-    let ec = Arc::new(EcStore::open(&drives, 1 << 20).unwrap());
-    let legacy = LegacyStore::new(ec.clone());
-    let info = BucketInfo {
-        name: "bucket".into(),
-        id: metadata::clock::new_bucket_id(),
-        owner: "o".into(),
-        created_ns: 1,
-        location: None,
-        versioning: Versioning::Enabled,
-        deleting: false,
-    };
-    legacy.create_bucket(info).await.unwrap();
+    let (_root, drives, ec, legacy) = legacy_store(Versioning::Enabled).await;
     let body: Vec<u8> = (0..(12 << 20) + 777u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
     place_v1_object(&drives, "bucket", KEY, &body);
 
