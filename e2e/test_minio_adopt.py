@@ -34,6 +34,13 @@ def read_all(c, bucket, key):
     return c.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def read_model(c, model):
+    """Every `bucket/key` of `model` reads back as its bytes."""
+    for k, body in model.items():
+        bucket, key = k.split("/", 1)
+        assert read_all(c, bucket, key) == body, k
+
+
 def test_a_minio_deployment_is_adopted_read_written_in_minio_format_and_migrated(tmp_path):
     dep = md.Deployment(str(tmp_path / "minio"), sets=1, per_set=5)
     dep.write_formats()
@@ -97,9 +104,7 @@ def test_a_minio_deployment_is_adopted_read_written_in_minio_format_and_migrated
         assert len(copies[0][1]) == 2, "MinIO's null version is kept beside the new one"
         s.start()
         c = s.client()
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
         assert read_all_version(c, "photos", "small.txt", "null") == b"hello MinIO"
 
         # The migration, under a writer, to complete.
@@ -145,15 +150,11 @@ def test_a_minio_deployment_is_adopted_read_written_in_minio_format_and_migrated
         assert not info["adopted"]["minio_writes"], "our own format after complete"
         c.put_object(Bucket="photos", Key="after/complete", Body=b"ours")
         model["photos/after/complete"] = b"ours"
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
         s.stop()
         s.start()
         c = s.client()
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
     finally:
         s.cleanup()
 

@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 
 import minio_deploy as md
-from test_minio_adopt import adopted_server, read_all
+from test_minio_adopt import adopted_server, read_all, read_model
 
 
 def meta_files(dep, bucket, key):
@@ -79,9 +79,7 @@ def test_minio_v1_objects_are_served_replaced_and_migrated(tmp_path):
         assert listed == ["a.txt", "blake.bin", "converted.bin", "dir/big.bin", "empty", "modern.txt", "multi.bin"]
         top = c.list_objects_v2(Bucket="old", Delimiter="/")
         assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["dir/"], top
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
         h = c.head_object(Bucket="old", Key="multi.bin")
         assert h["ContentLength"] == len(model["old/multi.bin"]) and h["ETag"].endswith('-2"'), h
         assert h["ContentType"] == "application/x-v1"
@@ -125,9 +123,7 @@ def test_minio_v1_objects_are_served_replaced_and_migrated(tmp_path):
         s.stop()
         s.start()
         c = s.client()
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
 
         # Migrated to the KV: still read, and MinIO's files are still where MinIO keeps them.
         for phase in ("canary", "fullout"):
@@ -138,9 +134,7 @@ def test_minio_v1_objects_are_served_replaced_and_migrated(tmp_path):
         s.admin("migration", "phase", "kv_primary")
         s.admin("migration", "phase", "complete")
         c = s.client()
-        for k, body in model.items():
-            bucket, key = k.split("/", 1)
-            assert read_all(c, bucket, key) == body, k
+        read_model(c, model)
         assert error_of(lambda: c.get_object(Bucket="old", Key="blake.bin"))[0] == 501
         c.delete_object(Bucket="vers", Key="x.bin", VersionId="null")
         assert error_of(lambda: c.head_object(Bucket="vers", Key="x.bin"))[0] == 404
