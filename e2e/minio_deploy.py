@@ -78,15 +78,17 @@ def hash_order(bucket_object, n):
 class Deployment:
     """`sets` x `per_set` drives under `root` (drive folders d1, d2, ... in set order)."""
 
-    def __init__(self, root, sets, per_set, seed=1, distribution="SIPMOD+PARITY"):
+    def __init__(self, root, sets, per_set, seed=1, distribution="SIPMOD+PARITY", id=None, parity=None):
+        """`id` and `parity`: a pool added to a deployment keeps its id and its first pool's
+        parity (see `Pools`); the drive uuids come from `seed`."""
         self.root = root
         self.distribution = distribution
         self.sets, self.per_set = sets, per_set
-        self.id = str(uuid.UUID(int=(seed * 0x9E3779B97F4A7C15) % (1 << 128), version=4))
+        self.id = id or str(uuid.UUID(int=(seed * 0x9E3779B97F4A7C15) % (1 << 128), version=4))
         self.uuids = [[str(uuid.UUID(int=(seed << 64) + s * 100 + i + 1, version=4)) for i in range(per_set)]
                       for s in range(sets)]
         self.drives = [os.path.join(root, f"d{i + 1}") for i in range(sets * per_set)]
-        self.parity = default_parity(per_set)
+        self.parity = default_parity(per_set) if parity is None else parity
         self.data = per_set - self.parity
 
     def write_formats(self):
@@ -254,3 +256,79 @@ class Deployment:
             out += mf.read_part(shards, size, data, parity, obj["EcBSize"])
         assert len(out) == obj["Size"], (bucket, key, len(out), obj["Size"])
         return out, obj, header, copies
+
+
+def pool_bin(pools):
+    """MinIO's `pool.bin` bytes: `pools` as (command line, decommission) with decommission
+    None or one of "running", "complete", "failed", "canceled" (msgp's field names)."""
+    import msgpack
+
+    def ts(secs):
+        return msgpack.ExtType(5, struct.pack(">qI", secs, 0))
+
+    pls = []
+    for i, (cmdline, dec) in enumerate(pools):
+        d = None
+        if dec:
+            d = {"st": ts(1_760_000_000), "ss": 0, "ts": 0, "cs": 0, "cmp": dec == "complete", "fl": dec == "failed",
+                 "cnl": dec == "canceled", "bkts": [], "dbkts": [], "bkt": "", "pfx": "", "obj": "",
+                 "id": 0, "idf": 0, "bd": 0, "bf": 0}
+        pls.append({"id": i, "cl": cmdline, "lu": ts(1_760_000_000), "dec": d})
+    return struct.pack("<HH", 1, 1) + msgpack.packb({"v": 1, "pls": pls}, use_bin_type=True)
+
+
+class Pools:
+    """A MinIO deployment of several pools (as `minio server POOL1 POOL2 ...` grows one):
+    `shapes` as (sets, drives per set) for each pool, each under `root/p<n>/d1, d2, ...`,
+    one deployment id, every pool's objects coded with the first pool's parity, each pool
+    placing keys by its own SipHash over its own sets. `args[n]` is pool n's drive argument
+    (MinIO's command line of the pool)."""
+
+    def __init__(self, root, shapes, seed=11):
+        first = Deployment(os.path.join(root, "p1"), shapes[0][0], shapes[0][1], seed=seed)
+        self.pools = [first]
+        for n, (sets, per_set) in enumerate(shapes[1:], start=2):
+            self.pools.append(Deployment(os.path.join(root, f"p{n}"), sets, per_set, seed=seed * 100 + n,
+                                         id=first.id, parity=first.parity))
+        self.id = first.id
+        self.args = [os.path.join(p.root, "d{1...%d}" % len(p.drives)) for p in self.pools]
+
+    @property
+    def drives(self):
+        return [d for p in self.pools for d in p.drives]
+
+    def write_formats(self):
+        for p in self.pools:
+            p.write_formats()
+
+    def make_bucket(self, bucket, **kw):
+        """The bucket folder on every drive of every pool, its `.metadata.bin` on pool 1."""
+        self.pools[0].make_bucket(bucket, **kw)
+        for p in self.pools[1:]:
+            for d in p.drives:
+                os.makedirs(os.path.join(d, bucket), exist_ok=True)
+
+    def write_pool_bin(self, decommission=None, cmdlines=None):
+        """`pool.bin` on every pool, as MinIO saves it: `decommission` maps a pool index to
+        its decommission state."""
+        body = pool_bin([(c, (decommission or {}).get(i)) for i, c in enumerate(cmdlines or self.args)])
+        for p in self.pools:
+            p.put(MINIO_SYS, "config/pool.bin", body, inline=True, mtime_ns=1_760_000_000_000_000_000 + len(body))
+
+    def holding(self, bucket, key):
+        """The pools whose set (the one the key hashes to there) has the key's xl.meta."""
+        return [i for i, p in enumerate(self.pools)
+                if any(os.path.exists(os.path.join(object_dir(d, bucket, key), "xl.meta"))
+                       for d in p.set_drives(p.set_of(key)))]
+
+    def read_object(self, bucket, key):
+        """`bucket/key` decoded from the pool whose copy is newest, as MinIO reads it; with
+        that pool's index."""
+        best = None
+        for i in self.holding(bucket, key):
+            got = self.pools[i].read_object(bucket, key)
+            if best is None or got[1]["MTime"] > best[1][1]["MTime"]:
+                best = (i, got)
+        assert best, f"{bucket}/{key} on no pool"
+        return best[1], best[0]
+

@@ -158,10 +158,10 @@ impl S3Route for AdminRoute {
                     objects,
                     heal_queue: app.ec.heal_queue_len(),
                     nodes: nodes_of(app, &drives),
-                    pools: app.cfg.topology.pools.clone(),
-                    adopted: app.adopted.as_ref().map(|(report, buckets)| Adopted {
-                        report: report.clone(),
-                        buckets: buckets.lock().map(|b| b.clone()).unwrap_or_default(),
+                    pools: app.ec.pool_sets(),
+                    adopted: app.adopted.as_ref().map(|a| Adopted {
+                        report: a.current_report(),
+                        buckets: a.buckets.lock().map(|b| b.clone()).unwrap_or_default(),
                         minio_writes: app.ec.minio_writes(),
                     }),
                 };

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ecstore::legacy::minio_buckets::BucketImport;
 use ecstore::{EcStore, HealJobs, HealTargets};
 use metadata::dualtrack::jobs::Jobs;
 use metadata::dualtrack::migrator::Migrator;
@@ -47,8 +46,8 @@ pub struct App {
     pub runner: Arc<metadata::background::Runner>,
     /// A cluster node's internode port (shard RPC, Raft).
     pub internode: Option<crate::node::Internode>,
-    /// The MinIO deployment adopted on the drives, and its buckets as imported at start.
-    pub adopted: Option<(ecstore::adopt::AdoptionReport, Arc<std::sync::Mutex<Vec<BucketImport>>>)>,
+    /// The MinIO deployment adopted on the drives: its report, buckets and pools.
+    pub adopted: Option<crate::adoption::AdoptedState>,
     _lock: std::fs::File,
 }
 
@@ -100,58 +99,6 @@ impl KvHandle {
     }
 }
 
-/// Imports again (after 2 s, then less often) the MinIO buckets whose record could not be written at start
-/// (a cluster node starting before the others has no write quorum), until none is left.
-fn retry_bucket_imports(
-    legacy: Arc<ecstore::legacy::store::LegacyStore>,
-    imports: Arc<std::sync::Mutex<Vec<BucketImport>>>,
-    owner: String,
-) {
-    let pending = |i: &std::sync::Mutex<Vec<BucketImport>>| -> Vec<String> {
-        i.lock().map(|v| v.iter().filter(|b| b.pending.is_some()).map(|b| b.name.clone()).collect()).unwrap_or_default()
-    };
-    if pending(&imports).is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut wait = std::time::Duration::from_secs(2);
-        loop {
-            tokio::time::sleep(wait).await;
-            // Doubling up to a minute: a bucket that keeps failing does not flood the log.
-            wait = (wait * 2).min(std::time::Duration::from_secs(60));
-            let names = pending(&imports);
-            if names.is_empty() {
-                return;
-            }
-            let done = legacy.import_minio_buckets(&names, &owner).await;
-            if let Ok(mut v) = imports.lock() {
-                for d in done {
-                    if let Some(slot) = v.iter_mut().find(|b| b.name == d.name) {
-                        *slot = d;
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// On a node of an adopted cluster: once the migration is complete (the phase changed
-/// through any node, stored in the replicated KV), new objects take this server's format.
-fn watch_for_complete(kv: Arc<dyn Kv>, ec: Arc<EcStore>) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            if let Ok(Some((s, _))) = MigrationState::load(kv.as_ref()).await
-                && s.phase == metadata::dualtrack::Phase::Complete
-            {
-                ec.set_minio_writes(false);
-                tracing::info!("the migration is complete: new objects are written in this server's format");
-                return;
-            }
-        }
-    });
-}
-
 impl App {
     pub async fn open(cfg: Config) -> Result<Arc<Self>, String> {
         let h = KvHandle::open(&cfg).await?;
@@ -159,16 +106,30 @@ impl App {
     }
 
     /// Opens the drives and the metadata stores over an opened KV.
-    pub async fn open_with(cfg: Config, h: KvHandle) -> Result<Arc<Self>, String> {
+    pub async fn open_with(mut cfg: Config, h: KvHandle) -> Result<Arc<Self>, String> {
         let KvHandle { lock, kv, life: kv_life, internode } = h;
         let specs = crate::node::drive_specs(&cfg, internode.as_ref());
+        let minio = match &mut cfg.adoption {
+            Some(a) => crate::adoption::resolve_formats(a, &specs, &cfg.topology).await?,
+            None => Vec::new(),
+        };
+        if !minio.is_empty() {
+            crate::adoption::precheck_pool_meta(
+                specs.clone(),
+                minio.clone(),
+                &cfg.topology.pool_args,
+                ecstore::DEFAULT_BLOCK_SIZE,
+            )
+            .await?;
+        }
         let opts = ecstore::StoreOptions {
             block_size: ecstore::DEFAULT_BLOCK_SIZE,
             free_delay: cfg.limits.free_delay,
             io_timeout: cfg.limits.idle_timeout,
             pools: cfg.topology.pools.clone(),
             require_quorum: cfg.cluster.is_none(),
-            minio: cfg.adoption.as_ref().map(|a| a.format.clone()),
+            read_only: false,
+            minio,
         };
         let new_id = match (&cfg.cluster, &cfg.replication) {
             (Some(_), Some(r)) => cfg.topology.deployment_id(&r.cluster_id),
@@ -220,19 +181,7 @@ impl App {
             );
         }
         if let Some(a) = &cfg.adoption {
-            let r = &a.report;
-            tracing::info!(
-                deployment = %r.deployment_id, sets = r.sets, drives_per_set = r.drives_per_set,
-                data = r.data, parity = r.parity, distribution = %r.distribution,
-                buckets = r.buckets.len(), objects = r.objects, objects_capped = r.objects_capped,
-                "adopting the MinIO deployment on the drives"
-            );
-            for u in &r.unclaimed {
-                tracing::warn!(minio_drive = %u, "no drive given carries this MinIO drive: its position is empty or replaced");
-            }
-            for o in &r.other_drives {
-                tracing::warn!(drive = %o, "drive without this deployment's MinIO format");
-            }
+            crate::adoption::log_report(&a.report);
             if !dual_on && cfg.engine == Engine::Kv {
                 return Err("the drives hold a MinIO deployment, whose metadata is in xl.meta: start with RUSTFS_METADATA_ENGINE=legacy (and migrate to the KV with `rustfs-admin migration`)".into());
             }
@@ -293,17 +242,11 @@ impl App {
         let complete = dual.as_ref().is_some_and(|d| d.router.state().phase == metadata::dualtrack::Phase::Complete);
         ec.set_minio_writes(cfg.adoption.is_some() && !complete);
         if cfg.adoption.is_some() && cfg.cluster.is_some() && !complete {
-            watch_for_complete(kv.clone(), ec.clone());
+            crate::adoption::watch_for_complete(kv.clone(), ec.clone());
         }
         let adopted = match (&cfg.adoption, &legacy) {
             (Some(a), Some(l)) => {
-                for n in &a.report.not_imported {
-                    tracing::warn!(what = %n, "not imported from MinIO");
-                }
-                let imports = l.import_minio_buckets(&a.report.buckets, &cfg.root.access_key).await;
-                let imports = Arc::new(std::sync::Mutex::new(imports));
-                retry_bucket_imports(l.clone(), imports.clone(), cfg.root.access_key.clone());
-                Some((a.report.clone(), imports))
+                Some(crate::adoption::start(a, l, &ec, &cfg.topology.pool_args, &cfg.root.access_key).await?)
             }
             _ => None,
         };

@@ -193,53 +193,56 @@ pub struct Config {
 
 /// A MinIO deployment found on the drives given.
 enum Found {
-    /// One node's drives (bare paths), ordered by their MinIO uuids.
-    Local(ecstore::adopt::Adoption),
-    /// A cluster's drive list (`http://host:port/path`), in MinIO's endpoint order, with
-    /// MinIO's format as this machine's drive folders carry it; the adoption report is
-    /// taken once this node is known.
-    Cluster(ecstore::topology::Topology, ecstore::minio::MinioFormat),
+    /// One node's drives (bare paths), each pool's ordered by their MinIO uuids.
+    Local(ecstore::adopt::Adoption, Vec<Vec<String>>),
+    /// A cluster's drive list (`http://host:port/path`), in MinIO's endpoint order pool by
+    /// pool; the adoption report is taken once this node is known.
+    Cluster(ecstore::topology::Topology),
 }
 
-/// A MinIO deployment on the drives given (`--drives`, the file's `drives`, or a single
-/// `pools` entry): `None` when no drive carries MinIO's format.
+/// A MinIO deployment on the drives given (`--drives`, the file's `drives`, or its `pools`;
+/// several pools as MinIO takes them: one argument with ellipses each): `None` when no
+/// drive carries MinIO's format.
 fn detect_minio(args: &[String], drives: &[String], pools: &[Vec<String>]) -> Result<Option<Found>, String> {
-    let list: &[String] = match (args, drives, pools.first()) {
-        ([_, ..], _, _) => args,
-        (_, [_, ..], _) => drives,
-        (_, _, Some(first)) => first,
+    let groups: Vec<Vec<String>> = match (args, drives) {
+        ([_, ..], _) => ecstore::topology::Topology::group_args(args)?,
+        (_, [_, ..]) => ecstore::topology::Topology::group_args(drives)?,
+        _ if !pools.is_empty() => pools.to_vec(),
         _ => return Ok(None),
     };
-    let mut expanded = Vec::new();
-    for a in list {
-        expanded.extend(ecstore::topology::expand(a)?);
+    let mut expanded: Vec<Vec<String>> = Vec::new();
+    for g in &groups {
+        let mut e = Vec::new();
+        for a in g {
+            e.extend(ecstore::topology::expand(a)?);
+        }
+        expanded.push(e);
     }
-    if expanded.iter().any(|e| e.contains("://")) {
-        // A cluster: the folders of this machine that the list names carry MinIO's format
-        // (the same sets on every drive of the deployment) if it is one.
-        let mut seen = std::collections::BTreeSet::new();
+    let adopting = |e: String| format!("adopting the MinIO deployment on the drives: {e}");
+    if expanded.iter().flatten().any(|e| e.contains("://")) {
+        // A cluster: the folders of this machine that each pool names carry MinIO's format
+        // (the same sets on every drive of a pool) if it is one; a pool without a folder
+        // here is read from another node's drives when the drives are opened.
+        let mut per_set = Vec::new();
         for e in &expanded {
-            if let Some(path) = e.strip_prefix("http://").and_then(|r| r.find('/').map(|i| &r[i..])) {
-                seen.insert(PathBuf::from(path));
+            let mut seen = std::collections::BTreeSet::new();
+            for d in e {
+                if let Some(path) = d.strip_prefix("http://").and_then(|r| r.find('/').map(|i| &r[i..])) {
+                    seen.insert(PathBuf::from(path));
+                }
             }
+            let local: Vec<PathBuf> = seen.into_iter().filter(|p| p.is_dir()).collect();
+            per_set.push(ecstore::adopt::cluster_format(&local)?.map(|f| f.drives_per_set()));
         }
-        let local: Vec<PathBuf> = seen.into_iter().filter(|p| p.is_dir()).collect();
-        let Some(format) = ecstore::adopt::cluster_format(&local)? else { return Ok(None) };
-        if pools.len() > 1 {
-            return Err("adopting a MinIO deployment of several pools is not supported yet: give its one pool".into());
+        if per_set.iter().all(Option::is_none) {
+            return Ok(None);
         }
-        let topology = ecstore::topology::Topology::minio(list, format.drives_per_set())
-            .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))?;
-        return Ok(Some(Found::Cluster(topology, format)));
+        let topology = ecstore::topology::Topology::minio(&groups, &per_set).map_err(adopting)?;
+        return Ok(Some(Found::Cluster(topology)));
     }
-    if !pools.is_empty() {
-        // One node's drives given as pools are not adopted (MinIO has no such form).
-        return Ok(None);
-    }
-    let paths: Vec<PathBuf> = expanded.into_iter().map(PathBuf::from).collect();
-    ecstore::adopt::detect(&paths)
-        .map(|a| a.map(Found::Local))
-        .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))
+    let paths: Vec<Vec<PathBuf>> = expanded.into_iter().map(|e| e.into_iter().map(PathBuf::from).collect()).collect();
+    let args: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
+    ecstore::adopt::detect(&paths, &args).map(|a| a.map(|a| Found::Local(a, groups))).map_err(adopting)
 }
 
 /// The adoption report of this node of an adopted cluster (its own drives, by position).
@@ -251,9 +254,13 @@ fn adopt_cluster(topology: &ecstore::topology::Topology, me: &str) -> Result<ecs
         .filter(|(_, e)| e.node.as_deref() == Some(me))
         .map(|(i, e)| (i, e.path.clone()))
         .collect();
-    ecstore::adopt::detect_cluster(&mine, topology.drives.len())
+    let mut a = ecstore::adopt::detect_cluster(&mine, &topology.pool_ranges())
         .map_err(|e| format!("adopting the MinIO deployment on the drives: {e}"))?
-        .ok_or_else(|| format!("none of the drives of this node ({me}) carries the MinIO deployment's format.json"))
+        .ok_or_else(|| format!("none of the drives of this node ({me}) carries the MinIO deployment's format.json"))?;
+    if let Some(formats) = a.known_formats() {
+        a.complete(formats, &topology.pool_args);
+    }
+    Ok(a)
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
@@ -278,9 +285,11 @@ impl Config {
             return Err("give the drives as `drives` or as `pools` in the config file, not both".into());
         }
         let found = detect_minio(&args.drives, &file.drives, &file.pools)?;
-        let topology = if let Some(Found::Local(a)) = &found {
-            Ok(ecstore::topology::Topology::adopted(&a.drives, a.report.sets))
-        } else if let Some(Found::Cluster(t, _)) = &found {
+        let topology = if let Some(Found::Local(a, groups)) = &found {
+            let pools: Vec<(usize, usize)> =
+                a.formats.iter().flatten().map(|f| (f.xl.sets.len() * f.drives_per_set(), f.xl.sets.len())).collect();
+            Ok(ecstore::topology::Topology::adopted(&a.drives, &pools, groups))
+        } else if let Some(Found::Cluster(t)) = &found {
             Ok(t.clone())
         } else if !args.drives.is_empty() {
             ecstore::topology::Topology::parse(&args.drives)
@@ -345,17 +354,10 @@ impl Config {
         let cluster =
             crate::cluster_config::resolve(&topology, args.cluster, file.node, file.internode_port, &address)?;
         let adoption = match found {
-            Some(Found::Local(a)) => Some(a),
-            Some(Found::Cluster(t, format)) => {
+            Some(Found::Local(a, _)) => Some(a),
+            Some(Found::Cluster(t)) => {
                 let me = cluster.as_ref().map(|c| c.me.clone()).unwrap_or_default();
-                let a = adopt_cluster(&t, &me)?;
-                if !a.format.same_deployment(&format) {
-                    return Err(format!(
-                        "this node's drives carry MinIO deployment {}, the drive list's folders on this machine {}",
-                        a.format.id, format.id
-                    ));
-                }
-                Some(a)
+                Some(adopt_cluster(&t, &me)?)
             }
             None => None,
         };

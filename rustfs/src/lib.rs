@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod admin_query;
+pub mod adoption;
 pub mod app;
 pub mod bench;
 pub mod cluster_admin;

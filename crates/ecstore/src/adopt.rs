@@ -1,20 +1,24 @@
 //! Adopting a MinIO deployment in place: finds MinIO's `.minio.sys/format.json` on the
-//! drives given, checks that they describe one deployment whose drive count matches, and
-//! orders the drives as MinIO's sets do (by each drive's uuid, whatever the order of the
-//! arguments, as MinIO itself places them). Drives without MinIO's format (a replaced drive,
-//! one of another deployment) take the positions no drive claims, in argument order, and
-//! are then formatted or refused by `drives`. A cluster's drives keep their places in
-//! MinIO's endpoint order instead (`detect_cluster`). It also takes stock of what is adopted
-//! (buckets, an object count estimate) for the start-up log and `rustfs-admin info`.
+//! drives of each pool given (MinIO's pools share the deployment id; each pool has its own
+//! sets, set size and distribution), checks that they describe one deployment whose drive
+//! counts match, and orders each pool's drives as MinIO's sets do (by each drive's uuid,
+//! whatever the order of the arguments, as MinIO itself places them). Drives without
+//! MinIO's format (a replaced drive, one of another deployment) take the positions no drive
+//! of their pool claims, in argument order, and are then formatted or refused by `drives`.
+//! A cluster's drives keep their places in MinIO's endpoint order instead
+//! (`detect_cluster`). It also takes stock of what is adopted (pools, buckets, an object
+//! count estimate) for the start-up log and `rustfs-admin info`.
 //!
 //! This module only reads: it must never write to a drive (formats are written by
 //! `drives`, bucket records by the legacy store) nor touch MinIO's files.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::disk::DiskIo;
 use crate::drives::{FORMAT_FILE, Format, SYS_DIR};
 use crate::minio::MinioFormat;
 use crate::minio::format::{FORMAT_FILE as MINIO_FORMAT_FILE, MINIO_SYS};
@@ -23,12 +27,17 @@ use crate::minio::format::{FORMAT_FILE as MINIO_FORMAT_FILE, MINIO_SYS};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AdoptionReport {
     pub deployment_id: String,
+    /// The first pool's distribution algorithm, set size and code of new objects (each
+    /// pool's are in `pools`); `sets`: the sets of every pool.
     pub distribution: String,
     pub sets: usize,
     pub drives_per_set: usize,
     /// Data and parity shards of new objects (MinIO's default for the set size).
     pub data: usize,
     pub parity: usize,
+    /// Each pool, in pool order.
+    #[serde(default)]
+    pub pools: Vec<PoolReport>,
     /// MinIO drive uuids no drive given carries (missing, or replaced by an empty drive).
     pub unclaimed: Vec<String>,
     /// Drives given that carry no MinIO format of this deployment, with why.
@@ -42,13 +51,77 @@ pub struct AdoptionReport {
     pub not_imported: Vec<String>,
 }
 
+/// One pool of an adopted deployment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PoolReport {
+    /// The pool's drive arguments, as MinIO's command line gave them.
+    pub args: String,
+    pub sets: usize,
+    pub drives_per_set: usize,
+    pub distribution: String,
+    /// Data and parity shards of new objects on the pool (MinIO's parity is the first
+    /// pool's default, for every pool).
+    pub data: usize,
+    pub parity: usize,
+    /// `active`, or why the pool takes no new objects (MinIO's decommission).
+    pub state: String,
+}
+
+impl PoolReport {
+    /// A pool of `format`'s sets, with MinIO's parity `parity` (the first pool's default).
+    pub fn of(format: &MinioFormat, args: &str, parity: usize) -> Self {
+        let per_set = format.drives_per_set();
+        Self {
+            args: args.to_string(),
+            sets: format.xl.sets.len(),
+            drives_per_set: per_set,
+            distribution: format.xl.distribution_algo.clone(),
+            data: per_set.saturating_sub(parity),
+            parity,
+            state: "active".into(),
+        }
+    }
+}
+
 /// A MinIO deployment found on the drives.
 #[derive(Debug, Clone)]
 pub struct Adoption {
-    pub format: MinioFormat,
-    /// The drives in MinIO's set order (set by set); on a cluster, this node's drives only.
+    /// MinIO's format of each pool, in pool order (on a cluster, `None` for a pool none of
+    /// this node's drives is in: it is read from another node's drive when the drives are
+    /// opened, see [`Adoption::complete`]).
+    pub formats: Vec<Option<MinioFormat>>,
+    /// The drives in MinIO's set order (set by set, pool by pool); on a cluster, this
+    /// node's drives only.
     pub drives: Vec<PathBuf>,
     pub report: AdoptionReport,
+}
+
+impl Adoption {
+    /// The formats of every pool, once each is known.
+    pub fn known_formats(&self) -> Option<Vec<MinioFormat>> {
+        self.formats.iter().cloned().collect()
+    }
+
+    /// Completes the adoption with the format of every pool (`formats`, those this node
+    /// knew first among them) and the pools' arguments: fills the report's pools.
+    pub fn complete(&mut self, formats: Vec<MinioFormat>, args: &[String]) {
+        let parity = formats.first().map_or(0, |f| crate::minio::format::default_parity(f.drives_per_set()));
+        let r = &mut self.report;
+        r.pools = formats
+            .iter()
+            .enumerate()
+            .map(|(i, f)| PoolReport::of(f, args.get(i).map_or("", String::as_str), parity))
+            .collect();
+        r.sets = r.pools.iter().map(|p| p.sets).sum();
+        if let Some(first) = formats.first() {
+            r.deployment_id = first.id.clone();
+            r.distribution = first.xl.distribution_algo.clone();
+            r.drives_per_set = first.drives_per_set();
+            r.data = r.drives_per_set.saturating_sub(parity);
+            r.parity = parity;
+        }
+        self.formats = formats.into_iter().map(Some).collect();
+    }
 }
 
 /// Most directory entries walked to estimate the object count.
@@ -105,6 +178,10 @@ fn drive_uuid(
 ) -> Option<String> {
     match f {
         Some(Ok(f)) if f.same_deployment(reference) => Some(f.xl.this.clone()),
+        Some(Ok(f)) if f.id == reference.id => {
+            other_drives.push(format!("{}: a drive of another pool of this MinIO deployment", p.display()));
+            None
+        }
         Some(Ok(f)) => {
             other_drives.push(format!("{}: MinIO deployment {}", p.display(), f.id));
             None
@@ -123,31 +200,51 @@ fn drive_uuid(
     }
 }
 
-fn check_count(reference: &MinioFormat, given: usize) -> Result<(), String> {
+fn check_count(reference: &MinioFormat, given: usize, pool: usize) -> Result<(), String> {
     let per_set = reference.drives_per_set();
     let total = reference.xl.sets.len() * per_set;
     if given != total {
         return Err(format!(
-            "MinIO's format.json describes {} sets of {per_set} drives ({total} in all); {given} drives given (give every drive of the deployment, as MinIO was started with)",
+            "MinIO's format.json of pool {} describes {} sets of {per_set} drives ({total} in all); {given} drives given (give every drive of the deployment, as MinIO was started with)",
+            pool + 1,
             reference.xl.sets.len(),
         ));
     }
     Ok(())
 }
 
-/// Looks for a MinIO deployment on `paths` (bare paths of this node). `Ok(None)`: no drive
-/// carries MinIO's format. An error when the drives found describe more than one deployment
-/// in equal numbers, name a different drive count, or two drives claim one uuid.
-pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
-    let Some((reference, found)) = reference(paths)? else { return Ok(None) };
-    check_count(&reference, paths.len())?;
+/// Checks that the pools' formats are one deployment's (one id) and different pools.
+fn check_pools(formats: &[&MinioFormat]) -> Result<(), String> {
+    let Some(first) = formats.first() else { return Ok(()) };
+    for (i, f) in formats.iter().enumerate().skip(1) {
+        if f.id != first.id {
+            return Err(format!("pool {} belongs to MinIO deployment {}, pool 1 to {}", i + 1, f.id, first.id));
+        }
+        if let Some(j) = formats[..i].iter().position(|g| g.xl.sets == f.xl.sets) {
+            return Err(format!(
+                "pools {} and {} are the same MinIO pool (the same drives given twice?)",
+                j + 1,
+                i + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One pool's drives in MinIO's set order, from `paths` (bare paths of this node): with
+/// `reference`, its format; unclaimed uuids and other drives added to the lists given.
+fn order_pool(
+    paths: &[PathBuf],
+    reference: &MinioFormat,
+    found: &Found,
+    unclaimed: &mut Vec<String>,
+    other_drives: &mut Vec<String>,
+) -> Result<Vec<PathBuf>, String> {
     let per_set = reference.drives_per_set();
-    let total = paths.len();
-    let mut slots: Vec<Option<PathBuf>> = vec![None; total];
+    let mut slots: Vec<Option<PathBuf>> = vec![None; paths.len()];
     let mut rest = Vec::new();
-    let mut other_drives = Vec::new();
-    for (p, f) in paths.iter().zip(&found) {
-        let uuid = drive_uuid(p, f, &reference, &mut other_drives);
+    for (p, f) in paths.iter().zip(found) {
+        let uuid = drive_uuid(p, f, reference, other_drives);
         match uuid.and_then(|u| reference.position_of(&u)) {
             Some((s, i)) => {
                 let at = s * per_set + i;
@@ -164,16 +261,44 @@ pub fn detect(paths: &[PathBuf]) -> Result<Option<Adoption>, String> {
             None => rest.push(p.clone()),
         }
     }
-    let unclaimed: Vec<String> = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_none())
-        .map(|(at, _)| reference.xl.sets[at / per_set][at % per_set].clone())
-        .collect();
+    unclaimed.extend(
+        slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_none())
+            .map(|(at, _)| reference.xl.sets[at / per_set][at % per_set].clone()),
+    );
     let mut rest = rest.into_iter();
-    let drives: Vec<PathBuf> = slots.into_iter().map(|s| s.or_else(|| rest.next()).unwrap_or_default()).collect();
-    let report = report(&reference, &drives, unclaimed, other_drives);
-    Ok(Some(Adoption { format: reference, drives, report }))
+    Ok(slots.into_iter().map(|s| s.or_else(|| rest.next()).unwrap_or_default()).collect())
+}
+
+/// Looks for a MinIO deployment on `pools` (each pool's drives: bare paths of this node;
+/// `args`, each pool's drive arguments for the report). `Ok(None)`: no drive carries
+/// MinIO's format. An error when a pool's drives describe more than one deployment in equal
+/// numbers, name a different drive count, or two drives claim one uuid; when some pools
+/// carry MinIO's format and others none; or when the pools are not one deployment's.
+pub fn detect(pools: &[Vec<PathBuf>], args: &[String]) -> Result<Option<Adoption>, String> {
+    let mut refs = Vec::new();
+    for paths in pools {
+        refs.push(reference(paths)?);
+    }
+    if refs.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    if let Some(i) = refs.iter().position(Option::is_none) {
+        return Err(format!("the drives of pool {} carry no MinIO format.json, those of the other pools do", i + 1));
+    }
+    let refs: Vec<(MinioFormat, Found)> = refs.into_iter().flatten().collect();
+    check_pools(&refs.iter().map(|(f, _)| f).collect::<Vec<_>>())?;
+    let (mut unclaimed, mut other_drives, mut drives) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (paths, (reference, found))) in pools.iter().zip(&refs).enumerate() {
+        check_count(reference, paths.len(), i)?;
+        drives.extend(order_pool(paths, reference, found, &mut unclaimed, &mut other_drives)?);
+    }
+    let formats: Vec<MinioFormat> = refs.into_iter().map(|(f, _)| f).collect();
+    let mut a = Adoption { formats: Vec::new(), report: report(&drives, unclaimed, other_drives), drives };
+    a.complete(formats, args);
+    Ok(Some(a))
 }
 
 /// The MinIO deployment most of `paths` (folders of this machine) describe, if any.
@@ -183,44 +308,116 @@ pub fn cluster_format(paths: &[PathBuf]) -> Result<Option<MinioFormat>, String> 
 
 /// Looks for a MinIO deployment of several nodes, from the drive folders of this node
 /// (`mine`: each with its position in MinIO's endpoint order, see
-/// `topology::Topology::minio`) and the deployment's drive count. A cluster's drives keep
-/// their positions (every node must place every drive alike, and a node cannot read the
-/// others' drives before they start): a drive of this node carrying another position's
-/// uuid is reported here, and refused when the drives are opened. `Ok(None)`: none of this
-/// node's drives carries MinIO's format.
-pub fn detect_cluster(mine: &[(usize, PathBuf)], total: usize) -> Result<Option<Adoption>, String> {
-    let paths: Vec<PathBuf> = mine.iter().map(|(_, p)| p.clone()).collect();
-    let Some((reference, found)) = reference(&paths)? else { return Ok(None) };
-    check_count(&reference, total)?;
-    let per_set = reference.drives_per_set();
+/// `topology::Topology::minio`) and the drive positions of each pool (`pools`, in order). A
+/// cluster's drives keep their positions (every node must place every drive alike, and a
+/// node cannot read the others' drives before they start): a drive of this node carrying
+/// another position's uuid is reported here, and refused when the drives are opened. The
+/// format of a pool none of this node's drives is in stays unknown (`None`) until then.
+/// `Ok(None)`: none of this node's drives carries MinIO's format.
+pub fn detect_cluster(mine: &[(usize, PathBuf)], pools: &[std::ops::Range<usize>]) -> Result<Option<Adoption>, String> {
     let (mut unclaimed, mut other_drives) = (Vec::new(), Vec::new());
-    for ((at, p), f) in mine.iter().zip(&found) {
-        let want = &reference.xl.sets[at / per_set][at % per_set];
-        match drive_uuid(p, f, &reference, &mut other_drives) {
-            Some(u) if u == *want => {}
-            Some(u) => {
-                other_drives.push(format!(
-                    "{}: MinIO drive {u}, but its place in the drive list is MinIO drive {want}'s (drives swapped?)",
-                    p.display()
-                ));
-                unclaimed.push(want.clone());
+    let mut formats = Vec::new();
+    for (p, range) in pools.iter().enumerate() {
+        let here: Vec<&(usize, PathBuf)> = mine.iter().filter(|(at, _)| range.contains(at)).collect();
+        let paths: Vec<PathBuf> = here.iter().map(|(_, p)| p.clone()).collect();
+        let Some((reference, found)) = reference(&paths)? else {
+            formats.push(None);
+            continue;
+        };
+        check_count(&reference, range.len(), p)?;
+        let per_set = reference.drives_per_set();
+        for ((at, path), f) in here.iter().zip(&found) {
+            let at = at - range.start;
+            let want = &reference.xl.sets[at / per_set][at % per_set];
+            match drive_uuid(path, f, &reference, &mut other_drives) {
+                Some(u) if u == *want => {}
+                Some(u) => {
+                    other_drives.push(format!(
+                        "{}: MinIO drive {u}, but its place in the drive list is MinIO drive {want}'s (drives swapped?)",
+                        path.display()
+                    ));
+                    unclaimed.push(want.clone());
+                }
+                None => unclaimed.push(want.clone()),
             }
-            None => unclaimed.push(want.clone()),
         }
+        formats.push(Some(reference));
     }
-    let report = report(&reference, &paths, unclaimed, other_drives);
-    Ok(Some(Adoption { format: reference, drives: paths, report }))
+    if formats.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    check_pools(&formats.iter().flatten().collect::<Vec<_>>())?;
+    let paths: Vec<PathBuf> = mine.iter().map(|(_, p)| p.clone()).collect();
+    Ok(Some(Adoption { formats, report: report(&paths, unclaimed, other_drives), drives: paths }))
 }
 
-/// What the adoption found on `drives` (this node's), for the log and `rustfs-admin info`.
-fn report(
-    reference: &MinioFormat,
-    drives: &[PathBuf],
-    unclaimed: Vec<String>,
-    other_drives: Vec<String>,
-) -> AdoptionReport {
-    let per_set = reference.drives_per_set();
-    let parity = crate::minio::format::default_parity(per_set);
+/// The MinIO format of each pool: `known`'s, and for a pool this node knows none of (none of
+/// its drives is here), the `format.json` a drive of the pool carries (`drives`: every drive
+/// of the deployment in order, other nodes' through the shard RPC; `ranges`: each pool's
+/// positions), asked again until one answers: a node starting before the pool's nodes are
+/// up waits for them, calling `waiting(pool, why)` before each pause. An error when every
+/// drive of such a pool answers and none carries a format of this deployment with the
+/// pool's drive count (and not another pool's). Blocking.
+pub fn complete_formats(
+    known: &[Option<MinioFormat>],
+    drives: &[Arc<dyn DiskIo>],
+    ranges: &[std::ops::Range<usize>],
+    mut waiting: impl FnMut(usize, &str),
+) -> Result<Vec<MinioFormat>, String> {
+    let id = known.iter().flatten().next().map(|f| f.id.clone());
+    let rel = Path::new(MINIO_SYS).join(MINIO_FORMAT_FILE);
+    let mut out = Vec::with_capacity(known.len());
+    for (p, k) in known.iter().enumerate() {
+        if let Some(f) = k {
+            out.push(f.clone());
+            continue;
+        }
+        let range = ranges.get(p).cloned().unwrap_or_default();
+        let mut pause = std::time::Duration::from_secs(1);
+        let found = loop {
+            let mut unreachable = None;
+            let mut found = None;
+            for io in drives.get(range.clone()).unwrap_or_default() {
+                match io.read_all(&rel, 1 << 20) {
+                    Ok(b) => match MinioFormat::parse(&b) {
+                        Ok(f)
+                            if id.as_ref().is_none_or(|i| *i == f.id)
+                                && f.xl.sets.len() * f.drives_per_set() == range.len()
+                                && !known.iter().flatten().any(|k| k.xl.sets == f.xl.sets) =>
+                        {
+                            found = Some(f);
+                            break;
+                        }
+                        _ => {}
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => unreachable = Some(format!("{}: {e}", io.location())),
+                }
+            }
+            match (found, unreachable) {
+                (Some(f), _) => break f,
+                (None, None) => {
+                    return Err(format!(
+                        "no drive of pool {} carries a MinIO format.json of this deployment for its {} drives",
+                        p + 1,
+                        range.len()
+                    ));
+                }
+                (None, Some(why)) => {
+                    waiting(p, &why);
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(15));
+                }
+            }
+        };
+        out.push(found);
+    }
+    Ok(out)
+}
+
+/// What the adoption found on `drives` (this node's), for the log and `rustfs-admin info`
+/// (the layout is filled in by [`Adoption::complete`]).
+fn report(drives: &[PathBuf], unclaimed: Vec<String>, other_drives: Vec<String>) -> AdoptionReport {
     let (buckets, objects, objects_capped) = take_stock(drives);
     let mut not_imported = Vec::new();
     let sys = |rel: &str| drives.iter().any(|d| d.join(MINIO_SYS).join(rel).exists());
@@ -230,20 +427,7 @@ fn report(
     if sys("config/config.json") {
         not_imported.push("server configuration (.minio.sys/config/config.json: storage class, notification targets, ...): not read; new objects use MinIO's default parity".to_string());
     }
-    AdoptionReport {
-        deployment_id: reference.id.clone(),
-        distribution: reference.xl.distribution_algo.clone(),
-        sets: reference.xl.sets.len(),
-        drives_per_set: per_set,
-        data: per_set - parity,
-        parity,
-        unclaimed,
-        other_drives,
-        buckets,
-        objects,
-        objects_capped,
-        not_imported,
-    }
+    AdoptionReport { unclaimed, other_drives, buckets, objects, objects_capped, not_imported, ..Default::default() }
 }
 
 /// The names of up to 8 entries, then how many more.
@@ -408,7 +592,7 @@ mod tests {
         ] {
             std::fs::create_dir_all(paths[d].join(".minio.sys/config/iam").join(rel)).unwrap();
         }
-        let a = detect(&paths).unwrap().unwrap();
+        let a = detect(std::slice::from_ref(&paths), &["/d{0...4}".to_string()]).unwrap().unwrap();
         // Position (i + 2) % 5 holds argument i; position 0 (uuid 0, argument 3's) is unclaimed.
         assert_eq!(
             a.drives,
@@ -436,13 +620,14 @@ mod tests {
         for p in &paths {
             std::fs::create_dir_all(p).unwrap();
         }
-        assert!(detect(&paths).unwrap().is_none(), "no MinIO format: nothing to adopt");
+        let one = |p: &[PathBuf]| detect(&[p.to_vec()], &[]);
+        assert!(one(&paths).unwrap().is_none(), "no MinIO format: nothing to adopt");
         for (i, p) in paths.iter().enumerate() {
             write_format(p, ID, &sets, &u[i]);
         }
-        assert!(detect(&paths[..3]).unwrap_err().contains("4 in all"));
+        assert!(one(&paths[..3]).unwrap_err().contains("4 in all"));
         write_format(&paths[1], ID, &sets, &u[0]);
-        assert!(detect(&paths).unwrap_err().contains("both claim"));
+        assert!(one(&paths).unwrap_err().contains("both claim"));
     }
 
     #[test]
@@ -452,17 +637,88 @@ mod tests {
         let sets = vec![u[..3].to_vec(), u[3..].to_vec()];
         // This node holds positions 1, 3 and 5; the drive at 5 carries position 4's uuid.
         let mine: Vec<(usize, PathBuf)> = [1usize, 3, 5].iter().map(|&i| (i, t.path().join(format!("d{i}")))).collect();
-        assert!(detect_cluster(&mine, 6).unwrap().is_none(), "no folder, no MinIO format");
+        assert!(detect_cluster(&mine, std::slice::from_ref(&(0..6))).unwrap().is_none(), "no folder, no MinIO format");
         for (i, p) in &mine {
             std::fs::create_dir_all(p).unwrap();
             write_format(p, ID, &sets, &u[if *i == 5 { 4 } else { *i }]);
         }
-        let a = detect_cluster(&mine, 6).unwrap().unwrap();
+        let mut a = detect_cluster(&mine, std::slice::from_ref(&(0..6))).unwrap().unwrap();
+        let formats = a.known_formats().unwrap();
+        a.complete(formats, &["http://n{1...3}:1/d{1...2}".to_string()]);
         assert_eq!((a.report.sets, a.report.drives_per_set, a.report.data, a.report.parity), (2, 3, 2, 1));
         assert_eq!(a.report.unclaimed, vec![u[5].clone()]);
         assert!(a.report.other_drives[0].contains("swapped"), "{:?}", a.report.other_drives);
         assert_eq!(a.drives, mine.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
-        assert!(detect_cluster(&mine, 12).unwrap_err().contains("6 in all"));
+        assert!(detect_cluster(&mine, std::slice::from_ref(&(0..12))).unwrap_err().contains("6 in all"));
         assert_eq!(cluster_format(&a.drives).unwrap().unwrap().id, ID);
+    }
+
+    /// MinIO's pools share the deployment id, each with its own sets, set size and
+    /// distribution: each pool's drives are ordered by their uuids within the pool, the
+    /// parity of every pool is the first pool's default, and mistakes are named.
+    #[test]
+    fn pools_of_one_deployment_keep_their_own_sets() {
+        let t = tempfile::tempdir().unwrap();
+        let (u1, u2): (Vec<String>, Vec<String>) =
+            (uuids(4), (0..8).map(|i| format!("00000000-0000-4000-9000-{i:012}")).collect());
+        let sets2 = vec![u2[..4].to_vec(), u2[4..].to_vec()];
+        let p1: Vec<PathBuf> = (0..4).map(|i| t.path().join(format!("a{i}"))).collect();
+        let p2: Vec<PathBuf> = (0..8).map(|i| t.path().join(format!("b{i}"))).collect();
+        for (i, p) in p1.iter().enumerate() {
+            write_format(p, ID, std::slice::from_ref(&u1), &u1[3 - i]);
+        }
+        for (i, p) in p2.iter().enumerate() {
+            write_format(p, ID, &sets2, &u2[i]);
+        }
+        let args = ["/a{0...3}".to_string(), "/b{0...7}".to_string()];
+        let a = detect(&[p1.clone(), p2.clone()], &args).unwrap().unwrap();
+        assert_eq!(a.drives[..4], [p1[3].clone(), p1[2].clone(), p1[1].clone(), p1[0].clone()]);
+        assert_eq!(a.drives[4..], p2[..]);
+        let r = &a.report;
+        assert_eq!((r.sets, r.drives_per_set, r.data, r.parity), (3, 4, 2, 2));
+        let pools: Vec<(usize, usize, usize, usize)> =
+            r.pools.iter().map(|p| (p.sets, p.drives_per_set, p.data, p.parity)).collect();
+        assert_eq!(pools, [(1, 4, 2, 2), (2, 4, 2, 2)]);
+        assert_eq!(r.pools[1].args, "/b{0...7}");
+        assert_eq!(a.known_formats().unwrap().len(), 2);
+        // The pools swapped in the arguments are still two pools (each keeps its sets).
+        let swapped = detect(&[p2.clone(), p1.clone()], &args).unwrap().unwrap();
+        assert_eq!(swapped.report.pools[0].sets, 2);
+        // A drive carrying pool 1's format given in pool 2 is another pool's drive (its
+        // place in pool 2 stays unclaimed); a pool short of drives is named.
+        let stray = t.path().join("stray");
+        write_format(&stray, ID, std::slice::from_ref(&u1), &u1[0]);
+        let mut mixed = p2.clone();
+        mixed[7] = stray;
+        let m = detect(&[p1.clone(), mixed], &args).unwrap().unwrap();
+        assert_eq!(m.report.unclaimed, [u2[7].clone()]);
+        assert!(m.report.other_drives[0].contains("another pool"), "{:?}", m.report.other_drives);
+        let e = detect(&[p1[1..].to_vec(), p2.clone()], &args).unwrap_err();
+        assert!(e.contains("pool 1") && e.contains("4 in all"), "{e}");
+        // The same pool twice, a pool of another deployment, a pool without MinIO's format.
+        assert!(detect(&[p1.clone(), p1.clone()], &args).unwrap_err().contains("same MinIO pool"));
+        let other: Vec<PathBuf> = (0..4).map(|i| t.path().join(format!("c{i}"))).collect();
+        let u3 = uuids(4).iter().map(|u| u.replace("4000-8000", "4000-a000")).collect::<Vec<_>>();
+        for (i, p) in other.iter().enumerate() {
+            write_format(p, "6e7c3b2a-1f4d-4c8e-9a6b-2d3e4f5a6b7c", std::slice::from_ref(&u3), &u3[i]);
+        }
+        assert!(detect(&[p1.clone(), other], &args).unwrap_err().contains("belongs to MinIO deployment"));
+        let empty: Vec<PathBuf> = (0..4).map(|i| t.path().join(format!("e{i}"))).collect();
+        for p in &empty {
+            std::fs::create_dir_all(p).unwrap();
+        }
+        assert!(detect(&[p1.clone(), empty], &args).unwrap_err().contains("pool 2 carry no MinIO"));
+        // A cluster node holding drives of pool 2 only: pool 1's format is not known here.
+        let mine: Vec<(usize, PathBuf)> = p2.iter().enumerate().map(|(i, p)| (4 + i, p.clone())).collect();
+        let c = detect_cluster(&mine, &[0..4, 4..12]).unwrap().unwrap();
+        assert!(c.formats[0].is_none() && c.formats[1].is_some());
+        assert!(c.known_formats().is_none());
+        // ... read from pool 1's drives (any node's, through their DiskIo).
+        let ios: Vec<Arc<dyn DiskIo>> =
+            p1.iter().chain(&p2).map(|p| Arc::new(crate::disk::LocalDisk::new(p)) as Arc<dyn DiskIo>).collect();
+        let all = complete_formats(&c.formats, &ios, &[0..4, 4..12], |_, _| panic!("no wait")).unwrap();
+        assert_eq!(all[0].xl.sets, vec![u1.clone()]);
+        let wrong = complete_formats(&c.formats, &ios, &[4..12, 0..4], |_, _| {}).unwrap_err();
+        assert!(wrong.contains("pool 1"), "{wrong}");
     }
 }

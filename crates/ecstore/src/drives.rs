@@ -42,16 +42,41 @@ pub struct Format {
 }
 
 /// How the drives given are grouped: drives per set and, for an adopted MinIO deployment,
-/// the MinIO drive uuid expected at each position of each set.
+/// the MinIO drive uuid expected at each position of each set (the sets of every pool in
+/// pool order; then each set has as many drives as its list, which may differ by pool).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
     pub per_set: usize,
     pub minio: Option<Vec<Vec<String>>>,
+    /// Probe the drives and write nothing (no format, no lock): a drive to adopt is read
+    /// as it is, an empty one stays offline. For a look at MinIO's files before adopting.
+    pub read_only: bool,
+}
+
+impl Geometry {
+    /// The drive count of each set for `drives` drives, or why they do not fit.
+    fn set_sizes(&self, drives: usize) -> Result<Vec<usize>> {
+        if let Some(m) = &self.minio {
+            let sizes: Vec<usize> = m.iter().map(Vec::len).collect();
+            if sizes.iter().sum::<usize>() != drives || sizes.contains(&0) {
+                return Err(StoreError::Format(format!(
+                    "{drives} drives given for MinIO's {} sets of {sizes:?} drives",
+                    sizes.len()
+                )));
+            }
+            return Ok(sizes);
+        }
+        let per_set = self.per_set;
+        if drives == 0 || per_set == 0 || !drives.is_multiple_of(per_set) {
+            return Err(StoreError::Format(format!("{drives} drives given; need a multiple of {per_set}")));
+        }
+        Ok(vec![per_set; drives / per_set])
+    }
 }
 
 impl Default for Geometry {
     fn default() -> Self {
-        Self { per_set: SET_DRIVES, minio: None }
+        Self { per_set: SET_DRIVES, minio: None, read_only: false }
     }
 }
 
@@ -79,6 +104,8 @@ pub struct Drive {
     pub per_set: usize,
     /// The MinIO drive uuid this drive is (an adopted deployment).
     pub minio_drive: Option<String>,
+    /// Opened to look only (see `Geometry::read_only`): nothing is ever written to it.
+    read_only: bool,
     state: RwLock<DriveState>,
     /// Set when the drive was found empty and formatted at start: its shards need heal.
     pub fresh: AtomicBool,
@@ -175,6 +202,8 @@ impl Drive {
         };
         let state = match classify(self.io.as_ref(), &expected) {
             Probe::Ok => DriveState::Online,
+            Probe::Adopt if self.read_only => DriveState::Online,
+            Probe::Empty if self.read_only => DriveState::Offline(format!("drive {} is empty", self.io.location())),
             Probe::Adopt => match write_format(self.io.as_ref(), &expected) {
                 Ok(()) => {
                     tracing::info!(drive = %self.io.location(), minio_drive = ?self.minio_drive, set = self.set, index = self.index, "adopted MinIO drive");
@@ -193,6 +222,7 @@ impl Drive {
         };
         if state == DriveState::Online
             && self.local
+            && !self.read_only
             && let Err(e) = self.lock_drive()
         {
             *self.state.write().unwrap_or_else(|e| e.into_inner()) = DriveState::Offline(e.to_string());
@@ -303,6 +333,7 @@ fn write_format(io: &dyn DiskIo, f: &Format) -> Result<()> {
 
 /// A drive of the deployment as configured: its bytes (see `disk`) and, when it is on this
 /// node, its folder.
+#[derive(Clone)]
 pub struct DriveSpec {
     pub io: Arc<dyn DiskIo>,
     pub local: Option<PathBuf>,
@@ -317,31 +348,22 @@ impl DriveSpec {
     }
 }
 
-/// Opens the drives of a deployment (`specs` in set order, `geometry.per_set` per set),
-/// formatting a fresh one. The deployment id is the one most drives carry, else `new_id()`
+/// Opens the drives of a deployment (`specs` in set order, grouped in sets as `geometry`
+/// says), formatting a fresh one. The deployment id is the one most drives carry, else `new_id()`
 /// (a new deployment: every node of a cluster must derive the same one; an adopted MinIO
 /// deployment: MinIO's). Returns it with the drives grouped by set; fails when a set has
-/// fewer than `quorum` usable drives.
+/// fewer than `quorum(set)` usable drives.
 pub fn open_drives(
     specs: Vec<DriveSpec>,
     geometry: &Geometry,
-    quorum: usize,
+    quorum: impl Fn(usize) -> usize,
     new_id: impl FnOnce() -> String,
 ) -> Result<(String, Vec<Vec<Drive>>)> {
-    let per_set = geometry.per_set;
-    if specs.is_empty() || per_set == 0 || !specs.len().is_multiple_of(per_set) {
-        return Err(StoreError::Format(format!("{} drives given; need a multiple of {per_set}", specs.len())));
-    }
-    let sets = specs.len() / per_set;
-    if let Some(m) = &geometry.minio
-        && (m.len() != sets || m.iter().any(|s| s.len() != per_set))
-    {
-        return Err(StoreError::Format(format!(
-            "{} drives given for MinIO's {} sets of {per_set}",
-            specs.len(),
-            m.len()
-        )));
-    }
+    let sizes = geometry.set_sizes(specs.len())?;
+    let sets = sizes.len();
+    // (set, index in the set) of each drive, in order.
+    let places: Vec<(usize, usize)> =
+        sizes.iter().enumerate().flat_map(|(s, &n)| (0..n).map(move |i| (s, i))).collect();
     let formats: Vec<_> = specs.iter().map(|s| read_format(s.io.as_ref()).ok().flatten()).collect();
     // An adopted MinIO deployment opened without MinIO's layout (a node whose own drives all
     // lost their format.json) would place and write objects as MinIO cannot read them.
@@ -365,8 +387,10 @@ pub fn open_drives(
     let deployment_id = match counts.first() {
         Some((id, _)) => id.clone(),
         None => {
-            for p in specs.iter().filter_map(|s| s.local.as_deref()) {
-                create_dir_all_durable(p)?;
+            if !geometry.read_only {
+                for p in specs.iter().filter_map(|s| s.local.as_deref()) {
+                    create_dir_all_durable(p)?;
+                }
             }
             new_id()
         }
@@ -374,19 +398,23 @@ pub fn open_drives(
     let drives: Vec<Drive> = specs
         .into_iter()
         .enumerate()
-        .map(|(i, spec)| Drive {
-            path: spec.local.clone().unwrap_or_else(|| PathBuf::from(spec.io.location())),
-            local: spec.local.is_some(),
-            node: spec.node,
-            io: spec.io,
-            set: i / per_set,
-            index: i % per_set,
-            per_set,
-            minio_drive: geometry.minio.as_ref().and_then(|m| m.get(i / per_set)?.get(i % per_set).cloned()),
-            state: RwLock::new(DriveState::Offline("not checked".into())),
-            fresh: AtomicBool::new(false),
-            io_errors: AtomicU64::new(0),
-            lock: Mutex::new(None),
+        .map(|(i, spec)| {
+            let (set, index) = places[i];
+            Drive {
+                path: spec.local.clone().unwrap_or_else(|| PathBuf::from(spec.io.location())),
+                local: spec.local.is_some(),
+                node: spec.node,
+                io: spec.io,
+                set,
+                index,
+                per_set: sizes[set],
+                minio_drive: geometry.minio.as_ref().and_then(|m| m.get(set)?.get(index).cloned()),
+                read_only: geometry.read_only,
+                state: RwLock::new(DriveState::Offline("not checked".into())),
+                fresh: AtomicBool::new(false),
+                io_errors: AtomicU64::new(0),
+                lock: Mutex::new(None),
+            }
         })
         .collect();
     // Probed in parallel: a drive of a node that is down costs one timeout, not one each.
@@ -404,7 +432,7 @@ pub fn open_drives(
             tracing::warn!(drive = %drive.io.location(), "empty drive formatted as a replacement; run heal to refill it");
         }
         if drive.index == 0 {
-            out.push(Vec::with_capacity(per_set));
+            out.push(Vec::with_capacity(drive.per_set));
         }
         if let Some(set) = out.last_mut() {
             set.push(drive);
@@ -412,9 +440,11 @@ pub fn open_drives(
     }
     for (s, set) in out.iter().enumerate() {
         let online = set.iter().filter(|d| d.is_online()).count();
+        let quorum = quorum(s);
         if online < quorum {
             return Err(StoreError::Format(format!(
-                "erasure set {s} has only {online} of {per_set} drives usable; {quorum} are needed to start"
+                "erasure set {s} has only {online} of {} drives usable; {quorum} are needed to start",
+                set.len()
             )));
         }
     }

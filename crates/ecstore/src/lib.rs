@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod minio;
 pub mod paths;
 mod reader;
+mod shape;
 pub mod topology;
 pub mod workers;
 mod writer;
@@ -49,6 +50,7 @@ pub use gc::GcReport;
 pub use heal::{HealOutcome, HealStats, HealTask};
 pub use heal_mark::{HealMark, HealScheduler, HealWanted};
 pub use heal_walk::{HealJobs, HealProgress, HealTargets};
+pub use shape::MinioPlacement;
 pub use writer::Written;
 
 pub const DATA_SHARDS: usize = 8;
@@ -76,9 +78,14 @@ pub struct StoreOptions {
     /// anyway: drives of nodes not up yet come online later (`DriveMonitor`), and the store
     /// is not ready until every set has quorum.
     pub require_quorum: bool,
-    /// An adopted MinIO deployment (its drives given in MinIO's set order): its set size,
-    /// drive uuids and placement, and MinIO's default parity for new objects.
-    pub minio: Option<minio::MinioFormat>,
+    /// Open to look only: nothing is written to the drives (see `drives::Geometry::read_only`);
+    /// such a store is for reads (MinIO's files before an adoption), never for writes.
+    pub read_only: bool,
+    /// An adopted MinIO deployment (its drives given in MinIO's set order), MinIO's format
+    /// of each pool in pool order (empty: not adopted): set sizes, drive uuids and placement,
+    /// and MinIO's parity for new objects (the first pool's default, as MinIO keeps one
+    /// parity for every pool). The pools then come from these formats, not from `pools`.
+    pub minio: Vec<minio::MinioFormat>,
 }
 
 impl Default for StoreOptions {
@@ -89,7 +96,8 @@ impl Default for StoreOptions {
             io_timeout: DEFAULT_IO_TIMEOUT,
             pools: Vec::new(),
             require_quorum: true,
-            minio: None,
+            read_only: false,
+            minio: Vec::new(),
         }
     }
 }
@@ -102,7 +110,9 @@ pub struct EcStore {
     /// Free bytes on each pool's online drives, as last measured (new objects go to the
     /// pools in proportion).
     pool_free: Vec<std::sync::atomic::AtomicU64>,
-    erasure: Erasure,
+    /// The erasure code of new objects in each pool (pools of an adopted MinIO deployment
+    /// may differ in set size).
+    erasure: Vec<Erasure>,
     heal_tx: mpsc::Sender<HealTask>,
     heal_rx: std::sync::Mutex<Option<mpsc::Receiver<HealTask>>>,
     heal_queued: AtomicUsize,
@@ -114,18 +124,11 @@ pub struct EcStore {
     heal_mark: std::sync::OnceLock<Arc<HealMark>>,
     /// MinIO's placement, for an adopted deployment: the keyed layout's sets by MinIO's hash.
     minio: Option<MinioPlacement>,
+    /// Pools that take no new objects (MinIO's decommissioned or draining pools).
+    suspended: Vec<AtomicBool>,
     /// New objects of the keyed layout are written in MinIO's format (an adopted deployment
     /// before its migration completes, so MinIO can still read everything).
     minio_writes: AtomicBool,
-}
-
-/// How MinIO places objects on an adopted deployment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MinioPlacement {
-    pub distribution: minio::Distribution,
-    pub deployment: [u8; 16],
-    pub drives_per_set: usize,
-    pub sets: usize,
 }
 
 impl EcStore {
@@ -149,50 +152,33 @@ impl EcStore {
         new_id: impl FnOnce() -> String,
         o: StoreOptions,
     ) -> Result<Self> {
-        let (geometry, erasure, placement, new_id): (_, _, _, Box<dyn FnOnce() -> String>) = match &o.minio {
-            None => (
-                drives::Geometry::default(),
-                Erasure::new(DATA_SHARDS, PARITY_SHARDS, o.block_size),
-                None,
-                Box::new(new_id),
-            ),
-            Some(f) => {
-                let n = f.drives_per_set();
-                let parity = minio::format::default_parity(n);
-                let placement = MinioPlacement {
-                    distribution: f.distribution().map_err(|e| StoreError::Format(e.to_string()))?,
-                    deployment: f.id_bytes(),
-                    drives_per_set: n,
-                    sets: f.xl.sets.len(),
-                };
-                let id = f.id.clone();
-                (
-                    drives::Geometry { per_set: n, minio: Some(f.xl.sets.clone()) },
-                    Erasure::new(n - parity, parity, o.block_size),
-                    Some(placement),
-                    Box::new(move || id),
-                )
-            }
-        };
-        let quorum = if o.require_quorum { Self::quorum_of(&erasure) } else { 0 };
-        let (deployment_id, sets) = drives::open_drives(specs, &geometry, quorum, new_id)?;
-        let sets: Vec<Vec<Arc<Drive>>> = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
-        let counts = if o.pools.is_empty() { vec![sets.len()] } else { o.pools.clone() };
-        if counts.iter().sum::<usize>() != sets.len() || counts.contains(&0) {
-            return Err(StoreError::Format(format!("pools of {counts:?} sets do not add up to {} sets", sets.len())));
+        let shape::Shape { geometry, counts, erasure, placement, minio_id } = shape::of(&o, specs.len())?;
+        let new_id = move || minio_id.unwrap_or_else(new_id);
+        if counts.contains(&0) {
+            return Err(StoreError::Format(format!("pools of {counts:?} sets: a pool has no set")));
         }
         let mut pools = Vec::new();
-        for n in counts {
+        for &n in &counts {
             let start = pools.last().map_or(0, |r: &std::ops::Range<usize>| r.end);
             pools.push(start..start + n);
         }
+        let set_erasure = |set: usize| pools.iter().position(|r| r.contains(&set)).and_then(|p| erasure.get(p));
+        let quorum =
+            |set: usize| if o.require_quorum { set_erasure(set).map_or(usize::MAX, Self::quorum_of) } else { 0 };
+        let (deployment_id, sets) = drives::open_drives(specs, &geometry, quorum, new_id)?;
+        let sets: Vec<Vec<Arc<Drive>>> = sets.into_iter().map(|s| s.into_iter().map(Arc::new).collect()).collect();
+        if counts.iter().sum::<usize>() != sets.len() {
+            return Err(StoreError::Format(format!("pools of {counts:?} sets do not add up to {} sets", sets.len())));
+        }
         let (heal_tx, heal_rx) = mpsc::channel(HEAL_QUEUE);
         let (free_delay, io_timeout) = (o.free_delay, o.io_timeout);
+        let suspended = pools.iter().map(|_| AtomicBool::new(false)).collect();
         let store = Self {
             deployment_id,
             pool_free: pools.iter().map(|_| std::sync::atomic::AtomicU64::new(0)).collect(),
             pools,
             sets,
+            suspended,
             erasure,
             heal_tx,
             heal_rx: std::sync::Mutex::new(Some(heal_rx)),
@@ -242,8 +228,21 @@ impl EcStore {
         if self.pools.len() < 2 {
             return 0;
         }
-        // In MiB, so that the sum cannot overflow.
-        let free: Vec<u64> = self.pool_free.iter().map(|f| (f.load(Ordering::Relaxed) >> 20).max(1)).collect();
+        // In MiB, so that the sum cannot overflow; a suspended pool weighs nothing (unless
+        // every pool is suspended).
+        let all_suspended = self.suspended.iter().all(|s| s.load(Ordering::Relaxed));
+        let free: Vec<u64> =
+            self.pool_free
+                .iter()
+                .zip(&self.suspended)
+                .map(|(f, s)| {
+                    if s.load(Ordering::Relaxed) && !all_suspended {
+                        0
+                    } else {
+                        (f.load(Ordering::Relaxed) >> 20).max(1)
+                    }
+                })
+                .collect();
         let total: u64 = free.iter().sum();
         let mut at = h.rotate_left(17) % total;
         for (i, f) in free.iter().enumerate() {
@@ -259,8 +258,31 @@ impl EcStore {
         e.data + usize::from(e.data == e.parity)
     }
 
-    pub fn write_quorum(&self) -> usize {
-        Self::quorum_of(&self.erasure)
+    /// The erasure code of new objects on set `set` (its pool's).
+    fn erasure_of_set(&self, set: usize) -> &Erasure {
+        &self.erasure[self.pool_of_set(set).min(self.erasure.len() - 1)]
+    }
+
+    /// Drives of set `set` a write (of data or of an xl.meta) needs.
+    pub fn write_quorum(&self, set: usize) -> usize {
+        Self::quorum_of(self.erasure_of_set(set))
+    }
+
+    /// Marks pool `pool` as taking no new objects (a MinIO pool being or having been
+    /// decommissioned), or as taking them again.
+    pub fn set_pool_suspended(&self, pool: usize, on: bool) {
+        if let Some(s) = self.suspended.get(pool) {
+            s.store(on, Ordering::Relaxed);
+        }
+    }
+
+    pub fn pool_suspended(&self, pool: usize) -> bool {
+        self.suspended.get(pool).is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Erasure sets in each pool, in pool order.
+    pub fn pool_sets(&self) -> Vec<usize> {
+        self.pools.iter().map(|r| r.len()).collect()
     }
 
     pub fn deployment_id(&self) -> &str {
@@ -281,7 +303,11 @@ impl EcStore {
 
     /// Sets that currently have enough online drives to read and write.
     pub fn sets_with_quorum(&self) -> usize {
-        self.sets.iter().filter(|s| s.iter().filter(|d| d.is_online()).count() >= self.write_quorum()).count()
+        (0..self.sets.len()).filter(|&i| self.online_in_set(i) >= self.write_quorum(i)).count()
+    }
+
+    fn online_in_set(&self, set: usize) -> usize {
+        self.set_drives(set).iter().filter(|d| d.is_online()).count()
     }
 
     pub fn ready(&self) -> bool {
@@ -291,11 +317,7 @@ impl EcStore {
     /// Why the store cannot serve every object now: the first set without write quorum,
     /// with its offline drives and why each is offline.
     pub fn quorum_problem(&self) -> Option<String> {
-        let (i, set) = self
-            .sets
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.iter().filter(|d| d.is_online()).count() < self.write_quorum())?;
+        let (i, set) = self.sets.iter().enumerate().find(|(i, _)| self.online_in_set(*i) < self.write_quorum(*i))?;
         let offline: Vec<String> = set
             .iter()
             .filter_map(|d| match d.state() {
@@ -307,7 +329,7 @@ impl EcStore {
             "erasure set {i} has {} of {} drives online, {} needed; offline: {}",
             set.len() - offline.len(),
             set.len(),
-            self.write_quorum(),
+            self.write_quorum(i),
             offline.join(", ")
         ))
     }
@@ -385,14 +407,47 @@ impl EcStore {
     /// The erasure set of `bucket/key` in the keyed layout (the legacy track: its xl.meta
     /// and data are found again by the key alone), by a stable hash over the first pool's
     /// sets: pools added later never move a key. (Objects of the KV layout spread over every
-    /// pool: their metadata says where they are.)
+    /// pool: their metadata says where they are.) On an adopted MinIO deployment of several
+    /// pools a key may be in any pool: see [`EcStore::key_sets`].
     pub fn set_index(&self, bucket: &str, key: &str) -> usize {
-        let first = self.pools.first().map_or(self.sets.len(), |p| p.len()).max(1);
-        if let Some(m) = &self.minio {
-            // MinIO hashes the object name alone.
-            return minio::format::set_index(m.distribution, key, first, &m.deployment);
+        self.key_set_in_pool(0, bucket, key)
+    }
+
+    /// The set of pool `pool` that `bucket/key` hashes to.
+    fn key_set_in_pool(&self, pool: usize, bucket: &str, key: &str) -> usize {
+        let Some(r) = self.pools.get(pool) else { return 0 };
+        let n = r.len().max(1);
+        r.start
+            + match &self.minio {
+                // MinIO hashes the object name alone, with each pool's own algorithm.
+                Some(m) => {
+                    let algo = m.distributions.get(pool).copied().unwrap_or(minio::Distribution::SipParity);
+                    minio::format::set_index(algo, key, n, &m.deployment)
+                }
+                None => (Self::hash(bucket, key) % n as u64) as usize,
+            }
+    }
+
+    /// The sets a keyed-layout key may live on, one per pool in pool order: on an adopted
+    /// MinIO deployment a key is in whichever pool MinIO put it (the set its hash names in
+    /// that pool); on this server's own deployments only on the first pool's.
+    pub fn key_sets(&self, bucket: &str, key: &str) -> Vec<usize> {
+        match &self.minio {
+            Some(_) => (0..self.pools.len()).map(|p| self.key_set_in_pool(p, bucket, key)).collect(),
+            None => vec![self.set_index(bucket, key)],
         }
-        (Self::hash(bucket, key) % first as u64) as usize
+    }
+
+    /// The set a keyed-layout key that is on no pool yet goes to: on an adopted MinIO
+    /// deployment of several pools, a pool chosen by the key's hash in proportion to the
+    /// pools' free space (suspended pools take none), as MinIO spreads new objects.
+    pub fn new_key_set(&self, bucket: &str, key: &str) -> usize {
+        match &self.minio {
+            Some(_) if self.pools.len() > 1 => {
+                self.key_set_in_pool(self.pool_for_new(Self::hash(bucket, key)), bucket, key)
+            }
+            _ => self.set_index(bucket, key),
+        }
     }
 
     /// MinIO's placement, when this deployment was adopted from MinIO.
@@ -401,9 +456,9 @@ impl EcStore {
     }
 
     /// Whether MinIO's v1 metadata (`xl.json`) can hold objects here: on an adopted
-    /// deployment of MinIO's first placement (`CRCMOD`), as MinIO itself decides.
+    /// deployment with a pool of MinIO's first placement (`CRCMOD`), as MinIO itself decides.
     pub fn minio_v1_metadata(&self) -> bool {
-        self.minio.as_ref().is_some_and(|m| m.distribution == minio::Distribution::Crc)
+        self.minio.as_ref().is_some_and(|m| m.distributions.contains(&minio::Distribution::Crc))
     }
 
     /// Whether new objects of the keyed layout are written in MinIO's format.
@@ -417,9 +472,10 @@ impl EcStore {
         self.minio_writes.store(on && self.minio.is_some(), Ordering::Relaxed);
     }
 
-    /// Data and parity shards of new objects.
-    pub fn geometry(&self) -> (usize, usize) {
-        (self.erasure.data, self.erasure.parity)
+    /// Data and parity shards of new objects on set `set` (its pool's).
+    pub fn geometry(&self, set: usize) -> (usize, usize) {
+        let e = self.erasure_of_set(set);
+        (e.data, e.parity)
     }
 
     /// The drives of erasure set `i` (empty if there is no such set).
@@ -431,9 +487,10 @@ impl EcStore {
     /// bucket id) and its set in the pool by a stable hash, and its shard order rotated by the
     /// same hash so that data shards spread over all drives. With a bucket id the shards live
     /// under it (KV layout: the layout, kept in the metadata, says where they are); without,
-    /// in the key's folder on the key's set (keyed layout: found again by the key's hash).
-    /// On an adopted MinIO deployment before its migration completes, keyed layouts are
-    /// MinIO's (see [`EcStore::new_layout_with`]).
+    /// in the key's folder on the key's set (keyed layout: found again by the key's hash; on
+    /// an adopted MinIO deployment of several pools the set comes from where the key is, see
+    /// [`EcStore::keyed_layout`]). On an adopted MinIO deployment before its migration
+    /// completes, keyed layouts are MinIO's (see [`EcStore::new_layout_with`]).
     pub fn new_layout(&self, bucket: &str, key: &str, bucket_id: Option<&str>) -> ErasureLayout {
         self.new_layout_with(bucket, key, bucket_id, self.minio_writes())
     }
@@ -442,14 +499,31 @@ impl EcStore {
     /// layout is keyed: what a multipart upload created in that format keeps using.
     pub fn new_layout_with(&self, bucket: &str, key: &str, bucket_id: Option<&str>, minio: bool) -> ErasureLayout {
         let h = Self::hash(bucket, key);
-        let set = match bucket_id {
+        match bucket_id {
             Some(_) => {
                 let pool = &self.pools[self.pool_for_new(h)];
-                (pool.start + (h % pool.len() as u64) as usize) as u32
+                let set = pool.start + (h % pool.len() as u64) as usize;
+                self.layout_on(set, bucket, key, bucket_id, false)
             }
-            None => self.set_index(bucket, key) as u32,
-        };
-        let n = self.erasure.total();
+            None => self.layout_on(self.set_index(bucket, key), bucket, key, None, minio),
+        }
+    }
+
+    /// A new layout for `bucket/key` on set `set` with the erasure code of the set's pool:
+    /// keyed (no `bucket_id`; `set` one of [`EcStore::key_sets`]: where the key is, or
+    /// [`EcStore::new_key_set`]), in MinIO's format if `minio`; or under a bucket id (what a
+    /// multipart upload placed on `set` keeps using).
+    pub fn layout_on(
+        &self,
+        set: usize,
+        bucket: &str,
+        key: &str,
+        bucket_id: Option<&str>,
+        minio: bool,
+    ) -> ErasureLayout {
+        let h = Self::hash(bucket, key);
+        let e = self.erasure_of_set(set);
+        let n = e.total();
         let minio = bucket_id.is_none() && minio;
         let start = ((h >> 32) % n as u64) as usize;
         let mut distribution: Vec<u8> = (0..n).map(|i| ((start + i) % n) as u8).collect();
@@ -464,10 +538,10 @@ impl EcStore {
         }
         ErasureLayout {
             algorithm: if minio { ALGORITHM_MINIO } else { ALGORITHM }.to_string(),
-            data: self.erasure.data as u8,
-            parity: self.erasure.parity as u8,
-            block_size: self.erasure.block_size as u32,
-            set,
+            data: e.data as u8,
+            parity: e.parity as u8,
+            block_size: e.block_size as u32,
+            set: set as u32,
             distribution,
             data_dir: uuid::Uuid::new_v4().to_string(),
             bucket_id: bucket_id.map(str::to_string),
@@ -543,8 +617,9 @@ impl EcStore {
         }
         let dirs = self.shard_dirs(layout, bucket, key)?;
         let online = drives.iter().filter(|d| d.is_online()).count();
-        if online < self.write_quorum() {
-            return Err(StoreError::WriteQuorum { set: layout.set as usize, online, needed: self.write_quorum() });
+        let needed = Self::quorum_of(&self.erasure_of(layout));
+        if online < needed {
+            return Err(StoreError::WriteQuorum { set: layout.set as usize, online, needed });
         }
         let keys: Vec<bitrot::FrameKey> = (0..layout.distribution.len())
             .map(|i| erasure::frame_key(&layout.algorithm, &layout.data_dir, file, i))
@@ -564,7 +639,7 @@ impl EcStore {
                 _ => None,
             },
         };
-        let res = writer::write_part(self.erasure_of(layout), target, body, max_size, self.write_quorum()).await;
+        let res = writer::write_part(self.erasure_of(layout), target, body, max_size, needed).await;
         match &res {
             Err(_) => self.delete_files(layout, bucket, key, vec![file.to_string()]).await,
             Ok(w) if w.degraded() => self.note_heal("a write missed drives"),
@@ -704,7 +779,7 @@ impl EcStore {
         let src = paths::shard_dir(Path::new(""), bucket, key, from)?;
         let dst = paths::shard_dir(Path::new(""), bucket, key, to)?;
         let drives = self.set_drives(from.set as usize).to_vec();
-        let needed = self.write_quorum();
+        let needed = Self::quorum_of(&self.erasure_of(from));
         let set = from.set as usize;
         tokio::task::spawn_blocking(move || {
             let links: Vec<(PathBuf, PathBuf)> = names.iter().map(|(a, b)| (src.join(a), dst.join(b))).collect();

@@ -84,10 +84,10 @@ fn fill(s: &mut Snapshot, ec: &EcStore) {
         s.set("rustfs_drive_used_bytes", &labels, d.used_bytes as f64);
         s.set("rustfs_drive_io_errors_total", &labels, d.io_errors as f64);
     }
-    let quorum = ec.write_quorum();
     s.set("rustfs_erasure_sets", &[], ec.set_count() as f64);
-    s.set("rustfs_erasure_sets_with_quorum", &[], online_per_set.iter().filter(|n| **n >= quorum).count() as f64);
+    s.set("rustfs_erasure_sets_with_quorum", &[], ec.sets_with_quorum() as f64);
     for (i, n) in online_per_set.iter().enumerate() {
+        let quorum = ec.write_quorum(i);
         let set = i.to_string();
         s.set("rustfs_erasure_set_online_drives", &[&set], *n as f64);
         s.set("rustfs_erasure_set_write_quorum", &[&set], quorum as f64);

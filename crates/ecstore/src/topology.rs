@@ -125,8 +125,14 @@ pub struct Topology {
     pub pools: Vec<usize>,
     /// The nodes, in the order they first appear in the arguments (empty: single node).
     pub nodes: Vec<String>,
-    /// Drives per erasure set: 12, or an adopted MinIO deployment's set size.
+    /// Drives per erasure set: 12, or an adopted MinIO deployment's first pool's set size
+    /// (0 while it is not known; each pool's comes from MinIO's format).
     pub per_set: usize,
+    /// Drives in each pool, in pool order.
+    pub pool_drives: Vec<usize>,
+    /// Each pool's drive arguments as given (MinIO's command line of the pool: how its
+    /// `pool.bin` names it).
+    pub pool_args: Vec<String>,
 }
 
 /// Expands one pool's arguments and places its drives into sets striped over its nodes.
@@ -185,20 +191,26 @@ fn stripe(all: Vec<Endpoint>) -> Vec<Endpoint> {
 }
 
 impl Topology {
-    /// Expands `args` and places the drives into sets. Arguments that all use ellipses are
-    /// one pool each (as MinIO reads them: `http://n{1...3}:9000/d{1...4}
-    /// http://n{4...6}:9000/d{1...4}` is two pools); plain arguments together are one pool.
-    /// Refuses duplicates, a mix of bare paths and node addresses, a mix of ellipsis and
-    /// plain arguments, and a pool whose drive count is not a multiple of 12.
-    pub fn parse(args: &[String]) -> Result<Self, String> {
+    /// Groups drive arguments into pools as MinIO does: arguments that all use ellipses are
+    /// one pool each (`http://n{1...3}:9000/d{1...4} http://n{4...6}:9000/d{1...4}` is two
+    /// pools); plain arguments together are one pool; a mix is refused.
+    pub fn group_args(args: &[String]) -> Result<Vec<Vec<String>>, String> {
         let with = args.iter().filter(|a| a.contains('{')).count();
         if with == 0 {
-            Self::parse_pools(&[args.to_vec()])
+            Ok(vec![args.to_vec()])
         } else if with == args.len() {
-            Self::parse_pools(&args.iter().map(|a| vec![a.clone()]).collect::<Vec<_>>())
+            Ok(args.iter().map(|a| vec![a.clone()]).collect())
         } else {
             Err("give every pool of drives with ellipses ({1...n}), or list every drive of one pool".into())
         }
+    }
+
+    /// Expands `args` and places the drives into sets, each argument with ellipses a pool
+    /// (see [`Topology::group_args`]). Refuses duplicates, a mix of bare paths and node
+    /// addresses, a mix of ellipsis and plain arguments, and a pool whose drive count is not
+    /// a multiple of 12.
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        Self::parse_pools(&Self::group_args(args)?)
     }
 
     /// Like [`Topology::parse`], with the pools given apart (the YAML file's `pools:`): each
@@ -206,36 +218,42 @@ impl Topology {
     pub fn parse_pools(pools: &[Vec<String>]) -> Result<Self, String> {
         let mut drives = Vec::new();
         let mut sets = Vec::new();
+        let mut counts = Vec::new();
         for p in pools {
             let d = parse_pool(&p.iter().map(String::as_str).collect::<Vec<_>>())?;
             sets.push(d.len() / SET_DRIVES);
+            counts.push(d.len());
             drives.extend(d);
         }
-        Self::assemble(drives, sets, SET_DRIVES)
+        Self::assemble(drives, sets, SET_DRIVES, counts, pools)
     }
 
-    /// The drive list of an adopted MinIO cluster (one pool, `per_set` drives per set, as its
-    /// format.json says), in MinIO's endpoint order: arguments with ellipses expanded as
-    /// MinIO does ([`expand_minio`]; more than one such argument is more than one pool,
-    /// refused), a plain list as given.
-    pub fn minio(args: &[String], per_set: usize) -> Result<Self, String> {
-        let with = args.iter().filter(|a| a.contains('{')).count();
-        if with > 1 {
-            return Err(
-                "a MinIO deployment of several pools (several drive arguments with ellipses) cannot be adopted yet"
-                    .into(),
-            );
+    /// The drive list of an adopted MinIO cluster, pool by pool (`pools`: each pool's
+    /// arguments, see [`Topology::group_args`]; `per_set`: each pool's set size where this
+    /// node knows MinIO's format of it, `None` where it will read it from another node), in
+    /// MinIO's endpoint order: arguments with ellipses expanded as MinIO does
+    /// ([`expand_minio`]), a plain list as given.
+    pub fn minio(pools: &[Vec<String>], per_set: &[Option<usize>]) -> Result<Self, String> {
+        let mut drives = Vec::new();
+        let (mut sets, mut counts) = (Vec::new(), Vec::new());
+        for (i, args) in pools.iter().enumerate() {
+            let all = endpoints(&args.iter().map(String::as_str).collect::<Vec<_>>(), expand_minio)?;
+            let n = per_set.get(i).copied().flatten();
+            check_pool(&all, n.unwrap_or(1)).map_err(|e| format!("pool {}: {e}", i + 1))?;
+            sets.push(n.map_or(0, |n| all.len() / n));
+            counts.push(all.len());
+            drives.extend(all);
         }
-        if with == 1 && args.len() > 1 {
-            return Err("give the drives with one ellipsis argument, or list every drive, as MinIO was started".into());
-        }
-        let all = endpoints(&args.iter().map(String::as_str).collect::<Vec<_>>(), expand_minio)?;
-        check_pool(&all, per_set.max(1))?;
-        let sets = all.len() / per_set.max(1);
-        Self::assemble(all, vec![sets], per_set)
+        Self::assemble(drives, sets, per_set.first().copied().flatten().unwrap_or(0), counts, pools)
     }
 
-    fn assemble(drives: Vec<Endpoint>, sets: Vec<usize>, per_set: usize) -> Result<Self, String> {
+    fn assemble(
+        drives: Vec<Endpoint>,
+        sets: Vec<usize>,
+        per_set: usize,
+        pool_drives: Vec<usize>,
+        args: &[Vec<String>],
+    ) -> Result<Self, String> {
         if sets.is_empty() {
             return Err("no drives given".into());
         }
@@ -253,15 +271,35 @@ impl Topology {
                 nodes.push(n.clone());
             }
         }
-        Ok(Self { drives, pools: sets, nodes, per_set })
+        let pool_args = args.iter().map(|a| a.join(" ")).collect();
+        Ok(Self { drives, pools: sets, nodes, per_set, pool_drives, pool_args })
     }
 
     /// An adopted MinIO deployment's drives (bare paths of this node, already in MinIO's set
-    /// order): one pool of `sets` sets.
-    pub fn adopted(drives: &[PathBuf], sets: usize) -> Self {
+    /// order, pool by pool): `pools` gives each pool's drive count and set count, `args` its
+    /// drive arguments.
+    pub fn adopted(drives: &[PathBuf], pools: &[(usize, usize)], args: &[Vec<String>]) -> Self {
         let drives: Vec<Endpoint> = drives.iter().map(|p| Endpoint { node: None, path: p.clone() }).collect();
-        let per_set = drives.len() / sets.max(1);
-        Self { drives, pools: vec![sets], nodes: Vec::new(), per_set }
+        let per_set = pools.first().map_or(0, |(d, s)| d / (*s).max(1));
+        Self {
+            drives,
+            pools: pools.iter().map(|(_, s)| *s).collect(),
+            nodes: Vec::new(),
+            per_set,
+            pool_drives: pools.iter().map(|(d, _)| *d).collect(),
+            pool_args: args.iter().map(|a| a.join(" ")).collect(),
+        }
+    }
+
+    /// The drive positions of each pool, in pool order.
+    pub fn pool_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for &n in &self.pool_drives {
+            out.push(at..at + n);
+            at += n;
+        }
+        out
     }
 
     /// A single node's drives (bare paths, one pool).
@@ -427,18 +465,27 @@ mod tests {
             assert!(expand_minio(bad).is_err(), "{bad}");
         }
         // 4 nodes x 4 drives as MinIO lays them out: one set of 16, nodes interleaved.
-        let t = Topology::minio(&args(&["http://127.0.0.{1...4}:9000/data{1...4}"]), 16).unwrap();
+        let t = Topology::minio(&[args(&["http://127.0.0.{1...4}:9000/data{1...4}"])], &[Some(16)]).unwrap();
         assert_eq!((t.pools.as_slice(), t.per_set, t.nodes.len()), ([1].as_slice(), 16, 4));
         assert_eq!(t.drives[1].to_string(), "http://127.0.0.2:9000/data1");
         assert_eq!(t.drives_of_node_in_set(0, "127.0.0.3:9000"), 4);
         // A plain list keeps its order (MinIO does not reorder it); sets of 8.
         let plain: Vec<String> = (1..=16).map(|i| format!("http://h{}:1/d{i}", (i - 1) / 4)).collect();
-        let t = Topology::minio(&plain, 8).unwrap();
+        let t = Topology::minio(std::slice::from_ref(&plain), &[Some(8)]).unwrap();
         assert_eq!(t.drives.iter().map(ToString::to_string).collect::<Vec<_>>(), plain);
         assert_eq!(t.pools, [2]);
-        assert!(Topology::minio(&plain[..15], 8).unwrap_err().contains("multiple of 8"));
+        assert_eq!(t.pool_args, [plain.join(" ")]);
+        assert!(Topology::minio(&[plain[..15].to_vec()], &[Some(8)]).unwrap_err().contains("multiple of 8"));
+        // Two pools, the second's set size not known on this node yet.
         let two = args(&["http://a{1...2}:1/d{1...4}", "http://b{1...2}:1/d{1...4}"]);
-        assert!(Topology::minio(&two, 8).unwrap_err().contains("several pools"));
+        let t = Topology::minio(&Topology::group_args(&two).unwrap(), &[Some(8), None]).unwrap();
+        assert_eq!(
+            (t.pools.as_slice(), t.pool_drives.as_slice(), t.nodes.len()),
+            ([1, 0].as_slice(), [8, 8].as_slice(), 4)
+        );
+        assert_eq!(t.pool_ranges(), [0..8, 8..16]);
+        assert_eq!(t.drives[9].to_string(), "http://b2:1/d1");
+        assert_eq!(t.pool_args, two);
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl S3Api {
         if let Some(a) = &i.checksum_algorithm {
             algorithms.push(a.as_str().to_ascii_uppercase());
         }
-        let layout = self.ec.new_layout(&bucket.name, &i.key, home.as_deref());
+        let layout = self.new_layout(&bucket.name, &i.key, home.as_deref()).await?;
         let target = Target {
             bucket: &bucket.name,
             key: &i.key,

@@ -98,6 +98,22 @@ impl S3Api {
         Ok(home)
     }
 
+    /// A new, empty layout for a version of `key`: under the bucket's id (`home`), or keyed,
+    /// on the set the key lives on (on an adopted MinIO deployment of several pools, the pool
+    /// that holds the key, or the one a new key goes to).
+    pub(crate) async fn new_layout(
+        &self,
+        bucket: &str,
+        key: &str,
+        home: Option<&str>,
+    ) -> S3Result<metadata::ErasureLayout> {
+        if home.is_some() {
+            return Ok(self.ec.new_layout(bucket, key, home));
+        }
+        let set = ecstore::legacy::pools::keyed_set(&self.ec, bucket, key).await.map_err(error::store)?;
+        Ok(self.ec.layout_on(set, bucket, key, None, self.ec.minio_writes()))
+    }
+
     /// After a failed metadata commit: removes the data written for it, unless the commit
     /// may have happened (then the data may be visible, and only garbage collection may
     /// remove it once nothing references it).

@@ -150,8 +150,7 @@ impl S3Api {
 
     fn upload_layout(&self, up: &MultipartUpload) -> ErasureLayout {
         let minio = up.algorithm.as_deref() == Some(ecstore::ALGORITHM_MINIO);
-        let mut l = self.ec.new_layout_with(&up.bucket, &up.key, up.bucket_id.as_deref(), minio);
-        l.set = up.set;
+        let mut l = self.ec.layout_on(up.set as usize, &up.bucket, &up.key, up.bucket_id.as_deref(), minio);
         l.data_dir = up.data_dir.clone();
         l
     }
@@ -170,7 +169,7 @@ impl S3Api {
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
         let home = self.placement(&bucket, &i.key)?;
         let user_meta = util::user_meta(i.metadata)?;
-        let layout = self.ec.new_layout(&bucket.name, &i.key, home.as_deref());
+        let layout = self.new_layout(&bucket.name, &i.key, home.as_deref()).await?;
         let up = MultipartUpload {
             bucket: bucket.name.clone(),
             key: i.key.clone(),

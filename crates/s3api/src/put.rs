@@ -81,7 +81,7 @@ impl S3Api {
         let cond = put_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let key = input.key;
         let mut hashing = Hashing::new(input.body.unwrap_or_else(empty_blob), &decl.algorithms());
-        let layout = self.ec.new_layout(&bucket.name, &key, home.as_deref());
+        let layout = self.new_layout(&bucket.name, &key, home.as_deref()).await?;
         let target = Target {
             bucket: &bucket.name,
             key: &key,

@@ -117,6 +117,22 @@ fn print_adopted(o: &mut String, a: &rustfs::admin::Adopted) {
         r.parity,
         if a.minio_writes { "MinIO's" } else { "this server's" }
     );
+    if r.pools.len() > 1 {
+        for (i, p) in r.pools.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  pool {}:       {} set(s) of {} drives, {}+{}, {} ({}): {}",
+                i + 1,
+                p.sets,
+                p.drives_per_set,
+                p.data,
+                p.parity,
+                p.distribution,
+                p.args,
+                p.state
+            );
+        }
+    }
     let more = if r.objects_capped { "+" } else { "" };
     let _ = writeln!(
         o,

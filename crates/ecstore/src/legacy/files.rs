@@ -300,7 +300,7 @@ mod tests {
         let (_, sets) = drives::open_drives(
             paths.iter().map(|p| drives::DriveSpec::local(p)).collect(),
             &drives::Geometry::default(),
-            8,
+            |_| 8,
             || "test".into(),
         )
         .unwrap();

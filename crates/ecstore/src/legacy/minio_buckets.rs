@@ -16,7 +16,6 @@ use std::sync::Arc;
 use metadata::{BucketInfo, MetadataStore, ObjectData, Versioning};
 use serde::Serialize;
 
-use super::files;
 use super::store::LegacyStore;
 use crate::xlmeta::msgpack::{Reader, Value};
 
@@ -67,7 +66,7 @@ pub struct BucketImport {
 }
 
 /// msgp's time extension (type 5): seconds (i64, big-endian) and nanoseconds (u32).
-fn time_ns(v: &Value<'_>) -> Option<i64> {
+pub(super) fn time_ns(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Ext(5, b) if b.len() == 12 => {
             let secs = i64::from_be_bytes(b[..8].try_into().ok()?);
@@ -117,24 +116,28 @@ pub fn parse_metadata_bin(b: &[u8]) -> Result<MinioBucketMeta, String> {
     Ok(m)
 }
 
+/// The bytes of an object MinIO keeps in its system bucket (`.minio.sys/<key>`, small and
+/// inline in its xl.meta: bucket metadata, `config/pool.bin`), the newest copy of any pool;
+/// `None` if there is none.
+pub async fn read_minio_sys_object(ec: &Arc<crate::EcStore>, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let (_, m) = super::pools::locate(ec, MINIO_SYS_BUCKET, key, false).await.map_err(|e| e.to_string())?;
+    let Some(m) = m else { return Ok(None) };
+    let Some(v) = m.versions.first() else { return Ok(None) };
+    if v.kind == crate::xlmeta::VersionType::DeleteMarker {
+        return Ok(None);
+    }
+    match super::mapping::from_xl(MINIO_SYS_BUCKET, key, &m, v).data {
+        ObjectData::Inline(b) => Ok(Some(b)),
+        _ => Err(format!("MinIO's {key} is not inline (or its shards are unreadable)")),
+    }
+}
+
 impl LegacyStore {
     /// Reads MinIO's `.metadata.bin` of `bucket` (an object of MinIO's system bucket).
     async fn minio_bucket_meta(&self, bucket: &str) -> Result<Option<MinioBucketMeta>, String> {
-        let key = format!("buckets/{bucket}/.metadata.bin");
-        let set = self.ec.set_index(MINIO_SYS_BUCKET, &key);
-        let drives = self.ec.set_drives(set).to_vec();
-        let quorum = self.ec.write_quorum();
-        let k = key.clone();
-        let m = tokio::task::spawn_blocking(move || files::read(&drives, MINIO_SYS_BUCKET, &k, quorum, false))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let Some(m) = m else { return Ok(None) };
-        let Some(v) = m.versions.first() else { return Ok(None) };
-        let obj = super::mapping::from_xl(MINIO_SYS_BUCKET, &key, &m, v);
-        match obj.data {
-            ObjectData::Inline(b) => parse_metadata_bin(&b).map(Some),
-            _ => Err("MinIO's bucket metadata is not inline (or its shards are unreadable)".into()),
+        match read_minio_sys_object(&self.ec, &format!("buckets/{bucket}/.metadata.bin")).await? {
+            Some(b) => parse_metadata_bin(&b).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -7,6 +7,8 @@ pub mod files;
 pub mod mapping;
 pub mod minio_buckets;
 pub mod minio_inline;
+pub mod minio_pools;
+pub mod pools;
 pub mod records;
 pub mod store;
 /// The walk of a drive's xl.meta files lives with the drive I/O (it runs where the drive is).

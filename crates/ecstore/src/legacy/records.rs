@@ -125,7 +125,7 @@ mod tests {
         let (_, sets) = drives::open_drives(
             paths.iter().map(|p| drives::DriveSpec::local(p)).collect(),
             &drives::Geometry::default(),
-            9,
+            |_| 9,
             || "test".into(),
         )
         .unwrap();

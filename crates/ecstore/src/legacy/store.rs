@@ -14,7 +14,7 @@ use metadata::{
 use tokio::sync::{Mutex, RwLock};
 
 use super::walk::{Entry, WalkQuery};
-use super::{files, mapping, minio_inline, records};
+use super::{files, mapping, minio_inline, pools, records};
 use crate::drives::Drive;
 use crate::xlmeta::XlMeta;
 use crate::{EcStore, StoreError};
@@ -98,10 +98,13 @@ impl LegacyStore {
         let mut probes = Vec::new();
         for (i, _) in trimmed.match_indices('/') {
             let parent = &trimmed[..i];
-            let set = self.ec.set_index(bucket, parent);
-            let drives: Vec<Arc<Drive>> = self.ec.set_drives(set).iter().filter(|d| d.is_online()).cloned().collect();
-            let rel = crate::paths::object_dir(std::path::Path::new(""), bucket, parent).join(files::XL_META);
-            probes.push((parent.to_string(), drives, rel));
+            // The parent may be an object on any pool.
+            for set in self.ec.key_sets(bucket, parent) {
+                let drives: Vec<Arc<Drive>> =
+                    self.ec.set_drives(set).iter().filter(|d| d.is_online()).cloned().collect();
+                let rel = crate::paths::object_dir(std::path::Path::new(""), bucket, parent).join(files::XL_META);
+                probes.push((parent.to_string(), drives, rel));
+            }
         }
         if probes.is_empty() {
             return Ok(());
@@ -156,14 +159,33 @@ impl LegacyStore {
         self.write_bucket(&info).await
     }
 
+    /// The key's home set and its xl.meta there (see `pools`).
     async fn read_xl(&self, bucket: &str, key: &str) -> Result<(usize, Option<XlMeta>)> {
-        let set = self.ec.set_index(bucket, key);
-        let drives = self.ec.set_drives(set).to_vec();
-        let quorum = self.ec.write_quorum();
-        let (b, k) = (bucket.to_string(), key.to_string());
-        let xl_json = self.ec.minio_v1_metadata();
-        let m = blocking(move || files::read(&drives, &b, &k, quorum, xl_json)).await?.map_err(backend)?;
-        Ok((set, m))
+        pools::locate(&self.ec, bucket, key, self.ec.minio_v1_metadata()).await.map_err(backend)
+    }
+
+    /// The set a write of `data` to a key found at `(home, m)` goes to: the home, unless
+    /// `data` was written (keyed layout) on another set the key may live on while the key is
+    /// on no pool (a new key: its data decides). Data on another set than an existing key's
+    /// (two first writes of one key that chose different pools) is refused as a conflict:
+    /// the caller retries and finds the key where the other write put it.
+    fn target_set(&self, bucket: &str, key: &str, home: usize, exists: bool, data: &[&ObjectVersion]) -> Result<usize> {
+        let keyed: Vec<usize> = data
+            .iter()
+            .filter_map(|o| match &o.data {
+                metadata::ObjectData::Erasure(l) if l.bucket_id.is_none() && !l.data_dir.is_empty() => {
+                    Some(l.set as usize)
+                }
+                _ => None,
+            })
+            .collect();
+        let Some(&first) = keyed.first() else { return Ok(home) };
+        let target = if exists || first == home { home } else { first };
+        if keyed.iter().any(|&s| s != target) || !self.ec.key_sets(bucket, key).contains(&target) {
+            tracing::warn!(bucket, key, home, data_set = first, "a key's data is on another pool than its metadata");
+            return Err(MetaError::Conflict(1));
+        }
+        Ok(target)
     }
 
     /// Writes `meta` as the key's xl.meta on its set (removes it when `meta` has no version).
@@ -175,7 +197,7 @@ impl LegacyStore {
             return Err(xl_json_kept(bucket, key));
         }
         let drives = self.ec.set_drives(set).to_vec();
-        let quorum = self.ec.write_quorum();
+        let quorum = self.ec.write_quorum(set);
         let (b, k) = (bucket.to_string(), key.to_string());
         let xl_json = replaces_xl_json;
         blocking(move || {
@@ -216,7 +238,7 @@ impl LegacyStore {
         let key = if obj.is_null_version() { metadata::NULL_VERSION.to_string() } else { obj.version_id.clone() };
         let (v, inline, decoded) = match &obj.data {
             metadata::ObjectData::Inline(_) if self.ec.minio_writes() => {
-                let (data, parity) = self.ec.geometry();
+                let (data, parity) = self.ec.geometry(set);
                 let n = self.ec.set_drives(set).len();
                 let order = crate::minio::format::hash_order(&format!("{}/{}", obj.bucket, obj.key), n);
                 let (v, b) = mapping::to_minio_inline(obj, data, parity, order);
@@ -279,9 +301,12 @@ impl LegacyStore {
     /// any online copy is missing, stale or corrupt. Returns whether it rewrote.
     pub async fn heal_meta(&self, bucket: &str, key: &str) -> Result<bool> {
         let _g = self.lock_of(bucket, key).write().await;
-        let set = self.ec.set_index(bucket, key);
+        let set = match self.ec.key_sets(bucket, key).as_slice() {
+            [one] => *one,
+            _ => self.read_xl(bucket, key).await?.0,
+        };
         let drives = self.ec.set_drives(set).to_vec();
-        let quorum = self.ec.write_quorum();
+        let quorum = self.ec.write_quorum(set);
         let (b, k) = (bucket.to_string(), key.to_string());
         let rm = drives.clone();
         let xl_json = self.ec.minio_v1_metadata();
@@ -341,7 +366,8 @@ impl LegacyStore {
         self.get_bucket(&obj.bucket).await?;
         self.check_new_key(&obj.bucket, &obj.key).await?;
         let _g = self.lock_of(&obj.bucket, &obj.key).write().await;
-        let (set, m) = self.read_xl(&obj.bucket, &obj.key).await?;
+        let (home, m) = self.read_xl(&obj.bucket, &obj.key).await?;
+        let set = self.target_set(&obj.bucket, &obj.key, home, m.is_some(), &[&obj])?;
         let from_json = has_xl_json(m.as_ref());
         let mut m = m.unwrap_or(XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() });
         let current = Self::versions_of(&obj.bucket, &obj.key, set, &m);
@@ -393,10 +419,11 @@ impl LegacyStore {
     /// xl.meta on at least one of `q` drives, so a listing shows every key a GET finds, even
     /// one a delete or a write cut short left on few drives.
     async fn walk(&self, bucket: &str, prefix: &str, after: Option<&str>, slash: bool, limit: usize) -> Vec<Entry> {
-        let per_set = self.ec.write_quorum();
+        // Every set of every pool (a key is on one pool; the merge drops repeats).
         let drives: Vec<Arc<Drive>> = (0..self.ec.set_count())
             .flat_map(|i| {
-                self.ec.set_drives(i).iter().filter(|d| d.is_online()).take(per_set).cloned().collect::<Vec<_>>()
+                let q = self.ec.write_quorum(i);
+                self.ec.set_drives(i).iter().filter(|d| d.is_online()).take(q).cloned().collect::<Vec<_>>()
             })
             .collect();
         let q = WalkQuery {
@@ -779,11 +806,11 @@ impl MetadataStore for LegacyStore {
         LegacyStore::get_bucket(self, bucket).await?;
         crate::paths::check_legacy_key(key).map_err(backend)?;
         let _g = self.lock_of(bucket, key).write().await;
-        let set = self.ec.set_index(bucket, key);
         // Versions already here unchanged are kept as they are on disk (MinIO's fields and
         // keys included: a version MinIO encrypted keeps its sealed key, which our model
         // does not carry); only new or changed ones are written from the model.
-        let (_, old) = self.read_xl(bucket, key).await?;
+        let (home, old) = self.read_xl(bucket, key).await?;
+        let set = self.target_set(bucket, key, home, old.is_some(), &versions.iter().collect::<Vec<_>>())?;
         let mut m = XlMeta { major: 1, minor: 3, versions: Vec::new(), ..Default::default() };
         for obj in &versions {
             if let Some(old) = &old
