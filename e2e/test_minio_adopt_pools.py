@@ -16,8 +16,11 @@ import threading
 import time
 
 import minio_deploy as md
+from cluster_data import DataCluster
 from conftest import Server
+from test_migration import CONFIG
 from test_minio_adopt import read_all, read_model
+from test_minio_adopt_cluster import wait_imported
 
 
 def adopted_server(dep, args=None):
@@ -192,3 +195,99 @@ def test_pools_minio_forbids_are_refused_before_anything_is_written(tmp_path):
         s.cleanup()
     dep, _ = deployment(tmp_path / "b", random.Random(4))
     refused(dep, dep.args[1:], "is not in the drive list")
+
+
+class AdoptedPools(DataCluster):
+    """`dep`'s pools on 4 nodes: pool 1 (4 drives) on nodes 1-2, two drives each, pool 2
+    (6 drives) on nodes 3-4, three each; each pool given as a plain list (the YAML `pools:`
+    form, MinIO's order). A node holds drives of one pool only, so it reads the other
+    pool's format.json from the other nodes' drives when it starts."""
+
+    def __init__(self, dep):
+        self.dep = dep
+        self.owner = [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]
+        super().__init__(pools=(2, 2), per=0, extra_args=["--metadata-engine", "legacy"])
+
+    def node_drives(self, i):
+        return [d for d, n in zip(self.dep.drives, self.owner) if n == i]
+
+    def pool_args(self, pools=None):
+        out, at = [], 0
+        for p in self.dep.pools:
+            out.append([f"http://{self.hosts[self.owner[at + j]]}:{self.port}{d}" for j, d in enumerate(p.drives)])
+            at += len(p.drives)
+        return out
+
+
+def wait_all_online(c, timeout=60):
+    """Until every node sees every drive online (the others' drive monitors find a
+    restarted node's drives again within a few seconds)."""
+    deadline = time.time() + timeout
+    for n in c.nodes:
+        while not all(d["state"] == "online" for d in json.loads(n.admin("--json", "info").stdout)["drives"]):
+            assert time.time() < deadline, f"{n.host} does not see every drive online"
+            time.sleep(0.3)
+
+
+def test_a_minio_cluster_of_two_pools_on_four_nodes_is_adopted_and_migrated(tmp_path):
+    rng = random.Random(31)
+    dep, model = deployment(tmp_path, rng)
+    c = AdoptedPools(dep)
+    dep.write_pool_bin(cmdlines=[" ".join(p) for p in c.pool_args()])
+    for n in c.nodes:
+        with open(n.config, "a") as f:
+            f.write(CONFIG)
+    try:
+        c.start()
+        for n in c.nodes:
+            info = wait_imported(n)
+            r = info["adopted"]["report"]
+            pools = [(p["sets"], p["drives_per_set"], p["data"], p["parity"], p["state"]) for p in r["pools"]]
+            assert pools == [(1, 4, 2, 2, "active"), (1, 6, 4, 2, "active")], (n.host, r["pools"])
+            assert not r["unclaimed"] and not r["other_drives"], r
+            assert len(info["drives"]) == 10 and all(d["state"] == "online" for d in info["drives"]), info["drives"]
+        for n in (c.nodes[0], c.nodes[3]):
+            read_model(n.client(), model)
+        # Written through node 4 (pool 2's), on both pools, in MinIO's format.
+        written = {f"photos/c/{i}": rng.randbytes(rng.choice([700, 250_000, (1 << 20) + 3])) for i in range(12)}
+        written["photos/pool1/obj4"] = b"overwritten through a node of pool 2"
+        for k, body in written.items():
+            c.nodes[3].client().put_object(Bucket="photos", Key=k.split("/", 1)[1], Body=body)
+        model.update(written)
+        read_model(c.nodes[1].client(), model)
+        used = set()
+        for k, body in written.items():
+            bucket, key = k.split("/", 1)
+            (got, obj, _, copies), pool = dep.read_object(bucket, key)
+            assert got == body and len(dep.holding(bucket, key)) == 1, k
+            assert (obj["EcAlgo"], obj["EcM"], obj["EcN"]) == (1, dep.pools[pool].data, 2), (k, obj)
+            used.add(pool)
+        assert used == {0, 1} and dep.holding("photos", "pool1/obj4") == [0]
+        # A node restarted reads the other pool's format again from the others. (While it
+        # is down, pool 2 lacks write quorum: 3 of its 6 drives are on it.)
+        c.nodes[2].stop()
+        c.nodes[2].start(wait=False)
+        c.nodes[2].wait_ready(timeout=90)
+        wait_all_online(c)
+        read_model(c.nodes[2].client(), model)
+
+        # The migration to the KV through the nodes; afterwards every node writes its own format.
+        n1, n2, n3, n4 = c.nodes
+        n1.admin("migration", "phase", "canary", "--ratio", "0.5")
+        n2.admin("migration", "phase", "fullout")
+        n3.admin("migration", "start", "--wait", "--objects-per-day", "0")
+        v = json.loads(n4.admin("--json", "validate").stdout)
+        assert v["clean"] and v["errors"] == 0 and v["checked"] > 0, v
+        n2.admin("migration", "phase", "kv_primary")
+        n3.admin("migration", "phase", "complete")
+        deadline = time.time() + 30
+        while any(json.loads(n.admin("--json", "info").stdout)["adopted"]["minio_writes"] for n in c.nodes):
+            assert time.time() < deadline, "a node still writes MinIO's format after complete"
+            time.sleep(0.5)
+        for i in range(6):
+            n4.client().put_object(Bucket="photos", Key=f"after/{i}", Body=b"ours %d" % i)
+            model[f"photos/after/{i}"] = b"ours %d" % i
+        for n in c.nodes:
+            read_model(n.client(), model)
+    finally:
+        c.cleanup()

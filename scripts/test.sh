@@ -25,4 +25,4 @@ RUSTFS_METADATA_ENGINE=legacy python3 -m pytest e2e -q -p no:cacheprovider --tim
   --deselect e2e/test_xlmeta_cli.py --deselect e2e/test_migration.py --deselect e2e/test_migration_ops.py \
   --deselect e2e/test_observability.py --deselect e2e/test_hardening.py --deselect e2e/test_lifecycle.py \
   --deselect e2e/test_cluster_metadata.py --deselect e2e/test_cluster_ops.py --deselect e2e/test_cluster_data.py --deselect e2e/test_cluster_migration.py \
-  --deselect e2e/test_k8s_manifests.py --deselect e2e/test_k8s_pods.py --deselect e2e/test_minio_format.py "$@"
+  --deselect e2e/test_k8s_manifests.py --deselect e2e/test_k8s_pods.py --deselect e2e/test_minio_format.py --deselect e2e/test_minio_adopt_pools.py "$@"

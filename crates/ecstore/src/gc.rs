@@ -352,7 +352,7 @@ impl crate::EcStore {
                     continue;
                 }
                 let Home::Key { bucket, key } = &d.home else { continue };
-                if key_references(stores, bucket, key, &d.data_dir).await? {
+                if key_references(stores, bucket, key, &d.data_dir).await? || self.pool_copy_references(&d).await {
                     continue;
                 }
                 tracing::info!(bucket = %bucket, key = %key, data_dir = %d.data_dir, "removing unreferenced shards");
@@ -364,5 +364,26 @@ impl crate::EcStore {
             }
         }
         Ok(report)
+    }
+
+    /// On an adopted MinIO deployment of several pools, whether the xl.meta on a keyed data
+    /// dir's own set references it: a key's older copy on another pool than the one serving
+    /// it (a decommission cut short) keeps its data while its xl.meta is there (an
+    /// unreadable xl.meta counts as referencing).
+    async fn pool_copy_references(&self, d: &DataDir) -> bool {
+        let Home::Key { bucket, key } = &d.home else { return false };
+        if self.key_sets(bucket, key).len() < 2 {
+            return false;
+        }
+        let drives = self.set_drives(d.set).to_vec();
+        let quorum = self.write_quorum(d.set);
+        let (b, k, dir) = (bucket.clone(), key.clone(), d.data_dir.clone());
+        tokio::task::spawn_blocking(move || match crate::legacy::files::read(&drives, &b, &k, quorum, false) {
+            Ok(Some(m)) => m.versions.iter().any(|v| v.object.as_ref().is_some_and(|o| o.data_dir == dir)),
+            Ok(None) => false,
+            Err(_) => true,
+        })
+        .await
+        .unwrap_or(true)
     }
 }

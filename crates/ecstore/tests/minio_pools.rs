@@ -172,6 +172,36 @@ async fn keys_live_on_one_pool_and_are_found_there() {
     assert_eq!(listed, keys, "a key on two pools is listed once");
     assert_eq!(pools::keyed_set(&ec, "bkt", &dup).await.unwrap(), sets[1]);
 
+    // Garbage collection keeps the data of a key's older copy on the other pool (its
+    // xl.meta there references it) and frees data no copy references.
+    let old_key = keys.iter().find(|k| pools_holding(&ec, &drives, k) == [1]).unwrap().clone();
+    let old_sets = ec.key_sets("bkt", &old_key);
+    let mut kept = ec.layout_on(old_sets[0], "bkt", &old_key, None, true);
+    let w = ec
+        .write_part(&kept, "bkt", &old_key, "part.1", futures::stream::iter([Ok(body.clone())]), u64::MAX)
+        .await
+        .unwrap();
+    kept.parts = vec![rustfs_ecstore::single_part(w.size, &md5_hex(&body))];
+    let mut older = inline(&old_key, "", 1);
+    older.size = body.len() as u64;
+    older.data = ObjectData::Erasure(kept.clone());
+    let (v, _) = rustfs_ecstore::legacy::mapping::to_xl(&older, 0);
+    let m = rustfs_ecstore::xlmeta::XlMeta { major: 1, minor: 3, versions: vec![v], ..Default::default() };
+    let pool0 = ec.set_drives(old_sets[0]).to_vec();
+    files::write(&pool0, "bkt", &old_key, 3, |_| m.clone()).unwrap();
+    let orphan = ec.layout_on(old_sets[0], "bkt", &old_key, None, true);
+    ec.write_part(&orphan, "bkt", &old_key, "part.1", futures::stream::iter([Ok(body.clone())]), u64::MAX)
+        .await
+        .unwrap();
+    let stores: Vec<Arc<dyn MetadataStore>> = vec![Arc::new(LegacyStore::new(ec.clone()))];
+    let report = ec.collect_garbage(&stores, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(report.data_dirs_removed, 1, "{report:?}");
+    let dir_of = |l: &metadata::ErasureLayout| {
+        ec.set_drives(l.set as usize)[0].path.join("bkt").join(&old_key).join(&l.data_dir)
+    };
+    assert!(dir_of(&kept).exists(), "the older copy's data stays");
+    assert!(!dir_of(&orphan).exists(), "unreferenced data is freed");
+
     // A suspended pool (MinIO decommissions it) takes no new keys; its keys stay readable.
     ec.set_pool_suspended(0, true);
     for i in 0..20 {
