@@ -5,6 +5,8 @@
 # xl.meta: PUT and GET of 4 KiB (c=32), 1 MiB and 16 MiB (c=4); then the migrator's rate
 # moving N keys of the adopted deployment into the KV. The MinIO format.json comes from the
 # e2e suite's independent writer (e2e/minio_deploy.py).
+# A deployment of two pools (2 x 12 drives) shows what the lookup on every pool costs a
+# 4 KiB PUT and GET.
 # Usage: scripts/bench_adopted.sh [keys for the migrator, default 100000] [seconds per run, default 6]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,14 @@ import sys
 sys.path.insert(0, "e2e")
 import minio_deploy as md
 md.Deployment(sys.argv[1], sets=1, per_set=12).write_formats()
+PY
+}
+minio_pools() { # folder -> a MinIO deployment of two pools of 12 drives (p1/d1..12, p2/d1..12)
+  python3 - "$1" <<'PY'
+import sys
+sys.path.insert(0, "e2e")
+import minio_deploy as md
+md.Pools(sys.argv[1], [(1, 12), (1, 12)]).write_formats()
 PY
 }
 load() { # label
@@ -38,6 +48,13 @@ admin info | grep -A1 adopted
 load "adopted (MinIO format)"
 start ours --metadata-engine legacy
 load "legacy engine, this server's format"
+# Two pools: every lookup reads the key's xl.meta on both (a 4 KiB GET finds it on one).
+minio_pools "$root/pools"
+start pools --metadata-engine legacy --drives "$root/pools/p1/d{1...12}" "$root/pools/p2/d{1...12}"
+for op in put get; do
+  echo "== adopted, two pools: 4KiB ${op^^}, c=32"
+  bench --op "$op" --size 4KiB -c 32 --duration "$secs" --bucket "pools-$op" --objects 200
+done
 
 minio_drives "$root/minio-migrate"
 start migrate --metadata-engine legacy --drives "$root/minio-migrate/d{1...12}"

@@ -45,14 +45,20 @@ fn locate_blocking(ec: &EcStore, sets: &[usize], bucket: &str, key: &str, xl_jso
     if let [set] = sets {
         return Ok((*set, read_on(ec, *set, bucket, key, xl_json)?));
     }
-    // Every pool at once: each read waits on its own drives (possibly other nodes').
-    let found: Vec<Result<Option<XlMeta>>> = std::thread::scope(|sc| {
-        let reads: Vec<_> = sets.iter().map(|&s| sc.spawn(move || read_on(ec, s, bucket, key, xl_json))).collect();
-        reads
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Erasure("a pool's read panicked".into()))))
-            .collect()
-    });
+    let local = sets.iter().all(|&s| ec.set_drives(s).iter().all(|d| d.local));
+    // Every pool at once when reads wait on other nodes; this node's drives one pool after
+    // the other (a thread each would cost more than the reads).
+    let found: Vec<Result<Option<XlMeta>>> = if local {
+        sets.iter().map(|&s| read_on(ec, s, bucket, key, xl_json)).collect()
+    } else {
+        std::thread::scope(|sc| {
+            let reads: Vec<_> = sets.iter().map(|&s| sc.spawn(move || read_on(ec, s, bucket, key, xl_json))).collect();
+            reads
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Erasure("a pool's read panicked".into()))))
+                .collect()
+        })
+    };
     let mut best: Option<(usize, XlMeta)> = None;
     let mut failed = None;
     for (&set, r) in sets.iter().zip(found) {
