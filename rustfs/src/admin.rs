@@ -11,6 +11,7 @@
 //! - `POST /rustfs/admin/v1/metadata/{add-node,remove-node,transfer-leadership,snapshot}`:
 //!   membership and log compaction (see `cluster_admin`)
 //! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
+//! - users, access keys, groups and policies: see `iam_admin`
 
 use std::sync::Arc;
 
@@ -139,7 +140,7 @@ impl S3Route for AdminRoute {
         }
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let path = &req.uri.path()[PREFIX.len()..];
         let app = &self.app;
         match (req.method.clone(), path.trim_end_matches('/')) {
@@ -197,6 +198,12 @@ impl S3Route for AdminRoute {
                 let r =
                     crate::gc_job::collect(app, app.cfg.gc_grace).await.map_err(|e| s3_error!(InternalError, "{e}"))?;
                 json(StatusCode::OK, &r)
+            }
+            (m, p) if p.starts_with("iam") => {
+                match crate::iam_admin::handle(app, &m, p, &req.uri, &mut req.input).await {
+                    Some(r) => r,
+                    None => Err(s3_error!(NotImplemented, "Unknown admin API call")),
+                }
             }
             (m, p) => match crate::migration_admin::handle(app, &m, p, &req.uri).await {
                 Some(r) => r,

@@ -9,6 +9,7 @@ use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -19,7 +20,7 @@ pub struct AdminClient {
     access_key: String,
     secret_key: String,
     region: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// A response whose body was drained: status, headers, and the body (or only its length).
@@ -31,9 +32,51 @@ pub struct Answer {
 }
 
 impl AdminClient {
+    /// A client of `endpoint` (`http://` or `https://`); HTTPS trusts the system's roots and
+    /// the certificates of the file `RUSTFS_CA_CERT` names, if set (a self-signed server).
     pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
+        let ca = std::env::var_os("RUSTFS_CA_CERT").map(std::path::PathBuf::from);
+        Self::with_ca(endpoint, access_key, secret_key, region, ca.as_deref())
+    }
+
+    /// [`AdminClient::new`] trusting the certificates of `ca` too.
+    pub fn with_ca(
+        endpoint: &str,
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        ca: Option<&std::path::Path>,
+    ) -> Self {
+        let roots = crate::tls::client_roots(ca).unwrap_or_else(|e| {
+            eprintln!("rustfs-admin: RUSTFS_CA_CERT: {e}");
+            rustls::RootCertStore::empty()
+        });
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let conn = match tls {
+            Ok(cfg) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(cfg)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http),
+            Err(e) => {
+                eprintln!("rustfs-admin: TLS: {e}");
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(
+                        rustls::ClientConfig::builder()
+                            .with_root_certificates(rustls::RootCertStore::empty())
+                            .with_no_client_auth(),
+                    )
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(HttpConnector::new())
+            }
+        };
         Self {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             access_key: access_key.to_string(),
@@ -136,6 +179,20 @@ impl AdminClient {
             return Err(format!("{status}: {}", String::from_utf8_lossy(&body).trim()));
         }
         serde_json::from_slice(&body).map_err(|e| format!("invalid JSON from server: {e}"))
+    }
+
+    /// A signed call with a body (signed too) that must succeed; returns its JSON body.
+    pub async fn json_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Bytes,
+    ) -> Result<serde_json::Value, String> {
+        let a = self.send(method, path_and_query, body, true, true).await?;
+        if !a.status.is_success() {
+            return Err(format!("{}: {}", a.status, String::from_utf8_lossy(&a.body).trim()));
+        }
+        serde_json::from_slice(&a.body).map_err(|e| format!("invalid JSON from server: {e}"))
     }
 
     /// A signed call that must succeed; returns its body as the typed admin struct `T`.

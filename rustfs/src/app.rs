@@ -48,6 +48,9 @@ pub struct App {
     pub internode: Option<crate::node::Internode>,
     /// The MinIO deployment adopted on the drives: its report, buckets and pools.
     pub adopted: Option<crate::adoption::AdoptedState>,
+    /// The users (configured and managed at runtime) and the access model over them.
+    pub iam: Arc<s3api::iam::Iam>,
+    pub authz: Arc<s3api::authz::Authz>,
     _lock: std::fs::File,
 }
 
@@ -97,6 +100,39 @@ impl KvHandle {
         };
         Ok(Self { lock, kv, life, internode })
     }
+}
+
+/// What the key sealing users' secrets is derived from: the cluster secret on a cluster
+/// (every node must unseal what any node sealed), else `DATA/iam.key`, 32 random bytes made
+/// at the first start (readable by the server's user only; keep it with the metadata).
+fn iam_seed(cfg: &Config) -> Result<Vec<u8>, String> {
+    if let Some(r) = &cfg.replication {
+        return Ok(r.secret.as_bytes().to_vec());
+    }
+    let p = cfg.data.join("iam.key");
+    match std::fs::read(&p) {
+        Ok(b) if b.len() >= 32 => return Ok(b),
+        Ok(_) => return Err(format!("{} is shorter than 32 bytes: restore it from a backup", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", p.display())),
+    }
+    let key: [u8; 32] = rand::random();
+    let tmp = p.with_extension("key.tmp");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        f.write_all(&key).and_then(|()| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, &p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+    ecstore::drives::sync_dir(&cfg.data).map_err(|e| e.to_string())?;
+    Ok(key.to_vec())
 }
 
 impl App {
@@ -250,6 +286,12 @@ impl App {
             }
             _ => None,
         };
+        let seed = iam_seed(&cfg)?;
+        let iam = Arc::new(s3api::iam::Iam::new(kv.clone(), &seed, &cfg.users));
+        if let Err(e) = iam.refresh(true).await {
+            tracing::warn!(error = %e, "cannot read the managed users yet: they load once the metadata answers");
+        }
+        let authz = Arc::new(s3api::authz::Authz::new(meta.clone(), iam.clone()));
         if let Some(d) = &dual {
             if let Err(e) = d.migrator.prime().await {
                 tracing::warn!(error = %e, "cannot read the migrator checkpoint");
@@ -270,6 +312,8 @@ impl App {
             runner,
             internode,
             adopted,
+            iam,
+            authz,
             _lock: lock,
         }))
     }

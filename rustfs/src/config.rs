@@ -46,6 +46,15 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after SIGTERM.
     #[arg(long, env = "RUSTFS_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
+    /// Serve HTTPS with the certificate and key of this folder (`public.crt`,
+    /// `private.key`, as MinIO lays them out); reloaded when they change.
+    #[arg(long, env = "RUSTFS_CERTS_DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub certs_dir: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM) and the key of `--tls-key`.
+    #[arg(long, env = "RUSTFS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "RUSTFS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log format: text or json.
     #[arg(long, env = "RUSTFS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -108,6 +117,9 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub inline_threshold: Option<usize>,
     pub shutdown_timeout: Option<u64>,
+    pub certs_dir: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub log_format: Option<String>,
     pub gc_grace_secs: Option<u64>,
     pub gc_interval_secs: Option<u64>,
@@ -171,6 +183,8 @@ pub struct Config {
     pub region: String,
     pub inline_threshold: usize,
     pub shutdown_timeout: u64,
+    /// HTTPS on the S3 port (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
     pub log_json: bool,
     pub gc_grace: std::time::Duration,
     pub engine: Engine,
@@ -385,6 +399,16 @@ impl Config {
             region: args.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             inline_threshold: args.inline_threshold.or(file.inline_threshold).unwrap_or(128 * 1024),
             shutdown_timeout: args.shutdown_timeout.or(file.shutdown_timeout).unwrap_or(30),
+            tls: match (
+                args.certs_dir.or(file.certs_dir),
+                args.tls_cert.or(file.tls_cert),
+                args.tls_key.or(file.tls_key),
+            ) {
+                (Some(d), None, None) => Some(crate::tls::TlsFiles::in_dir(&d)),
+                (None, Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+                (None, None, None) => None,
+                _ => return Err("give the certificate as certs_dir, or as tls_cert with tls_key, not both".into()),
+            },
             log_json: log_format == "json",
             engine,
             gc_grace: std::time::Duration::from_secs(args.gc_grace_secs.or(file.gc_grace_secs).unwrap_or(3600)),

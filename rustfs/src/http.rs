@@ -23,6 +23,8 @@ pub struct Router {
     pub guards: Arc<crate::guard::Guards>,
     /// Virtual-hosted-style domains (`--domain`), to find a request's bucket for SigV2.
     pub domains: Option<Arc<Domains>>,
+    /// The connection this router serves (each connection gets its own copy).
+    pub peer: s3api::authz::Peer,
 }
 
 pub type RespBody = http_body_util::Either<Counted<s3s::Body>, Full<Bytes>>;
@@ -136,7 +138,7 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             if let Some(r) = crate::guard::check_head(req.method(), req.headers(), query, admin, SystemTime::now()) {
                 return Ok(r.response_either());
             }
-            if let Some(r) = this.check_sigv2(&req) {
+            if let Some(r) = this.check_sigv2(&req).await {
                 return Ok(r.response_either());
             }
             // A browser form is buffered by s3s before any access check: bound how many and
@@ -156,10 +158,10 @@ impl hyper::service::Service<Request<Incoming>> for Router {
 impl Router {
     /// Refuses a SigV2 request whose signature is wrong, comparing in constant time (see
     /// `sigv2`); anything it cannot judge goes on to s3s.
-    fn check_sigv2(&self, req: &Request<Incoming>) -> Option<crate::guard::Refusal> {
+    async fn check_sigv2(&self, req: &Request<Incoming>) -> Option<crate::guard::Refusal> {
         let query = req.uri().query().unwrap_or("");
         let claim = crate::sigv2::claim(req.headers(), query)?;
-        let user = self.app.cfg.users.iter().find(|u| u.access_key == claim.access_key)?;
+        let user = self.app.iam.identity(&claim.access_key).await?;
         let vh_bucket = self.domains.as_ref().and_then(|d| {
             let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
             let is_addr = host.parse::<std::net::SocketAddr>().is_ok() || host.parse::<std::net::IpAddr>().is_ok();
@@ -177,7 +179,7 @@ impl Router {
             vh_bucket.as_deref(),
             claim.presigned,
         )?;
-        if crate::sigv2::matches(&crate::sigv2::sign(&user.secret_key, &sts), &claim.signature) {
+        if crate::sigv2::matches(&crate::sigv2::sign(user.signing_secret(), &sts), &claim.signature) {
             return None;
         }
         Some(crate::guard::Refusal {
@@ -196,6 +198,7 @@ impl Router {
         let (span, sampled) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
         let info = Arc::new(RequestInfo::default());
         req.extensions_mut().insert(InfoSlot(info.clone()));
+        req.extensions_mut().insert(self.peer);
         let expects_continue = expects_continue(&req);
         let empty_body = req.headers().get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
         let received = Arc::new(AtomicU64::new(0));

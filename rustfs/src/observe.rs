@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
-use s3s::{S3Result, s3_error};
 
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -36,9 +36,9 @@ pub struct RequestInfo {
 #[derive(Clone)]
 pub struct InfoSlot(pub Arc<RequestInfo>);
 
-/// s3s's access check: records the operation, then allows signed requests only (what s3s
-/// does by default; anonymous requests are denied).
-pub struct CaptureAccess;
+/// s3s's access check: records the operation, then hands the decision to the access model
+/// (`s3api::authz`).
+pub struct CaptureAccess(pub s3api::authz::AccessHook);
 
 #[async_trait::async_trait]
 impl S3Access for CaptureAccess {
@@ -58,10 +58,7 @@ impl S3Access for CaptureAccess {
                 let _ = slot.0.key.set(k);
             }
         }
-        match cx.credentials() {
-            Some(_) => Ok(()),
-            None => Err(s3_error!(AccessDenied, "Signature is required")),
-        }
+        self.0.check(cx).await
     }
 }
 

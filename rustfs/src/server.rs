@@ -16,6 +16,8 @@ use crate::http::Router;
 
 /// Largest XML request body accepted.
 pub const XML_MAX_BODY: usize = 4 << 20;
+/// Longest a client may take to finish its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 pub async fn run(cfg: Config) -> Result<(), String> {
     if cfg.default_credentials {
@@ -78,6 +80,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         app.ec.clone(),
         app.meta.clone(),
         s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
+        app.authz.clone(),
     );
     let mut b = S3ServiceBuilder::new(api);
     // XML bodies are buffered: cap them near the largest legitimate one (a
@@ -88,8 +91,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     s3cfg.post_object_max_file_size = cfg.limits.post_form_max_bytes;
     s3cfg.form_max_fields_size = (cfg.limits.post_form_max_bytes as usize).min(1 << 20);
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3cfg))));
-    b.set_auth(s3api::Users::new(cfg.users.clone()));
-    b.set_access(crate::observe::CaptureAccess);
+    b.set_auth(s3api::iam::IamAuth(app.iam.clone()));
+    b.set_access(crate::observe::CaptureAccess(s3api::authz::AccessHook(app.authz.clone())));
     b.set_route(AdminRoute { app: app.clone() });
     let domains = if cfg.domains.is_empty() {
         None
@@ -104,10 +107,26 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tracing::info!("/metrics is closed: set RUSTFS_METRICS_AUTH=public or RUSTFS_METRICS_TOKEN to scrape it");
     }
     let guards = Arc::new(crate::guard::Guards::new(cfg.limits.clone()));
-    let router = Router { app: app.clone(), s3: b.build(), metrics: Arc::new(metrics), guards, domains };
+    let router = Router {
+        app: app.clone(),
+        s3: b.build(),
+        metrics: Arc::new(metrics),
+        guards,
+        domains,
+        peer: s3api::authz::Peer::default(),
+    };
 
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(address = %local, drives = cfg.topology.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
+    let tls = match &cfg.tls {
+        Some(files) => {
+            let certs = crate::tls::Reloading::new(files.clone()).map_err(|e| format!("TLS: {e}"))?;
+            certs.watch();
+            Some(crate::tls::acceptor(&certs).map_err(|e| format!("TLS: {e}"))?)
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, %scheme, drives = cfg.topology.drives.len(), deployment = %app.ec.deployment_id(), "rustfs is serving S3");
 
     let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     http.http1()
@@ -122,7 +141,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
-        let (sock, _) = tokio::select! {
+        let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -141,11 +160,30 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             continue;
         };
         crate::metrics::HTTP.connections.inc();
-        let io = TokioIo::new(crate::guard::StallGuard::new(sock, cfg.limits.idle_timeout));
-        let conn = http.serve_connection(io, router.clone());
-        let conn = graceful.watch(conn.into_owned());
+        let guarded = crate::guard::StallGuard::new(sock, cfg.limits.idle_timeout);
+        let mut r = router.clone();
+        r.peer = s3api::authz::Peer { ip: Some(peer.ip()), secure: tls.is_some() };
+        let Some(acceptor) = tls.clone() else {
+            let conn = http.serve_connection(TokioIo::new(guarded), r);
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                let _ = conn.await;
+                crate::metrics::HTTP.connections.dec();
+                drop(permit);
+            });
+            continue;
+        };
+        // The handshake runs in the connection's task: a slow client never holds the loop.
+        let (http, watcher) = (http.clone(), graceful.watcher());
         tokio::spawn(async move {
-            let _ = conn.await;
+            match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(guarded)).await {
+                Ok(Ok(stream)) => {
+                    let conn = http.serve_connection(TokioIo::new(stream), r).into_owned();
+                    let _ = watcher.watch(conn).await;
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
             crate::metrics::HTTP.connections.dec();
             drop(permit);
         });

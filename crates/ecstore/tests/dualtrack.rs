@@ -60,6 +60,7 @@ fn obj(bucket: &str, key: &str, vid: &str, body: &str, mtime: i64) -> ObjectVers
         user_meta,
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(body.as_bytes().to_vec()),
+        acl: None,
     }
 }
 
@@ -77,6 +78,7 @@ fn bucket(name: &str, versioning: Versioning) -> BucketInfo {
         location: None,
         versioning,
         deleting: false,
+        ..Default::default()
     }
 }
 

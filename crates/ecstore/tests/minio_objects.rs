@@ -104,6 +104,7 @@ async fn legacy_store(versioning: Versioning) -> (tempfile::TempDir, Vec<PathBuf
         location: None,
         versioning,
         deleting: false,
+        ..Default::default()
     };
     legacy.create_bucket(info).await.unwrap();
     (root, drives, ec, legacy)

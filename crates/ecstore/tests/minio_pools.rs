@@ -61,6 +61,7 @@ fn inline(key: &str, body: &str, mtime: i64) -> ObjectVersion {
         user_meta: BTreeMap::new(),
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(body.as_bytes().to_vec()),
+        acl: None,
     }
 }
 
@@ -101,6 +102,7 @@ async fn keys_live_on_one_pool_and_are_found_there() {
         location: None,
         versioning: Versioning::Unversioned,
         deleting: false,
+        ..Default::default()
     };
     s.create_bucket(b).await.unwrap();
 

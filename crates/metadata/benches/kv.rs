@@ -24,6 +24,7 @@ fn obj(key: String) -> ObjectVersion {
         user_meta: BTreeMap::new(),
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(vec![7u8; 4096]),
+        acl: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn bench(c: &mut Criterion) {
             location: None,
             versioning: Versioning::Unversioned,
             deleting: false,
+            ..Default::default()
         })
         .await
         .unwrap();

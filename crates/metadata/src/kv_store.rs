@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::{MetaError, Result};
 use crate::kv::{Kv, WriteBatch, WriteOutcome};
-use crate::model::{BucketInfo, MultipartUpload, ObjectData, ObjectVersion, UploadedPart};
+use crate::model::{BucketInfo, MultipartUpload, ObjectData, ObjectVersion, UploadedPart, VersionUpdate};
 use crate::schema::{self, decode, encode};
 use crate::store::{
     CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery, VersionQuery,
@@ -62,6 +62,7 @@ impl Latest {
             user_meta: obj.user_meta.clone(),
             checksums: obj.checksums.clone(),
             data,
+            acl: obj.acl.clone(),
         };
         Self { version, inline }
     }
@@ -472,6 +473,40 @@ impl MetadataStore for KvStore {
                 }
             }
         }
+    }
+
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(found) = self.find_version(bucket, key, version_id).await? else {
+                self.read_bucket(bucket).await?;
+                return Err(MetaError::NoSuchVersion {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    version_id: version_id.into(),
+                });
+            };
+            let mut v = found.value;
+            change.apply(&mut v);
+            let mut b = WriteBatch::new();
+            b.require(found.key.clone(), Some(found.raw)).put(found.key, encode(&v));
+            // The current version is also kept, without inline bytes, as the key's latest.
+            if let Some(l) = self.read::<Latest>(schema::latest_key(bucket, key)).await?
+                && l.value.version.version_id == version_id
+                && l.value.version.mtime_ns == v.mtime_ns
+            {
+                b.require(l.key.clone(), Some(l.raw)).put(l.key, encode(&Latest::of(&v)));
+            }
+            if self.commit(b).await? {
+                return Ok(v);
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
     async fn put_object(&self, mut obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>> {

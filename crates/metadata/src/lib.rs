@@ -8,6 +8,7 @@ pub mod background;
 pub mod clock;
 pub mod dualtrack;
 pub mod error;
+pub mod iam;
 pub mod kv;
 pub mod kv_store;
 pub mod kv_suite;

@@ -22,7 +22,46 @@ pub enum Versioning {
     Suspended,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who owns the objects of a bucket, and whether ACLs count (S3's object ownership).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ownership {
+    /// ACLs are disabled: the bucket owner owns every object (AWS's default for new buckets).
+    BucketOwnerEnforced,
+    /// The bucket owner owns objects written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The writer owns what it writes.
+    ObjectWriter,
+}
+
+impl Ownership {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BucketOwnerEnforced => "BucketOwnerEnforced",
+            Self::BucketOwnerPreferred => "BucketOwnerPreferred",
+            Self::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "BucketOwnerEnforced" => Self::BucketOwnerEnforced,
+            "BucketOwnerPreferred" => Self::BucketOwnerPreferred,
+            "ObjectWriter" => Self::ObjectWriter,
+            _ => return None,
+        })
+    }
+}
+
+/// A bucket's public access block (S3's four settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketInfo {
     pub name: String,
     /// A UUID given when the bucket is created: the KV layout keeps the bucket's shards
@@ -42,6 +81,25 @@ pub struct BucketInfo {
     /// Set while a delete is checking that the bucket is empty; such a bucket takes no writes.
     #[serde(default)]
     pub deleting: bool,
+    /// The bucket policy, as its owner put it (JSON text; parsed and checked by `access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The bucket's ACL in `access`'s stored form; `None`: its owner's full control only.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub acl: Option<Vec<u8>>,
+    /// Object ownership; `None` for buckets made before it existed (the writer owns, as AWS
+    /// kept buckets of that age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+impl BucketInfo {
+    /// Whether ACLs are disabled (`BucketOwnerEnforced`).
+    pub fn ownership_enforced(&self) -> bool {
+        self.ownership == Some(Ownership::BucketOwnerEnforced)
+    }
 }
 
 /// One part of an erasure-coded object (a single PUT has one part).
@@ -124,6 +182,27 @@ pub struct ObjectVersion {
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
     pub data: ObjectData,
+    /// The version's ACL in `access`'s stored form (its owner and grants); `None`: owned
+    /// by the bucket owner, private.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub acl: Option<Vec<u8>>,
+}
+
+/// A change to one version's attributes that neither its data nor its place among the
+/// key's versions depends on (see `MetadataStore::update_version`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionUpdate {
+    /// A new ACL (`Some(None)`: back to none).
+    #[serde(default)]
+    pub acl: Option<Option<Vec<u8>>>,
+}
+
+impl VersionUpdate {
+    pub fn apply(&self, v: &mut ObjectVersion) {
+        if let Some(acl) = &self.acl {
+            v.acl = acl.clone();
+        }
+    }
 }
 
 impl ObjectVersion {
@@ -132,7 +211,7 @@ impl ObjectVersion {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultipartUpload {
     pub bucket: String,
     pub key: String,
@@ -159,6 +238,9 @@ pub struct MultipartUpload {
     /// so that every part, and the object, keep one format.
     #[serde(default)]
     pub algorithm: Option<String>,
+    /// The ACL the completed object gets (`access`'s stored form), as the upload was created.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub acl: Option<Vec<u8>>,
 }
 
 /// An uploaded part of a multipart upload, as recorded when UploadPart succeeded.

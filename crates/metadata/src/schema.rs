@@ -13,6 +13,7 @@
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
 //! | system | `s/<name>` | system records: `s/schema` = format version, `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report, `s/heal-wanted` = a cluster's heal mark and `s/heal-progress` = its last heal walk (both `ecstore::heal_mark`) |
+//! | IAM | `i/...` | users, access keys, groups, policies and a change counter (see `iam`) |
 //! | replication | `r/<name>` | reserved for the replicated `Kv`'s own state, written in the same batch as the entries it applies (e.g. the applied index); never read or written by `KvStore` |
 //!
 //! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so

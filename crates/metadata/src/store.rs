@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart};
+use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart, VersionUpdate};
 
 /// A precondition on the current version of a key, checked atomically with a put.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -111,6 +111,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn put_object(&self, obj: ObjectVersion, cond: PutCondition) -> Result<Vec<ObjectVersion>>;
     /// Removes one version; the next newest becomes current. Returns the removed version.
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>>;
+    /// Changes attributes of one existing version (`version_id`; `null` for the null
+    /// version) that neither its data nor its place among the key's versions depends on (its
+    /// ACL); returns the version as changed. `NoSuchVersion` when it is not there.
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &VersionUpdate,
+    ) -> Result<ObjectVersion>;
     /// Current versions that are not delete markers. Listed versions carry no inline bytes
     /// (their `data` is `ObjectData::None` where the bytes are inline).
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>>;

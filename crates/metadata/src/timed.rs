@@ -117,6 +117,15 @@ impl<S: MetadataStore + ?Sized> MetadataStore for Timed<S> {
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
         self.run("delete_version", true, self.inner.delete_version(bucket, key, version_id)).await
     }
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &crate::model::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        self.run("update_version", true, self.inner.update_version(bucket, key, version_id, change)).await
+    }
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
         self.run("list_objects", false, self.inner.list_objects(bucket, q)).await
     }

@@ -22,6 +22,7 @@ fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
         user_meta: BTreeMap::new(),
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(b"abc".to_vec()),
+        acl: None,
     }
 }
 
@@ -34,6 +35,7 @@ fn bucket(name: &str, v: Versioning) -> BucketInfo {
         location: None,
         versioning: v,
         deleting: false,
+        ..Default::default()
     }
 }
 
@@ -52,6 +54,7 @@ fn upload(bucket: &str, key: &str, id: &str) -> MultipartUpload {
         user_meta: BTreeMap::new(),
         checksum_algorithm: None,
         algorithm: None,
+        ..Default::default()
     }
 }
 

@@ -1,5 +1,5 @@
-//! Users and ownership: the access-key -> secret lookup s3s uses to verify signatures, and
-//! the check that a signed user touches only its own buckets. Secrets never leave this
+//! Users of the configuration (the root user and the YAML `users:`), and the caller of a
+//! request as handlers see it (see `authz` for the access check itself). Secrets never leave this
 //! module except to s3s's verifier, and are never logged.
 
 use std::collections::HashMap;
@@ -58,7 +58,25 @@ impl S3Auth for Users {
     }
 }
 
-/// The access key of the signed caller (s3s has already denied anonymous requests).
-pub fn caller<T>(req: &S3Request<T>) -> S3Result<String> {
-    req.credentials.as_ref().map(|c| c.access_key.clone()).ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))
+/// Who asks, and the bucket record the access check read for the request (so a handler
+/// does not read it again).
+pub struct Ctx {
+    pub caller: crate::authz::Caller,
+    pub bucket: Option<metadata::BucketInfo>,
+}
+
+impl Ctx {
+    /// The caller's user name (`anonymous` for an unsigned request).
+    pub fn name(&self) -> &str {
+        self.caller.name()
+    }
+}
+
+/// The caller of a request as the access check resolved it (s3s ran the check before any
+/// handler: a request that reaches one was allowed).
+pub fn caller<T>(req: &S3Request<T>) -> S3Result<Ctx> {
+    Ok(Ctx {
+        caller: crate::authz::caller_of(&req.extensions),
+        bucket: req.extensions.get::<metadata::BucketInfo>().cloned(),
+    })
 }

@@ -2,7 +2,7 @@
 //! when it holds no object; uploads in progress are aborted), head, list (the caller's own
 //! buckets), location and versioning.
 
-use metadata::{BucketInfo, MetaError, MultipartUpload, UploadQuery, VersionQuery, Versioning, clock};
+use metadata::{BucketInfo, MetaError, MultipartUpload, Ownership, UploadQuery, VersionQuery, Versioning, clock};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -15,6 +15,33 @@ impl S3Api {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let caller = auth::caller(&req)?;
         let i = req.input;
+        let ownership = match &i.object_ownership {
+            None => Ownership::BucketOwnerEnforced,
+            Some(o) => Ownership::parse(o.as_str())
+                .ok_or_else(|| s3_error!(InvalidArgument, "Invalid x-amz-object-ownership {}", o.as_str()))?,
+        };
+        let owner = crate::acl_wire::owner_of(caller.name());
+        let grants = crate::acl_wire::GrantHeaders {
+            full_control: i.grant_full_control.as_deref(),
+            read: i.grant_read.as_deref(),
+            read_acp: i.grant_read_acp.as_deref(),
+            write: i.grant_write.as_deref(),
+            write_acp: i.grant_write_acp.as_deref(),
+        };
+        let canned = i.acl.as_ref().map(BucketCannedACL::as_str);
+        let acl = crate::acl_wire::requested_acl(&self.authz.iam, canned, &grants, None, owner.clone(), &owner).await?;
+        let acl = match acl {
+            Some(a) if !crate::acl_wire::owner_only(&a) => {
+                if ownership == Ownership::BucketOwnerEnforced {
+                    return Err(s3_error!(
+                        InvalidBucketAclWithObjectOwnership,
+                        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+                    ));
+                }
+                Some(a.encode())
+            }
+            _ => None,
+        };
         let location = i
             .create_bucket_configuration
             .and_then(|c| c.location_constraint)
@@ -23,16 +50,19 @@ impl S3Api {
         let info = BucketInfo {
             name: i.bucket.clone(),
             id: clock::new_bucket_id(),
-            owner: caller.clone(),
+            owner: caller.name().to_string(),
             created_ns: clock::now_ns(),
             location,
             versioning: Versioning::Unversioned,
             deleting: false,
+            acl,
+            ownership: Some(ownership),
+            ..Default::default()
         };
         match self.meta.create_bucket(info).await {
             Ok(()) => Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) })),
             Err(MetaError::BucketExists(_)) => {
-                let owned = self.meta.get_bucket(&i.bucket).await.is_ok_and(|b| b.owner == caller);
+                let owned = self.meta.get_bucket(&i.bucket).await.is_ok_and(|b| b.owner == caller.name());
                 Err(if owned {
                     s3_error!(
                         BucketAlreadyOwnedByYou,
@@ -97,15 +127,17 @@ impl S3Api {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let caller = auth::caller(&req)?;
+        let cx = auth::caller(&req)?;
         let prefix = req.input.prefix.unwrap_or_default();
+        // The caller's own buckets, and those it may list (the root user: every bucket).
         let buckets = self
             .meta
             .list_buckets()
             .await
             .map_err(error::meta)?
             .into_iter()
-            .filter(|b| b.owner == caller && b.name.starts_with(&prefix))
+            .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| cx.caller.is_root() || b.owner == cx.name() || self.authz.may_list(&cx.caller, b))
             .map(|b| Bucket {
                 name: Some(b.name),
                 creation_date: Some(util::ts(b.created_ns)),
@@ -114,7 +146,7 @@ impl S3Api {
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(Owner { id: Some(caller.clone()), display_name: Some(caller) }),
+            owner: Some(util::owner(cx.name())),
             ..Default::default()
         }))
     }

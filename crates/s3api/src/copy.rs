@@ -40,7 +40,12 @@ pub(crate) use copy_conds;
 impl S3Api {
     /// Resolves `x-amz-copy-source` and checks the copy-source conditions (which answer 412
     /// where a GET would answer 304).
-    pub(crate) async fn copy_source(&self, caller: &str, src: &CopySource, c: CopyConds<'_>) -> S3Result<Source> {
+    pub(crate) async fn copy_source(
+        &self,
+        caller: &crate::auth::Ctx,
+        src: &CopySource,
+        c: CopyConds<'_>,
+    ) -> S3Result<Source> {
         let CopySource::Bucket { bucket, key, version_id } = src else {
             return Err(s3_error!(NotImplemented, "Access point copy sources are not supported"));
         };
@@ -81,6 +86,14 @@ impl S3Api {
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
         let home = self.placement(&bucket, &i.key)?;
+        let grants = crate::acl_wire::GrantHeaders {
+            full_control: i.grant_full_control.as_deref(),
+            read: i.grant_read.as_deref(),
+            read_acp: i.grant_read_acp.as_deref(),
+            write: None,
+            write_acp: i.grant_write_acp.as_deref(),
+        };
+        let acl = self.new_object_acl(&caller, &bucket, i.acl.as_ref().map(ObjectCannedACL::as_str), &grants).await?;
         let src = self.copy_source(&caller, &i.copy_source, copy_conds!(i)).await?;
         let replace = match i.metadata_directive.as_ref().map(MetadataDirective::as_str) {
             None | Some(MetadataDirective::COPY) => false,
@@ -151,6 +164,7 @@ impl S3Api {
             user_meta,
             checksums: sums,
             data,
+            acl,
         };
         match self.meta.put_object(obj.clone(), PutCondition::None).await {
             Ok(replaced) => self.free(replaced),

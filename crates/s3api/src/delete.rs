@@ -46,6 +46,7 @@ impl S3Api {
                     user_meta: Default::default(),
                     checksums: Default::default(),
                     data: ObjectData::None,
+                    acl: None,
                 };
                 let replaced = self.meta.put_object(marker.clone(), PutCondition::None).await.map_err(error::meta)?;
                 self.free(replaced);
@@ -86,6 +87,12 @@ impl S3Api {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in i.delete.objects {
+            // Each key is its own decision (the access check saw only the bucket).
+            let action = crate::authz::action_of("DeleteObject", o.version_id.is_some(), crate::authz::Level::Object);
+            if !self.authz.decide(&caller.caller, &action, &bucket, Some(&o.key), None).allowed() {
+                errors.push(to_error(crate::authz::denied(), o.key, o.version_id));
+                continue;
+            }
             match self.delete_one(&bucket, &o.key, o.version_id.as_deref()).await {
                 Ok(d) => {
                     if !quiet {

@@ -30,13 +30,22 @@ impl S3Api {
     /// Looks an object up for reading: delete markers answer as S3 does.
     pub(crate) async fn find_object(
         &self,
-        caller: &str,
+        caller: &crate::auth::Ctx,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<Found> {
         let b = self.owned_bucket(caller, bucket).await?;
-        let obj = self.meta.get_object(bucket, key, version_id).await.map_err(error::meta)?;
+        let obj = match self.meta.get_object(bucket, key, version_id).await {
+            Ok(o) => o,
+            // A missing key is a 404 to those who may list the bucket, else a 403 (as AWS).
+            Err(metadata::MetaError::NoSuchKey { .. } | metadata::MetaError::NoSuchVersion { .. })
+                if !self.authz.may_list(&caller.caller, &b) =>
+            {
+                return Err(crate::authz::denied());
+            }
+            Err(e) => return Err(error::meta(e)),
+        };
         if obj.delete_marker {
             return Err(if version_id.is_some() {
                 delete_marker_error(
@@ -180,7 +189,7 @@ struct Selected {
 
 impl S3Api {
     /// Looks the object up, applies the conditional headers and selects the byte range.
-    async fn select_read(&self, caller: &str, q: ReadRequest<'_>) -> S3Result<Selected> {
+    async fn select_read(&self, caller: &crate::auth::Ctx, q: ReadRequest<'_>) -> S3Result<Selected> {
         let Found { obj, versioned } = self.find_object(caller, q.bucket, q.key, q.version_id).await?;
         q.conds.check(&obj)?;
         let (r, content_range, parts_count) = select(&obj, q.range, q.part_number)?;

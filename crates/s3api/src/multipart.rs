@@ -121,6 +121,7 @@ impl S3Api {
             user_meta: up.user_meta.clone(),
             checksums: Default::default(),
             data: ObjectData::Erasure(layout),
+            acl: up.acl.clone(),
         };
         Ok((obj, chosen))
     }
@@ -155,7 +156,13 @@ impl S3Api {
         l
     }
 
-    async fn owned_upload(&self, caller: &str, bucket: &str, key: &str, upload_id: &str) -> S3Result<MultipartUpload> {
+    async fn owned_upload(
+        &self,
+        caller: &crate::auth::Ctx,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> S3Result<MultipartUpload> {
         self.owned_bucket(caller, bucket).await?;
         self.meta.get_upload(bucket, key, upload_id).await.map_err(error::meta)
     }
@@ -168,13 +175,21 @@ impl S3Api {
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
         let home = self.placement(&bucket, &i.key)?;
+        let grants = crate::acl_wire::GrantHeaders {
+            full_control: i.grant_full_control.as_deref(),
+            read: i.grant_read.as_deref(),
+            read_acp: i.grant_read_acp.as_deref(),
+            write: None,
+            write_acp: i.grant_write_acp.as_deref(),
+        };
+        let acl = self.new_object_acl(&caller, &bucket, i.acl.as_ref().map(ObjectCannedACL::as_str), &grants).await?;
         let user_meta = util::user_meta(i.metadata)?;
         let layout = self.new_layout(&bucket.name, &i.key, home.as_deref()).await?;
         let up = MultipartUpload {
             bucket: bucket.name.clone(),
             key: i.key.clone(),
             upload_id: clock::new_upload_id(),
-            owner: caller,
+            owner: caller.name().to_string(),
             initiated_ns: clock::now_ns(),
             set: layout.set,
             data_dir: layout.data_dir,
@@ -190,6 +205,7 @@ impl S3Api {
             user_meta,
             checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase()),
             algorithm: (layout.algorithm != ecstore::ALGORITHM).then_some(layout.algorithm),
+            acl,
         };
         self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -64,6 +64,15 @@ impl S3Api {
         let S3Request { input, headers, trailing_headers, .. } = req;
         let bucket = self.owned_bucket(&caller, &input.bucket).await?;
         let home = self.placement(&bucket, &input.key)?;
+        let grants = crate::acl_wire::GrantHeaders {
+            full_control: input.grant_full_control.as_deref(),
+            read: input.grant_read.as_deref(),
+            read_acp: input.grant_read_acp.as_deref(),
+            write: None,
+            write_acp: input.grant_write_acp.as_deref(),
+        };
+        let acl =
+            self.new_object_acl(&caller, &bucket, input.acl.as_ref().map(ObjectCannedACL::as_str), &grants).await?;
         let user_meta = util::user_meta(input.metadata)?;
         let declared = declared_len(input.content_length)?;
         let decl = body::declared(
@@ -126,6 +135,7 @@ impl S3Api {
             user_meta,
             checksums,
             data,
+            acl,
         };
         match self.meta.put_object(obj.clone(), cond).await {
             Ok(replaced) => self.free(replaced),

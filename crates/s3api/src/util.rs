@@ -142,3 +142,8 @@ pub fn max_keys(v: Option<i32>) -> S3Result<usize> {
         Some(n) => Ok((n as usize).min(1000)),
     }
 }
+
+/// An owner as S3 shows one: the user's canonical id and its name.
+pub fn owner(name: &str) -> s3s::dto::Owner {
+    s3s::dto::Owner { id: Some(access::canonical_id(name)), display_name: Some(name.to_string()) }
+}

@@ -23,6 +23,9 @@ struct Cli {
     secret_key: String,
     #[arg(long, env = "RUSTFS_REGION", default_value = "us-east-1", global = true)]
     region: String,
+    /// A CA certificate (PEM) to trust for an `https://` endpoint (a self-signed server).
+    #[arg(long, env = "RUSTFS_CA_CERT", global = true)]
+    ca_cert: Option<std::path::PathBuf>,
     /// Print JSON for machines.
     #[arg(long, global = true)]
     json: bool,
@@ -56,6 +59,21 @@ enum Cmd {
     Metadata {
         #[command(subcommand)]
         cmd: rustfs::migration_cli::MetadataCmd,
+    },
+    /// Users and their access keys (managed at runtime, kept in the metadata).
+    User {
+        #[command(subcommand)]
+        cmd: rustfs::iam_cli::UserCmd,
+    },
+    /// Groups of users (policies attached to a group apply to its members).
+    Group {
+        #[command(subcommand)]
+        cmd: rustfs::iam_cli::GroupCmd,
+    },
+    /// Named policies (the bucket-policy language, without principals) for users and groups.
+    Policy {
+        #[command(subcommand)]
+        cmd: rustfs::iam_cli::PolicyCmd,
     },
     /// Scan objects and rebuild missing or corrupt shards (in a cluster, on the metadata
     /// leader, for every node's drives); `heal status` shows the walk through any node.
@@ -333,7 +351,7 @@ async fn heal_status(c: &AdminClient, json: bool) -> Result<(), String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let c = AdminClient::new(&cli.endpoint, &cli.access_key, &cli.secret_key, &cli.region);
+    let c = AdminClient::with_ca(&cli.endpoint, &cli.access_key, &cli.secret_key, &cli.region, cli.ca_cert.as_deref());
     let res = match cli.cmd {
         Cmd::Info => c.json("GET", &format!("{PREFIX}info")).await.map(|v| {
             if cli.json {
@@ -372,6 +390,9 @@ async fn main() -> std::process::ExitCode {
         Cmd::Heal { cmd: Some(HealCmd::Status), .. } => heal_status(&c, cli.json).await,
         Cmd::Heal { cmd: None, bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),
+        Cmd::User { cmd } => rustfs::iam_cli::user(&c, cmd, cli.json).await,
+        Cmd::Group { cmd } => rustfs::iam_cli::group(&c, cmd, cli.json).await,
+        Cmd::Policy { cmd } => rustfs::iam_cli::policy(&c, cmd, cli.json).await,
         Cmd::Migration { cmd } => rustfs::migration_cli::migration(&c, cmd, cli.json).await,
         Cmd::Validate(a) => rustfs::migration_cli::validate(&c, a, cli.json).await,
         Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::RebuildKv { no_wait } } => {

@@ -37,6 +37,8 @@ pub const BITROT_XXH3_BOUND: i64 = 129;
 const PART_FILES: &str = "x-rustfs-internal-part-files";
 const CHECKSUMS: &str = "x-rustfs-internal-checksums";
 const BUCKET_ID: &str = "x-rustfs-internal-bucket-id";
+/// A version's ACL (`access`'s stored form), which MinIO keeps no equivalent of and ignores.
+pub const ACL: &str = "x-rustfs-internal-acl";
 const USER_META_PREFIX: &str = "x-amz-meta-";
 
 /// The xl.meta version (and its inline bytes) for one of our object versions, as written
@@ -69,6 +71,9 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
     let mut meta_sys = BTreeMap::new();
     if !obj.checksums.is_empty() {
         meta_sys.insert(CHECKSUMS.to_string(), serde_json::to_vec(&obj.checksums).unwrap_or_default());
+    }
+    if let Some(acl) = &obj.acl {
+        meta_sys.insert(ACL.to_string(), acl.clone());
     }
     let (object, inline) = match &obj.data {
         ObjectData::Erasure(l) => {
@@ -163,6 +168,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         user_meta: BTreeMap::new(),
         checksums: BTreeMap::new(),
         data: ObjectData::None,
+        acl: None,
     };
     let Some(o) = &v.object else { return obj };
     obj.size = o.size.max(0) as u64;
@@ -181,6 +187,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
     if let Some(c) = o.meta_sys.get(CHECKSUMS) {
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
+    obj.acl = o.meta_sys.get(ACL).cloned();
     if let Some(why) = o.unreadable.clone().or_else(|| minio_transformed(o)) {
         // Stored compressed or encrypted by MinIO, or a v1 record this server cannot verify:
         // its bytes are not the object. Refused with the reason (see `EcStore::set_of`),
@@ -394,6 +401,7 @@ mod tests {
             user_meta,
             checksums,
             data: ObjectData::Inline(b"hello".to_vec()),
+            acl: None,
         }
     }
 

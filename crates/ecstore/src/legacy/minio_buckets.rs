@@ -184,6 +184,7 @@ impl LegacyStore {
                     location: None,
                     versioning: meta.versioning,
                     deleting: false,
+                    ..Default::default()
                 };
                 match MetadataStore::create_bucket(self.as_ref(), info).await {
                     Ok(()) => imported = true,

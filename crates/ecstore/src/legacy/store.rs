@@ -409,6 +409,41 @@ impl LegacyStore {
         self.write_xl(set, bucket, key, m, from_json).await?;
         Ok(Some(current[i].clone()))
     }
+
+    /// Changes one version's attributes in place: only its own system metadata changes, so
+    /// everything MinIO keeps in the version stays as it is.
+    pub async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &metadata::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        self.get_bucket(bucket).await?;
+        let _g = self.lock_of(bucket, key).write().await;
+        let (set, m) = self.read_xl(bucket, key).await?;
+        let missing =
+            || MetaError::NoSuchVersion { bucket: bucket.into(), key: key.into(), version_id: version_id.into() };
+        let mut m = m.ok_or_else(missing)?;
+        if has_xl_json(Some(&m)) {
+            return Err(xl_json_kept(bucket, key));
+        }
+        let current = Self::versions_of(bucket, key, set, &m);
+        let i = current.iter().position(|c| c.version_id == version_id).ok_or_else(missing)?;
+        let Some(o) = m.versions[i].object.as_mut() else {
+            return Err(MetaError::Unsupported("a delete marker has no ACL".into()));
+        };
+        if let Some(acl) = &change.acl {
+            match acl {
+                Some(a) => o.meta_sys.insert(mapping::ACL.to_string(), a.clone()),
+                None => o.meta_sys.remove(mapping::ACL),
+            };
+        }
+        let mut v = current[i].clone();
+        change.apply(&mut v);
+        self.write_xl(set, bucket, key, m, false).await?;
+        Ok(v)
+    }
 }
 
 impl LegacyStore {
@@ -675,6 +710,16 @@ impl MetadataStore for LegacyStore {
         LegacyStore::delete_version(self, bucket, key, version_id).await
     }
 
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &metadata::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        LegacyStore::update_version(self, bucket, key, version_id, change).await
+    }
+
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
         LegacyStore::list_objects(self, bucket, q).await
     }
@@ -913,6 +958,7 @@ mod tests {
             user_meta: BTreeMap::new(),
             checksums: BTreeMap::new(),
             data: ObjectData::Inline(etag.as_bytes().to_vec()),
+            acl: None,
         }
     }
 
@@ -933,6 +979,7 @@ mod tests {
             location: None,
             versioning,
             deleting,
+            ..Default::default()
         }
     }
 

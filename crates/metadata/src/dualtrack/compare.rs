@@ -94,6 +94,7 @@ mod tests {
             user_meta: Default::default(),
             checksums: Default::default(),
             data: ObjectData::Inline(b"abc".to_vec()),
+            acl: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub enum Call {
     GetObject { bucket: String, key: String, version_id: Option<String> },
     PutObject(Box<ObjectVersion>, PutCondition),
     DeleteVersion { bucket: String, key: String, version_id: String },
+    UpdateVersion { bucket: String, key: String, version_id: String, change: crate::model::VersionUpdate },
     ListObjects { bucket: String, q: ListQuery },
     ListVersions { bucket: String, q: VersionQuery },
     CreateUpload(MultipartUpload),
@@ -122,6 +123,9 @@ pub async fn dispatch(store: &dyn MetadataStore, call: Call) -> Result<Answer> {
             Answer::Object(Box::new(store.get_object(&bucket, &key, version_id.as_deref()).await?))
         }
         Call::PutObject(o, c) => Answer::Versions(store.put_object(*o, c).await?),
+        Call::UpdateVersion { bucket, key, version_id, change } => {
+            Answer::Object(Box::new(store.update_version(&bucket, &key, &version_id, &change).await?))
+        }
         Call::DeleteVersion { bucket, key, version_id } => {
             Answer::Removed(store.delete_version(&bucket, &key, &version_id).await?.map(Box::new))
         }
@@ -309,6 +313,25 @@ impl MetadataStore for Forwarded {
         }
     }
 
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &crate::model::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        let call = Call::UpdateVersion {
+            bucket: bucket.into(),
+            key: key.into(),
+            version_id: version_id.into(),
+            change: change.clone(),
+        };
+        match self.run(call).await? {
+            Answer::Object(v) => Ok(*v),
+            a => Err(unexpected(a)),
+        }
+    }
+
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
         match self.run(Call::ListObjects { bucket: bucket.into(), q: q.clone() }).await? {
             Answer::Page(p) => Ok(p),
@@ -454,6 +477,7 @@ mod tests {
             user_meta: Default::default(),
             checksums: Default::default(),
             data: crate::ObjectData::Inline(vec![1, 2, 3]),
+            acl: None,
         }
     }
 }

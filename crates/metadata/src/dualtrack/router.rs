@@ -890,6 +890,18 @@ impl MetadataStore for DualTrack {
         self.write(bucket, key, |t| async move { self.store(t).delete_version(bucket, key, version_id).await }).await
     }
 
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &crate::model::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        let _pass = self.gate.enter()?;
+        self.write(bucket, key, |t| async move { self.store(t).update_version(bucket, key, version_id, change).await })
+            .await
+    }
+
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
         let _pass = self.gate.enter()?;
         self.count_access(bucket);

@@ -45,7 +45,11 @@ pub async fn env(free_delay: Duration) -> Env {
     let kv = Arc::new(LocalKv::open(&dir.path().join("meta")).unwrap());
     let store = Arc::new(KvStore::new(kv.clone()));
     let gate = Arc::new(Gate::new(store.clone()));
-    let api = S3Api::new(ec.clone(), gate.clone(), ApiConfig::default());
+    let users =
+        [rustfs_s3api::User { access_key: ROOT.into(), secret_key: "unused-secret".into(), display_name: ROOT.into() }];
+    let iam = Arc::new(rustfs_s3api::iam::Iam::new(kv.clone(), b"test seed", &users));
+    let authz = Arc::new(rustfs_s3api::authz::Authz::new(gate.clone(), iam));
+    let api = S3Api::new(ec.clone(), gate.clone(), ApiConfig::default(), authz);
     Env { dir, ec, kv, store, gate, api, runner }
 }
 
@@ -55,7 +59,13 @@ pub fn req<T>(input: T) -> S3Request<T> {
         method: http::Method::GET,
         uri: http::Uri::from_static("/"),
         headers: http::HeaderMap::new(),
-        extensions: http::Extensions::new(),
+        extensions: {
+            // What the access check leaves for handlers: the root caller.
+            let mut e = http::Extensions::new();
+            let id = rustfs_s3api::iam::Identity::bare(ROOT, rustfs_s3api::iam::Kind::Root);
+            e.insert(rustfs_s3api::authz::Caller { identity: Some(Arc::new(id)), cx: Arc::default() });
+            e
+        },
         credentials: Some(s3s::auth::Credentials { access_key: ROOT.into(), secret_key: "unused-secret".into() }),
         region: None,
         service: None,
@@ -239,6 +249,15 @@ impl MetadataStore for Gate {
     }
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
         self.inner.delete_version(bucket, key, version_id).await
+    }
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        change: &metadata::VersionUpdate,
+    ) -> Result<ObjectVersion> {
+        self.inner.update_version(bucket, key, version_id, change).await
     }
     async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage<ObjectVersion>> {
         self.inner.list_objects(bucket, q).await
