@@ -87,9 +87,11 @@ def run_and_kill(srv, seconds=3.0):
     time.sleep(seconds)
     in_flight = [w.in_flight for w in writers if w.in_flight]
     srv.kill9()
-    stop.set()
+    # Writers go on until a request fails: one between two requests at the kill would
+    # otherwise see `stop` before its next request and never learn the server died.
     for w in writers:
         w.join(60)
+    stop.set()
     return writers, in_flight
 
 

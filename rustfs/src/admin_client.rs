@@ -101,7 +101,7 @@ impl AdminClient {
         let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
         let req =
             http::Request::builder().method("GET").uri(uri).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
-        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {e}"))?;
+        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {}", chain(&e)))?;
         let status = resp.status();
         let body = resp.into_body().collect().await.map_err(|e| format!("reading response from {url}: {e}"))?;
         Ok((status, body.to_bytes()))
@@ -150,7 +150,7 @@ impl AdminClient {
             .body(Full::new(body))
             .map_err(|e| e.to_string())?;
         instructions.apply_to_request_http1x(&mut req);
-        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {e}"))?;
+        let resp = self.http.request(req).await.map_err(|e| format!("request to {url} failed: {}", chain(&e)))?;
         let (parts, mut incoming) = resp.into_parts();
         let mut kept = Vec::new();
         let mut body_len = 0u64;
@@ -200,4 +200,16 @@ impl AdminClient {
         let v = self.json(method, path_and_query).await?;
         serde_json::from_value(v).map_err(|e| format!("unexpected answer from server: {e}"))
     }
+}
+
+/// An error with its causes (`client error (Connect): invalid peer certificate: ...`).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

@@ -74,7 +74,7 @@ fn query_has(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
+pub fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().len() >= 19 && v.as_bytes()[..19].eq_ignore_ascii_case(b"multipart/form-data"))
@@ -125,6 +125,28 @@ pub fn check_head(method: &Method, headers: &HeaderMap, query: &str, admin: bool
         ));
     }
     match shape {
+        AuthShape::HeaderV4 => {
+            let a = header(headers, "authorization").unwrap_or_default();
+            let parts: Vec<&str> = a["AWS4-HMAC-SHA256 ".len().min(a.len())..].split(',').map(str::trim).collect();
+            let has = |p: &str| parts.iter().any(|x| x.strip_prefix(p).is_some_and(|v| !v.is_empty()));
+            if !(has("Credential=") && has("SignedHeaders=") && has("Signature=")) {
+                return Some(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "AuthorizationHeaderMalformed",
+                    "The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.",
+                ));
+            }
+            if header(headers, "x-amz-date").is_none() && header(headers, "date").is_none() {
+                return Some(Refusal::new(
+                    StatusCode::FORBIDDEN,
+                    "AccessDenied",
+                    "AWS authentication requires a valid Date or x-amz-date header",
+                ));
+            }
+        }
+        AuthShape::None if headers.contains_key(http::header::AUTHORIZATION) => {
+            return Some(Refusal::new(StatusCode::BAD_REQUEST, "InvalidArgument", "Unsupported Authorization Type"));
+        }
         AuthShape::HeaderV2 => {
             // SigV2 signs a date but s3s never checks it: without this a signed request could
             // be replayed for ever.
@@ -403,8 +425,15 @@ mod tests {
         let r = check_head(&Method::POST, &form, "", true, now).unwrap();
         assert_eq!((r.status, r.code), (StatusCode::FORBIDDEN, "AccessDenied"));
         assert!(check_head(&Method::POST, &form, "", false, now).is_none(), "S3 POST object still goes to s3s");
-        let v4 = h(&[("authorization", "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=0")]);
+        let auth = "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=0";
+        let v4 = h(&[("authorization", auth), ("x-amz-date", "20261206T000000Z")]);
         assert!(check_head(&Method::GET, &v4, "", true, now).is_none());
+        let undated = check_head(&Method::GET, &h(&[("authorization", auth)]), "", false, now).unwrap();
+        assert_eq!((undated.status, undated.code), (StatusCode::FORBIDDEN, "AccessDenied"));
+        let torn = h(&[("authorization", "AWS4-HMAC-SHA256 Credential=a/b"), ("x-amz-date", "20261206T000000Z")]);
+        assert_eq!(check_head(&Method::GET, &torn, "", false, now).unwrap().code, "AuthorizationHeaderMalformed");
+        let bearer = check_head(&Method::GET, &h(&[("authorization", "Bearer x")]), "", false, now).unwrap();
+        assert_eq!((bearer.status, bearer.code), (StatusCode::BAD_REQUEST, "InvalidArgument"));
         assert!(
             check_head(&Method::GET, &HeaderMap::new(), "X-Amz-Signature=ab&X-Amz-Expires=60", true, now).is_none()
         );

@@ -25,6 +25,9 @@ pub struct Router {
     pub domains: Option<Arc<Domains>>,
     /// The connection this router serves (each connection gets its own copy).
     pub peer: s3api::authz::Peer,
+    /// The S3 API again, for browser forms, which are streamed here instead of through s3s
+    /// (which would buffer them whole).
+    pub api: Arc<s3api::S3Api>,
 }
 
 pub type RespBody = http_body_util::Either<Counted<s3s::Body>, Full<Bytes>>;
@@ -141,8 +144,8 @@ impl hyper::service::Service<Request<Incoming>> for Router {
             if let Some(r) = this.check_sigv2(&req).await {
                 return Ok(r.response_either());
             }
-            // A browser form is buffered by s3s before any access check: bound how many and
-            // how large, and hold the permit for the whole request.
+            // Browser forms: bound how many are read at once (each holds its fields in
+            // memory) and how large, holding the permit for the whole request.
             let _form = match crate::guard::auth_shape(req.method(), req.headers(), query) {
                 crate::guard::AuthShape::Form => match this.guards.admit_form(req.headers()) {
                     Ok(p) => Some(p),
@@ -156,21 +159,43 @@ impl hyper::service::Service<Request<Incoming>> for Router {
 }
 
 impl Router {
-    /// Refuses a SigV2 request whose signature is wrong, comparing in constant time (see
-    /// `sigv2`); anything it cannot judge goes on to s3s.
-    async fn check_sigv2(&self, req: &Request<Incoming>) -> Option<crate::guard::Refusal> {
-        let query = req.uri().query().unwrap_or("");
-        let claim = crate::sigv2::claim(req.headers(), query)?;
-        let user = self.app.iam.identity(&claim.access_key).await?;
-        let vh_bucket = self.domains.as_ref().and_then(|d| {
-            let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
+    /// The bucket a request names by virtual host (`--domain`), if any.
+    fn vh_bucket(&self, headers: &http::HeaderMap) -> Option<String> {
+        self.domains.as_ref().and_then(|d| {
+            let host = headers.get(http::header::HOST)?.to_str().ok()?;
             let is_addr = host.parse::<std::net::SocketAddr>().is_ok() || host.parse::<std::net::IpAddr>().is_ok();
             if is_addr {
                 return None;
             }
             use s3s::host::S3Host;
             d.parse_host_header(host).ok()?.bucket().map(str::to_string)
-        });
+        })
+    }
+
+    /// The bucket of a browser form (`POST /bucket`, or `POST /` on a bucket's virtual host).
+    fn form_bucket<B>(&self, req: &Request<B>) -> Option<String> {
+        if req.method() != http::Method::POST || !crate::guard::is_form(req.headers()) {
+            return None;
+        }
+        let path = req.uri().path();
+        if path.starts_with(crate::admin::PREFIX) {
+            return None;
+        }
+        if let Some(b) = self.vh_bucket(req.headers()) {
+            return (path == "/").then_some(b);
+        }
+        let p = path.trim_start_matches('/').trim_end_matches('/');
+        (!p.is_empty() && !p.contains('/'))
+            .then(|| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
+    }
+
+    /// Refuses a SigV2 request whose signature is wrong, comparing in constant time (see
+    /// `sigv2`); anything it cannot judge goes on to s3s.
+    async fn check_sigv2(&self, req: &Request<Incoming>) -> Option<crate::guard::Refusal> {
+        let query = req.uri().query().unwrap_or("");
+        let claim = crate::sigv2::claim(req.headers(), query)?;
+        let user = self.app.iam.identity(&claim.access_key).await?;
+        let vh_bucket = self.vh_bucket(req.headers());
         let sts = crate::sigv2::string_to_sign(
             req.method(),
             req.uri().path(),
@@ -206,7 +231,19 @@ impl Router {
         let guard = self.guards.body_guard(req.method(), req.headers());
         let req = req
             .map(|b| s3s::Body::http_body(Counted::new(guard.wrap(b), move |n| counter.store(n, Ordering::Relaxed))));
-        let res = self.s3.call(req).instrument(span.clone()).await;
+        let res = match self.form_bucket(&req) {
+            Some(bucket) => {
+                info.record("PostObject", &bucket, None);
+                let (parts, body) = req.into_parts();
+                let body = futures::StreamExt::map(body, |r| r.map_err(std::io::Error::other));
+                let a = self.api.post_object(&bucket, &parts.headers, body, self.peer).instrument(span.clone()).await;
+                let mut resp = Response::new(s3s::Body::from(a.body));
+                *resp.status_mut() = a.status;
+                *resp.headers_mut() = a.headers;
+                Ok(resp)
+            }
+            None => self.s3.call(req).instrument(span.clone()).await,
+        };
         let op = crate::observe::op_of(&info, &path);
         let mut resp = match res {
             Ok(r) => r,

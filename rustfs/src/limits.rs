@@ -18,10 +18,12 @@ pub struct LimitArgs {
     /// Connections served at once; more are answered 503 SlowDown and closed.
     #[arg(long, env = "RUSTFS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
-    /// Largest browser-form (multipart/form-data POST) request body, in bytes.
+    /// Largest browser-form (multipart/form-data POST) request body, in bytes (the file is
+    /// streamed: this bounds what a form may upload).
     #[arg(long, env = "RUSTFS_POST_FORM_MAX_BYTES")]
     pub post_form_max_bytes: Option<u64>,
-    /// Browser-form POSTs buffered at once; more are answered 503 SlowDown.
+    /// Browser-form POSTs served at once (each holds up to 1 MiB of form fields); more are
+    /// answered 503 SlowDown.
     #[arg(long, env = "RUSTFS_POST_FORM_CONCURRENCY")]
     pub post_form_concurrency: Option<usize>,
     /// Seconds the data of a replaced or deleted version is kept for readers that started
@@ -66,8 +68,8 @@ impl Default for Limits {
         Self {
             idle_timeout: Duration::from_secs(60),
             max_connections: 2048,
-            post_form_max_bytes: 16 << 20,
-            post_form_concurrency: 16,
+            post_form_max_bytes: (5 << 30) + (1 << 20),
+            post_form_concurrency: 256,
             free_delay: Duration::from_secs(30),
             blocking_threads: 512,
             drive_timeout: Duration::from_secs(10),
@@ -118,7 +120,7 @@ mod tests {
         let file = LimitFile { max_connections: Some(9), idle_timeout_secs: Some(5), ..Default::default() };
         let l = Limits::resolve(args, file).unwrap();
         assert_eq!((l.max_connections, l.idle_timeout), (7, Duration::from_secs(5)));
-        assert_eq!(l.post_form_max_bytes, 16 << 20);
+        assert_eq!(l.post_form_max_bytes, (5 << 30) + (1 << 20));
         let zero = LimitArgs { idle_timeout_secs: Some(0), ..Default::default() };
         assert!(Limits::resolve(zero, LimitFile::default()).is_err());
     }

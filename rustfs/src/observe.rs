@@ -32,6 +32,17 @@ pub struct RequestInfo {
     key: OnceLock<String>,
 }
 
+impl RequestInfo {
+    /// Records what a request served outside s3s is (a browser form).
+    pub fn record(&self, op: &str, bucket: &str, key: Option<&str>) {
+        let _ = self.op.set(op.to_string());
+        let _ = self.bucket.set(bucket.to_string());
+        if let Some(k) = key {
+            let _ = self.key.set(k.to_string());
+        }
+    }
+}
+
 /// Request extension carrying the [`RequestInfo`] of the request.
 #[derive(Clone)]
 pub struct InfoSlot(pub Arc<RequestInfo>);

@@ -87,9 +87,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     // CompleteMultipartUpload of 10,000 parts is about 2.5 MB).
     let mut s3cfg = s3s::config::S3Config::default();
     s3cfg.xml_max_body_size = XML_MAX_BODY;
-    // Browser forms are buffered by s3s: never more than the front admits.
-    s3cfg.post_object_max_file_size = cfg.limits.post_form_max_bytes;
-    s3cfg.form_max_fields_size = (cfg.limits.post_form_max_bytes as usize).min(1 << 20);
+    // Browser uploads are streamed by `s3api::post` and never reach s3s, which would buffer
+    // a form whole: any form it still sees (not a POST to a bucket) stays small.
+    s3cfg.post_object_max_file_size = 1 << 20;
+    s3cfg.form_max_fields_size = 1 << 20;
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3cfg))));
     b.set_auth(s3api::iam::IamAuth(app.iam.clone()));
     b.set_access(crate::observe::CaptureAccess(s3api::authz::AccessHook(app.authz.clone())));
@@ -114,6 +115,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         guards,
         domains,
         peer: s3api::authz::Peer::default(),
+        api: Arc::new(s3api::S3Api::new(
+            app.ec.clone(),
+            app.meta.clone(),
+            s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
+            app.authz.clone(),
+        )),
     };
 
     let local = listener.local_addr().map_err(|e| e.to_string())?;

@@ -18,15 +18,16 @@ CFG
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$root"' EXIT
 
-start() { # name [server arguments...] -> sets $ep
-  local name=$1 port
+start() { # name [server arguments...] -> sets $ep (https when $BENCH_CA names the CA to trust)
+  local name=$1 port scheme=http curl_ca=()
   shift
+  if [ -n "${BENCH_CA:-}" ]; then scheme=https curl_ca=(--cacert "$BENCH_CA"); fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   target/release/rustfs server --address "127.0.0.1:$port" --data "$root/$name" \
     --config "$root/config.yaml" "$@" >"$root/$name.log" 2>&1 &
   pids+=($!)
-  ep="http://127.0.0.1:$port"
-  for _ in $(seq 100); do curl -sf "$ep/health/ready" >/dev/null && return; sleep 0.1; done
+  ep="$scheme://127.0.0.1:$port"
+  for _ in $(seq 100); do curl -sf "${curl_ca[@]}" "$ep/health/ready" >/dev/null && return; sleep 0.1; done
   echo "server did not start"; cat "$root/$name.log"; exit 1
 }
 bench() { target/release/rustfs-admin --endpoint "$ep" bench "$@"; }

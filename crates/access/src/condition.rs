@@ -183,27 +183,27 @@ impl Condition {
     /// Whether the policy value `p` matches the request value `r` (the operator's positive
     /// sense; `None`: `p` could not be read after substituting variables).
     fn pair(&self, p: &Parsed, r: &str, cx: &Context) -> bool {
-        let text = |p: &Parsed| -> Option<String> {
+        fn text<'p>(p: &'p Parsed, cx: &Context) -> Option<std::borrow::Cow<'p, str>> {
             match p {
                 Parsed::Text(t) => substitute(t, cx),
                 _ => None,
             }
-        };
+        }
         match (self.op.kind, p) {
             (Kind::String { ignore_case, like }, p) => {
-                let Some(v) = text(p) else { return false };
+                let Some(v) = text(p, cx) else { return false };
                 match (like, ignore_case) {
                     (true, _) => wildcard(&v, r, false),
                     (false, true) => v.eq_ignore_ascii_case(r),
                     (false, false) => v == r,
                 }
             }
-            (Kind::Arn, p) => text(p).is_some_and(|v| wildcard(&v, r, false)),
-            (Kind::Binary, p) => text(p).is_some_and(|v| v == r),
+            (Kind::Arn, p) => text(p, cx).is_some_and(|v| wildcard(&v, r, false)),
+            (Kind::Binary, p) => text(p, cx).is_some_and(|v| v == r),
             (Kind::Numeric(cmp), p) => {
                 let want = match p {
                     Parsed::Number(n) => Some(*n),
-                    other => text(other).and_then(|t| t.trim().parse().ok()),
+                    other => text(other, cx).and_then(|t| t.trim().parse().ok()),
                 };
                 match (want, r.trim().parse::<f64>()) {
                     (Some(w), Ok(got)) => compare(got.partial_cmp(&w), cmp),
@@ -213,7 +213,7 @@ impl Condition {
             (Kind::Date(cmp), p) => {
                 let want = match p {
                     Parsed::Time(t) => Some(*t),
-                    other => text(other).and_then(|t| parse_date(&t)),
+                    other => text(other, cx).and_then(|t| parse_date(&t)),
                 };
                 match (want, parse_date(r)) {
                     (Some(w), Some(got)) => compare(Some(got.cmp(&w)), cmp),
@@ -222,7 +222,7 @@ impl Condition {
             }
             (Kind::Bool, Parsed::Flag(b)) => r.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
             (Kind::Ip, Parsed::Net(n)) => r.trim().parse::<IpAddr>().is_ok_and(|ip| n.contains(&ip)),
-            (Kind::Ip, p) => text(p)
+            (Kind::Ip, p) => text(p, cx)
                 .and_then(|t| parse_net(&t))
                 .is_some_and(|n| r.trim().parse::<IpAddr>().is_ok_and(|ip| n.contains(&ip))),
             _ => false,
@@ -232,7 +232,16 @@ impl Condition {
     /// Whether request value `r` satisfies the operator (any policy value for a positive
     /// operator, none for a negated one).
     fn value_ok(&self, r: &str, cx: &Context) -> bool {
-        let any = self.values.iter().any(|p| self.pair(p, r, cx));
+        let any = if self.op.kind == Kind::Ip {
+            // The request's address is parsed once, not once per range.
+            let ip = r.trim().parse::<IpAddr>().ok();
+            self.values.iter().any(|p| match p {
+                Parsed::Net(n) => ip.is_some_and(|ip| n.contains(&ip)),
+                other => self.pair(other, r, cx),
+            })
+        } else {
+            self.values.iter().any(|p| self.pair(p, r, cx))
+        };
         any != self.op.negated
     }
 
@@ -243,7 +252,7 @@ impl Condition {
 
     /// Evaluates this condition against the request.
     pub fn holds(&self, cx: &Context) -> bool {
-        let got = cx.get(&self.key).filter(|v| !v.is_empty());
+        let got = cx.get_normalized(&self.key).filter(|v| !v.is_empty());
         if self.op.kind == Kind::Null {
             let absent = got.is_none();
             return self.values.iter().any(|p| matches!(p, Parsed::Flag(b) if *b == absent));

@@ -34,7 +34,17 @@ impl Context {
 
     /// The values of `key` (`None`: the key is not in the request).
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        self.values.get(&normalize_key(key)).map(Vec::as_slice)
+        let head = key.split('/').next().unwrap_or_default();
+        if head.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.values.get(&normalize_key(key)).map(Vec::as_slice)
+        } else {
+            self.get_normalized(key)
+        }
+    }
+
+    /// The values of a key already in its compared form ([`normalize_key`]).
+    pub fn get_normalized(&self, key: &str) -> Option<&[String]> {
+        self.values.get(key).map(Vec::as_slice)
     }
 
     /// The value of a single-valued key.
@@ -43,7 +53,7 @@ impl Context {
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.values.contains_key(&normalize_key(key))
+        self.get(key).is_some()
     }
 }
 

@@ -59,15 +59,8 @@ fn principal_matches(p: &Principals, caller: Caller<'_>) -> bool {
     match (p, caller) {
         (Principals::Any, _) => true,
         (Principals::Listed { .. }, Caller::Anonymous) => false,
-        (Principals::Listed { aws, canonical, .. }, Caller::User { name, canonical_id }) => {
-            canonical.iter().any(|c| c == canonical_id)
-                || aws.iter().any(|a| {
-                    // An account id or an account's root: every user of this server.
-                    if !a.starts_with("arn:") || a.ends_with(":root") {
-                        return true;
-                    }
-                    a.rsplit_once(":user/").is_some_and(|(_, n)| n.rsplit('/').next() == Some(name))
-                })
+        (Principals::Listed { canonical, all_users, users, .. }, Caller::User { name, canonical_id }) => {
+            *all_users || users.iter().any(|u| u == name) || canonical.iter().any(|c| c == canonical_id)
         }
     }
 }

@@ -5,6 +5,8 @@
 //! This module only compares strings; it never allocates per character and never panics
 //! on any input.
 
+use std::borrow::Cow;
+
 use crate::context::Context;
 
 /// Whether `text` matches `pattern` (`*` and `?` wildcards), optionally ignoring ASCII case.
@@ -12,7 +14,20 @@ use crate::context::Context;
 pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let eq = |a: u8, b: u8| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
-    let (mut pi, mut ti) = (0usize, 0usize);
+    let same = |a: &[u8], b: &[u8]| if ignore_case { a.eq_ignore_ascii_case(b) } else { a == b };
+    // Most patterns are a literal, or a literal and one trailing `*`: settle those (and any
+    // pattern's literal head) with one comparison.
+    let head = p.iter().position(|&c| c == b'*' || c == b'?').unwrap_or(p.len());
+    if head == p.len() {
+        return same(p, t);
+    }
+    if t.len() < head || !same(&p[..head], &t[..head]) {
+        return false;
+    }
+    if head + 1 == p.len() && p[head] == b'*' {
+        return true;
+    }
+    let (mut pi, mut ti) = (head, head);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         if pi < p.len() && p[pi] == b'*' {
@@ -56,9 +71,9 @@ fn char_len(first: u8) -> usize {
 /// `s` with its policy variables replaced from `cx`; `None` when a variable has no value
 /// (IAM then treats the resource or value as not matching). A variable may carry a default:
 /// `${aws:username, 'anonymous'}`.
-pub fn substitute(s: &str, cx: &Context) -> Option<String> {
+pub fn substitute<'a>(s: &'a str, cx: &Context) -> Option<Cow<'a, str>> {
     if !s.contains("${") {
-        return Some(s.to_string());
+        return Some(Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -67,7 +82,7 @@ pub fn substitute(s: &str, cx: &Context) -> Option<String> {
         let after = &rest[at + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[at..]);
-            return Some(out);
+            return Some(Cow::Owned(out));
         };
         let inner = after[..end].trim();
         match inner {
@@ -90,7 +105,7 @@ pub fn substitute(s: &str, cx: &Context) -> Option<String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -120,6 +135,37 @@ mod tests {
         }
         assert!(wildcard("S3:getobject", "s3:GetObject", true));
         assert!(!wildcard("S3:getobject", "s3:GetObject", false));
+    }
+
+    /// The plain recursive definition, to check the fast paths against.
+    fn reference(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, _) => t.is_empty(),
+            (Some(b'*'), _) => reference(&p[1..], t) || (!t.is_empty() && reference(p, &t[1..])),
+            (Some(b'?'), Some(_)) => reference(&p[1..], &t[1..]),
+            (Some(c), Some(d)) => c == d && reference(&p[1..], &t[1..]),
+            (Some(_), None) => false,
+        }
+    }
+
+    fn words(alphabet: &[u8], max: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last.iter().flat_map(|w| alphabet.iter().map(move |&c| format!("{w}{}", c as char))).collect();
+            out.extend(last.iter().cloned());
+        }
+        out
+    }
+
+    #[test]
+    fn wildcard_agrees_with_the_definition_on_every_short_input() {
+        let texts = words(b"ab", 5);
+        for p in words(b"ab*?", 4) {
+            for t in &texts {
+                assert_eq!(wildcard(&p, t, false), reference(p.as_bytes(), t.as_bytes()), "{p} ~ {t}");
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,16 @@ pub enum Principals {
     Any,
     /// `{"AWS": [...], "CanonicalUser": [...]}` (other kinds, such as `Service`, are kept
     /// and match no caller of this server).
-    Listed { aws: Vec<String>, canonical: Vec<String>, other: Vec<String> },
+    Listed {
+        aws: Vec<String>,
+        canonical: Vec<String>,
+        other: Vec<String>,
+        /// From `aws`, resolved once: an account id or an account's root (every user of this
+        /// server) ...
+        all_users: bool,
+        /// ... and the user names of user ARNs (`arn:aws:iam::ACCOUNT:user/PATH/NAME`).
+        users: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +107,12 @@ fn principals(v: &Value) -> Result<Principals, PolicyError> {
             if aws.is_empty() && canonical.is_empty() && other.is_empty() {
                 return Err(malformed("Invalid principal in policy"));
             }
-            Ok(Principals::Listed { aws, canonical, other })
+            let all_users = aws.iter().any(|a| !a.starts_with("arn:") || a.ends_with(":root"));
+            let users = aws
+                .iter()
+                .filter_map(|a| a.rsplit_once(":user/").and_then(|(_, n)| n.rsplit('/').next()).map(str::to_string))
+                .collect();
+            Ok(Principals::Listed { aws, canonical, other, all_users, users })
         }
         _ => Err(malformed("Invalid principal in policy")),
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::bucket_settings::BucketSettings;
 use crate::error::{MetaError, Result};
 use crate::kv::{Kv, WriteBatch, WriteOutcome};
 use crate::model::{BucketInfo, MultipartUpload, ObjectData, ObjectVersion, UploadedPart, VersionUpdate};
@@ -366,26 +367,57 @@ fn resume_after(marker: &str, prefix: &str, delimiter: Option<&str>, pos_of: imp
 
 #[async_trait]
 impl MetadataStore for KvStore {
-    async fn create_bucket(&self, info: BucketInfo) -> Result<()> {
+    async fn create_bucket(&self, mut info: BucketInfo) -> Result<()> {
         let key = schema::bucket_key(&info.name);
+        let skey = schema::bucket_settings_key(&info.name);
+        let settings = BucketSettings::take(&mut info);
         let mut batch = WriteBatch::new();
         batch.require(key.clone(), None).put(key, encode(&info));
+        if settings.is_empty() {
+            batch.delete(skey);
+        } else {
+            batch.put(skey, encode(&settings));
+        }
         if self.commit(batch).await? { Ok(()) } else { Err(MetaError::BucketExists(info.name)) }
     }
 
     async fn get_bucket(&self, name: &str) -> Result<BucketInfo> {
-        Ok(self.read_bucket(name).await?.value)
+        let (core, settings) =
+            futures::join!(self.read_bucket(name), self.read::<BucketSettings>(schema::bucket_settings_key(name)));
+        let mut b = core?.value;
+        if let Some(s) = settings? {
+            s.value.merge_into(&mut b);
+        }
+        Ok(b)
     }
 
     async fn update_bucket(&self, mut info: BucketInfo) -> Result<()> {
+        let skey = schema::bucket_settings_key(&info.name);
+        let settings = BucketSettings::take(&mut info);
         for _ in 0..MAX_ATTEMPTS {
             let cur = self.read_bucket(&info.name).await?;
+            let cur_settings = self.read::<BucketSettings>(skey.clone()).await?;
             // A bucket's id never changes: its data lives under it.
             if !cur.value.id.is_empty() {
                 info.id = cur.value.id.clone();
             }
             let mut batch = WriteBatch::new();
-            batch.require(cur.key.clone(), Some(cur.raw)).put(cur.key, encode(&info));
+            // Only what changed is written: a new policy leaves the bucket record (which
+            // writes in flight require) as it was.
+            let raw = encode(&info);
+            batch.require(cur.key.clone(), Some(cur.raw.clone()));
+            if raw != cur.raw {
+                batch.put(cur.key, raw);
+            }
+            let was = cur_settings.as_ref().map(|c| c.value.clone()).unwrap_or_default();
+            batch.require(skey.clone(), cur_settings.map(|c| c.raw));
+            if settings != was {
+                if settings.is_empty() {
+                    batch.delete(skey.clone());
+                } else {
+                    batch.put(skey.clone(), encode(&settings));
+                }
+            }
             if self.commit(batch).await? {
                 return Ok(());
             }
@@ -415,7 +447,7 @@ impl MetadataStore for KvStore {
         let mut batch = WriteBatch::new();
         batch.require(cur.key.clone(), Some(marked_raw));
         if empty {
-            batch.delete(cur.key);
+            batch.delete(cur.key).delete(schema::bucket_settings_key(name));
         } else {
             batch.put(cur.key, cur.raw);
         }
@@ -433,6 +465,18 @@ impl MetadataStore for KvStore {
             Ok(true)
         })
         .await?;
+        let mut settings = std::collections::HashMap::new();
+        self.scan_prefix(schema::BUCKET_SETTINGS, |k, v| {
+            let name = String::from_utf8_lossy(&k[schema::BUCKET_SETTINGS.len()..]).into_owned();
+            settings.insert(name, decode::<BucketSettings>(k, v)?);
+            Ok(true)
+        })
+        .await?;
+        for b in &mut out {
+            if let Some(s) = settings.remove(&b.name) {
+                s.merge_into(b);
+            }
+        }
         Ok(out)
     }
 
@@ -809,7 +853,7 @@ impl MetadataStore for KvStore {
             let mut batch = WriteBatch::new();
             batch.require(key.clone(), Some(raw));
             if empty {
-                batch.delete(key);
+                batch.delete(key).delete(schema::bucket_settings_key(&b.name));
             } else {
                 b.deleting = false;
                 batch.put(key, encode(&b));

@@ -5,6 +5,7 @@
 //! types or object data.
 
 pub mod background;
+pub mod bucket_settings;
 pub mod clock;
 pub mod dualtrack;
 pub mod error;

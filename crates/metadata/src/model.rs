@@ -83,7 +83,7 @@ pub struct BucketInfo {
     pub deleting: bool,
     /// The bucket policy, as its owner put it (JSON text; parsed and checked by `access`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
+    pub policy: Option<std::sync::Arc<str>>,
     /// The bucket's ACL in `access`'s stored form; `None`: its owner's full control only.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     pub acl: Option<Vec<u8>>,

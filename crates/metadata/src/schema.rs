@@ -6,7 +6,8 @@
 //!
 //! | family | key | value |
 //! | --- | --- | --- |
-//! | bucket | `b/<bucket>` | `BucketInfo` |
+//! | bucket | `b/<bucket>` | `BucketInfo` without its policy and ACL |
+//! | bucket settings | `c/<bucket>` | `BucketSettings` (`bucket_settings`): the policy and ACL, absent when neither is set; kept apart so the bucket record every write requires stays small |
 //! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, and whether it has any |
 //! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
@@ -28,6 +29,7 @@ use crate::error::{MetaError, Result};
 pub const FORMAT_V1: u8 = 1;
 
 pub const BUCKET: &[u8] = b"b/";
+pub const BUCKET_SETTINGS: &[u8] = b"c/";
 pub const LATEST: &[u8] = b"l/";
 pub const VERSION: &[u8] = b"v/";
 pub const UPLOAD: &[u8] = b"u/";
@@ -79,6 +81,12 @@ pub fn push_terminator(out: &mut Vec<u8>) {
 
 pub fn bucket_key(bucket: &str) -> Vec<u8> {
     let mut k = BUCKET.to_vec();
+    k.extend_from_slice(bucket.as_bytes());
+    k
+}
+
+pub fn bucket_settings_key(bucket: &str) -> Vec<u8> {
+    let mut k = BUCKET_SETTINGS.to_vec();
     k.extend_from_slice(bucket.as_bytes());
     k
 }

@@ -384,3 +384,42 @@ async fn writes_planned_on_a_lagging_copy_answer_as_fresh_ones() {
     let again = lagging.put_part(&upload, UploadedPart { etag: "p1b".into(), ..part.clone() }).await.unwrap();
     assert_eq!(again.map(|p| p.etag), Some("p1".to_string()), "the replaced part is the real one");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_settings_live_beside_the_bucket_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("pol", Versioning::Unversioned)).await.unwrap();
+    let record = || async { kv.get(&schema::bucket_key("pol")).await.unwrap().unwrap() };
+    let before = record().await;
+    let mut b = s.get_bucket("pol").await.unwrap();
+    let policy: std::sync::Arc<str> = format!("{{\"Statement\":[{}]}}", "\"x\",".repeat(2000)).into();
+    b.policy = Some(policy.clone());
+    b.acl = Some(vec![7; 100]);
+    s.update_bucket(b).await.unwrap();
+    // The record every object write requires is untouched by a policy or an ACL.
+    assert_eq!(record().await, before);
+    let got = s.get_bucket("pol").await.unwrap();
+    assert_eq!((got.policy.as_deref(), got.acl.as_deref()), (Some(&*policy), Some(&[7u8; 100][..])));
+    let listed = s.list_buckets().await.unwrap();
+    assert_eq!(listed.iter().find(|b| b.name == "pol").unwrap().policy.as_deref(), Some(&*policy));
+    // A versioning change rewrites the record and keeps the settings.
+    let mut b = s.get_bucket("pol").await.unwrap();
+    b.versioning = Versioning::Enabled;
+    s.update_bucket(b).await.unwrap();
+    assert_ne!(record().await, before);
+    let got = s.get_bucket("pol").await.unwrap();
+    assert_eq!(got.versioning, Versioning::Enabled);
+    assert_eq!(got.policy.as_deref(), Some(&*policy));
+    // Removing them removes the settings record; a deleted bucket takes its settings along.
+    let mut b = got;
+    b.policy = None;
+    s.update_bucket(b).await.unwrap();
+    assert_eq!(s.get_bucket("pol").await.unwrap().policy, None);
+    assert!(kv.get(&schema::bucket_settings_key("pol")).await.unwrap().is_some(), "the ACL is still set");
+    s.delete_bucket("pol").await.unwrap();
+    assert!(kv.get(&schema::bucket_settings_key("pol")).await.unwrap().is_none());
+    s.create_bucket(bucket("pol", Versioning::Unversioned)).await.unwrap();
+    let again = s.get_bucket("pol").await.unwrap();
+    assert_eq!((again.policy, again.acl), (None, None), "a new bucket of the same name starts bare");
+}

@@ -65,7 +65,7 @@ impl S3Api {
         if b.public_access_block.is_some_and(|p| p.block_public_policy) && p.is_public() {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        b.policy = Some(req.input.policy.clone());
+        b.policy = Some(req.input.policy.as_str().into());
         self.meta.update_bucket(b).await.map_err(error::meta)?;
         Ok(S3Response::new(PutBucketPolicyOutput {}))
     }
@@ -77,7 +77,7 @@ impl S3Api {
         let cx = auth::caller(&req)?;
         let b = self.owned_bucket(&cx, &req.input.bucket).await?;
         match b.policy {
-            Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) })),
+            Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy.to_string()) })),
             None => Err(s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist")),
         }
     }

@@ -171,8 +171,8 @@ fn query(uri: &http::Uri) -> HashMap<String, String> {
         .collect()
 }
 
-/// The condition keys of a request (see the policy language's keys in `rustfs_access`).
-fn context(
+/// The condition keys of a request (see the policy language's keys in `access`).
+pub fn request_context(
     identity: Option<&Identity>,
     peer: Peer,
     headers: &http::HeaderMap,
@@ -435,7 +435,7 @@ impl Authz {
             None => None,
         };
         let peer = cx.extensions_mut().get::<Peer>().copied().unwrap_or_default();
-        let context = context(identity.as_deref(), peer, cx.headers(), q, op);
+        let context = request_context(identity.as_deref(), peer, cx.headers(), q, op);
         Caller { identity, cx: Arc::new(context) }
     }
 

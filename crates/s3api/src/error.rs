@@ -89,6 +89,17 @@ pub fn store(e: StoreError) -> S3Error {
         StoreError::Body(msg) if crate::limits::BodyLimit::find(&msg).is_some() => {
             crate::limits::BodyLimit::find(&msg).map_or_else(|| s3_error!(IncompleteBody), |l| l.to_s3())
         }
+        // s3s checks a signed payload's digest and each aws-chunked chunk's signature as the
+        // body streams; its stream errors name the failure.
+        StoreError::Body(msg) if msg.contains("Sha256Mismatch") => custom(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            http::StatusCode::BAD_REQUEST,
+        ),
+        StoreError::Body(msg) if msg.contains("SignatureMismatch") => s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided."
+        ),
         StoreError::Body(msg) => {
             tracing::debug!(%msg, "request body failed");
             s3_error!(

@@ -19,6 +19,7 @@ mod ingest;
 pub mod limits;
 mod list;
 mod multipart;
+pub mod post;
 mod put;
 pub mod ranges;
 mod util;

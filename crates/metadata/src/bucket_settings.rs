@@ -1,0 +1,57 @@
+//! A bucket's settings record on the KV track (`c/<bucket>`, see `schema`): its policy and
+//! ACL, kept apart from the bucket record `b/<bucket>`. Every object write requires the
+//! bucket record unchanged in its commit batch (the bucket still exists and is not being
+//! deleted); with the settings beside it, that record stays a few dozen bytes whatever the
+//! policy's size, and changing a policy or an ACL never makes a write in flight retry.
+//! This module splits a `BucketInfo` into the two records and merges them back; it never
+//! reads or writes the KV.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::BucketInfo;
+
+/// The value of `c/<bucket>` (absent: no policy, the owner-only ACL).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Arc<str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub acl: Option<Vec<u8>>,
+}
+
+impl BucketSettings {
+    /// Moves the settings out of `info`, leaving the bucket record's fields.
+    pub fn take(info: &mut BucketInfo) -> Self {
+        Self { policy: info.policy.take(), acl: info.acl.take() }
+    }
+
+    /// Puts a settings record's fields into `info` (the record, when there is one, is
+    /// authoritative).
+    pub fn merge_into(self, info: &mut BucketInfo) {
+        info.policy = self.policy;
+        info.acl = self.acl;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policy.is_none() && self.acl.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_merge_round_trip() {
+        let mut b =
+            BucketInfo { name: "b".into(), policy: Some("{}".into()), acl: Some(vec![1, 2]), ..Default::default() };
+        let full = b.clone();
+        let s = BucketSettings::take(&mut b);
+        assert!(b.policy.is_none() && b.acl.is_none() && !s.is_empty());
+        s.merge_into(&mut b);
+        assert_eq!(b, full);
+        assert!(BucketSettings::default().is_empty());
+    }
+}
