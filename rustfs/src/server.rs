@@ -82,6 +82,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
         app.authz.clone(),
     );
+    // Browser forms are served by the same handlers outside s3s (see `http`).
+    let form_api = Arc::new(api.clone());
     let mut b = S3ServiceBuilder::new(api);
     // XML bodies are buffered: cap them near the largest legitimate one (a
     // CompleteMultipartUpload of 10,000 parts is about 2.5 MB).
@@ -115,12 +117,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         guards,
         domains,
         peer: s3api::authz::Peer::default(),
-        api: Arc::new(s3api::S3Api::new(
-            app.ec.clone(),
-            app.meta.clone(),
-            s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
-            app.authz.clone(),
-        )),
+        api: form_api,
     };
 
     let local = listener.local_addr().map_err(|e| e.to_string())?;

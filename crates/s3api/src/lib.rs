@@ -50,6 +50,8 @@ impl Default for ApiConfig {
     }
 }
 
+/// The S3 handlers over shared stores (cheap to clone: every field is shared).
+#[derive(Clone)]
 pub struct S3Api {
     pub(crate) ec: Arc<EcStore>,
     pub(crate) meta: Arc<dyn MetadataStore>,

@@ -31,8 +31,10 @@ use crate::{S3Api, error};
 
 /// Largest form field (the policy document is the largest S3 allows, 20 KiB).
 const FIELD_MAX: u64 = 64 * 1024;
-/// Largest sum of the fields before the file.
+/// Largest sum of the fields (names and values) before the file.
 const FIELDS_MAX: u64 = 1 << 20;
+/// Most fields before the file (a form S3 accepts has a dozen or so).
+const FIELDS_COUNT_MAX: usize = 256;
 
 /// The answer to a form: status, headers and body.
 pub struct PostAnswer {
@@ -289,8 +291,8 @@ impl S3Api {
                 break f;
             }
             let v = f.text().await.map_err(|e| malformed(&e.to_string()))?;
-            total += v.len() as u64;
-            if total > FIELDS_MAX {
+            total += (name.len() + v.len()) as u64;
+            if total > FIELDS_MAX || fields.len() >= FIELDS_COUNT_MAX {
                 return Err(malformed("The form's fields are too large."));
             }
             fields.insert(name, v);
