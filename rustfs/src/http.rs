@@ -137,28 +137,66 @@ impl hyper::service::Service<Request<Incoming>> for Router {
                 return Ok(too_large());
             }
             let admin = req.uri().path().starts_with(crate::admin::PREFIX);
-            let query = req.uri().query().unwrap_or("");
-            if let Some(r) = crate::guard::check_head(req.method(), req.headers(), query, admin, SystemTime::now()) {
-                return Ok(r.response_either());
-            }
-            if let Some(r) = this.check_sigv2(&req).await {
-                return Ok(r.response_either());
-            }
-            // Browser forms: bound how many are read at once (each holds its fields in
-            // memory) and how large, holding the permit for the whole request.
-            let _form = match crate::guard::auth_shape(req.method(), req.headers(), query) {
-                crate::guard::AuthShape::Form => match this.guards.admit_form(req.headers()) {
-                    Ok(p) => Some(p),
-                    Err(r) => return Ok(r.response_either()),
-                },
+            // CORS: a browser's preflight is answered from the bucket's rules (it carries
+            // no signature); an actual request from an origin gets the rules' headers.
+            let cors = match req.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok()) {
+                Some(origin) if !admin => this.bucket_of(&req).map(|b| (b, origin.to_string())),
                 _ => None,
             };
-            this.s3_call(req).await
+            if req.method() == http::Method::OPTIONS
+                && !admin
+                && let Some(bucket) = this.bucket_of(&req)
+            {
+                let p = this.api.cors_preflight(&bucket, req.headers()).await;
+                let mut r = Response::new(http_body_util::Either::Right(Full::new(p.body)));
+                *r.status_mut() = p.status;
+                *r.headers_mut() = p.headers;
+                return Ok(r);
+            }
+            let method = req.method().clone();
+            let mut resp = this.serve(req, admin).await?;
+            if let Some((bucket, origin)) = cors
+                && let Some(h) = this.api.cors_headers(&bucket, &method, &origin).await
+            {
+                resp.headers_mut().extend(h);
+            }
+            Ok(resp)
         })
     }
 }
 
 impl Router {
+    /// Serves a request past the health, metrics and CORS preflight routes.
+    async fn serve(&self, req: Request<Incoming>, admin: bool) -> Result<Response<RespBody>, s3s::HttpError> {
+        let query = req.uri().query().unwrap_or("");
+        if let Some(r) = crate::guard::check_head(req.method(), req.headers(), query, admin, SystemTime::now()) {
+            return Ok(r.response_either());
+        }
+        if let Some(r) = self.check_sigv2(&req).await {
+            return Ok(r.response_either());
+        }
+        // Browser forms: bound how many are read at once (each holds its fields in
+        // memory) and how large, holding the permit for the whole request.
+        let _form = match crate::guard::auth_shape(req.method(), req.headers(), query) {
+            crate::guard::AuthShape::Form => match self.guards.admit_form(req.headers()) {
+                Ok(p) => Some(p),
+                Err(r) => return Ok(r.response_either()),
+            },
+            _ => None,
+        };
+        self.s3_call(req).await
+    }
+
+    /// The bucket a request names (by virtual host, or the path's first segment).
+    fn bucket_of<B>(&self, req: &Request<B>) -> Option<String> {
+        if let Some(b) = self.vh_bucket(req.headers()) {
+            return Some(b);
+        }
+        let p = req.uri().path().trim_start_matches('/');
+        let b = p.split('/').next().filter(|b| !b.is_empty())?;
+        Some(percent_encoding::percent_decode_str(b).decode_utf8_lossy().into_owned())
+    }
+
     /// The bucket a request names by virtual host (`--domain`), if any.
     fn vh_bucket(&self, headers: &http::HeaderMap) -> Option<String> {
         self.domains.as_ref().and_then(|d| {

@@ -61,6 +61,9 @@ fn obj(bucket: &str, key: &str, vid: &str, body: &str, mtime: i64) -> ObjectVers
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(body.as_bytes().to_vec()),
         acl: None,
+        retention: None,
+        tags: Default::default(),
+        legal_hold: false,
     }
 }
 

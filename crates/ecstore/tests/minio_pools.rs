@@ -62,6 +62,9 @@ fn inline(key: &str, body: &str, mtime: i64) -> ObjectVersion {
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(body.as_bytes().to_vec()),
         acl: None,
+        tags: Default::default(),
+        legal_hold: false,
+        retention: None,
     }
 }
 

@@ -25,6 +25,9 @@ fn obj(key: String) -> ObjectVersion {
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(vec![7u8; 4096]),
         acl: None,
+        tags: Default::default(),
+        retention: None,
+        legal_hold: false,
     }
 }
 

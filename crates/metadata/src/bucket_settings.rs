@@ -1,5 +1,5 @@
-//! A bucket's settings record on the KV track (`c/<bucket>`, see `schema`): its policy and
-//! ACL, kept apart from the bucket record `b/<bucket>`. Every object write requires the
+//! A bucket's settings record on the KV track (`c/<bucket>`, see `schema`): its policy,
+//! ACL, tags, CORS rules and object lock configuration, kept apart from the bucket record `b/<bucket>`. Every object write requires the
 //! bucket record unchanged in its commit batch (the bucket still exists and is not being
 //! deleted); with the settings beside it, that record stays a few dozen bytes whatever the
 //! policy's size, and changing a policy or an ACL never makes a write in flight retry.
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data_mgmt::{CorsRule, ObjectLockConfig, Tags};
 use crate::model::BucketInfo;
 
 /// The value of `c/<bucket>` (absent: no policy, the owner-only ACL).
@@ -19,12 +20,24 @@ pub struct BucketSettings {
     pub policy: Option<Arc<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     pub acl: Option<Vec<u8>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockConfig>,
 }
 
 impl BucketSettings {
     /// Moves the settings out of `info`, leaving the bucket record's fields.
     pub fn take(info: &mut BucketInfo) -> Self {
-        Self { policy: info.policy.take(), acl: info.acl.take() }
+        Self {
+            policy: info.policy.take(),
+            acl: info.acl.take(),
+            tags: info.tags.take(),
+            cors: info.cors.take(),
+            object_lock: info.object_lock.take(),
+        }
     }
 
     /// Puts a settings record's fields into `info` (the record, when there is one, is
@@ -32,10 +45,13 @@ impl BucketSettings {
     pub fn merge_into(self, info: &mut BucketInfo) {
         info.policy = self.policy;
         info.acl = self.acl;
+        info.tags = self.tags;
+        info.cors = self.cors;
+        info.object_lock = self.object_lock;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.policy.is_none() && self.acl.is_none()
+        *self == Self::default()
     }
 }
 
@@ -45,13 +61,24 @@ mod tests {
 
     #[test]
     fn split_and_merge_round_trip() {
-        let mut b =
-            BucketInfo { name: "b".into(), policy: Some("{}".into()), acl: Some(vec![1, 2]), ..Default::default() };
+        let mut b = BucketInfo {
+            name: "b".into(),
+            policy: Some("{}".into()),
+            acl: Some(vec![1, 2]),
+            tags: Some([("k".to_string(), "v".to_string())].into()),
+            cors: Some(vec![metadata_cors()]),
+            object_lock: Some(ObjectLockConfig::default()),
+            ..Default::default()
+        };
         let full = b.clone();
         let s = BucketSettings::take(&mut b);
         assert!(b.policy.is_none() && b.acl.is_none() && !s.is_empty());
         s.merge_into(&mut b);
         assert_eq!(b, full);
         assert!(BucketSettings::default().is_empty());
+    }
+
+    fn metadata_cors() -> CorsRule {
+        CorsRule { allowed_origins: vec!["*".into()], allowed_methods: vec!["GET".into()], ..Default::default() }
     }
 }

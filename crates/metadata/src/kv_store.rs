@@ -64,6 +64,9 @@ impl Latest {
             checksums: obj.checksums.clone(),
             data,
             acl: obj.acl.clone(),
+            tags: obj.tags.clone(),
+            retention: obj.retention,
+            legal_hold: obj.legal_hold,
         };
         Self { version, inline }
     }

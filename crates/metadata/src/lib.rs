@@ -7,6 +7,7 @@
 pub mod background;
 pub mod bucket_settings;
 pub mod clock;
+pub mod data_mgmt;
 pub mod dualtrack;
 pub mod error;
 pub mod iam;
@@ -21,6 +22,7 @@ pub mod state_machine;
 pub mod store;
 pub mod timed;
 
+pub use data_mgmt::{CorsRule, Lock, ObjectLockConfig, Retention, RetentionMode, Tags};
 pub use error::{MetaError, Result};
 pub use kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
 pub use kv_store::KvStore;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data_mgmt::{CorsRule, ObjectLockConfig, Retention, Tags};
+
 /// Standard headers kept with an object version (lower-case header names), in
 /// `ObjectVersion::headers`.
 pub const STD_HEADERS: [&str; 5] =
@@ -93,6 +95,15 @@ pub struct BucketInfo {
     pub ownership: Option<Ownership>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The bucket's tag set (`None`: never set, S3's NoSuchTagSet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Tags>,
+    /// The bucket's CORS rules (`None`: no configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<CorsRule>>,
+    /// `Some` for a bucket created with object lock enabled (its versioning stays enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockConfig>,
 }
 
 impl BucketInfo {
@@ -186,6 +197,19 @@ pub struct ObjectVersion {
     /// by the bucket owner, private.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     pub acl: Option<Vec<u8>>,
+    /// The version's tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: Tags,
+    /// Object lock retention (`None`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object lock legal hold.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legal_hold: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A change to one version's attributes that neither its data nor its place among the
@@ -195,12 +219,30 @@ pub struct VersionUpdate {
     /// A new ACL (`Some(None)`: back to none).
     #[serde(default)]
     pub acl: Option<Option<Vec<u8>>>,
+    /// A new tag set (empty: no tags).
+    #[serde(default)]
+    pub tags: Option<Tags>,
+    /// A new retention (`Some(None)`: removed).
+    #[serde(default)]
+    pub retention: Option<Option<Retention>>,
+    /// A new legal hold status.
+    #[serde(default)]
+    pub legal_hold: Option<bool>,
 }
 
 impl VersionUpdate {
     pub fn apply(&self, v: &mut ObjectVersion) {
         if let Some(acl) = &self.acl {
             v.acl = acl.clone();
+        }
+        if let Some(t) = &self.tags {
+            v.tags = t.clone();
+        }
+        if let Some(r) = self.retention {
+            v.retention = r;
+        }
+        if let Some(h) = self.legal_hold {
+            v.legal_hold = h;
         }
     }
 }
@@ -241,6 +283,13 @@ pub struct MultipartUpload {
     /// The ACL the completed object gets (`access`'s stored form), as the upload was created.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     pub acl: Option<Vec<u8>>,
+    /// Tags, retention and legal hold the completed object gets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: Tags,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legal_hold: bool,
 }
 
 /// An uploaded part of a multipart upload, as recorded when UploadPart succeeded.

@@ -23,6 +23,9 @@ fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
         checksums: BTreeMap::new(),
         data: ObjectData::Inline(b"abc".to_vec()),
         acl: None,
+        retention: None,
+        legal_hold: false,
+        tags: Default::default(),
     }
 }
 

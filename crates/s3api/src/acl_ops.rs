@@ -211,7 +211,7 @@ impl S3Api {
         .await?
         .ok_or_else(|| s3_error!(MissingSecurityHeader, "Your request was missing a required header"))?;
         self.check_acl(&b, &acl)?;
-        let change = VersionUpdate { acl: Some(Some(acl.encode())) };
+        let change = VersionUpdate { acl: Some(Some(acl.encode())), ..Default::default() };
         self.meta.update_version(&b.name, &i.key, &obj.version_id, &change).await.map_err(error::meta)?;
         Ok(S3Response::new(PutObjectAclOutput { request_charged: None }))
     }

@@ -418,6 +418,14 @@ impl Authz {
             && caller.identity.as_ref().is_none_or(|i| i.user != bucket.owner)
     }
 
+    /// Whether a policy that could decide for `caller` on `bucket` reads an object's
+    /// existing tags (`s3:ExistingObjectTag/<key>`): only then does the check read them.
+    fn reads_existing_tags(&self, caller: &Caller, bucket: &BucketInfo) -> bool {
+        const KEY: &str = "s3:ExistingObjectTag/";
+        caller.identity.as_ref().is_some_and(|i| i.policies.iter().any(|p| p.reads_key_prefix(KEY)))
+            || self.bucket_policy(bucket).is_some_and(|p| p.reads_key_prefix(KEY))
+    }
+
     /// The bucket's ACL (its owner's full control when it has none stored).
     pub fn bucket_acl(&self, bucket: &BucketInfo) -> Acl {
         bucket.acl.as_deref().and_then(|b| Acl::decode(b).ok()).unwrap_or_else(|| Acl::private(owner_of(bucket)))
@@ -443,7 +451,7 @@ impl Authz {
     pub async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let op = cx.s3_op().name().to_string();
         let q = query(cx.uri());
-        let caller = self.caller_of(cx, &op, &q).await;
+        let mut caller = self.caller_of(cx, &op, &q).await;
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
@@ -452,9 +460,10 @@ impl Authz {
         let path_level = if key.is_some() { Level::Object } else { Level::Bucket };
         let action = action_of(&op, q.contains_key("versionId"), path_level);
         let span = tracing::Span::current();
+        let caller_name = caller.name().to_string();
         let record = |reason: &str, allowed: bool| {
             span.record("access", reason);
-            tracing::debug!(op = %op, action = %action.name, caller = %caller.name(), allowed, reason, "access decision");
+            tracing::debug!(op = %op, action = %action.name, caller = %caller_name, allowed, reason, "access decision");
         };
         let Some(bucket_name) = bucket else {
             // ListBuckets: every signed caller lists what it may see.
@@ -475,12 +484,23 @@ impl Authz {
             Err(e) => return Err(crate::error::meta(e)),
         };
         let mut object_acl = None;
+        let needs_acl = self.needs_object_acl(&caller, &action, &b);
+        let needs_tags = !caller.is_root() && self.reads_existing_tags(&caller, &b);
         if let Some(k) = key.as_deref()
-            && self.needs_object_acl(&caller, &action, &b)
+            && (needs_acl || needs_tags)
         {
             let vid = q.get("versionId").map(String::as_str);
             match self.meta.get_object(&b.name, k, vid).await {
-                Ok(o) => object_acl = o.acl.as_deref().and_then(|a| Acl::decode(a).ok()),
+                Ok(o) => {
+                    object_acl = o.acl.as_deref().and_then(|a| Acl::decode(a).ok());
+                    if needs_tags && !o.tags.is_empty() {
+                        let mut context = (*caller.cx).clone();
+                        for (k, v) in &o.tags {
+                            context.set(&format!("s3:ExistingObjectTag/{k}"), v.clone());
+                        }
+                        caller.cx = Arc::new(context);
+                    }
+                }
                 Err(MetaError::NoSuchKey { .. } | MetaError::NoSuchVersion { .. }) => {
                     // Nothing to grant on: 404 to those who may list the bucket, else 403.
                     let reason = self.decide(&caller, &action, &b, Some(k), None);

@@ -47,16 +47,19 @@ impl S3Api {
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .filter(|l| !l.is_empty());
+        let lock = i.object_lock_enabled_for_bucket.unwrap_or(false);
         let info = BucketInfo {
             name: i.bucket.clone(),
             id: clock::new_bucket_id(),
             owner: caller.name().to_string(),
             created_ns: clock::now_ns(),
             location,
-            versioning: Versioning::Unversioned,
+            // A bucket with object lock keeps every version: its versioning is on for good.
+            versioning: if lock { Versioning::Enabled } else { Versioning::Unversioned },
             deleting: false,
             acl,
             ownership: Some(ownership),
+            object_lock: lock.then(metadata::ObjectLockConfig::default),
             ..Default::default()
         };
         match self.meta.create_bucket(info).await {
@@ -183,6 +186,7 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let mut b = self.owned_bucket(&caller, &i.bucket).await?;
+        let was = b.versioning;
         b.versioning = match i.versioning_configuration.status.as_ref().map(BucketVersioningStatus::as_str) {
             Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
             Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
@@ -193,6 +197,12 @@ impl S3Api {
                 ));
             }
         };
+        if b.object_lock.is_some() && b.versioning != was {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+            ));
+        }
         self.meta.update_bucket(b).await.map_err(error::meta)?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }

@@ -100,6 +100,18 @@ impl S3Api {
             Some(MetadataDirective::REPLACE) => true,
             Some(_) => return Err(s3_error!(InvalidArgument, "Unknown metadata directive.")),
         };
+        let tags = match i.tagging_directive.as_ref().map(TaggingDirective::as_str) {
+            None | Some(TaggingDirective::COPY) => src.obj.tags.clone(),
+            Some(TaggingDirective::REPLACE) => crate::tagging::from_header(i.tagging.as_deref())?,
+            Some(_) => return Err(s3_error!(InvalidArgument, "Unknown tagging directive.")),
+        };
+        let (retention, legal_hold) = crate::object_lock::for_new_version(
+            &bucket,
+            i.object_lock_mode.as_ref(),
+            i.object_lock_retain_until_date.as_ref(),
+            i.object_lock_legal_hold_status.as_ref(),
+            clock::now_ns(),
+        )?;
         let same = src.obj.bucket == bucket.name && src.obj.key == i.key;
         if same && !replace && src.version_id.is_none() {
             return Err(S3Error::with_message(
@@ -165,6 +177,9 @@ impl S3Api {
             checksums: sums,
             data,
             acl,
+            tags,
+            retention,
+            legal_hold,
         };
         match self.meta.put_object(obj.clone(), PutCondition::None).await {
             Ok(replaced) => self.free(replaced),

@@ -14,14 +14,25 @@ struct Deleted {
 }
 
 impl S3Api {
+    /// Deletes one version (or adds a delete marker). `bypass`: the request's
+    /// `x-amz-bypass-governance-retention`.
     async fn delete_one(
         &self,
+        cx: &auth::Ctx,
         bucket: &metadata::BucketInfo,
         key: &str,
         version_id: Option<&str>,
+        bypass: bool,
     ) -> S3Result<Deleted> {
         match (version_id, bucket.versioning) {
             (Some(vid), _) => {
+                if bucket.object_lock.is_some() {
+                    match self.meta.get_object(&bucket.name, key, Some(vid)).await {
+                        Ok(v) => self.check_removable(cx, bucket, &v, bypass)?,
+                        Err(metadata::MetaError::NoSuchKey { .. } | metadata::MetaError::NoSuchVersion { .. }) => {}
+                        Err(e) => return Err(error::meta(e)),
+                    }
+                }
                 let removed = self.meta.delete_version(&bucket.name, key, vid).await.map_err(error::meta)?;
                 let delete_marker = removed.as_ref().is_some_and(|r| r.delete_marker);
                 self.free(removed.into_iter().collect());
@@ -47,6 +58,9 @@ impl S3Api {
                     checksums: Default::default(),
                     data: ObjectData::None,
                     acl: None,
+                    tags: Default::default(),
+                    retention: None,
+                    legal_hold: false,
                 };
                 let replaced = self.meta.put_object(marker.clone(), PutCondition::None).await.map_err(error::meta)?;
                 self.free(replaced);
@@ -62,7 +76,8 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = &req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        let d = self.delete_one(&bucket, &i.key, i.version_id.as_deref()).await?;
+        let bypass = i.bypass_governance_retention.unwrap_or(false);
+        let d = self.delete_one(&caller, &bucket, &i.key, i.version_id.as_deref(), bypass).await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
             version_id: d.version_id,
@@ -93,7 +108,8 @@ impl S3Api {
                 errors.push(to_error(crate::authz::denied(), o.key, o.version_id));
                 continue;
             }
-            match self.delete_one(&bucket, &o.key, o.version_id.as_deref()).await {
+            let bypass = i.bypass_governance_retention.unwrap_or(false);
+            match self.delete_one(&caller, &bucket, &o.key, o.version_id.as_deref(), bypass).await {
                 Ok(d) => {
                     if !quiet {
                         deleted.push(DeletedObject {

@@ -142,6 +142,11 @@ macro_rules! object_output {
             expires: util::header_expires(&$obj),
             metadata: util::meta_out(&$obj),
             version_id: util::shown_version(&$obj, $versioned),
+            object_lock_mode: $obj.retention.map(|r| ObjectLockMode::from(r.mode.as_str().to_string())),
+            object_lock_retain_until_date: $obj.retention.map(|r| util::ts(r.until_ns)),
+            object_lock_legal_hold_status: $obj
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
             $($field: $value,)*
             ..Default::default()
         }
@@ -203,8 +208,14 @@ impl S3Api {
         let Selected { obj, versioned, r, content_range, parts_count, full } =
             self.select_read(&caller, read_request!(i)).await?;
         let blob = self.open_range(&obj, r.clone()).await?;
-        let mut out =
-            object_output!(GetObjectOutput { body: Some(blob) }, obj, versioned, r, content_range, parts_count);
+        let mut out = object_output!(
+            GetObjectOutput { body: Some(blob), tag_count: crate::tagging::count(&obj.tags) },
+            obj,
+            versioned,
+            r,
+            content_range,
+            parts_count
+        );
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
@@ -223,6 +234,10 @@ impl S3Api {
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
-        Ok(S3Response::new(out))
+        let mut resp = S3Response::new(out);
+        if let Some(n) = crate::tagging::count(&obj.tags) {
+            resp.headers.insert("x-amz-tagging-count", http::HeaderValue::from(n));
+        }
+        Ok(resp)
     }
 }

@@ -122,6 +122,9 @@ impl S3Api {
             checksums: Default::default(),
             data: ObjectData::Erasure(layout),
             acl: up.acl.clone(),
+            tags: up.tags.clone(),
+            retention: up.retention,
+            legal_hold: up.legal_hold,
         };
         Ok((obj, chosen))
     }
@@ -184,6 +187,14 @@ impl S3Api {
         };
         let acl = self.new_object_acl(&caller, &bucket, i.acl.as_ref().map(ObjectCannedACL::as_str), &grants).await?;
         let user_meta = util::user_meta(i.metadata)?;
+        let tags = crate::tagging::from_header(i.tagging.as_deref())?;
+        let (retention, legal_hold) = crate::object_lock::for_new_version(
+            &bucket,
+            i.object_lock_mode.as_ref(),
+            i.object_lock_retain_until_date.as_ref(),
+            i.object_lock_legal_hold_status.as_ref(),
+            clock::now_ns(),
+        )?;
         let layout = self.new_layout(&bucket.name, &i.key, home.as_deref()).await?;
         let up = MultipartUpload {
             bucket: bucket.name.clone(),
@@ -206,6 +217,9 @@ impl S3Api {
             checksum_algorithm: i.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase()),
             algorithm: (layout.algorithm != ecstore::ALGORITHM).then_some(layout.algorithm),
             acl,
+            tags,
+            retention,
+            legal_hold,
         };
         self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -88,6 +88,14 @@ impl S3Api {
             input.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
         )?;
         let cond = put_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+        let tags = crate::tagging::from_header(input.tagging.as_deref())?;
+        let (retention, legal_hold) = crate::object_lock::for_new_version(
+            &bucket,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            clock::now_ns(),
+        )?;
         let key = input.key;
         let mut hashing = Hashing::new(input.body.unwrap_or_else(empty_blob), &decl.algorithms());
         let layout = self.new_layout(&bucket.name, &key, home.as_deref()).await?;
@@ -136,6 +144,9 @@ impl S3Api {
             checksums,
             data,
             acl,
+            tags,
+            retention,
+            legal_hold,
         };
         match self.meta.put_object(obj.clone(), cond).await {
             Ok(replaced) => self.free(replaced),

@@ -15,6 +15,10 @@
 //! - shards kept in the KV layout (under a bucket id, not the key's folder):
 //!   `MetaSys["x-rustfs-internal-bucket-id"]`
 //! - inline bytes: the inline data section, keyed by version id (`null` for the null version)
+//! - tags: `MetaUsr["X-Amz-Tagging"]` (URL-encoded `k=v&...`), object lock:
+//!   `MetaUsr["X-Amz-Object-Lock-Mode"]`, `["X-Amz-Object-Lock-Retain-Until-Date"]` (RFC 3339)
+//!   and `["X-Amz-Object-Lock-Legal-Hold"]` (`ON`/`OFF`): MinIO's names, so tags and locks of
+//!   an adopted deployment are honoured and survive a migration either way
 //!
 //! This module only converts; it never touches drives.
 
@@ -40,6 +44,73 @@ const BUCKET_ID: &str = "x-rustfs-internal-bucket-id";
 /// A version's ACL (`access`'s stored form), which MinIO keeps no equivalent of and ignores.
 pub const ACL: &str = "x-rustfs-internal-acl";
 const USER_META_PREFIX: &str = "x-amz-meta-";
+const TAGGING: &str = "X-Amz-Tagging";
+const LOCK_MODE: &str = "X-Amz-Object-Lock-Mode";
+const LOCK_UNTIL: &str = "X-Amz-Object-Lock-Retain-Until-Date";
+const LEGAL_HOLD: &str = "X-Amz-Object-Lock-Legal-Hold";
+
+/// Characters a tag keeps as they are in `X-Amz-Tagging` (URL query encoding).
+const TAG_ENCODE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Sets (or removes) the `MetaUsr` entries of a version's tags, retention and legal hold.
+pub fn set_data_mgmt(
+    meta_user: &mut BTreeMap<String, String>,
+    tags: &metadata::Tags,
+    retention: Option<&metadata::Retention>,
+    legal_hold: bool,
+) {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, TAG_ENCODE).to_string();
+    let tagging: Vec<String> = tags.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    let mut set = |k: &str, v: Option<String>| match v {
+        Some(v) => {
+            meta_user.insert(k.to_string(), v);
+        }
+        None => {
+            meta_user.remove(k);
+        }
+    };
+    set(TAGGING, (!tagging.is_empty()).then(|| tagging.join("&")));
+    set(LOCK_MODE, retention.map(|r| r.mode.as_str().to_string()));
+    let rfc3339 = |ns: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+    };
+    set(LOCK_UNTIL, retention.and_then(|r| rfc3339(r.until_ns)));
+    set(LEGAL_HOLD, legal_hold.then(|| "ON".to_string()));
+}
+
+/// Reads one `MetaUsr` entry (lower-case name) into the version's data-management fields;
+/// `false` if it is not one of them.
+fn get_data_mgmt(
+    obj: &mut ObjectVersion,
+    lower: &str,
+    val: &str,
+    mode: &mut Option<String>,
+    until: &mut Option<i64>,
+) -> bool {
+    match lower {
+        "x-amz-tagging" => {
+            let dec =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            obj.tags = val
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').map_or_else(|| (dec(p), String::new()), |(k, v)| (dec(k), dec(v))))
+                .collect();
+        }
+        "x-amz-object-lock-mode" => *mode = Some(val.to_string()),
+        "x-amz-object-lock-retain-until-date" => {
+            *until = time::OffsetDateTime::parse(val, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .and_then(|t| i64::try_from(t.unix_timestamp_nanos()).ok());
+        }
+        "x-amz-object-lock-legal-hold" => obj.legal_hold = val.eq_ignore_ascii_case("ON"),
+        _ => return false,
+    }
+    true
+}
 
 /// The xl.meta version (and its inline bytes) for one of our object versions, as written
 /// on the drive at `drive_position` of its set.
@@ -68,6 +139,7 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
     for (k, v) in &obj.user_meta {
         meta_user.insert(format!("X-Amz-Meta-{k}"), v.clone());
     }
+    set_data_mgmt(&mut meta_user, &obj.tags, obj.retention.as_ref(), obj.legal_hold);
     let mut meta_sys = BTreeMap::new();
     if !obj.checksums.is_empty() {
         meta_sys.insert(CHECKSUMS.to_string(), serde_json::to_vec(&obj.checksums).unwrap_or_default());
@@ -169,11 +241,18 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         checksums: BTreeMap::new(),
         data: ObjectData::None,
         acl: None,
+        tags: Default::default(),
+        retention: None,
+        legal_hold: false,
     };
     let Some(o) = &v.object else { return obj };
     obj.size = o.size.max(0) as u64;
+    let (mut mode, mut until) = (None, None);
     for (k, val) in &o.meta_user {
         let lower = k.to_ascii_lowercase();
+        if get_data_mgmt(&mut obj, &lower, val, &mut mode, &mut until) {
+            continue;
+        }
         if lower == "etag" {
             obj.etag = val.clone();
         } else if lower == "content-type" {
@@ -183,6 +262,9 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         } else if metadata::STD_HEADERS.contains(&lower.as_str()) {
             obj.headers.insert(lower, val.clone());
         }
+    }
+    if let (Some(mode), Some(until_ns)) = (mode.as_deref().and_then(metadata::RetentionMode::parse), until) {
+        obj.retention = Some(metadata::Retention { mode, until_ns });
     }
     if let Some(c) = o.meta_sys.get(CHECKSUMS) {
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
@@ -402,6 +484,9 @@ mod tests {
             checksums,
             data: ObjectData::Inline(b"hello".to_vec()),
             acl: None,
+            retention: None,
+            legal_hold: false,
+            tags: Default::default(),
         }
     }
 
@@ -423,6 +508,28 @@ mod tests {
     fn inline_null_version_round_trips() {
         let o = base(NULL_VERSION);
         assert_eq!(through_file(std::slice::from_ref(&o)), vec![o]);
+    }
+
+    #[test]
+    fn tags_and_locks_round_trip_under_minio_names() {
+        let mut o = base("5f1f7a3e-4b7b-4a59-9c55-0c9b6a1d2f10");
+        o.tags = [("a b".to_string(), "x/y=z&".to_string()), ("é".to_string(), String::new())].into();
+        o.retention = Some(metadata::Retention {
+            mode: metadata::RetentionMode::Compliance,
+            until_ns: 1_900_000_000_000_000_000,
+        });
+        o.legal_hold = true;
+        assert_eq!(through_file(std::slice::from_ref(&o)), vec![o.clone()]);
+        let (v, _) = to_xl(&o, 0);
+        let meta = &v.object.as_ref().map(|x| x.meta_user.clone()).unwrap_or_default();
+        assert_eq!(meta.get("X-Amz-Object-Lock-Mode").map(String::as_str), Some("COMPLIANCE"));
+        assert_eq!(meta.get("X-Amz-Object-Lock-Retain-Until-Date").map(String::as_str), Some("2030-03-17T17:46:40Z"));
+        assert_eq!(meta.get("X-Amz-Object-Lock-Legal-Hold").map(String::as_str), Some("ON"));
+        assert_eq!(meta.get("X-Amz-Tagging").map(String::as_str), Some("a%20b=x%2Fy%3Dz%26&%C3%A9="));
+        // Removing them removes their entries.
+        let mut m = meta.clone();
+        set_data_mgmt(&mut m, &Default::default(), None, false);
+        assert!(!m.keys().any(|k| k.starts_with("X-Amz-Object-Lock") || k == "X-Amz-Tagging"));
     }
 
     #[test]

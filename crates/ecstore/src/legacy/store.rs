@@ -431,7 +431,7 @@ impl LegacyStore {
         let current = Self::versions_of(bucket, key, set, &m);
         let i = current.iter().position(|c| c.version_id == version_id).ok_or_else(missing)?;
         let Some(o) = m.versions[i].object.as_mut() else {
-            return Err(MetaError::Unsupported("a delete marker has no ACL".into()));
+            return Err(MetaError::Unsupported("a delete marker has no ACL, tags or lock".into()));
         };
         if let Some(acl) = &change.acl {
             match acl {
@@ -441,6 +441,7 @@ impl LegacyStore {
         }
         let mut v = current[i].clone();
         change.apply(&mut v);
+        mapping::set_data_mgmt(&mut o.meta_user, &v.tags, v.retention.as_ref(), v.legal_hold);
         self.write_xl(set, bucket, key, m, false).await?;
         Ok(v)
     }
@@ -959,6 +960,9 @@ mod tests {
             checksums: BTreeMap::new(),
             data: ObjectData::Inline(etag.as_bytes().to_vec()),
             acl: None,
+            retention: None,
+            legal_hold: false,
+            tags: Default::default(),
         }
     }
 

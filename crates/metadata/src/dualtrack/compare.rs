@@ -95,6 +95,9 @@ mod tests {
             checksums: Default::default(),
             data: ObjectData::Inline(b"abc".to_vec()),
             acl: None,
+            tags: Default::default(),
+            retention: None,
+            legal_hold: false,
         }
     }
 

@@ -478,6 +478,9 @@ mod tests {
             checksums: Default::default(),
             data: crate::ObjectData::Inline(vec![1, 2, 3]),
             acl: None,
+            tags: Default::default(),
+            retention: None,
+            legal_hold: false,
         }
     }
 }
