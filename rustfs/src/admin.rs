@@ -189,6 +189,7 @@ impl S3Route for AdminRoute {
             },
             (Method::GET, "metrics/sample") => json(StatusCode::OK, &crate::gates::sample(app)),
             (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
+            (Method::GET, "lifecycle") => json(StatusCode::OK, &app.lifecycle.status()),
             (Method::GET, "metadata/status") => json(StatusCode::OK, &app.kv_life.status()),
             (
                 Method::POST,

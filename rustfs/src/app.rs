@@ -40,6 +40,8 @@ pub struct App {
     pub started: Instant,
     /// The on-demand heal walks (run on `runner`).
     pub heal: Arc<HealJobs>,
+    /// What the lifecycle scanner did and where it is.
+    pub lifecycle: Arc<s3api::lifecycle::scan::LifecycleStats>,
     /// A cluster's heal mark: walks run on the leader when it is set (see `ecstore::heal_mark`).
     pub heal_mark: Option<Arc<ecstore::HealMark>>,
     /// Runs every background worker (leader-only ones only while this node leads).
@@ -308,6 +310,7 @@ impl App {
             dual,
             started: Instant::now(),
             heal,
+            lifecycle: Arc::default(),
             heal_mark,
             runner,
             internode,

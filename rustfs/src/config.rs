@@ -69,6 +69,15 @@ pub struct ServerArgs {
     /// Seconds between background garbage collection runs.
     #[arg(long, env = "RUSTFS_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
+    /// Seconds in a lifecycle day (86400; shorter only to test lifecycle rules quickly).
+    #[arg(long, env = "RUSTFS_LIFECYCLE_DAY_SECS")]
+    pub lifecycle_day_secs: Option<u64>,
+    /// Seconds between the starts of two lifecycle scans.
+    #[arg(long, env = "RUSTFS_LIFECYCLE_INTERVAL_SECS")]
+    pub lifecycle_interval_secs: Option<u64>,
+    /// Most object versions the lifecycle scanner examines a second (0: no bound).
+    #[arg(long, env = "RUSTFS_LIFECYCLE_RATE")]
+    pub lifecycle_rate: Option<u32>,
     /// Start-up DualTrack canary ratio of a legacy deployment (0 = legacy, 1 = fullout);
     /// used only until a migration state is persisted.
     #[arg(long, env = "RUSTFS_DUAL_TRACK_RATIO")]
@@ -123,6 +132,9 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub gc_grace_secs: Option<u64>,
     pub gc_interval_secs: Option<u64>,
+    pub lifecycle_day_secs: Option<u64>,
+    pub lifecycle_interval_secs: Option<u64>,
+    pub lifecycle_rate: Option<u32>,
     pub metadata_engine: Option<String>,
     pub metrics_auth: Option<String>,
     pub metrics_token: Option<String>,
@@ -189,6 +201,8 @@ pub struct Config {
     pub gc_grace: std::time::Duration,
     pub engine: Engine,
     pub gc_interval: std::time::Duration,
+    /// The lifecycle scanner's day, interval and pace.
+    pub lifecycle: s3api::lifecycle::scan::ScanConfig,
     /// The root user (admin API access); first of `users`.
     pub root: User,
     pub users: Vec<User>,
@@ -415,6 +429,15 @@ impl Config {
             gc_interval: std::time::Duration::from_secs(
                 args.gc_interval_secs.or(file.gc_interval_secs).unwrap_or(3600).max(1),
             ),
+            lifecycle: s3api::lifecycle::scan::ScanConfig {
+                day: std::time::Duration::from_secs(
+                    args.lifecycle_day_secs.or(file.lifecycle_day_secs).unwrap_or(86_400).max(1),
+                ),
+                interval: std::time::Duration::from_secs(
+                    args.lifecycle_interval_secs.or(file.lifecycle_interval_secs).unwrap_or(3600).max(1),
+                ),
+                rate: args.lifecycle_rate.or(file.lifecycle_rate).unwrap_or(10_000),
+            },
             root,
             users,
             default_credentials,

@@ -195,6 +195,7 @@ pub fn registry(app: &Arc<App>) -> prometheus::Result<Registry> {
     }
     crate::inventory::register(&reg, app)?;
     app.heal.register_metrics(&reg)?;
+    s3api::lifecycle::metrics::register(&reg, &app.lifecycle)?;
     reg.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     let build =
         IntGaugeVec::new(Opts::new("rustfs_build_info", "Version of the running server (always 1)"), &["version"])?;

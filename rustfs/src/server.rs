@@ -79,9 +79,14 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let api = s3api::S3Api::new(
         app.ec.clone(),
         app.meta.clone(),
-        s3api::ApiConfig { inline_threshold: cfg.inline_threshold, region: cfg.region.clone() },
+        s3api::ApiConfig {
+            inline_threshold: cfg.inline_threshold,
+            region: cfg.region.clone(),
+            lifecycle_day_ns: cfg.lifecycle.day_ns(),
+        },
         app.authz.clone(),
     );
+    app.runner.spawn(s3api::lifecycle::scan::LifecycleWorker::new(api.clone(), cfg.lifecycle, app.lifecycle.clone()));
     // Browser forms are served by the same handlers outside s3s (see `http`).
     let form_api = Arc::new(api.clone());
     let mut b = S3ServiceBuilder::new(api);

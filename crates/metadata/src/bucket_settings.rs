@@ -1,5 +1,5 @@
 //! A bucket's settings record on the KV track (`c/<bucket>`, see `schema`): its policy,
-//! ACL, tags, CORS rules and object lock configuration, kept apart from the bucket record `b/<bucket>`. Every object write requires the
+//! ACL, tags, CORS rules, object lock configuration and lifecycle rules, kept apart from the bucket record `b/<bucket>`. Every object write requires the
 //! bucket record unchanged in its commit batch (the bucket still exists and is not being
 //! deleted); with the settings beside it, that record stays a few dozen bytes whatever the
 //! policy's size, and changing a policy or an ACL never makes a write in flight retry.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data_mgmt::{CorsRule, ObjectLockConfig, Tags};
+use crate::data_mgmt::{CorsRule, LifecycleRule, ObjectLockConfig, Tags};
 use crate::model::BucketInfo;
 
 /// The value of `c/<bucket>` (absent: no policy, the owner-only ACL).
@@ -26,6 +26,8 @@ pub struct BucketSettings {
     pub cors: Option<Vec<CorsRule>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLockConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<LifecycleRule>>,
 }
 
 impl BucketSettings {
@@ -37,6 +39,7 @@ impl BucketSettings {
             tags: info.tags.take(),
             cors: info.cors.take(),
             object_lock: info.object_lock.take(),
+            lifecycle: info.lifecycle.take(),
         }
     }
 
@@ -48,6 +51,7 @@ impl BucketSettings {
         info.tags = self.tags;
         info.cors = self.cors;
         info.object_lock = self.object_lock;
+        info.lifecycle = self.lifecycle;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,6 +72,7 @@ mod tests {
             tags: Some([("k".to_string(), "v".to_string())].into()),
             cors: Some(vec![metadata_cors()]),
             object_lock: Some(ObjectLockConfig::default()),
+            lifecycle: Some(vec![LifecycleRule { id: "r".into(), ..Default::default() }]),
             ..Default::default()
         };
         let full = b.clone();

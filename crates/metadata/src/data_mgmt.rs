@@ -1,5 +1,5 @@
 //! The data-management part of the model: object lock (retention and legal hold of a
-//! version, a bucket's lock configuration), a bucket's CORS rules and tags.
+//! version, a bucket's lock configuration), a bucket's CORS rules, lifecycle rules and tags.
 //! Plain data with the few rules that belong to the data itself (is a version locked at a
 //! time); validation of what clients send lives at the S3 edge. This module must never do
 //! I/O.
@@ -84,6 +84,83 @@ pub struct CorsRule {
     pub max_age_seconds: Option<i32>,
 }
 
+/// One lifecycle rule of a bucket (S3's Expiration, NoncurrentVersionExpiration and
+/// AbortIncompleteMultipartUpload actions over a filter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    /// The filter: every condition must hold (an empty prefix and no tags match every key).
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub size_greater_than: Option<u64>,
+    #[serde(default)]
+    pub size_less_than: Option<u64>,
+    /// How the filter was given (`prefix` at the rule's level, `Filter/Prefix`, `Filter/Tag`,
+    /// `Filter/And`, `Filter/ObjectSize*`): shown back the same way.
+    #[serde(default)]
+    pub filter_form: FilterForm,
+    /// Expiration of current versions: days after creation, or on a date.
+    #[serde(default)]
+    pub expiration_days: Option<u32>,
+    #[serde(default)]
+    pub expiration_date_ns: Option<i64>,
+    /// Remove a delete marker that is the only version left of its key.
+    #[serde(default)]
+    pub expired_object_delete_marker: bool,
+    /// Noncurrent versions: removed this many days after they became noncurrent, keeping
+    /// the newest `newer_noncurrent_versions` of them.
+    #[serde(default)]
+    pub noncurrent_days: Option<u32>,
+    #[serde(default)]
+    pub newer_noncurrent_versions: Option<u32>,
+    /// Incomplete multipart uploads: aborted this many days after they were created.
+    #[serde(default)]
+    pub abort_incomplete_days: Option<u32>,
+}
+
+/// How a lifecycle rule's filter was written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterForm {
+    /// `<Prefix>` directly in the rule (the old form).
+    RulePrefix,
+    #[default]
+    Prefix,
+    Tag,
+    SizeGreaterThan,
+    SizeLessThan,
+    And,
+}
+
+impl LifecycleRule {
+    /// Whether the rule's filter selects a version of `key` with `tags` and `size`.
+    pub fn selects(&self, key: &str, tags: &Tags, size: u64) -> bool {
+        self.enabled
+            && key.starts_with(&self.prefix)
+            && self.tags.iter().all(|(k, v)| tags.get(k) == Some(v))
+            && self.size_greater_than.is_none_or(|n| size > n)
+            && self.size_less_than.is_none_or(|n| size < n)
+    }
+}
+
+/// When something `days` days after `from_ns` expires: with real days (`day_ns` of 24
+/// hours) at the next midnight UTC, as S3 rounds; with a shortened test day, exactly.
+pub fn expiry_ns(from_ns: i64, days: u32, day_ns: i64) -> i64 {
+    let t = from_ns.saturating_add(i64::from(days).saturating_mul(day_ns));
+    if day_ns == NS_PER_DAY {
+        let rem = t.rem_euclid(NS_PER_DAY);
+        if rem == 0 { t } else { t.saturating_add(NS_PER_DAY - rem) }
+    } else {
+        t
+    }
+}
+
+/// Nanoseconds in a day.
+pub const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
 /// A version's lock state: whether anything may remove or overwrite it at `now_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
@@ -109,6 +186,33 @@ pub fn lock_state(retention: Option<&Retention>, legal_hold: bool, now_ns: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_rounds_real_days_to_midnight() {
+        let noon = 10 * NS_PER_DAY + NS_PER_DAY / 2;
+        assert_eq!(expiry_ns(noon, 1, NS_PER_DAY), 12 * NS_PER_DAY);
+        assert_eq!(expiry_ns(10 * NS_PER_DAY, 1, NS_PER_DAY), 11 * NS_PER_DAY);
+        assert_eq!(expiry_ns(noon, 3, 1_000_000_000), noon + 3_000_000_000, "test days are exact");
+    }
+
+    #[test]
+    fn rule_filters() {
+        let r = LifecycleRule {
+            enabled: true,
+            prefix: "logs/".into(),
+            tags: [("t".to_string(), "1".to_string())].into(),
+            size_greater_than: Some(10),
+            size_less_than: Some(100),
+            ..Default::default()
+        };
+        let t: Tags = [("t".to_string(), "1".to_string()), ("u".to_string(), "2".to_string())].into();
+        assert!(r.selects("logs/a", &t, 50));
+        assert!(!r.selects("img/a", &t, 50));
+        assert!(!r.selects("logs/a", &Tags::new(), 50));
+        assert!(!r.selects("logs/a", &t, 10) && !r.selects("logs/a", &t, 100));
+        assert!(!LifecycleRule { enabled: false, ..Default::default() }.selects("x", &t, 1));
+        assert!(LifecycleRule { enabled: true, ..Default::default() }.selects("x", &Tags::new(), 0));
+    }
 
     #[test]
     fn lock_states() {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data_mgmt::{CorsRule, ObjectLockConfig, Retention, Tags};
+use crate::data_mgmt::{CorsRule, LifecycleRule, ObjectLockConfig, Retention, Tags};
 
 /// Standard headers kept with an object version (lower-case header names), in
 /// `ObjectVersion::headers`.
@@ -104,6 +104,9 @@ pub struct BucketInfo {
     /// `Some` for a bucket created with object lock enabled (its versioning stays enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLockConfig>,
+    /// The bucket's lifecycle rules (`None`: no configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<LifecycleRule>>,
 }
 
 impl BucketInfo {

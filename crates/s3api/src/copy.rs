@@ -199,6 +199,7 @@ impl S3Api {
             copy_object_result: Some(result),
             copy_source_version_id: src.version_id,
             version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            expiration: self.expiration(&bucket, &obj),
             ..Default::default()
         }))
     }

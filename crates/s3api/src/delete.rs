@@ -33,40 +33,61 @@ impl S3Api {
                         Err(e) => return Err(error::meta(e)),
                     }
                 }
-                let removed = self.meta.delete_version(&bucket.name, key, vid).await.map_err(error::meta)?;
+                let removed = self.remove_version(&bucket.name, key, vid).await.map_err(error::meta)?;
                 let delete_marker = removed.as_ref().is_some_and(|r| r.delete_marker);
-                self.free(removed.into_iter().collect());
                 Ok(Deleted { version_id: Some(vid.to_string()), delete_marker })
             }
             (None, Versioning::Unversioned) => {
-                let removed = self.meta.delete_version(&bucket.name, key, NULL_VERSION).await.map_err(error::meta)?;
-                self.free(removed.into_iter().collect());
+                self.remove_version(&bucket.name, key, NULL_VERSION).await.map_err(error::meta)?;
                 Ok(Deleted { version_id: None, delete_marker: false })
             }
             (None, _) => {
-                let marker = ObjectVersion {
-                    bucket: bucket.name.clone(),
-                    key: key.to_string(),
-                    version_id: S3Api::new_version_id(bucket),
-                    delete_marker: true,
-                    size: 0,
-                    etag: String::new(),
-                    mtime_ns: clock::now_ns(),
-                    content_type: None,
-                    headers: Default::default(),
-                    user_meta: Default::default(),
-                    checksums: Default::default(),
-                    data: ObjectData::None,
-                    acl: None,
-                    tags: Default::default(),
-                    retention: None,
-                    legal_hold: false,
-                };
-                let replaced = self.meta.put_object(marker.clone(), PutCondition::None).await.map_err(error::meta)?;
-                self.free(replaced);
-                Ok(Deleted { version_id: Some(marker.version_id), delete_marker: true })
+                let id = self.add_delete_marker(bucket, key, PutCondition::None).await.map_err(error::meta)?;
+                Ok(Deleted { version_id: Some(id), delete_marker: true })
             }
         }
+    }
+
+    /// Removes one version and frees its data; returns it (`None`: it was not there).
+    pub(crate) async fn remove_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> metadata::Result<Option<ObjectVersion>> {
+        let removed = self.meta.delete_version(bucket, key, version_id).await?;
+        self.free(removed.iter().cloned().collect());
+        Ok(removed)
+    }
+
+    /// Puts a delete marker on `key` (on `cond` about the current version); returns its id.
+    pub(crate) async fn add_delete_marker(
+        &self,
+        bucket: &metadata::BucketInfo,
+        key: &str,
+        cond: PutCondition,
+    ) -> metadata::Result<String> {
+        let marker = ObjectVersion {
+            bucket: bucket.name.clone(),
+            key: key.to_string(),
+            version_id: S3Api::new_version_id(bucket),
+            delete_marker: true,
+            size: 0,
+            etag: String::new(),
+            mtime_ns: clock::now_ns(),
+            content_type: None,
+            headers: Default::default(),
+            user_meta: Default::default(),
+            checksums: Default::default(),
+            data: ObjectData::None,
+            acl: None,
+            tags: Default::default(),
+            retention: None,
+            legal_hold: false,
+        };
+        let replaced = self.meta.put_object(marker.clone(), cond).await?;
+        self.free(replaced);
+        Ok(marker.version_id)
     }
 
     pub(crate) async fn op_delete_object(

@@ -219,6 +219,9 @@ impl S3Api {
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }
+        if let Some(b) = caller.bucket.as_ref().filter(|b| b.lifecycle.is_some()) {
+            out.expiration = self.expiration(b, &obj);
+        }
         Ok(S3Response::new(out))
     }
 
@@ -233,6 +236,9 @@ impl S3Api {
         let mut out = object_output!(HeadObjectOutput {}, obj, versioned, r, content_range, parts_count);
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
+        }
+        if let Some(b) = caller.bucket.as_ref().filter(|b| b.lifecycle.is_some()) {
+            out.expiration = self.expiration(b, &obj);
         }
         let mut resp = S3Response::new(out);
         if let Some(n) = crate::tagging::count(&obj.tags) {

@@ -17,6 +17,7 @@ pub mod error;
 mod get;
 pub mod iam;
 mod ingest;
+pub mod lifecycle;
 pub mod limits;
 mod list;
 mod multipart;
@@ -45,11 +46,17 @@ pub struct ApiConfig {
     pub inline_threshold: usize,
     /// The region this server reports.
     pub region: String,
+    /// The length of a lifecycle day in nanoseconds (24 hours; shorter only for tests).
+    pub lifecycle_day_ns: i64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { inline_threshold: 128 * 1024, region: "us-east-1".into() }
+        Self {
+            inline_threshold: 128 * 1024,
+            region: "us-east-1".into(),
+            lifecycle_day_ns: metadata::data_mgmt::NS_PER_DAY,
+        }
     }
 }
 
@@ -74,6 +81,12 @@ impl S3Api {
             return Ok(b.clone());
         }
         self.meta.get_bucket(bucket).await.map_err(error::meta)
+    }
+
+    /// The `x-amz-expiration` of a current version of `bucket` (none without a rule).
+    pub(crate) fn expiration(&self, bucket: &BucketInfo, v: &ObjectVersion) -> Option<String> {
+        bucket.lifecycle.as_ref()?;
+        lifecycle::expiration_header(bucket, v, self.cfg.lifecycle_day_ns)
     }
 
     /// The version id a new write gets in `bucket`: a fresh id when versioning is enabled,
@@ -395,6 +408,24 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.op_delete_bucket_cors(req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        self.op_put_bucket_lifecycle_configuration(req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.op_get_bucket_lifecycle_configuration(req).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.op_delete_bucket_lifecycle(req).await
     }
     async fn list_multipart_uploads(
         &self,

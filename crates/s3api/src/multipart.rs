@@ -393,6 +393,7 @@ impl S3Api {
             location: Some(format!("/{}/{}", obj.bucket, obj.key)),
             e_tag: Some(util::etag(&obj.etag)),
             version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            expiration: self.expiration(&bucket, &obj),
             ..Default::default()
         }))
     }

@@ -14,7 +14,7 @@ use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 use crate::authz::{Action, Level};
 use crate::{S3Api, auth, error, util};
 
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+use metadata::data_mgmt::NS_PER_DAY;
 
 fn missing_config() -> S3Error {
     s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration")

@@ -159,6 +159,7 @@ impl S3Api {
         let mut out = PutObjectOutput {
             e_tag: Some(util::etag(&obj.etag)),
             version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            expiration: self.expiration(&bucket, &obj),
             ..Default::default()
         };
         set_checksums!(out, &obj.checksums);

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use ecstore::HealProgress;
 use rustfs::admin::PREFIX;
 use rustfs::admin_client::AdminClient;
+use s3api::lifecycle::scan::LifecycleStatus;
 
 #[derive(Parser)]
 #[command(name = "rustfs-admin", version, about = "Operate a rustfs server")]
@@ -86,6 +87,13 @@ enum Cmd {
         /// Start the job and return without waiting.
         #[arg(long)]
         no_wait: bool,
+    },
+    /// The lifecycle scanner (on the metadata leader): what it expired and aborted, and the
+    /// progress of the current scan.
+    Lifecycle {
+        /// Wait for the next scan to finish, showing its progress.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -306,6 +314,62 @@ async fn heal(c: &AdminClient, bucket: Option<String>, no_wait: bool, json: bool
     }
 }
 
+async fn lifecycle(c: &AdminClient, wait: bool, json: bool) -> Result<(), String> {
+    let path = format!("{PREFIX}lifecycle");
+    let mut s: LifecycleStatus = c.typed("GET", &path).await?;
+    if wait {
+        let bar = (!json).then(|| {
+            let b = indicatif::ProgressBar::new(0);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("lifecycle {bar:40} {pos}/{len} buckets  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        let first = s.scans;
+        while s.scans == first {
+            if let Some(b) = &bar {
+                b.set_length(s.buckets_total);
+                b.set_position(s.buckets_done);
+                b.set_message(format!("{} versions  {}", s.scan_versions, s.bucket.as_deref().unwrap_or("")));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            s = c.typed("GET", &path).await?;
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+    }
+    if json {
+        out(&format!("{}\n", serde_json::to_string(&s).unwrap_or_default()));
+        return Ok(());
+    }
+    let mut o = String::new();
+    let state = if s.running { "running" } else { "idle" };
+    let _ = writeln!(o, "lifecycle scanner: {state}, {} scans done", s.scans);
+    if s.running {
+        let _ = writeln!(
+            o,
+            "  scan: {} of {} buckets, {} versions{}",
+            s.buckets_done,
+            s.buckets_total,
+            s.scan_versions,
+            s.bucket.as_deref().map(|b| format!(", now {b}")).unwrap_or_default()
+        );
+    } else if let Some(secs) = s.last_scan_seconds {
+        let _ = writeln!(o, "  last scan: {} buckets, {} versions in {secs:.1} s", s.buckets_total, s.scan_versions);
+    }
+    let _ = writeln!(o, "  versions examined: {}", s.versions_scanned);
+    let _ = writeln!(
+        o,
+        "  expired: {} current, {} noncurrent, {} delete markers; {} uploads aborted",
+        s.current_expired, s.noncurrent_expired, s.delete_markers_removed, s.uploads_aborted
+    );
+    let _ = writeln!(o, "  kept by object lock: {}, errors: {}", s.locked_skipped, s.errors);
+    out(&o);
+    Ok(())
+}
+
 async fn heal_status(c: &AdminClient, json: bool) -> Result<(), String> {
     let p: HealProgress = c.typed("GET", &format!("{PREFIX}heal")).await?;
     if json {
@@ -388,6 +452,7 @@ async fn main() -> std::process::ExitCode {
             Ok(())
         }),
         Cmd::Heal { cmd: Some(HealCmd::Status), .. } => heal_status(&c, cli.json).await,
+        Cmd::Lifecycle { wait } => lifecycle(&c, wait, cli.json).await,
         Cmd::Heal { cmd: None, bucket, no_wait } => heal(&c, bucket, no_wait, cli.json).await,
         Cmd::Xlmeta { cmd: XlmetaCmd::Inspect { file } } => xlmeta_inspect(&file),
         Cmd::User { cmd } => rustfs::iam_cli::user(&c, cmd, cli.json).await,
