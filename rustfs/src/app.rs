@@ -104,6 +104,33 @@ impl KvHandle {
     }
 }
 
+/// The server-side encryption keyring: `--sse-keys-file`, else (single node) `DATA/sse.keys`,
+/// created with one fresh key at the first start. A cluster's nodes must share one keyring,
+/// so a cluster without `--sse-keys-file` has none (SSE-S3 and SSE-KMS are refused; SSE-C
+/// needs no server key). `RUSTFS_SSE_KEYS` may carry the keyring's text instead of a file
+/// (lines separated by newlines or `;`).
+pub fn sse_keyring(cfg: &Config) -> Result<Option<Arc<rustfs_sse::Keyring>>, String> {
+    if let Ok(text) = std::env::var("RUSTFS_SSE_KEYS")
+        && !text.trim().is_empty()
+    {
+        let ring = rustfs_sse::Keyring::parse(&text.replace(';', "\n")).map_err(|e| format!("RUSTFS_SSE_KEYS: {e}"))?;
+        return Ok(Some(Arc::new(ring)));
+    }
+    let path = match (&cfg.sse_keys_file, &cfg.replication) {
+        (Some(p), _) => p.clone(),
+        (None, Some(_)) => return Ok(None),
+        (None, None) => cfg.data.join("sse.keys"),
+    };
+    let ring = match &cfg.sse_keys_file {
+        Some(_) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|t| rustfs_sse::Keyring::parse(&t).map_err(|e| format!("{}: {e}", path.display())))?,
+        None => rustfs_sse::Keyring::load_or_create(&path).map_err(|e| e.to_string())?,
+    };
+    tracing::info!(keys = ?ring.ids(), current = ring.current(), "server-side encryption keyring loaded");
+    Ok(Some(Arc::new(ring)))
+}
+
 /// What the key sealing users' secrets is derived from: the cluster secret on a cluster
 /// (every node must unseal what any node sealed), else `DATA/iam.key`, 32 random bytes made
 /// at the first start (readable by the server's user only; keep it with the metadata).

@@ -69,6 +69,10 @@ pub struct ServerArgs {
     /// Seconds between background garbage collection runs.
     #[arg(long, env = "RUSTFS_GC_INTERVAL_SECS")]
     pub gc_interval_secs: Option<u64>,
+    /// Server-side encryption keyring file (`<id> <base64 32-byte key>` per line, the first
+    /// current); default `DATA/sse.keys`, created on a single node's first start.
+    #[arg(long, env = "RUSTFS_SSE_KEYS_FILE")]
+    pub sse_keys_file: Option<PathBuf>,
     /// Seconds in a lifecycle day (86400; shorter only to test lifecycle rules quickly).
     #[arg(long, env = "RUSTFS_LIFECYCLE_DAY_SECS")]
     pub lifecycle_day_secs: Option<u64>,
@@ -135,6 +139,7 @@ pub struct FileConfig {
     pub lifecycle_day_secs: Option<u64>,
     pub lifecycle_interval_secs: Option<u64>,
     pub lifecycle_rate: Option<u32>,
+    pub sse_keys_file: Option<PathBuf>,
     pub metadata_engine: Option<String>,
     pub metrics_auth: Option<String>,
     pub metrics_token: Option<String>,
@@ -203,6 +208,8 @@ pub struct Config {
     pub gc_interval: std::time::Duration,
     /// The lifecycle scanner's day, interval and pace.
     pub lifecycle: s3api::lifecycle::scan::ScanConfig,
+    /// The server-side encryption keyring file, when given.
+    pub sse_keys_file: Option<PathBuf>,
     /// The root user (admin API access); first of `users`.
     pub root: User,
     pub users: Vec<User>,
@@ -429,6 +436,7 @@ impl Config {
             gc_interval: std::time::Duration::from_secs(
                 args.gc_interval_secs.or(file.gc_interval_secs).unwrap_or(3600).max(1),
             ),
+            sse_keys_file: args.sse_keys_file.clone().or(file.sse_keys_file.clone()),
             lifecycle: s3api::lifecycle::scan::ScanConfig {
                 day: std::time::Duration::from_secs(
                     args.lifecycle_day_secs.or(file.lifecycle_day_secs).unwrap_or(86_400).max(1),

@@ -83,6 +83,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             inline_threshold: cfg.inline_threshold,
             region: cfg.region.clone(),
             lifecycle_day_ns: cfg.lifecycle.day_ns(),
+            keys: crate::app::sse_keyring(&cfg)?,
         },
         app.authz.clone(),
     );

@@ -64,6 +64,7 @@ fn obj(bucket: &str, key: &str, vid: &str, body: &str, mtime: i64) -> ObjectVers
         retention: None,
         tags: Default::default(),
         legal_hold: false,
+        sse: None,
     }
 }
 

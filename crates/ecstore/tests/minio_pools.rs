@@ -65,6 +65,7 @@ fn inline(key: &str, body: &str, mtime: i64) -> ObjectVersion {
         tags: Default::default(),
         legal_hold: false,
         retention: None,
+        sse: None,
     }
 }
 

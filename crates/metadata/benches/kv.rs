@@ -28,6 +28,7 @@ fn obj(key: String) -> ObjectVersion {
         tags: Default::default(),
         retention: None,
         legal_hold: false,
+        sse: None,
     }
 }
 

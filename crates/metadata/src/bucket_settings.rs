@@ -1,5 +1,5 @@
 //! A bucket's settings record on the KV track (`c/<bucket>`, see `schema`): its policy,
-//! ACL, tags, CORS rules, object lock configuration and lifecycle rules, kept apart from the bucket record `b/<bucket>`. Every object write requires the
+//! ACL, tags, CORS rules, object lock configuration, lifecycle rules and default encryption, kept apart from the bucket record `b/<bucket>`. Every object write requires the
 //! bucket record unchanged in its commit batch (the bucket still exists and is not being
 //! deleted); with the settings beside it, that record stays a few dozen bytes whatever the
 //! policy's size, and changing a policy or an ACL never makes a write in flight retry.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data_mgmt::{CorsRule, LifecycleRule, ObjectLockConfig, Tags};
+use crate::data_mgmt::{BucketEncryption, CorsRule, LifecycleRule, ObjectLockConfig, Tags};
 use crate::model::BucketInfo;
 
 /// The value of `c/<bucket>` (absent: no policy, the owner-only ACL).
@@ -28,6 +28,8 @@ pub struct BucketSettings {
     pub object_lock: Option<ObjectLockConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Vec<LifecycleRule>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
 }
 
 impl BucketSettings {
@@ -40,6 +42,7 @@ impl BucketSettings {
             cors: info.cors.take(),
             object_lock: info.object_lock.take(),
             lifecycle: info.lifecycle.take(),
+            encryption: info.encryption.take(),
         }
     }
 
@@ -52,6 +55,7 @@ impl BucketSettings {
         info.cors = self.cors;
         info.object_lock = self.object_lock;
         info.lifecycle = self.lifecycle;
+        info.encryption = self.encryption;
     }
 
     pub fn is_empty(&self) -> bool {

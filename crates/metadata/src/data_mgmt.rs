@@ -84,6 +84,45 @@ pub struct CorsRule {
     pub max_age_seconds: Option<i32>,
 }
 
+/// Server-side encryption kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseKind {
+    /// SSE-S3: the object key sealed by the server's current master key.
+    S3,
+    /// SSE-KMS: sealed by a named key of the server's key store.
+    Kms,
+    /// SSE-C: sealed by the key the client sends with every request.
+    Customer,
+}
+
+/// How a version's (or an upload's) data is encrypted; `sse`'s package format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub kind: SseKind,
+    /// The master key that sealed the object key (SSE-S3, SSE-KMS); empty for SSE-C.
+    #[serde(default)]
+    pub key_id: String,
+    /// The object key, sealed (`sse::seal`).
+    #[serde(with = "serde_bytes")]
+    pub sealed_key: Vec<u8>,
+    /// SSE-C: the base64 MD5 of the customer's key (never the key).
+    #[serde(default)]
+    pub customer_key_md5: Option<String>,
+    /// SSE-KMS: the encryption context as the client gave it (base64 JSON).
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// A bucket's default encryption (Put/GetBucketEncryption).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    pub kind: SseKind,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
+}
+
 /// One lifecycle rule of a bucket (S3's Expiration, NoncurrentVersionExpiration and
 /// AbortIncompleteMultipartUpload actions over a filter).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,6 +67,7 @@ impl Latest {
             tags: obj.tags.clone(),
             retention: obj.retention,
             legal_hold: obj.legal_hold,
+            sse: obj.sse.clone(),
         };
         Self { version, inline }
     }

@@ -22,7 +22,10 @@ pub mod state_machine;
 pub mod store;
 pub mod timed;
 
-pub use data_mgmt::{CorsRule, LifecycleRule, Lock, ObjectLockConfig, Retention, RetentionMode, Tags};
+pub use data_mgmt::{
+    BucketEncryption, CorsRule, Encryption, LifecycleRule, Lock, ObjectLockConfig, Retention, RetentionMode, SseKind,
+    Tags,
+};
 pub use error::{MetaError, Result};
 pub use kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
 pub use kv_store::KvStore;

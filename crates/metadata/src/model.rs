@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data_mgmt::{CorsRule, LifecycleRule, ObjectLockConfig, Retention, Tags};
+use crate::data_mgmt::{BucketEncryption, CorsRule, Encryption, LifecycleRule, ObjectLockConfig, Retention, Tags};
 
 /// Standard headers kept with an object version (lower-case header names), in
 /// `ObjectVersion::headers`.
@@ -107,6 +107,9 @@ pub struct BucketInfo {
     /// The bucket's lifecycle rules (`None`: no configuration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Vec<LifecycleRule>>,
+    /// The bucket's default encryption (`None`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
 }
 
 impl BucketInfo {
@@ -209,6 +212,10 @@ pub struct ObjectVersion {
     /// Object lock legal hold.
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// Server-side encryption of the data (`None`: stored as sent). Sizes of `data`'s parts
+    /// are then ciphertext sizes; `size` stays the object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<Encryption>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -293,6 +300,9 @@ pub struct MultipartUpload {
     pub retention: Option<Retention>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// The encryption every part (and the object) gets, fixed at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<Encryption>,
 }
 
 /// An uploaded part of a multipart upload, as recorded when UploadPart succeeded.

@@ -7,7 +7,7 @@
 //! | family | key | value |
 //! | --- | --- | --- |
 //! | bucket | `b/<bucket>` | `BucketInfo` without its settings |
-//! | bucket settings | `c/<bucket>` | `BucketSettings` (`bucket_settings`): the policy, ACL, tags, CORS rules, object lock configuration and lifecycle rules, absent when none is set; kept apart so the bucket record every write requires stays small |
+//! | bucket settings | `c/<bucket>` | `BucketSettings` (`bucket_settings`): the policy, ACL, tags, CORS rules, object lock configuration, lifecycle rules and default encryption, absent when none is set; kept apart so the bucket record every write requires stays small |
 //! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, and whether it has any |
 //! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |

@@ -26,6 +26,7 @@ fn obj(bucket: &str, key: &str, vid: &str, etag: &str) -> ObjectVersion {
         retention: None,
         legal_hold: false,
         tags: Default::default(),
+        sse: None,
     }
 }
 

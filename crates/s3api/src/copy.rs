@@ -63,17 +63,27 @@ impl S3Api {
         Ok(Source { obj, version_id })
     }
 
-    /// Copies `range` of `src` into a new data location for `bucket/key`.
+    /// Copies `range` of `src` (opened with `src_key` when encrypted) into a new data
+    /// location for `bucket/key`, encrypted with `dest_part_key` when given. Hashes are of
+    /// the plaintext; `Ingested::size` is what was stored.
     pub(crate) async fn copy_bytes(
         &self,
         src: &ObjectVersion,
         range: std::ops::Range<u64>,
-        t: Target<'_>,
+        mut t: Target<'_>,
         algorithms: &[String],
+        src_key: Option<&[u8; 32]>,
+        dest_part_key: Option<&[u8; 32]>,
     ) -> S3Result<(Ingested, String, std::collections::BTreeMap<String, String>)> {
-        let blob = self.open_range(src, range).await?;
+        let blob = self.open_range(src, range, src_key).await?;
         let mut hashing = Hashing::new(blob, algorithms);
-        let ing = self.ingest(t, &mut hashing).await?;
+        let ing = match dest_part_key {
+            Some(k) => {
+                t.declared = t.declared.map(rustfs_sse::cipher_len);
+                self.ingest(t, rustfs_sse::Encrypt::new(&mut hashing, k)).await?
+            }
+            None => self.ingest(t, &mut hashing).await?,
+        };
         let (md5, sums) = hashing.finish();
         Ok((ing, md5, sums))
     }
@@ -112,8 +122,27 @@ impl S3Api {
             i.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
+        let src_customer = crate::sse::customer_key(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let src_key = self.key_of(&src.obj, src_customer.as_ref())?;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let asked = crate::sse::asked(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.ssekms_encryption_context.as_deref(),
+            customer,
+        )?;
+        let changes_encryption = !matches!(asked, crate::sse::Asked::Default);
+        let enc = self.new_encryption(&bucket, &i.key, asked)?;
         let same = src.obj.bucket == bucket.name && src.obj.key == i.key;
-        if same && !replace && src.version_id.is_none() {
+        if same && !replace && src.version_id.is_none() && !changes_encryption {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -140,7 +169,10 @@ impl S3Api {
             inline: true,
             declared: Some(src.obj.size),
         };
-        let (ing, md5, sums) = self.copy_bytes(&src.obj, 0..src.obj.size, target, &algorithms).await?;
+        let dest_part_key = enc.as_ref().map(|(_, k)| rustfs_sse::part_key(k, 1));
+        let (ing, md5, sums) = self
+            .copy_bytes(&src.obj, 0..src.obj.size, target, &algorithms, src_key.as_ref(), dest_part_key.as_ref())
+            .await?;
         let data = match ing.data {
             ObjectData::Erasure(mut l) => {
                 l.parts = vec![ecstore::single_part(ing.size, &md5)];
@@ -168,7 +200,7 @@ impl S3Api {
             key: i.key.clone(),
             version_id: S3Api::new_version_id(&bucket),
             delete_marker: false,
-            size: ing.size,
+            size: src.obj.size,
             etag: md5,
             mtime_ns: clock::now_ns(),
             content_type,
@@ -180,6 +212,7 @@ impl S3Api {
             tags,
             retention,
             legal_hold,
+            sse: enc.map(|(e, _)| e),
         };
         match self.meta.put_object(obj.clone(), PutCondition::None).await {
             Ok(replaced) => self.free(replaced),
@@ -195,9 +228,14 @@ impl S3Api {
             ..Default::default()
         };
         crate::put::set_checksums!(result, &obj.checksums);
+        let shown = crate::sse::shown(obj.sse.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: src.version_id,
+            server_side_encryption: shown.sse,
+            ssekms_key_id: shown.kms_key_id,
+            sse_customer_algorithm: shown.customer_algorithm,
+            sse_customer_key_md5: shown.customer_key_md5,
             version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
             expiration: self.expiration(&bucket, &obj),
             ..Default::default()

@@ -84,6 +84,7 @@ impl S3Api {
             tags: Default::default(),
             retention: None,
             legal_hold: false,
+            sse: None,
         };
         let replaced = self.meta.put_object(marker.clone(), cond).await?;
         self.free(replaced);

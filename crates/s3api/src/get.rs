@@ -60,7 +60,16 @@ impl S3Api {
     }
 
     /// Opens a byte range of an object's data as a response body.
-    pub(crate) async fn open_range(&self, obj: &ObjectVersion, r: std::ops::Range<u64>) -> S3Result<StreamingBlob> {
+    /// `object_key`: the version's opened key when it is encrypted (see `sse`).
+    pub(crate) async fn open_range(
+        &self,
+        obj: &ObjectVersion,
+        r: std::ops::Range<u64>,
+        object_key: Option<&[u8; 32]>,
+    ) -> S3Result<StreamingBlob> {
+        if let Some(k) = object_key {
+            return self.open_encrypted(obj, r, k).await;
+        }
         match &obj.data {
             ObjectData::Inline(b) => {
                 let slice = b.get(r.start as usize..r.end as usize).unwrap_or_default();
@@ -86,6 +95,10 @@ fn select(
             return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
         let parts: Vec<(u32, u64)> = match &obj.data {
+            // Encrypted parts are stored as ciphertext: their object bytes are fewer.
+            ObjectData::Erasure(l) if obj.sse.is_some() => {
+                l.parts.iter().map(|p| (p.number, rustfs_sse::plain_len(p.size).unwrap_or(0))).collect()
+            }
             ObjectData::Erasure(l) => l.parts.iter().map(|p| (p.number, p.size)).collect(),
             _ => vec![(1, obj.size)],
         };
@@ -205,9 +218,15 @@ impl S3Api {
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let Selected { obj, versioned, r, content_range, parts_count, full } =
             self.select_read(&caller, read_request!(i)).await?;
-        let blob = self.open_range(&obj, r.clone()).await?;
+        let object_key = self.key_of(&obj, customer.as_ref())?;
+        let blob = self.open_range(&obj, r.clone(), object_key.as_ref()).await?;
         let mut out = object_output!(
             GetObjectOutput { body: Some(blob), tag_count: crate::tagging::count(&obj.tags) },
             obj,
@@ -222,6 +241,7 @@ impl S3Api {
         if let Some(b) = caller.bucket.as_ref().filter(|b| b.lifecycle.is_some()) {
             out.expiration = self.expiration(b, &obj);
         }
+        crate::sse::set_sse!(out, obj.sse.as_ref());
         Ok(S3Response::new(out))
     }
 
@@ -231,9 +251,16 @@ impl S3Api {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let Selected { obj, versioned, r, content_range, parts_count, full } =
             self.select_read(&caller, read_request!(i)).await?;
+        self.key_of(&obj, customer.as_ref())?;
         let mut out = object_output!(HeadObjectOutput {}, obj, versioned, r, content_range, parts_count);
+        crate::sse::set_sse!(out, obj.sse.as_ref());
         if full && i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
             set_checksums!(out, &obj.checksums);
         }

@@ -25,6 +25,7 @@ pub mod object_lock;
 pub mod post;
 mod put;
 pub mod ranges;
+pub mod sse;
 pub mod tagging;
 mod util;
 
@@ -48,6 +49,8 @@ pub struct ApiConfig {
     pub region: String,
     /// The length of a lifecycle day in nanoseconds (24 hours; shorter only for tests).
     pub lifecycle_day_ns: i64,
+    /// Master keys for server-side encryption (`None`: SSE-S3 and SSE-KMS are refused).
+    pub keys: Option<Arc<rustfs_sse::Keyring>>,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +59,7 @@ impl Default for ApiConfig {
             inline_threshold: 128 * 1024,
             region: "us-east-1".into(),
             lifecycle_day_ns: metadata::data_mgmt::NS_PER_DAY,
+            keys: None,
         }
     }
 }
@@ -426,6 +430,24 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         self.op_delete_bucket_lifecycle(req).await
+    }
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.op_put_bucket_encryption(req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.op_get_bucket_encryption(req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.op_delete_bucket_encryption(req).await
     }
     async fn list_multipart_uploads(
         &self,

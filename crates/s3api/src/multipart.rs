@@ -106,7 +106,13 @@ impl S3Api {
         let mut layout = self.upload_layout(up);
         layout.parts = chosen
             .iter()
-            .map(|p| PartInfo { number: p.number, size: p.size, etag: p.etag.clone(), file: Some(p.file.clone()) })
+            .map(|p| PartInfo {
+                number: p.number,
+                // Encrypted parts are stored as ciphertext.
+                size: if up.sse.is_some() { rustfs_sse::cipher_len(p.size) } else { p.size },
+                etag: p.etag.clone(),
+                file: Some(p.file.clone()),
+            })
             .collect();
         let obj = ObjectVersion {
             bucket: up.bucket.clone(),
@@ -125,6 +131,7 @@ impl S3Api {
             tags: up.tags.clone(),
             retention: up.retention,
             legal_hold: up.legal_hold,
+            sse: up.sse.clone(),
         };
         Ok((obj, chosen))
     }
@@ -195,6 +202,18 @@ impl S3Api {
             i.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let asked = crate::sse::asked(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.ssekms_encryption_context.as_deref(),
+            customer,
+        )?;
+        let enc = self.new_encryption(&bucket, &i.key, asked)?.map(|(e, _)| e);
         let layout = self.new_layout(&bucket.name, &i.key, home.as_deref()).await?;
         let up = MultipartUpload {
             bucket: bucket.name.clone(),
@@ -220,9 +239,15 @@ impl S3Api {
             tags,
             retention,
             legal_hold,
+            sse: enc,
         };
         self.meta.create_upload(up.clone()).await.map_err(error::meta)?;
+        let shown = crate::sse::shown(up.sse.as_ref());
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption: shown.sse,
+            ssekms_key_id: shown.kms_key_id,
+            sse_customer_algorithm: shown.customer_algorithm,
+            sse_customer_key_md5: shown.customer_key_md5,
             bucket: Some(up.bucket),
             key: Some(up.key),
             upload_id: Some(up.upload_id),
@@ -262,6 +287,12 @@ impl S3Api {
             [i.checksum_crc32, i.checksum_crc32c, i.checksum_sha1, i.checksum_sha256, i.checksum_crc64nvme],
             i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str).or(up.checksum_algorithm.as_deref()),
         )?;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let part_key = self.upload_part_key(&up, number, customer.as_ref())?;
         let layout = self.upload_layout(&up);
         let file = part_file(number);
         let mut hashing = Hashing::new(i.body.unwrap_or_else(empty_blob), &decl.algorithms());
@@ -272,9 +303,12 @@ impl S3Api {
             file: &file,
             max_size: MAX_PUT_SIZE,
             inline: false,
-            declared,
+            declared: if part_key.is_some() { declared.map(rustfs_sse::cipher_len) } else { declared },
         };
-        self.ingest(target, &mut hashing).await?;
+        match &part_key {
+            Some(k) => self.ingest(target, rustfs_sse::Encrypt::new(&mut hashing, k)).await?,
+            None => self.ingest(target, &mut hashing).await?,
+        };
         let trailers = trailing_headers.and_then(|t| t.take());
         let body::Received { size, md5, checksums } = match hashing.check(declared, &decl, trailers.as_ref()) {
             Ok(r) => r,
@@ -287,6 +321,7 @@ impl S3Api {
         self.record_part(&up, part.clone()).await?;
         let mut out = UploadPartOutput { e_tag: Some(util::etag(&part.etag)), ..Default::default() };
         set_checksums!(out, &part.checksums);
+        crate::sse::set_sse!(out, up.sse.as_ref());
         Ok(S3Response::new(out))
     }
 
@@ -322,8 +357,22 @@ impl S3Api {
             declared: Some(range.end - range.start),
         };
         let algorithms: Vec<String> = up.checksum_algorithm.iter().cloned().collect();
-        let (ing, md5, sums) = self.copy_bytes(&src.obj, range, target, &algorithms).await?;
-        let part = UploadedPart { number, size: ing.size, etag: md5, mtime_ns: clock::now_ns(), file, checksums: sums };
+        let src_customer = crate::sse::customer_key(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let src_key = self.key_of(&src.obj, src_customer.as_ref())?;
+        let customer = crate::sse::customer_key(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let part_key = self.upload_part_key(&up, number, customer.as_ref())?;
+        let size = range.end - range.start;
+        let (_, md5, sums) =
+            self.copy_bytes(&src.obj, range, target, &algorithms, src_key.as_ref(), part_key.as_ref()).await?;
+        let part = UploadedPart { number, size, etag: md5, mtime_ns: clock::now_ns(), file, checksums: sums };
         self.record_part(&up, part.clone()).await?;
         let mut result = CopyPartResult {
             e_tag: Some(util::etag(&part.etag)),
@@ -394,8 +443,30 @@ impl S3Api {
             e_tag: Some(util::etag(&obj.etag)),
             version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
             expiration: self.expiration(&bucket, &obj),
+            server_side_encryption: crate::sse::shown(obj.sse.as_ref()).sse,
+            ssekms_key_id: crate::sse::shown(obj.sse.as_ref()).kms_key_id,
             ..Default::default()
         }))
+    }
+
+    /// The key part `number` of `up` is encrypted with (`None`: the upload is not
+    /// encrypted); an SSE-C upload needs its key with every part.
+    fn upload_part_key(
+        &self,
+        up: &MultipartUpload,
+        number: u32,
+        customer: Option<&crate::sse::CustomerKey>,
+    ) -> S3Result<Option<[u8; 32]>> {
+        match &up.sse {
+            None if customer.is_some() => {
+                Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this upload."))
+            }
+            None => Ok(None),
+            Some(enc) => {
+                let k = self.object_key(&up.bucket, &up.key, enc, customer)?;
+                Ok(Some(rustfs_sse::part_key(&k, number)))
+            }
+        }
     }
 
     pub(crate) async fn op_abort_multipart_upload(

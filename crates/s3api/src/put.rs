@@ -96,7 +96,19 @@ impl S3Api {
             input.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
+        let customer = crate::sse::customer_key(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let asked = crate::sse::asked(
+            input.server_side_encryption.as_ref(),
+            input.ssekms_key_id.as_deref(),
+            input.ssekms_encryption_context.as_deref(),
+            customer,
+        )?;
         let key = input.key;
+        let enc = self.new_encryption(&bucket, &key, asked)?;
         let mut hashing = Hashing::new(input.body.unwrap_or_else(empty_blob), &decl.algorithms());
         let layout = self.new_layout(&bucket.name, &key, home.as_deref()).await?;
         let target = Target {
@@ -106,9 +118,15 @@ impl S3Api {
             file: "part.1",
             max_size: MAX_PUT_SIZE,
             inline: true,
-            declared,
+            declared: if enc.is_some() { declared.map(rustfs_sse::cipher_len) } else { declared },
         };
-        let ing = self.ingest(target, &mut hashing).await?;
+        let ing = match &enc {
+            Some((_, object_key)) => {
+                let part_key = rustfs_sse::part_key(object_key, 1);
+                self.ingest(target, rustfs_sse::Encrypt::new(&mut hashing, &part_key)).await?
+            }
+            None => self.ingest(target, &mut hashing).await?,
+        };
         let trailers = trailing_headers.and_then(|t| t.take());
         let body::Received { size, md5, checksums } = match hashing.check(declared, &decl, trailers.as_ref()) {
             Ok(r) => r,
@@ -119,7 +137,8 @@ impl S3Api {
         };
         let data = match ing.data {
             ObjectData::Erasure(mut l) => {
-                l.parts = vec![ecstore::single_part(size, &md5)];
+                // Encrypted: the part holds the ciphertext.
+                l.parts = vec![ecstore::single_part(if enc.is_some() { ing.size } else { size }, &md5)];
                 ObjectData::Erasure(l)
             }
             d => d,
@@ -147,6 +166,7 @@ impl S3Api {
             tags,
             retention,
             legal_hold,
+            sse: enc.map(|(e, _)| e),
         };
         match self.meta.put_object(obj.clone(), cond).await {
             Ok(replaced) => self.free(replaced),
@@ -163,6 +183,7 @@ impl S3Api {
             ..Default::default()
         };
         set_checksums!(out, &obj.checksums);
+        crate::sse::set_sse!(out, obj.sse.as_ref());
         Ok(S3Response::new(out))
     }
 }

@@ -19,6 +19,8 @@
 //!   `MetaUsr["X-Amz-Object-Lock-Mode"]`, `["X-Amz-Object-Lock-Retain-Until-Date"]` (RFC 3339)
 //!   and `["X-Amz-Object-Lock-Legal-Hold"]` (`ON`/`OFF`): MinIO's names, so tags and locks of
 //!   an adopted deployment are honoured and survive a migration either way
+//! - server-side encryption (this server's, see `sse`): `MetaSys["x-rustfs-internal-sse"]`
+//!   (JSON of `metadata::Encryption`); part sizes are then ciphertext sizes
 //!
 //! This module only converts; it never touches drives.
 
@@ -40,6 +42,7 @@ pub const BITROT_MINIO_HIGHWAY: i64 = 1;
 pub const BITROT_XXH3_BOUND: i64 = 129;
 const PART_FILES: &str = "x-rustfs-internal-part-files";
 const CHECKSUMS: &str = "x-rustfs-internal-checksums";
+const SSE: &str = "x-rustfs-internal-sse";
 const BUCKET_ID: &str = "x-rustfs-internal-bucket-id";
 /// A version's ACL (`access`'s stored form), which MinIO keeps no equivalent of and ignores.
 pub const ACL: &str = "x-rustfs-internal-acl";
@@ -147,6 +150,9 @@ pub fn to_xl(obj: &ObjectVersion, drive_position: usize) -> (XlVersion, Option<V
     if let Some(acl) = &obj.acl {
         meta_sys.insert(ACL.to_string(), acl.clone());
     }
+    if let Some(sse) = &obj.sse {
+        meta_sys.insert(SSE.to_string(), serde_json::to_vec(sse).unwrap_or_default());
+    }
     let (object, inline) = match &obj.data {
         ObjectData::Erasure(l) => {
             let files: Vec<String> = l.parts.iter().map(PartInfo::file_name).collect();
@@ -244,6 +250,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         tags: Default::default(),
         retention: None,
         legal_hold: false,
+        sse: None,
     };
     let Some(o) = &v.object else { return obj };
     obj.size = o.size.max(0) as u64;
@@ -270,6 +277,7 @@ pub fn from_xl(bucket: &str, key: &str, meta: &XlMeta, v: &XlVersion) -> ObjectV
         obj.checksums = serde_json::from_slice(c).unwrap_or_default();
     }
     obj.acl = o.meta_sys.get(ACL).cloned();
+    obj.sse = o.meta_sys.get(SSE).and_then(|s| serde_json::from_slice(s).ok());
     if let Some(why) = o.unreadable.clone().or_else(|| minio_transformed(o)) {
         // Stored compressed or encrypted by MinIO, or a v1 record this server cannot verify:
         // its bytes are not the object. Refused with the reason (see `EcStore::set_of`),
@@ -487,6 +495,7 @@ mod tests {
             retention: None,
             legal_hold: false,
             tags: Default::default(),
+            sse: None,
         }
     }
 
@@ -519,6 +528,13 @@ mod tests {
             until_ns: 1_900_000_000_000_000_000,
         });
         o.legal_hold = true;
+        o.sse = Some(metadata::Encryption {
+            kind: metadata::SseKind::Kms,
+            key_id: "k1".into(),
+            sealed_key: vec![1, 2, 3],
+            customer_key_md5: None,
+            context: Some("e30=".into()),
+        });
         assert_eq!(through_file(std::slice::from_ref(&o)), vec![o.clone()]);
         let (v, _) = to_xl(&o, 0);
         let meta = &v.object.as_ref().map(|x| x.meta_user.clone()).unwrap_or_default();

@@ -963,6 +963,7 @@ mod tests {
             retention: None,
             legal_hold: false,
             tags: Default::default(),
+            sse: None,
         }
     }
 

@@ -481,6 +481,7 @@ mod tests {
             tags: Default::default(),
             retention: None,
             legal_hold: false,
+            sse: None,
         }
     }
 }

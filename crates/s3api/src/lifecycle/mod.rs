@@ -423,6 +423,7 @@ mod tests {
             tags: Default::default(),
             retention: None,
             legal_hold: false,
+            sse: None,
         };
         assert_eq!(
             expiration_header(&b, &v, day).as_deref(),

@@ -475,6 +475,7 @@ mod tests {
             tags: Default::default(),
             retention: None,
             legal_hold: false,
+            sse: None,
         }
     }
 
