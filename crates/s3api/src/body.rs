@@ -64,6 +64,23 @@ impl Hashing {
     }
 }
 
+/// The composite checksum of a multipart object (`<base64 of the hash of the parts' raw
+/// checksums>-<parts>`, AWS's COMPOSITE type) with `algorithm`, when every part has one.
+pub fn composite_checksum<'a>(
+    algorithm: &str,
+    part_sums: impl IntoIterator<Item = Option<&'a String>>,
+) -> Option<String> {
+    let mut h = Hashing::new(StreamingBlob::from(s3s::Body::empty()), &[algorithm.to_string()]);
+    let mut n = 0;
+    for s in part_sums {
+        let raw = B64.decode(s?).ok()?;
+        h.sums.update(&raw);
+        n += 1;
+    }
+    let (_, sums) = h.finish();
+    sums.get(algorithm).map(|v| format!("{v}-{n}"))
+}
+
 /// A body that arrived whole and matched what the request declared.
 pub struct Received {
     pub size: u64,

@@ -66,6 +66,10 @@ impl S3Api {
             Ok(()) => Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) })),
             Err(MetaError::BucketExists(_)) => {
                 let owned = self.meta.get_bucket(&i.bucket).await.is_ok_and(|b| b.owner == caller.name());
+                // us-east-1 answers a repeated create of an owned bucket with 200 (legacy S3).
+                if owned && self.cfg.region == "us-east-1" {
+                    return Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) }));
+                }
                 Err(if owned {
                     s3_error!(
                         BucketAlreadyOwnedByYou,
@@ -132,14 +136,31 @@ impl S3Api {
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let cx = auth::caller(&req)?;
         let prefix = req.input.prefix.unwrap_or_default();
+        let max = match req.input.max_buckets {
+            None => usize::MAX,
+            Some(n) if (1..=10_000).contains(&n) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000"));
+            }
+        };
+        // The continuation token is the last bucket name of the previous page.
+        let after = match req.input.continuation_token.as_deref() {
+            None => None,
+            Some(t) => Some(
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+            ),
+        };
         // The caller's own buckets, and those it may list (the root user: every bucket).
-        let buckets = self
+        let mut buckets: Vec<Bucket> = self
             .meta
             .list_buckets()
             .await
             .map_err(error::meta)?
             .into_iter()
-            .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| b.name.starts_with(&prefix) && after.as_deref().is_none_or(|a| b.name.as_str() > a))
             .filter(|b| cx.caller.is_root() || b.owner == cx.name() || self.authz.may_list(&cx.caller, b))
             .map(|b| Bucket {
                 name: Some(b.name),
@@ -147,10 +168,17 @@ impl S3Api {
                 bucket_region: Some(b.location.unwrap_or_else(|| self.cfg.region.clone())),
             })
             .collect();
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let continuation_token = (buckets.len() > max).then(|| {
+            buckets.truncate(max);
+            let last = buckets.last().and_then(|b| b.name.clone()).unwrap_or_default();
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, last)
+        });
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(util::owner(cx.name())),
-            ..Default::default()
+            continuation_token,
+            prefix: (!prefix.is_empty()).then_some(prefix),
         }))
     }
 

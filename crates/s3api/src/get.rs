@@ -91,6 +91,9 @@ fn select(
     part_number: Option<i32>,
 ) -> S3Result<(std::ops::Range<u64>, Option<String>, Option<i32>)> {
     if let Some(n) = part_number {
+        if !(1..=10_000).contains(&n) {
+            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        }
         if range.is_some() {
             return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }

@@ -6,6 +6,7 @@
 
 mod acl_ops;
 mod acl_wire;
+mod attributes;
 pub mod auth;
 pub mod authz;
 mod body;
@@ -448,6 +449,12 @@ impl S3 for S3Api {
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         self.op_delete_bucket_encryption(req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.op_get_object_attributes(req).await
     }
     async fn list_multipart_uploads(
         &self,

@@ -125,7 +125,14 @@ impl S3Api {
             content_type: up.content_type.clone(),
             headers: up.headers.clone(),
             user_meta: up.user_meta.clone(),
-            checksums: Default::default(),
+            checksums: up
+                .checksum_algorithm
+                .as_deref()
+                .and_then(|a| {
+                    let sum = body::composite_checksum(a, chosen.iter().map(|p| p.checksums.get(a)))?;
+                    Some([(a.to_string(), sum)].into())
+                })
+                .unwrap_or_default(),
             data: ObjectData::Erasure(layout),
             acl: up.acl.clone(),
             tags: up.tags.clone(),
@@ -394,8 +401,19 @@ impl S3Api {
         let caller = auth::caller(&req)?;
         let i = req.input;
         let bucket = self.owned_bucket(&caller, &i.bucket).await?;
-        let up = self.meta.get_upload(&i.bucket, &i.key, &i.upload_id).await.map_err(error::meta)?;
         let requested = i.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let up = match self.meta.get_upload(&i.bucket, &i.key, &i.upload_id).await {
+            Ok(up) => up,
+            Err(e @ metadata::MetaError::NoSuchUpload(_)) => {
+                // A completion repeated (an SDK retry after a lost answer) gets the same 200
+                // while the object it made is still the key's current version.
+                return match self.completed_before(&bucket, &i.key, &requested).await {
+                    Some(out) => Ok(S3Response::new(out)),
+                    None => Err(error::meta(e)),
+                };
+            }
+            Err(e) => return Err(error::meta(e)),
+        };
         if requested.is_empty() {
             return Err(s3_error!(
                 MalformedXML,
@@ -447,6 +465,32 @@ impl S3Api {
             ssekms_key_id: crate::sse::shown(obj.sse.as_ref()).kms_key_id,
             ..Default::default()
         }))
+    }
+
+    /// The answer of a completion already made from `requested` parts: the key's current
+    /// version is the multipart object those parts' ETags make.
+    async fn completed_before(
+        &self,
+        bucket: &metadata::BucketInfo,
+        key: &str,
+        requested: &[CompletedPart],
+    ) -> Option<CompleteMultipartUploadOutput> {
+        let etags: Vec<String> = requested
+            .iter()
+            .map(|p| p.e_tag.as_ref().map(|e| unquote(e.value()).to_string()))
+            .collect::<Option<_>>()?;
+        let etag = multipart_etag(&etags.iter().map(String::as_str).collect::<Vec<_>>()).ok()?;
+        let obj = self.meta.get_object(&bucket.name, key, None).await.ok()?;
+        (!obj.delete_marker && obj.etag == etag).then(|| CompleteMultipartUploadOutput {
+            bucket: Some(obj.bucket.clone()),
+            key: Some(obj.key.clone()),
+            location: Some(format!("/{}/{}", obj.bucket, obj.key)),
+            e_tag: Some(util::etag(&obj.etag)),
+            version_id: util::shown_version(&obj, bucket.versioning != Versioning::Unversioned),
+            server_side_encryption: crate::sse::shown(obj.sse.as_ref()).sse,
+            ssekms_key_id: crate::sse::shown(obj.sse.as_ref()).kms_key_id,
+            ..Default::default()
+        })
     }
 
     /// The key part `number` of `up` is encrypted with (`None`: the upload is not

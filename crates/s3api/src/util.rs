@@ -90,6 +90,12 @@ pub fn std_headers(
         t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
         String::from_utf8(buf).ok()
     });
+    // `aws-chunked` describes the request's framing, not the object: it is not stored.
+    let content_encoding = content_encoding.and_then(|e| {
+        let kept: Vec<&str> =
+            e.split(',').map(str::trim).filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked")).collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    });
     for (k, v) in metadata::STD_HEADERS.iter().zip([
         cache_control,
         content_disposition,
