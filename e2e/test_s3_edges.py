@@ -117,6 +117,8 @@ def test_content_encoding_create_bucket_and_part_numbers(srv):
     s3 = srv.client()
     assert code(s3.create_bucket, Bucket="edge-misc") is None
     assert code(s3.create_bucket, Bucket="edge-misc") is None, "us-east-1: an owned bucket again is 200"
+    s3.create_bucket(Bucket="edge-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    assert code(s3.create_bucket, Bucket="edge-eu") == "BucketAlreadyOwnedByYou"
     s3.put_object(Bucket="edge-misc", Key="gz", Body=b"x", ContentEncoding="aws-chunked,gzip")
     assert s3.head_object(Bucket="edge-misc", Key="gz")["ContentEncoding"] == "gzip"
     s3.put_object(Bucket="edge-misc", Key="plain", Body=b"x", ContentEncoding="aws-chunked")
@@ -127,6 +129,28 @@ def test_content_encoding_create_bucket_and_part_numbers(srv):
     assert code(s3.get_object, Bucket="edge-misc", Key="one", PartNumber=2) == "InvalidPartNumber"
     assert code(s3.head_object, Bucket="edge-misc", Key="one", PartNumber=0) == "400"
     assert code(s3.get_object, Bucket="edge-misc", Key="one", PartNumber=1, Range="bytes=0-1") == "InvalidRequest"
+
+
+def test_chunked_put_without_a_length_is_refused(srv):
+    import http.client
+    import urllib.parse
+    s3 = srv.client()
+    s3.create_bucket(Bucket="edge-len")
+
+    def put(key, body):
+        u = urllib.parse.urlsplit(s3.generate_presigned_url("put_object", Params={"Bucket": "edge-len", "Key": key}))
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+        c.request("PUT", f"{u.path}?{u.query}", body=body)
+        r = c.getresponse()
+        out = (r.status, r.read())
+        c.close()
+        return out
+
+    status, body = put("nolen", iter([b"abc"]))
+    assert status == 411 and b"<Code>MissingContentLength</Code>" in body, body
+    assert code(s3.head_object, Bucket="edge-len", Key="nolen") == "404", "nothing stored"
+    assert put("withlen", b"abc")[0] == 200
+    assert s3.get_object(Bucket="edge-len", Key="withlen")["Body"].read() == b"abc"
 
 
 def test_object_attributes_and_composite_checksums(srv):

@@ -65,9 +65,13 @@ impl S3Api {
         match self.meta.create_bucket(info).await {
             Ok(()) => Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) })),
             Err(MetaError::BucketExists(_)) => {
-                let owned = self.meta.get_bucket(&i.bucket).await.is_ok_and(|b| b.owner == caller.name());
-                // us-east-1 answers a repeated create of an owned bucket with 200 (legacy S3).
-                if owned && self.cfg.region == "us-east-1" {
+                let existing = self.meta.get_bucket(&i.bucket).await.ok();
+                let owned = existing.as_ref().is_some_and(|b| b.owner == caller.name());
+                // us-east-1 answers a repeated create of an owned bucket of its own with 200
+                // (legacy S3); a bucket of another region is BucketAlreadyOwnedByYou.
+                let in_us_east_1 =
+                    existing.as_ref().is_some_and(|b| b.location.as_deref().is_none_or(|l| l == "us-east-1"));
+                if owned && in_us_east_1 && self.cfg.region == "us-east-1" {
                     return Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", i.bucket)) }));
                 }
                 Err(if owned {

@@ -285,6 +285,7 @@ impl S3Api {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let caller = auth::caller(&req)?;
         let S3Request { input: i, headers, trailing_headers, .. } = req;
+        crate::put::require_length(&headers)?;
         let number = check_part_number(i.part_number)?;
         let up = self.owned_upload(&caller, &i.bucket, &i.key, &i.upload_id).await?;
         let declared = declared_len(i.content_length)?;

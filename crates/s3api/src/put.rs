@@ -25,6 +25,27 @@ pub(crate) fn declared_len(len: Option<i64>) -> S3Result<Option<u64>> {
     }
 }
 
+/// AWS needs a body's length: one sent `Transfer-Encoding: chunked` without
+/// `Content-Length` (or the aws-chunked `x-amz-decoded-content-length`) is refused with 411.
+pub(crate) fn require_length(headers: &http::HeaderMap) -> S3Result<()> {
+    let chunked = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.to_ascii_lowercase().contains("chunked")));
+    if chunked
+        && !headers.contains_key(http::header::CONTENT_LENGTH)
+        && !headers.contains_key("x-amz-decoded-content-length")
+    {
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        );
+        e.set_status_code(http::StatusCode::LENGTH_REQUIRED);
+        return Err(e);
+    }
+    Ok(())
+}
+
 pub(crate) fn put_condition(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
@@ -62,6 +83,7 @@ impl S3Api {
     pub(crate) async fn op_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let caller = auth::caller(&req)?;
         let S3Request { input, headers, trailing_headers, .. } = req;
+        require_length(&headers)?;
         let bucket = self.owned_bucket(&caller, &input.bucket).await?;
         let home = self.placement(&bucket, &input.key)?;
         let grants = crate::acl_wire::GrantHeaders {
