@@ -5,7 +5,9 @@
 # Each mode runs `rounds` times, interleaved; the medians are printed. With BASELINE_BIN set
 # to a `rustfs` binary built from another commit (e.g. one before metrics existed), it runs
 # as one more mode, `baseline`.
-# Usage: [BASELINE_BIN=path] scripts/bench_tracing.sh [seconds per run, default 6] [rounds, default 3]
+# MODES picks the modes (default "off s1 s001"); each mode's median is also printed as a
+# ratio to tracing off.
+# Usage: [BASELINE_BIN=path] [MODES="off s001"] scripts/bench_tracing.sh [seconds per run, default 6] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-6}
@@ -47,7 +49,7 @@ run_mode() { # mode -> "put get"
   rm -rf "$data"
   echo "$put $get"
 }
-modes="off s1 s001"
+modes=${MODES:-off s1 s001}
 [ -n "${BASELINE_BIN:-}" ] && modes="baseline $modes"
 declare -A puts gets
 for r in $(seq "$rounds"); do
@@ -61,5 +63,8 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[i
 printf '%-26s %10s %10s\n' "4 KiB, c=32 (median)" "PUT ops/s" "GET ops/s"
 for mode in $modes; do
   case $mode in baseline) name="baseline ($BASELINE_BIN)";; off) name="tracing off";; s1) name="tracing on, sampling 1.0";; s001) name="tracing on, sampling 0.01";; esac
-  printf '%-26s %10s %10s\n' "$name" "$(echo "${puts[$mode]}" | median)" "$(echo "${gets[$mode]}" | median)"
+  p=$(echo "${puts[$mode]}" | median); g=$(echo "${gets[$mode]}" | median)
+  p0=$(echo "${puts[off]}" | median); g0=$(echo "${gets[off]}" | median)
+  printf '%-26s %10s %10s   (%s, %s of tracing off)\n' "$name" "$p" "$g" \
+    "$(python3 -c "print(f'{$p / $p0:.3f}')")" "$(python3 -c "print(f'{$g / $g0:.3f}')")"
 done

@@ -1,6 +1,8 @@
 //! The load benchmark behind `rustfs-admin bench`, usable against any S3 endpoint: PUT, GET,
 //! mixed (PUT:GET 1:3), LIST and multipart, with a fixed object size, concurrency N, and a
-//! duration or an operation count. Reports ops/s, MiB/s and p50/p99/p999 latency.
+//! duration or an operation count. Reports ops/s, MiB/s and p50/p99/p999 latency. `md5`
+//! touches no endpoint: it measures one core's MD5 rate (the crate the server hashes ETags
+//! with), a denominator of the PUT benchmarks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,8 @@ pub enum Op {
     Mixed,
     List,
     Multipart,
+    /// One core's MD5 rate over `size`-byte buffers, in this process (no endpoint).
+    Md5,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -225,7 +229,45 @@ async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize)
     Ok(())
 }
 
+/// Hashes `size`-byte buffers with MD5 on one thread for the run's duration (or count).
+fn md5_rate(a: &BenchArgs) -> Result<Report, String> {
+    use md5::Digest;
+    let data: Vec<u8> = (0..a.size.max(1)).map(|i| (i % 251) as u8).collect();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(a.duration);
+    let mut n = 0u64;
+    let mut sink = 0u8;
+    while a.count.map_or(Instant::now() < deadline, |c| n < c) {
+        let t0 = Instant::now();
+        sink ^= md5::Md5::digest(&data)[0];
+        let _ = hist.record((t0.elapsed().as_micros() as u64).max(1));
+        n += 1;
+    }
+    std::hint::black_box(sink);
+    let secs = start.elapsed().as_secs_f64();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    Ok(Report {
+        op: Op::Md5,
+        size: a.size,
+        concurrency: 1,
+        ops: n,
+        errors: 0,
+        seconds: secs,
+        ops_per_sec: n as f64 / secs,
+        mib_per_sec: (n * data.len() as u64) as f64 / secs / (1 << 20) as f64,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        keys_per_sec: None,
+    })
+}
+
 pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
+    if a.op == Op::Md5 {
+        let a = a.clone();
+        return tokio::task::spawn_blocking(move || md5_rate(&a)).await.map_err(|e| e.to_string())?;
+    }
     let mk = c.send("PUT", &format!("/{}", a.bucket), Bytes::new(), true, true).await?;
     if !mk.status.is_success() && mk.status != http::StatusCode::CONFLICT {
         return Err(format!("cannot create bucket {}: {}", a.bucket, mk.status));
@@ -270,6 +312,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                         listed += n;
                         0
                     }),
+                    Op::Md5 => Ok(0),
                     Op::Multipart => multipart(&c, &a.bucket, &format!("bench/mp-{w}-{i}"), a.size, a.part_size, &data)
                         .await
                         .map(|()| a.size),

@@ -258,7 +258,8 @@ impl Router {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let (span, sampled) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
+        let (span, sampled_guard) = crate::telemetry::request_span(req.headers(), crate::observe::request_span);
+        let sampled = sampled_guard.is();
         let info = Arc::new(RequestInfo::default());
         req.extensions_mut().insert(InfoSlot(info.clone()));
         req.extensions_mut().insert(self.peer);
@@ -319,6 +320,8 @@ impl Router {
         let op = op.to_string();
         Ok(resp.map(|b| {
             http_body_util::Either::Left(Counted::new(b, move |n| {
+                // The request's spans end with its body.
+                drop(sampled_guard);
                 if n > 0 {
                     crate::metrics::HTTP.sent.with_label_values(&[op.as_str()]).inc_by(n);
                 }

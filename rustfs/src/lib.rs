@@ -32,4 +32,5 @@ pub mod server;
 pub mod sigv2;
 pub mod telemetry;
 pub mod tls;
+pub mod trace_filter;
 pub mod waiting;

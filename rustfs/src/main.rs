@@ -1,6 +1,12 @@
 //! `rustfs`: the S3 server. `rustfs server` with no arguments starts the embedded default.
 
 use clap::{Parser, Subcommand};
+
+/// jemalloc keeps freed pages for reuse a while (and per thread), where glibc's malloc
+/// hands the large buffers of erasure coding and bodies back to the system and faults them
+/// in again, which costs a busy node more CPU than hashing its bytes.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use rustfs::config::{Config, ServerArgs};
 
 #[derive(Parser)]

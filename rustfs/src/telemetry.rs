@@ -5,14 +5,16 @@
 //!
 //! Sampling is decided once per request, before its span exists (parent-based: a caller's
 //! sampled flag wins, else the configured ratio). An unsampled request's span and all its
-//! children are filtered out of the OpenTelemetry layer, so they cost what they cost with
-//! tracing off. Background roots (migration and validation batches) are always exported.
+//! children never reach the OpenTelemetry layer (`trace_filter`), so they cost what they
+//! cost with tracing off. Background roots (migration and validation batches) are always
+//! exported.
 //!
 //! Off by default. This module must never put a credential, a header value other than the
 //! trace context, or object data in a span or a log line.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
@@ -90,36 +92,54 @@ fn log_filter() -> EnvFilter {
 /// Name of the span of one S3 request (see `observe::request_span`).
 pub const REQUEST_SPAN: &str = "s3_request";
 /// Spans that start a trace of their own when no request is around.
-const BACKGROUND_ROOTS: [&str; 2] = ["migration_batch", "validation_batch"];
+pub(crate) const BACKGROUND_ROOTS: [&str; 2] = ["migration_batch", "validation_batch"];
 
 /// Ratio of root traces sampled; unset while trace export is off.
 static SAMPLING: OnceLock<f64> = OnceLock::new();
+
+/// Sampled requests alive (their [`Sampled`] not dropped): while there are none, no span
+/// or event can be under a sampled request, and the export filter answers without looking
+/// up the current span.
+static SAMPLED_ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a request is exported; a sampled one counts as alive until this is dropped (hold
+/// it until the response body ends, so the spans of streaming are exported too).
+pub struct Sampled(bool);
+
+impl Sampled {
+    fn new(sampled: bool) -> Self {
+        if sampled {
+            SAMPLED_ALIVE.fetch_add(1, Ordering::Relaxed);
+        }
+        Self(sampled)
+    }
+
+    pub fn is(&self) -> bool {
+        self.0
+    }
+}
+
+impl Drop for Sampled {
+    fn drop(&mut self) {
+        if self.0 {
+            SAMPLED_ALIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 thread_local! {
     /// Whether the request span about to be created on this thread is sampled.
     static SAMPLE_NEXT: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether the OpenTelemetry layer takes a span or event: a sampled request's span and
-/// everything under it in our crates (events from WARN up), and background roots alone
-/// (a migration batch's thousands of key operations are not exported).
-fn exported<S>(meta: &tracing::Metadata<'_>, cx: &tracing_subscriber::layer::Context<'_, S>) -> bool
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    if !meta.target().starts_with("rustfs") {
-        return false;
-    }
-    if meta.name() == REQUEST_SPAN {
-        return SAMPLE_NEXT.with(Cell::get);
-    }
-    if meta.is_event() && *meta.level() > tracing::Level::WARN {
-        return false;
-    }
-    match cx.lookup_current() {
-        Some(cur) => cur.scope().last().is_some_and(|root| root.name() == REQUEST_SPAN),
-        None => meta.is_span() && BACKGROUND_ROOTS.contains(&meta.name()),
-    }
+/// Whether a sampled request may be running (see [`Sampled`]).
+pub(crate) fn sampled_alive() -> bool {
+    SAMPLED_ALIVE.load(Ordering::Relaxed) > 0
+}
+
+/// Whether the request span being made on this thread is sampled.
+pub(crate) fn sample_next() -> bool {
+    SAMPLE_NEXT.with(Cell::get)
 }
 
 fn exporter(cfg: &TelemetryConfig, endpoint: &str) -> Result<opentelemetry_otlp::SpanExporter, String> {
@@ -182,25 +202,29 @@ pub fn init(cfg: &TelemetryConfig) -> Result<Telemetry, String> {
                 .with_tracked_inactivity(false)
                 .with_filter(
                     // Callsites outside our crates are never exported: decided once per callsite.
-                    tracing_subscriber::filter::dynamic_filter_fn(exported).with_callsite_filter(|meta| {
-                        if meta.target().starts_with("rustfs") {
-                            tracing::subscriber::Interest::sometimes()
-                        } else {
-                            tracing::subscriber::Interest::never()
-                        }
-                    }),
+                    tracing_subscriber::filter::dynamic_filter_fn(crate::trace_filter::exported).with_callsite_filter(
+                        |meta| {
+                            if meta.target().starts_with("rustfs") {
+                                tracing::subscriber::Interest::sometimes()
+                            } else {
+                                tracing::subscriber::Interest::never()
+                            }
+                        },
+                    ),
                 );
             let _ = SAMPLING.set(cfg.sampling);
             (Some(layer), Some(provider))
         }
         None => (None, None),
     };
-    // Without trace export the log filter is global: disabled callsites (s3s's debug spans,
-    // our debug children) then cost nothing. With export, each layer filters for itself.
+    // The log filter is global: disabled callsites (s3s's debug spans, our debug children)
+    // cost nothing. With export, it also lets our spans under a sampled request through,
+    // and only the exporter filters for itself (`trace_filter`).
     match otel {
         None => tracing_subscriber::registry().with(log_filter()).with(fmt_layer(cfg.json_logs)).try_init(),
         Some(otel) => tracing_subscriber::registry()
-            .with(fmt_layer(cfg.json_logs).with_filter(log_filter()))
+            .with(crate::trace_filter::LogFilter(log_filter()))
+            .with(fmt_layer(cfg.json_logs))
             .with(otel)
             .try_init(),
     }
@@ -227,11 +251,11 @@ impl Extractor for Headers<'_> {
 /// the trace id when it is known before the span exists (unsampled: the caller's, else a
 /// fresh random one), `None` when the exported span will make it; either way the span ends
 /// up with a `trace_id`, so log lines of one request can always be grouped. Returns the span
-/// and whether it is exported.
+/// and whether it is exported (hold that until the response ends).
 pub fn request_span(
     headers: &http::HeaderMap,
     make: impl FnOnce(Option<&str>) -> tracing::Span,
-) -> (tracing::Span, bool) {
+) -> (tracing::Span, Sampled) {
     let parent = headers
         .contains_key("traceparent")
         .then(|| TraceContextPropagator::new().extract(&Headers(headers)))
@@ -242,6 +266,7 @@ pub fn request_span(
         (Some(ratio), None) => *ratio >= 1.0 || rand::random::<f64>() < *ratio,
     };
     if sampled {
+        let guard = Sampled::new(true);
         SAMPLE_NEXT.with(|c| c.set(true));
         let span = make(None);
         SAMPLE_NEXT.with(|c| c.set(false));
@@ -250,11 +275,11 @@ pub fn request_span(
         }
         let id = span.context().span().span_context().trace_id().to_string();
         span.record("trace_id", id.as_str());
-        return (span, true);
+        return (span, guard);
     }
     let id = match &parent {
         Some(p) => p.span().span_context().trace_id().to_string(),
         None => format!("{:032x}", rand::random::<u128>()),
     };
-    (make(Some(&id)), false)
+    (make(Some(&id)), Sampled::new(false))
 }

@@ -16,17 +16,18 @@ use crate::EcStore;
 use crate::drives::DriveState;
 
 pub struct Metrics {
-    /// fsync + rename of one shard file into place, per drive.
+    /// Commit of one shard file into place (rename and the file system's flush), per drive.
     pub shard_commit_seconds: HistogramVec,
     /// Erasure-coded reads of an object range, by outcome.
     pub reads: IntCounterVec,
 }
 
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics {
     shard_commit_seconds: HistogramVec::new(
         HistogramOpts::new(
             "rustfs_drive_shard_commit_seconds",
-            "Time to make one shard file durable and move it into place (fsync, rename, folder fsync), per drive",
+            "Time to move one shard file into place and make it durable (on this node: rename, then the file system flush it shares with concurrent writes), per drive",
         )
         .buckets(metadata::metrics::SECONDS_BUCKETS.to_vec()),
         &["drive"],
@@ -40,6 +41,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
         &["outcome"],
     )
     .unwrap_or_else(|e| panic!("metric rustfs_erasure_reads_total: {e}")),
+}
 });
 
 const DRIVE: &[&str] = &["drive", "set", "index"];
@@ -58,6 +60,19 @@ fn families() -> Vec<Family> {
         fam("rustfs_erasure_set_online_drives", "Online drives of each erasure set", Gauge, &["set"]),
         fam("rustfs_erasure_set_write_quorum", "Online drives a set needs to accept writes", Gauge, &["set"]),
         fam("rustfs_erasure_set_quorum", "1 when the set has write quorum, 0 when it has not", Gauge, &["set"]),
+        fam(
+            "rustfs_fs_flushes_total",
+            "Flushes (syncfs) of this node's drive file systems made by shard commits",
+            Counter,
+            &[],
+        ),
+        fam(
+            "rustfs_fs_flush_commits_total",
+            "Shard file commits served by those flushes (commits / flushes = batching)",
+            Counter,
+            &[],
+        ),
+        fam("rustfs_fs_flush_seconds_total", "Time spent in those flushes", Counter, &[]),
         fam("rustfs_heal_objects_scanned_total", "Objects heal checked (background and on demand)", Counter, &[]),
         fam("rustfs_heal_objects_healed_total", "Objects heal rewrote at least one shard of", Counter, &[]),
         fam("rustfs_heal_objects_failed_total", "Objects heal could not fully restore", Counter, &[]),
@@ -93,6 +108,10 @@ fn fill(s: &mut Snapshot, ec: &EcStore) {
         s.set("rustfs_erasure_set_write_quorum", &[&set], quorum as f64);
         s.set("rustfs_erasure_set_quorum", &[&set], f64::from(u8::from(*n >= quorum)));
     }
+    let f = crate::disk::flush::totals();
+    s.set("rustfs_fs_flushes_total", &[], f.flushes as f64);
+    s.set("rustfs_fs_flush_commits_total", &[], f.commits as f64);
+    s.set("rustfs_fs_flush_seconds_total", &[], f.seconds);
     let h = &ec.heal_stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     s.set("rustfs_heal_objects_scanned_total", &[], load(&h.objects_scanned));

@@ -1,7 +1,9 @@
 //! Streaming erasure write of one part: the body is cut into blocks, each block is encoded
 //! into framed shards (our code and frames, or MinIO's GF(2^8) code and HighwayHash-256
-//! frames on an adopted deployment) and appended to a temporary file per drive; files are fsynced in
-//! parallel and renamed into the object's data dir, whose entry is made durable too.
+//! frames on an adopted deployment) and appended to a temporary file per drive; each file is then
+//! committed into the object's data dir in parallel (`DiskIo::commit`: on a drive of this node
+//! the move and the content become durable in one flush of the file system shared with the
+//! other writes in flight; elsewhere an fsync of the file and of its new folder).
 //! Memory is bounded by a few blocks whatever the part size. This module must never make
 //! an object visible: that is the metadata commit, done by the caller afterwards.
 
@@ -34,7 +36,7 @@ impl Written {
 
 /// A shard file being written in a drive's tmp folder (paths relative to the drive).
 struct TmpShard {
-    dir: PathBuf,
+    path: PathBuf,
     file: Option<Box<dyn FileSink>>,
 }
 
@@ -82,12 +84,12 @@ where
         let mut shards: Vec<TmpShard> = enc_drives
             .iter()
             .map(|d| {
-                let dir = Drive::tmp_rel().join(&enc_tmp);
-                let file = if d.check_alive() { d.io.create(&dir.join(&enc_file)).ok() } else { None };
+                let path = Drive::tmp_rel().join(format!("{enc_tmp}-{enc_file}"));
+                let file = if d.check_alive() { d.io.create(&path).ok() } else { None };
                 if file.is_none() && d.is_online() {
                     d.note_error();
                 }
-                TmpShard { dir, file }
+                TmpShard { path, file }
             })
             .collect();
         // A body that stops coming must not hold this thread: wait at most `idle`, then
@@ -176,11 +178,13 @@ where
             let _in = span.enter();
             let started = std::time::Instant::now();
             let Some(f) = s.file else {
-                let _ = drive.io.remove_all(&s.dir);
+                let _ = drive.io.remove_all(&s.path);
                 return false;
             };
-            let ok = f.sync().is_ok() && drive.io.rename_durable(&s.dir.join(&name), &final_dir.join(&name)).is_ok();
-            let _ = drive.io.remove_all(&s.dir);
+            let ok = drive.io.commit(f, &s.path, &final_dir.join(&name)).is_ok();
+            if !ok {
+                let _ = drive.io.remove_all(&s.path);
+            }
             if ok {
                 crate::metrics::METRICS
                     .shard_commit_seconds
@@ -208,7 +212,7 @@ async fn cleanup(drives: &[Arc<Drive>], shards: Vec<TmpShard>) {
     let _ = tokio::task::spawn_blocking(move || {
         for (d, s) in drives.iter().zip(shards) {
             drop(s.file);
-            let _ = d.io.remove_all(&s.dir);
+            let _ = d.io.remove_all(&s.path);
         }
     })
     .await;

@@ -7,19 +7,38 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use std::sync::{Arc, OnceLock};
+
+use super::flush::Flusher;
 use super::{DiskIo, Entry, FileSink, FileSource, Stat, Usage, check_rel, check_rel_or_root};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LocalDisk {
     root: PathBuf,
     location: String,
+    /// The group commit of the drive's file system, found at the first commit.
+    flusher: Arc<OnceLock<Arc<Flusher>>>,
+}
+
+impl std::fmt::Debug for LocalDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalDisk").field("root", &self.root).finish()
+    }
 }
 
 impl LocalDisk {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let location = root.display().to_string();
-        Self { root, location }
+        Self { root, location, flusher: Default::default() }
+    }
+
+    fn flusher(&self) -> io::Result<&Arc<Flusher>> {
+        if let Some(f) = self.flusher.get() {
+            return Ok(f);
+        }
+        let f = super::flush::for_path(&self.root)?;
+        Ok(self.flusher.get_or_init(|| f))
     }
 
     pub fn root(&self) -> &Path {
@@ -51,6 +70,12 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// `stop`, never creates `stop` itself or anything above it (a drive folder that vanished is
 /// not silently recreated on another file system).
 pub fn create_dirs_durable(stop: Option<&Path>, dir: &Path) -> io::Result<()> {
+    create_dirs(stop, dir, true)
+}
+
+/// `create_dirs_durable`, where `durable: false` leaves making the new entries durable to a
+/// later flush of the file system.
+fn create_dirs(stop: Option<&Path>, dir: &Path, durable: bool) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -72,7 +97,9 @@ pub fn create_dirs_durable(stop: Option<&Path>, dir: &Path) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        if let Some(parent) = d.parent() {
+        if let Some(parent) = d.parent()
+            && durable
+        {
             sync_dir(parent)?;
         }
     }
@@ -96,17 +123,6 @@ pub fn write_file_durable(path: &Path, body: &[u8]) -> io::Result<()> {
     match path.parent() {
         Some(dir) => sync_dir(dir),
         None => Ok(()),
-    }
-}
-
-struct LocalSink(File);
-
-impl FileSink for LocalSink {
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
-    }
-    fn sync(self: Box<Self>) -> io::Result<()> {
-        self.0.sync_all()
     }
 }
 
@@ -138,7 +154,7 @@ impl DiskIo for LocalDisk {
             // `rename_durable`); never above the drive's root.
             create_dirs_durable(Some(&self.root), dir)?;
         }
-        Ok(Box::new(LocalSink(File::create(p)?)))
+        super::direct::create(&p)
     }
 
     fn open(&self, rel: &Path) -> io::Result<Box<dyn FileSource>> {
@@ -148,6 +164,17 @@ impl DiskIo for LocalDisk {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{rel:?} is a folder")));
         }
         Ok(Box::new(LocalSource { len: m.len(), file }))
+    }
+
+    fn commit(&self, file: Box<dyn FileSink>, from: &Path, to: &Path) -> io::Result<()> {
+        let (from_abs, to_abs) = (self.abs(from)?, self.abs(to)?);
+        file.close()?;
+        let dir = to_abs.parent().unwrap_or(&self.root).to_path_buf();
+        create_dirs(Some(&self.root), &dir, false)?;
+        fs::rename(&from_abs, &to_abs)?;
+        // The file's pages, its inode, the new folders and both folder entries are all in
+        // this file system's next flush.
+        self.flusher()?.flush()
     }
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {

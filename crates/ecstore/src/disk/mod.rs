@@ -6,6 +6,8 @@
 //! (`spawn_blocking`, the encoder and reader threads), as they did with `std::fs`.
 //!
 //! - `local`: `LocalDisk`, a folder on this node;
+//! - `direct`: shard files written with `O_DIRECT` (no copy into the page cache);
+//! - `flush`: the group commit (one `syncfs` shared by concurrent commits) of a file system;
 //! - `remote`: `RemoteDisk`, a drive of another node through the shard RPC;
 //! - `service`: `DiskService`, the serving side of the shard RPC;
 //! - `wire`: the shard RPC's messages;
@@ -14,6 +16,8 @@
 //! This module must never follow a path that `check_rel` refuses, and never acknowledge a
 //! durable operation (`sync`, `rename_durable`, `write_durable`) before it is on disk.
 
+pub mod direct;
+pub mod flush;
 pub mod local;
 pub mod remote;
 pub mod service;
@@ -61,6 +65,11 @@ pub trait FileSink: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes everything written durable (fsync) and closes the file.
     fn sync(self: Box<Self>) -> io::Result<()>;
+    /// Closes the file with everything written handed to the drive, not yet durable (see
+    /// `DiskIo::commit`). The default syncs it.
+    fn close(self: Box<Self>) -> io::Result<()> {
+        self.sync()
+    }
 }
 
 /// A file open for reading (see `DiskIo::open`).
@@ -92,6 +101,14 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     fn open_async(&self, rel: &Path) -> Option<futures::future::BoxFuture<'static, io::Result<Box<dyn FileSource>>>> {
         let _ = rel;
         None
+    }
+    /// Closes `file` (written at `from`), moves it to `to` (creating `to`'s folders) and
+    /// makes its content, `to`'s folders and the move durable before it returns. The
+    /// default syncs the file and renames it durably; a drive of this node shares one flush
+    /// of its file system with the commits in flight (`flush`).
+    fn commit(&self, file: Box<dyn FileSink>, from: &Path, to: &Path) -> io::Result<()> {
+        file.sync()?;
+        self.rename_durable(from, to)
     }
     /// Moves file `from` to `to`, creating `to`'s folders durably, and makes the move durable.
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()>;

@@ -53,6 +53,39 @@ pub fn write_move_read(d: &dyn DiskIo) -> Check {
     Ok(())
 }
 
+/// Files committed (closed, moved into new folders, made durable together) from several
+/// threads at once read back whole at their new place; a commit to a path leaving the drive
+/// is refused and leaves the file where it was.
+pub fn commit_files(d: &dyn DiskIo) -> Check {
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6)
+            .map(|t| {
+                s.spawn(move || -> Check {
+                    for i in 0..5 {
+                        let body: Vec<u8> = (0..10_000u32 + t * 7 + i).map(|x| (x % 253) as u8).collect();
+                        let from = PathBuf::from(format!("suite/tmp/c{t}-{i}"));
+                        let to = PathBuf::from(format!("suite/data/c{t}/{i}/part.1"));
+                        let mut f = d.create(&from).map_err(err("create"))?;
+                        f.write_all(&body).map_err(err("write"))?;
+                        d.commit(f, &from, &to).map_err(err("commit"))?;
+                        ensure!(d.stat(&from).is_err(), "the committed file left its old place");
+                        let r = d.open(&to).map_err(err("open committed"))?;
+                        let mut back = vec![0u8; body.len()];
+                        r.read_exact_at(&mut back, 0).map_err(err("read committed"))?;
+                        ensure!(back == body && r.len() == body.len() as u64, "a committed file reads back whole");
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|_| Err("a commit thread panicked".into())))
+    })?;
+    let f = d.create(p("suite/tmp/c-bad")).map_err(err("create"))?;
+    ensure!(d.commit(f, p("suite/tmp/c-bad"), p("../c-bad")).is_err(), "a commit leaving the drive is refused");
+    ensure!(d.stat(p("suite/tmp/c-bad")).is_ok(), "a refused commit leaves the file");
+    Ok(())
+}
+
 /// Files linked under new names into a new folder read the same under both; a name
 /// already taken is refused.
 pub fn link_files(d: &dyn DiskIo) -> Check {
@@ -181,6 +214,7 @@ pub fn escapes_refused(d: &dyn DiskIo) -> Check {
 /// Every check, in order; cleans `suite/` up at the end.
 pub fn run_all(d: &dyn DiskIo) -> Check {
     write_move_read(d)?;
+    commit_files(d)?;
     durable_small_files(d)?;
     link_files(d)?;
     list_stat_remove(d)?;

@@ -68,8 +68,45 @@ fn read_meta(d: &Drive, rel: &Path, xl_json: bool) -> std::io::Result<Vec<u8>> {
 /// Reads `bucket/key`'s xl.meta with quorum: `Ok(None)` when no version is held by enough
 /// drives (none, or only the leftovers of a write never acknowledged), an error when too
 /// few drives answered.
+///
+/// Reads the copies of the first `quorum` online drives first (at once where they wait on
+/// other nodes), and the others only when those do not decide: when they do not all agree,
+/// or the copy holds MinIO inline objects (each copy carries its drive's shard). A quorum
+/// over half the set decides alone: no other content can reach it.
 pub fn read(set: &[Arc<Drive>], bucket: &str, key: &str, quorum: usize, xl_json: bool) -> Result<Option<XlMeta>> {
+    paths::check_legacy_key(key)?;
+    let up: Vec<Arc<Drive>> = set.iter().filter(|d| d.is_online()).cloned().collect();
+    if quorum * 2 > set.len() && up.len() > quorum {
+        let rel = xl_path(bucket, key);
+        let first = drives::on_each(&up[..quorum], |_, d| read_meta(d, &rel, xl_json));
+        if let Some(m) = unanimous(&first) {
+            return Ok(Some(m));
+        }
+        // Absent from a quorum: at most `n - quorum` copies exist, never an acknowledged write.
+        if first.iter().all(|c| c.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)) {
+            return Ok(None);
+        }
+    }
     read_agreement(set, bucket, key, quorum, xl_json).map(|r| r.meta)
+}
+
+/// The copy every one of `copies` holds, when they all decode to the same content without
+/// MinIO inline objects.
+fn unanimous(copies: &[std::io::Result<Vec<u8>>]) -> Option<XlMeta> {
+    let mut chosen: Option<(Vec<u8>, XlMeta)> = None;
+    for c in copies {
+        let m = xlmeta::decode(c.as_ref().ok()?).ok()?;
+        if m.versions.iter().any(|v| minio_inline::is_minio_inline(&m, v)) {
+            return None;
+        }
+        let fp = fingerprint(&m);
+        match &chosen {
+            Some((f, _)) if *f != fp => return None,
+            Some(_) => {}
+            None => chosen = Some((fp, m)),
+        }
+    }
+    chosen.map(|(_, m)| m)
 }
 
 /// A quorum read, and how many online drives hold exactly that content.
@@ -354,6 +391,25 @@ mod tests {
         fs::write(file(&set[7], "b", "q"), b"XL2 garbage").unwrap();
         let a = read_agreement(&set, "b", "q", 8, false).unwrap();
         assert_eq!((a.agreeing, a.online), (11, 12));
+        // The first 8 copies agree: the others are not read (the quorum decides alone).
+        write(&set, "b", "q", 8, |_| meta(1)).unwrap();
+        for d in &set[8..] {
+            fs::write(file(d, "b", "q"), b"XL2 garbage").unwrap();
+        }
+        let errors =
+            |s: &[Arc<Drive>]| s.iter().map(|d| d.io_errors.load(std::sync::atomic::Ordering::Relaxed)).sum::<u64>();
+        let before = errors(&set[8..]);
+        assert_eq!(read(&set, "b", "q", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        assert_eq!(errors(&set[8..]), before, "the corrupt copies past the quorum were not read");
+        read_agreement(&set, "b", "q", 8, false).unwrap();
+        assert_eq!(errors(&set[8..]), before + 4, "a full read sees them");
+        // A corrupt copy among the first 8: every copy is read, the 8 good ones still win.
+        write(&set, "b", "q", 8, |_| meta(1)).unwrap();
+        fs::write(file(&set[2], "b", "q"), b"XL2 garbage").unwrap();
+        assert_eq!(read(&set, "b", "q", 8, false).unwrap().unwrap().versions[0].mod_time_ns, 1);
+        // Absent from the first 8 and present on the last 4: a write never acknowledged.
+        write(&set[8..], "b", "r", 4, |_| meta(1)).unwrap();
+        assert!(read(&set, "b", "r", 8, false).unwrap().is_none());
         assert!(matches!(read(&set, "b", "../x", 8, false), Err(StoreError::InvalidName(_))));
     }
 
