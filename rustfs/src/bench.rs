@@ -25,6 +25,12 @@ pub enum Op {
     Multipart,
     /// One core's MD5 rate over `size`-byte buffers, in this process (no endpoint).
     Md5,
+    /// Writes keys `start..start+objects` (the keys GET and LIST use), `concurrency` at a
+    /// time, with a progress line every `report_every` objects: the loader of large buckets.
+    Fill,
+    /// One ListObjectsV2 page of 1,000 keys after a random key (with `--delimiter`, of a
+    /// random folder): the latency of a page in a bucket of `objects` keys.
+    ListPage,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -62,6 +68,13 @@ pub struct BenchArgs {
     /// Do not write the objects first (they exist from an earlier run).
     #[arg(long)]
     pub no_fill: bool,
+    /// Fill: the first key's number.
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
+    /// Fill: a progress line (objects written, rate of the last window) every this many
+    /// objects on stderr (0: none).
+    #[arg(long, default_value_t = 100_000)]
+    pub report_every: u64,
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -206,6 +219,79 @@ async fn multipart(c: &AdminClient, bucket: &str, k: &str, size: u64, part: u64,
     }
 }
 
+/// One page of at most 1,000 keys after a random key of the `n` written (with a
+/// delimiter: inside a random one of the 100 folders).
+async fn list_page(
+    c: &AdminClient,
+    bucket: &str,
+    n: u64,
+    delimiter: Option<&str>,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<u64, String> {
+    let i = rand::Rng::random_range(rng, 0..n.max(1));
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let mut q = format!("/{bucket}?list-type=2&max-keys=1000&start-after={}", enc(&key(i)));
+    if let Some(d) = delimiter {
+        q.push_str(&format!("&delimiter={}&prefix={}", enc(d), enc(&format!("bench/d{:02}/", i % 100))));
+    }
+    let a = c.send("GET", &q, Bytes::new(), true, true).await?;
+    if !a.status.is_success() {
+        return Err(format!("LIST page: {}", a.status));
+    }
+    let body = String::from_utf8_lossy(&a.body);
+    Ok(body.matches("<Key>").count() as u64 + body.matches("<CommonPrefixes>").count() as u64)
+}
+
+/// Writes keys `start..start + n` with `conc` writers, printing the rate of each window of
+/// `every` objects on stderr.
+async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64), String> {
+    let next = Arc::new(AtomicU64::new(a.start));
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let end = a.start + a.objects;
+    let body = data.slice(0..a.size as usize);
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency.max(1) {
+        let (c, bucket, next, done, errors, body) =
+            (c.clone(), a.bucket.clone(), next.clone(), done.clone(), errors.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    return;
+                }
+                match put(&c, &bucket, &key(i), body.clone()).await {
+                    Ok(()) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("bench: {e}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    if a.report_every > 0 {
+        let (done, every, start) = (done.clone(), a.report_every, a.start);
+        let mut window = (Instant::now(), 0u64);
+        while tasks.iter().any(|t| !t.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let d = done.load(Ordering::Relaxed);
+            if d >= window.1 + every {
+                let rate = (d - window.1) as f64 / window.0.elapsed().as_secs_f64();
+                eprintln!("fill: {} objects in the bucket, {rate:.0} PUT/s over the last {}", start + d, d - window.1);
+                window = (Instant::now(), d);
+            }
+        }
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())?;
+    }
+    Ok((done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed)))
+}
+
 /// Writes `n` objects of `size` bytes with `conc` writers.
 async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize) -> Result<(), String> {
     let next = Arc::new(AtomicU64::new(0));
@@ -273,10 +359,29 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
         return Err(format!("cannot create bucket {}: {}", a.bucket, mk.status));
     }
     let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    if a.op == Op::Fill {
+        let t0 = Instant::now();
+        let (ops, errors) = fill(c, a, &data).await?;
+        let secs = t0.elapsed().as_secs_f64();
+        return Ok(Report {
+            op: Op::Fill,
+            size: a.size,
+            concurrency: a.concurrency,
+            ops,
+            errors,
+            seconds: secs,
+            ops_per_sec: ops as f64 / secs,
+            mib_per_sec: (ops * a.size) as f64 / secs / (1 << 20) as f64,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            keys_per_sec: None,
+        });
+    }
     match a.op {
         _ if a.no_fill => {}
         Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
-        Op::List => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
+        Op::List | Op::ListPage => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
         _ => {}
     }
     let deadline = Instant::now() + Duration::from_secs(a.duration);
@@ -312,7 +417,13 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                         listed += n;
                         0
                     }),
-                    Op::Md5 => Ok(0),
+                    Op::Md5 | Op::Fill => Ok(0),
+                    Op::ListPage => {
+                        list_page(&c, &a.bucket, a.objects, a.delimiter.as_deref(), &mut rng).await.map(|n| {
+                            listed += n;
+                            0
+                        })
+                    }
                     Op::Multipart => multipart(&c, &a.bucket, &format!("bench/mp-{w}-{i}"), a.size, a.part_size, &data)
                         .await
                         .map(|()| a.size),
@@ -357,7 +468,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
-        keys_per_sec: (a.op == Op::List).then(|| listed as f64 / secs),
+        keys_per_sec: matches!(a.op, Op::List | Op::ListPage).then(|| listed as f64 / secs),
     })
 }
 

@@ -7,7 +7,7 @@
 //! | shards of objects whose metadata is in the KV | `<drive>/.rustfs.sys/data/<bucket id>/<first 2 hex of the data dir>/<data dir>/<part file>` |
 //! | shards of objects whose metadata is xl.meta (legacy track, MinIO's layout) | `<drive>/<bucket>/<key>/<data dir>/<part file>` |
 //! | xl.meta of the legacy track | `<drive>/<bucket>/<key>/xl.meta` (`<key without '/'>__XLDIR__` for keys ending in `/`) |
-//! | writes in progress | `<drive>/.rustfs.sys/tmp/<id>/` |
+//! | writes in progress | `<drive>/.rustfs.sys/tmp/<id>-<part file>` (a PUT's shard), `<drive>/.rustfs.sys/tmp/<id>/` (heal) |
 //!
 //! In the KV layout nothing is derived from the object key: a bucket id is a UUID given at
 //! bucket creation (a bucket deleted and re-created gets a new one), a data dir is a UUID
