@@ -9,6 +9,9 @@
 # Build stage: the toolchain this repository is built and tested with (Rust 1.95).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# make builds jemalloc (the server's allocator, tikv-jemalloc-sys); gcc is in the image.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Dependencies pinned by the committed Cargo.lock; symbols kept (readable backtraces),
 # debug info dropped (the binary shrinks from ~140 MB to ~25 MB).
