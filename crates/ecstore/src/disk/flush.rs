@@ -34,8 +34,9 @@ struct State {
 
 /// The group commit of one file system; see the module documentation.
 pub struct Flusher {
-    /// A descriptor on the file system (its first drive folder).
+    /// A descriptor on the file system (its first drive folder), and the file system's id.
     fd: File,
+    dev: u64,
     state: Mutex<State>,
     done: Condvar,
     /// Flushes made, the commits they served, and the time spent flushing (metrics).
@@ -45,9 +46,10 @@ pub struct Flusher {
 }
 
 impl Flusher {
-    fn new(fd: File) -> Self {
+    fn new(fd: File, dev: u64) -> Self {
         Self {
             fd,
+            dev,
             state: Mutex::new(State { open: Arc::new(Batch::default()), running: false }),
             done: Condvar::new(),
             flushes: Default::default(),
@@ -87,6 +89,11 @@ impl Flusher {
             }
             st = self.done.wait(st).map_err(|_| io::Error::other("flusher lock poisoned"))?;
         }
+    }
+
+    /// The id of the file system this flusher flushes.
+    pub fn dev(&self) -> u64 {
+        self.dev
     }
 
     /// Flushes made so far.
@@ -131,7 +138,7 @@ pub fn for_path(dir: &Path) -> io::Result<Arc<Flusher>> {
         return Ok(f);
     }
     r.retain(|_, w| w.strong_count() > 0);
-    let f = Arc::new(Flusher::new(fd));
+    let f = Arc::new(Flusher::new(fd, dev));
     r.insert(dev, Arc::downgrade(&f));
     Ok(f)
 }

@@ -7,7 +7,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use std::sync::{Arc, OnceLock};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, Mutex};
 
 use super::flush::Flusher;
 use super::{DiskIo, Entry, FileSink, FileSource, Stat, Usage, check_rel, check_rel_or_root};
@@ -16,8 +17,10 @@ use super::{DiskIo, Entry, FileSink, FileSource, Stat, Usage, check_rel, check_r
 pub struct LocalDisk {
     root: PathBuf,
     location: String,
-    /// The group commit of the drive's file system, found at the first commit.
-    flusher: Arc<OnceLock<Arc<Flusher>>>,
+    /// The group commit of the drive's file system, found at the first commit and again
+    /// whenever the folder a commit lands in is on another file system (a drive replaced
+    /// under the same path while running).
+    flusher: Arc<Mutex<Option<Arc<Flusher>>>>,
 }
 
 impl std::fmt::Debug for LocalDisk {
@@ -33,12 +36,16 @@ impl LocalDisk {
         Self { root, location, flusher: Default::default() }
     }
 
-    fn flusher(&self) -> io::Result<&Arc<Flusher>> {
-        if let Some(f) = self.flusher.get() {
-            return Ok(f);
+    /// The flusher of the file system holding `dir` (which exists).
+    fn flusher_for(&self, dir: &Path) -> io::Result<Arc<Flusher>> {
+        let dev = fs::metadata(dir)?.dev();
+        let mut cached = self.flusher.lock().map_err(|_| io::Error::other("flusher cache poisoned"))?;
+        if let Some(f) = cached.as_ref().filter(|f| f.dev() == dev) {
+            return Ok(Arc::clone(f));
         }
-        let f = super::flush::for_path(&self.root)?;
-        Ok(self.flusher.get_or_init(|| f))
+        let f = super::flush::for_path(dir)?;
+        *cached = Some(Arc::clone(&f));
+        Ok(f)
     }
 
     pub fn root(&self) -> &Path {
@@ -174,7 +181,7 @@ impl DiskIo for LocalDisk {
         fs::rename(&from_abs, &to_abs)?;
         // The file's pages, its inode, the new folders and both folder entries are all in
         // this file system's next flush.
-        self.flusher()?.flush()
+        self.flusher_for(&dir)?.flush()
     }
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {
