@@ -15,11 +15,7 @@ impl S3Api {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let cx = auth::caller(&req)?;
         let i = &req.input;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         // One header may list several, comma separated.
         let asked: Vec<&str> = i
             .object_attributes

@@ -122,17 +122,9 @@ impl S3Api {
             i.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
-        let src_customer = crate::sse::customer_key(
-            i.copy_source_sse_customer_algorithm.as_deref(),
-            i.copy_source_sse_customer_key.as_deref(),
-            i.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
+        let src_customer = crate::sse::customer_key_of!(copy_source i)?;
         let src_key = self.key_of(&src.obj, src_customer.as_ref())?;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let asked = crate::sse::asked(
             i.server_side_encryption.as_ref(),
             i.ssekms_key_id.as_deref(),

@@ -221,11 +221,7 @@ impl S3Api {
     pub(crate) async fn op_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let Selected { obj, versioned, r, content_range, parts_count, full } =
             self.select_read(&caller, read_request!(i)).await?;
         let object_key = self.key_of(&obj, customer.as_ref())?;
@@ -254,11 +250,7 @@ impl S3Api {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let caller = auth::caller(&req)?;
         let i = &req.input;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let Selected { obj, versioned, r, content_range, parts_count, full } =
             self.select_read(&caller, read_request!(i)).await?;
         self.key_of(&obj, customer.as_ref())?;

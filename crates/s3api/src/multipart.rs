@@ -209,11 +209,7 @@ impl S3Api {
             i.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let asked = crate::sse::asked(
             i.server_side_encryption.as_ref(),
             i.ssekms_key_id.as_deref(),
@@ -295,11 +291,7 @@ impl S3Api {
             [i.checksum_crc32, i.checksum_crc32c, i.checksum_sha1, i.checksum_sha256, i.checksum_crc64nvme],
             i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str).or(up.checksum_algorithm.as_deref()),
         )?;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let part_key = self.upload_part_key(&up, number, customer.as_ref())?;
         let layout = self.upload_layout(&up);
         let file = part_file(number);
@@ -365,17 +357,9 @@ impl S3Api {
             declared: Some(range.end - range.start),
         };
         let algorithms: Vec<String> = up.checksum_algorithm.iter().cloned().collect();
-        let src_customer = crate::sse::customer_key(
-            i.copy_source_sse_customer_algorithm.as_deref(),
-            i.copy_source_sse_customer_key.as_deref(),
-            i.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
+        let src_customer = crate::sse::customer_key_of!(copy_source i)?;
         let src_key = self.key_of(&src.obj, src_customer.as_ref())?;
-        let customer = crate::sse::customer_key(
-            i.sse_customer_algorithm.as_deref(),
-            i.sse_customer_key.as_deref(),
-            i.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(i)?;
         let part_key = self.upload_part_key(&up, number, customer.as_ref())?;
         let size = range.end - range.start;
         let (_, md5, sums) =

@@ -118,11 +118,7 @@ impl S3Api {
             input.object_lock_legal_hold_status.as_ref(),
             clock::now_ns(),
         )?;
-        let customer = crate::sse::customer_key(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = crate::sse::customer_key_of!(input)?;
         let asked = crate::sse::asked(
             input.server_side_encryption.as_ref(),
             input.ssekms_key_id.as_deref(),

@@ -452,6 +452,25 @@ macro_rules! set_sse {
 }
 pub(crate) use set_sse;
 
+/// [`customer_key`] of an input's SSE-C headers, or (`copy_source`) of its copy source's.
+macro_rules! customer_key_of {
+    ($i:expr) => {
+        crate::sse::customer_key(
+            $i.sse_customer_algorithm.as_deref(),
+            $i.sse_customer_key.as_deref(),
+            $i.sse_customer_key_md5.as_deref(),
+        )
+    };
+    (copy_source $i:expr) => {
+        crate::sse::customer_key(
+            $i.copy_source_sse_customer_algorithm.as_deref(),
+            $i.copy_source_sse_customer_key.as_deref(),
+            $i.copy_source_sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+pub(crate) use customer_key_of;
+
 #[cfg(test)]
 mod tests {
     use super::*;
