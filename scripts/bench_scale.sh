@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Scale on one node (issue 16): one bucket filled to `total` objects (KV engine, `size`
-# objects, keys spread over 100 folders) by `rustfs-admin bench --op fill`; at each
-# checkpoint the fill's PUT rate, a GET rate over every key written, the latency of one
-# LIST page of 1,000 keys (flat, and inside a folder with a delimiter), the server's RSS and
-# the KV's bytes on disk per object; at the end the restart time. Prints one table row per
-# checkpoint and the ratios of the last row to the first.
-# Usage: scripts/bench_scale.sh [total, default 10000000] [size, default 2KiB] [seconds per measurement, default 5]
+# objects, keys spread over 10 folders, so that a folder holds a full page at 10,000) by
+# `rustfs-admin bench --op fill`; at each checkpoint the fill's PUT rate and its p999 and
+# longest PUT (stalls of the KV's flushes and compactions show there), a GET rate over every
+# key written, the latency of one LIST page of 1,000 keys (flat, and inside a folder with a
+# delimiter), the server's RSS and the KV's bytes on disk per object; at the end the restart
+# time. Prints one table row per checkpoint and the ratios of the last row to the first.
+# Usage: scripts/bench_scale.sh [total, default 10000000] [size, default 1KiB] [seconds per measurement, default 5]
+# The KV's cache and memtable sizes: RUSTFS_KV_CACHE_MB, RUSTFS_KV_MEMTABLE_MB (server defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-10000000}
-size=${2:-2KiB}
+size=${2:-1KiB}
 secs=${3:-5}
 # shellcheck source=scripts/lib/bench.sh
 source scripts/lib/bench.sh
@@ -25,25 +27,31 @@ pid=${pids[-1]}
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 rows="$root/rows"
 : >"$rows"
-printf '%10s %10s %10s %12s %12s %9s %12s\n' objects "PUT/s" "GET/s" "LIST p50 ms" "LIST/d p50" "RSS MiB" "KV B/object"
+printf '%10s %8s %9s %9s %8s %11s %11s %8s %11s\n' objects "PUT/s" "PUT p999" "PUT max" "GET/s" \
+  "LIST p50" "LIST/d p50" "RSS MiB" "KV B/obj"
 prev=0
+b=(--bucket scale --folders 10)
 for n in "${checkpoints[@]}"; do
-  put=$(bench --json --op fill --size "$size" -c 32 --bucket scale --start "$prev" --objects $((n - prev)) \
-    --report-every 1000000 | json ops_per_sec)
-  get=$(bench --json --op get --no-fill --size "$size" -c 32 --duration "$secs" --bucket scale --objects "$n" | json ops_per_sec)
-  list=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" --bucket scale --objects "$n" | json p50_ms)
-  listd=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" --bucket scale --objects "$n" --delimiter / | json p50_ms)
+  bench --json --op fill --size "$size" -c 32 "${b[@]}" --start "$prev" --objects $((n - prev)) \
+    --report-every 1000000 >"$root/fill.json"
+  put=$(json ops_per_sec <"$root/fill.json")
+  p999=$(json p999_ms <"$root/fill.json")
+  pmax=$(json max_ms <"$root/fill.json")
+  get=$(bench --json --op get --no-fill --size "$size" -c 32 --duration "$secs" "${b[@]}" --objects "$n" | json ops_per_sec)
+  list=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" "${b[@]}" --objects "$n" | json p50_ms)
+  listd=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" "${b[@]}" --objects "$n" --delimiter / | json p50_ms)
   rss=$(awk '/VmRSS/ {print $2 / 1024}' "/proc/$pid/status")
   kv=$(du -sb "$root/scale/meta" 2>/dev/null | awk '{print $1}')
-  printf '%10d %10.0f %10.0f %12.3f %12.3f %9.0f %12.0f\n' "$n" "$put" "$get" "$list" "$listd" "$rss" "$((${kv:-0} / n))" | tee -a "$rows"
+  printf '%10d %8.0f %9.1f %9.1f %8.0f %11.3f %11.3f %8.0f %11.0f\n' "$n" "$put" "$p999" "$pmax" "$get" "$list" "$listd" \
+    "$rss" "$((${kv:-0} / n))" | tee -a "$rows"
   prev=$n
 done
 python3 - "$rows" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 a, b = rows[0], rows[-1]
-print(f"at {int(b[0]):,} against {int(a[0]):,}: PUT {float(b[1]) / float(a[1]):.2f}x, GET {float(b[2]) / float(a[2]):.2f}x, "
-      f"LIST page {float(b[3]) / float(a[3]):.2f}x, LIST page with delimiter {float(b[4]) / float(a[4]):.2f}x the latency")
+print(f"at {int(b[0]):,} against {int(a[0]):,}: PUT {float(b[1]) / float(a[1]):.2f}x, GET {float(b[4]) / float(a[4]):.2f}x, "
+      f"LIST page {float(b[5]) / float(a[5]):.2f}x, LIST page with delimiter {float(b[6]) / float(a[6]):.2f}x the latency")
 PY
 kill "$pid"
 wait "$pid" 2>/dev/null || true
@@ -53,3 +61,15 @@ target/release/rustfs server --address "127.0.0.1:$port" --data "$root/scale" --
 pids+=($!)
 until curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null; do sleep 0.05; done
 python3 -c "print(f'restart with {int(\"$total\"):,} objects: {$(date +%s.%N) - $t0:.2f} s to ready')"
+# Then a crash: 100,000 more objects (their WAL not yet written out as tables), kill -9, start.
+ep="http://127.0.0.1:$port"
+bench --json --op fill --size "$size" -c 32 "${b[@]}" --start "$total" --objects 100000 --report-every 0 >/dev/null
+kill -9 "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null || true
+t0=$(date +%s.%N)
+target/release/rustfs server --address "127.0.0.1:$port" --data "$root/scale" --config "$root/config.yaml" >>"$root/scale.log" 2>&1 &
+pids+=($!)
+until curl -sf "$ep/health/ready" >/dev/null; do sleep 0.05; done
+python3 -c "print(f'restart after kill -9 (WAL replayed): {$(date +%s.%N) - $t0:.2f} s to ready')"
+bench --op get --no-fill --size "$size" -c 32 --duration "$secs" "${b[@]}" --objects $((total + 100000))
+echo "RSS after the restart and a GET run: $(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/${pids[-1]}/status") MiB"

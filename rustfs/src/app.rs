@@ -88,7 +88,7 @@ impl KvHandle {
         let (kv, life): (Arc<dyn Kv>, Arc<dyn KvLifecycle>) = match &cfg.replication {
             None => {
                 let local = Arc::new(
-                    LocalKv::open(&cfg.meta_dir)
+                    LocalKv::open_with(&cfg.meta_dir, cfg.kv)
                         .map_err(|e| format!("cannot open metadata KV {}: {e}", cfg.meta_dir.display()))?,
                 );
                 (local.clone(), local)

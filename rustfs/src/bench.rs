@@ -75,6 +75,10 @@ pub struct BenchArgs {
     /// objects on stderr (0: none).
     #[arg(long, default_value_t = 100_000)]
     pub report_every: u64,
+    /// Folders the keys are spread over (`bench/dNN/`): GET, HEAD, fill, LIST and list-page
+    /// must be given the same number.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub folders: u64,
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -100,6 +104,7 @@ pub struct Report {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
+    pub max_ms: f64,
     /// LIST only: keys listed per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keys_per_sec: Option<f64>,
@@ -109,7 +114,7 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:?} size={} c={}: {} ops in {:.2}s, {:.0} ops/s, {:.1} MiB/s, p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms, {} errors",
+            "{:?} size={} c={}: {} ops in {:.2}s, {:.0} ops/s, {:.1} MiB/s, p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms, max {:.3} ms, {} errors",
             self.op,
             self.size,
             self.concurrency,
@@ -120,6 +125,7 @@ impl std::fmt::Display for Report {
             self.p50_ms,
             self.p99_ms,
             self.p999_ms,
+            self.max_ms,
             self.errors
         )?;
         if let Some(k) = self.keys_per_sec {
@@ -129,10 +135,37 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Object keys of GET/HEAD/list runs: 100 folders under `bench/`, so delimiter listings
-/// have real fan-out.
-fn key(i: u64) -> String {
-    format!("bench/d{:02}/{i:08}", i % 100)
+/// Object keys of GET/HEAD/list runs: `folders` folders under `bench/` (100 by default), so
+/// delimiter listings have real fan-out. Within a folder, keys sort in the order of `i`.
+fn key(i: u64, folders: u64) -> String {
+    format!("bench/d{:02}/{i:08}", i % folders)
+}
+
+/// Keys `0..n` in folder `f` of `folders`.
+fn in_folder(n: u64, f: u64, folders: u64) -> u64 {
+    if n > f { (n - f).div_ceil(folders) } else { 0 }
+}
+
+/// The key a full page (`page` keys) starting at a random place should start after, if any
+/// page is full: in the bucket's sorted order, or (`folder` given) in that folder's.
+fn page_start(n: u64, folders: u64, folder: Option<u64>, page: u64, rng: &mut rand::rngs::StdRng) -> Option<String> {
+    let (folder_keys, f0) = match folder {
+        Some(f) => (in_folder(n, f, folders), f),
+        None => (n, 0),
+    };
+    let rank = rand::Rng::random_range(rng, 0..=folder_keys.saturating_sub(page));
+    if rank == 0 {
+        return None;
+    }
+    // The key before `rank`: folders come in order, keys `f, f + folders, ...` in each.
+    let (mut f, mut r) = (f0, rank - 1);
+    if folder.is_none() {
+        while r >= in_folder(n, f, folders) {
+            r -= in_folder(n, f, folders);
+            f += 1;
+        }
+    }
+    Some(key(f + r * folders, folders))
 }
 
 async fn put(c: &AdminClient, bucket: &str, k: &str, body: Bytes) -> Result<(), String> {
@@ -223,16 +256,19 @@ async fn multipart(c: &AdminClient, bucket: &str, k: &str, size: u64, part: u64,
 /// delimiter: inside a random one of the 100 folders).
 async fn list_page(
     c: &AdminClient,
-    bucket: &str,
-    n: u64,
+    a: &BenchArgs,
     delimiter: Option<&str>,
     rng: &mut rand::rngs::StdRng,
 ) -> Result<u64, String> {
-    let i = rand::Rng::random_range(rng, 0..n.max(1));
+    let (n, folders) = (a.objects, a.folders);
     let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let mut q = format!("/{bucket}?list-type=2&max-keys=1000&start-after={}", enc(&key(i)));
-    if let Some(d) = delimiter {
-        q.push_str(&format!("&delimiter={}&prefix={}", enc(d), enc(&format!("bench/d{:02}/", i % 100))));
+    let mut q = format!("/{}?list-type=2&max-keys=1000", a.bucket);
+    let folder = delimiter.map(|_| rand::Rng::random_range(rng, 0..folders.min(n.max(1))));
+    if let Some(after) = page_start(n, folders, folder, 1000, rng) {
+        q.push_str(&format!("&start-after={}", enc(&after)));
+    }
+    if let (Some(d), Some(f)) = (delimiter, folder) {
+        q.push_str(&format!("&delimiter={}&prefix={}", enc(d), enc(&format!("bench/d{f:02}/"))));
     }
     let a = c.send("GET", &q, Bytes::new(), true, true).await?;
     if !a.status.is_success() {
@@ -244,24 +280,28 @@ async fn list_page(
 
 /// Writes keys `start..start + n` with `conc` writers, printing the rate of each window of
 /// `every` objects on stderr.
-async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64), String> {
+async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64, Histogram<u64>), String> {
     let next = Arc::new(AtomicU64::new(a.start));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let end = a.start + a.objects;
+    let folders = a.folders;
     let body = data.slice(0..a.size as usize);
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
         let (c, bucket, next, done, errors, body) =
             (c.clone(), a.bucket.clone(), next.clone(), done.clone(), errors.clone(), body.clone());
         tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= end {
-                    return;
+                    return Ok::<_, String>(hist);
                 }
-                match put(&c, &bucket, &key(i), body.clone()).await {
+                let t0 = Instant::now();
+                match put(&c, &bucket, &key(i, folders), body.clone()).await {
                     Ok(()) => {
+                        hist.saturating_record(t0.elapsed().as_micros() as u64);
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
@@ -286,14 +326,15 @@ async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64)
             }
         }
     }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     for t in tasks {
-        t.await.map_err(|e| e.to_string())?;
+        hist.add(&t.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
     }
-    Ok((done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed)))
+    Ok((done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), hist))
 }
 
 /// Writes `n` objects of `size` bytes with `conc` writers.
-async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize) -> Result<(), String> {
+async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize, folders: u64) -> Result<(), String> {
     let next = Arc::new(AtomicU64::new(0));
     let body = Bytes::from(vec![0x5a; size as usize]);
     let mut tasks = Vec::new();
@@ -305,7 +346,7 @@ async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize)
                 if i >= n {
                     return Ok::<_, String>(());
                 }
-                put(&c, &bucket, &key(i), body.clone()).await?;
+                put(&c, &bucket, &key(i, folders), body.clone()).await?;
             }
         }));
     }
@@ -345,6 +386,7 @@ fn md5_rate(a: &BenchArgs) -> Result<Report, String> {
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
+        max_ms: hist.max() as f64 / 1000.0,
         keys_per_sec: None,
     })
 }
@@ -361,8 +403,9 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     if a.op == Op::Fill {
         let t0 = Instant::now();
-        let (ops, errors) = fill(c, a, &data).await?;
+        let (ops, errors, hist) = fill(c, a, &data).await?;
         let secs = t0.elapsed().as_secs_f64();
+        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
         return Ok(Report {
             op: Op::Fill,
             size: a.size,
@@ -372,16 +415,17 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
             seconds: secs,
             ops_per_sec: ops as f64 / secs,
             mib_per_sec: (ops * a.size) as f64 / secs / (1 << 20) as f64,
-            p50_ms: 0.0,
-            p99_ms: 0.0,
-            p999_ms: 0.0,
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: hist.max() as f64 / 1000.0,
             keys_per_sec: None,
         });
     }
     match a.op {
         _ if a.no_fill => {}
-        Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency).await?,
-        Op::List | Op::ListPage => populate(c, &a.bucket, a.objects, a.size.min(1024), 32).await?,
+        Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency, a.folders).await?,
+        Op::List | Op::ListPage => populate(c, &a.bucket, a.objects, a.size.min(1024), 32, a.folders).await?,
         _ => {}
     }
     let deadline = Instant::now() + Duration::from_secs(a.duration);
@@ -406,20 +450,20 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                     Op::Put => put(&c, &a.bucket, &format!("bench/put-{w}-{i}"), data.slice(0..a.size as usize))
                         .await
                         .map(|()| a.size),
-                    Op::Get => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
-                    Op::Head => head(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
+                    Op::Get => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
+                    Op::Head => head(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
                     Op::Mixed if i % 4 == 0 => {
-                        let k = key(rand::Rng::random_range(&mut rng, 0..a.objects));
+                        let k = key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders);
                         put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
                     }
-                    Op::Mixed => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects))).await,
+                    Op::Mixed => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
                     Op::List => list_all(&c, &a.bucket, a.prefix.as_deref(), a.delimiter.as_deref()).await.map(|n| {
                         listed += n;
                         0
                     }),
                     Op::Md5 | Op::Fill => Ok(0),
                     Op::ListPage => {
-                        list_page(&c, &a.bucket, a.objects, a.delimiter.as_deref(), &mut rng).await.map(|n| {
+                        list_page(&c, &a, a.delimiter.as_deref(), &mut rng).await.map(|n| {
                             listed += n;
                             0
                         })
@@ -468,6 +512,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
         p50_ms: ms(0.5),
         p99_ms: ms(0.99),
         p999_ms: ms(0.999),
+        max_ms: hist.max() as f64 / 1000.0,
         keys_per_sec: matches!(a.op, Op::List | Op::ListPage).then(|| listed as f64 / secs),
     })
 }
@@ -482,5 +527,27 @@ mod tests {
         assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
         assert_eq!(parse_size("100").unwrap(), 100);
         assert!(parse_size("lots").is_err());
+    }
+
+    /// A page starting after `page_start`'s key holds `page` keys of the bucket's (or the
+    /// folder's) sorted order whenever there are that many.
+    #[test]
+    fn list_pages_start_where_a_full_page_follows() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        for (n, folders) in [(2_345u64, 100u64), (10_000, 10), (999, 7), (5_000, 1)] {
+            let mut all: Vec<String> = (0..n).map(|i| key(i, folders)).collect();
+            all.sort();
+            for _ in 0..200 {
+                let after = page_start(n, folders, None, 1000, &mut rng);
+                let from = after.map_or(0, |k| all.binary_search(&k).unwrap() + 1);
+                assert!(all.len() - from >= 1000.min(all.len()), "n={n} folders={folders} from={from}");
+                let f = rand::Rng::random_range(&mut rng, 0..folders);
+                let prefix = format!("bench/d{f:02}/");
+                let inside: Vec<&String> = all.iter().filter(|k| k.starts_with(&prefix)).collect();
+                let after = page_start(n, folders, Some(f), 1000, &mut rng);
+                let from = after.map_or(0, |k| inside.iter().position(|x| **x == k).unwrap() + 1);
+                assert!(inside.len() - from >= 1000.min(inside.len()), "n={n} f={f} from={from}");
+            }
+        }
     }
 }

@@ -104,6 +104,12 @@ pub struct ServerArgs {
     /// Seconds between counts of the objects on each metadata track (rustfs_objects_in_kv/fs).
     #[arg(long, env = "RUSTFS_INVENTORY_INTERVAL_SECS")]
     pub inventory_interval_secs: Option<u64>,
+    /// MiB of the metadata KV's block cache (its tables' data, index and filter blocks).
+    #[arg(long, env = "RUSTFS_KV_CACHE_MB")]
+    pub kv_cache_mb: Option<u64>,
+    /// MiB a metadata KV memtable fills before it is written out as a table.
+    #[arg(long, env = "RUSTFS_KV_MEMTABLE_MB")]
+    pub kv_memtable_mb: Option<u64>,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
@@ -147,6 +153,8 @@ pub struct FileConfig {
     pub otel_protocol: Option<String>,
     pub otel_sampling: Option<f64>,
     pub inventory_interval_secs: Option<u64>,
+    pub kv_cache_mb: Option<u64>,
+    pub kv_memtable_mb: Option<u64>,
     /// Limits and timeouts (see `limits`).
     #[serde(default)]
     pub limits: crate::limits::LimitFile,
@@ -196,6 +204,8 @@ pub struct Config {
     /// This node's place in the cluster (`None`: the drives are all this node's).
     pub cluster: Option<crate::cluster_config::Cluster>,
     pub meta_dir: PathBuf,
+    /// The sizes of the metadata KV's caches.
+    pub kv: metadata::KvOptions,
     pub domains: Vec<String>,
     pub region: String,
     pub inline_threshold: usize,
@@ -397,7 +407,8 @@ impl Config {
             None => None,
         };
         let derived = cluster.as_ref().map(|c| (c.my_id(), c.peers()));
-        let replication = crate::replication_config::resolve(args.replication, file.metadata, &var, derived)?;
+        let kv = kv_options(args.kv_cache_mb.or(file.kv_cache_mb), args.kv_memtable_mb.or(file.kv_memtable_mb))?;
+        let replication = crate::replication_config::resolve(args.replication, file.metadata, &var, derived, kv)?;
         if replication.is_some() && cluster.is_none() && engine == Engine::Legacy {
             return Err(
                 "replicated metadata needs the kv engine (the legacy engine keeps xl.meta on local drives)".into()
@@ -413,6 +424,7 @@ impl Config {
         Ok(Self {
             address,
             meta_dir: data.join("meta"),
+            kv,
             data,
             topology,
             cluster,
@@ -458,6 +470,22 @@ impl Config {
             adoption,
         })
     }
+}
+
+/// The metadata KV's sizes from `kv_cache_mb` and `kv_memtable_mb` (defaults where unset).
+fn kv_options(cache_mb: Option<u64>, memtable_mb: Option<u64>) -> Result<metadata::KvOptions, String> {
+    let d = metadata::KvOptions::default();
+    if memtable_mb.is_some_and(|m| !(4..=4096).contains(&m)) {
+        return Err("kv_memtable_mb must be between 4 and 4096".into());
+    }
+    // Below ~16 MiB the cache's shards refuse an index partition, and every lookup rereads it.
+    if cache_mb.is_some_and(|m| m < 16) {
+        return Err("kv_cache_mb must be at least 16".into());
+    }
+    Ok(metadata::KvOptions {
+        block_cache_bytes: cache_mb.map_or(d.block_cache_bytes, |m| m.saturating_mul(1 << 20)),
+        memtable_bytes: memtable_mb.map_or(d.memtable_bytes, |m| (m as usize) << 20),
+    })
 }
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ pub fn resolve(
     file: MetadataFile,
     var: &dyn Fn(&str) -> Option<String>,
     derived: Option<(u64, Vec<NodeAddr>)>,
+    kv: metadata::KvOptions,
 ) -> Result<Option<ReplicationConfig>, String> {
     let f = file.replication;
     if derived.is_some()
@@ -162,6 +163,7 @@ pub fn resolve(
         cluster_id: args.cluster_id.or(f.cluster_id).unwrap_or_else(|| "rustfs".into()),
         secret,
         join: args.join || f.join,
+        kv,
     };
     cfg.validate().map_err(|e| e.to_string())?;
     Ok(Some(cfg))
@@ -207,7 +209,9 @@ metadata:
     fn the_seed_file_loads_as_written() {
         let doc: Doc = serde_yaml::from_str(SEED).unwrap();
         let secret = |k: &str| (k == "RUSTFS_CLUSTER_SECRET").then(|| "a-cluster-secret".to_string());
-        let c = resolve(ReplicationArgs::default(), doc.metadata.clone(), &secret, None).unwrap().unwrap();
+        let c = resolve(ReplicationArgs::default(), doc.metadata.clone(), &secret, None, Default::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(c.node_id, 1);
         assert_eq!(c.nodes.len(), 3);
         assert_eq!(c.nodes[2].address, "192.168.1.103:7000");
@@ -217,7 +221,7 @@ metadata:
         // Without a secret, a replicated node refuses to start.
         let none = |_: &str| None;
         assert!(
-            resolve(ReplicationArgs::default(), doc.metadata.clone(), &none, None)
+            resolve(ReplicationArgs::default(), doc.metadata.clone(), &none, None, Default::default())
                 .unwrap_err()
                 .contains("RUSTFS_CLUSTER_SECRET")
         );
@@ -228,11 +232,13 @@ metadata:
             read_consistency: Some("eventual".into()),
             ..Default::default()
         };
-        let c = resolve(args, doc.metadata, &secret, None).unwrap().unwrap();
+        let c = resolve(args, doc.metadata, &secret, None, Default::default()).unwrap().unwrap();
         assert_eq!((c.node_id, c.nodes[1].address.as_str()), (2, "127.0.0.1:7002"));
         assert_eq!(c.read_consistency, ReadConsistency::Eventual);
         assert!(
-            resolve(ReplicationArgs::default(), MetadataFile::default(), &none, None).unwrap().is_none(),
+            resolve(ReplicationArgs::default(), MetadataFile::default(), &none, None, Default::default())
+                .unwrap()
+                .is_none(),
             "local by default"
         );
         assert!(parse_peers("1=a:1,x=b:2").is_err());

@@ -29,7 +29,7 @@ pub use data_mgmt::{
 pub use error::{MetaError, Result};
 pub use kv::{Condition, GroupStatus, Kv, KvLifecycle, Member, Op, WriteBatch, WriteOutcome};
 pub use kv_store::KvStore;
-pub use local_kv::LocalKv;
+pub use local_kv::{KvOptions, LocalKv};
 pub use model::*;
 pub use store::*;
 pub use timed::Timed;

@@ -28,6 +28,26 @@ use crate::metrics::{KvMetrics, METRICS};
 const MAX_CONFLICT_RETRIES: u32 = 64;
 /// Waiters queued for the group-commit syncer at most (a bounded queue).
 const SYNC_QUEUE: usize = 8192;
+/// Target size of a table's data block. Small, because reads are point lookups of object
+/// records: a lookup reads (and checks) one block, and a block under 14 KiB is a small
+/// allocation (surrealkv's 64 KiB default made every lookup a large, zeroed allocation).
+const BLOCK_SIZE: usize = 8 * 1024;
+
+/// How much memory a local tree may use: its caches, sized by configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvOptions {
+    /// The block cache (data, index and filter blocks of the tables), in bytes.
+    pub block_cache_bytes: u64,
+    /// A memtable's size before it is written out as a table, in bytes (a second one fills
+    /// while the first is written).
+    pub memtable_bytes: usize,
+}
+
+impl Default for KvOptions {
+    fn default() -> Self {
+        Self { block_cache_bytes: 256 << 20, memtable_bytes: 64 << 20 }
+    }
+}
 
 type SyncWaiter = oneshot::Sender<std::result::Result<(), String>>;
 
@@ -48,10 +68,21 @@ fn kv_err(e: impl std::fmt::Display) -> MetaError {
 }
 
 impl LocalKv {
-    /// Opens (or creates) the tree at `path` and starts its group-commit syncer.
+    /// Opens (or creates) the tree at `path` with the default sizes.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, KvOptions::default())
+    }
+
+    /// Opens (or creates) the tree at `path` and starts its group-commit syncer.
+    pub fn open_with(path: &Path, opts: KvOptions) -> Result<Self> {
         std::fs::create_dir_all(path).map_err(kv_err)?;
-        let tree = TreeBuilder::new().with_path(path.to_path_buf()).build().map_err(kv_err)?;
+        let tree = TreeBuilder::new()
+            .with_path(path.to_path_buf())
+            .with_block_size(BLOCK_SIZE)
+            .with_block_cache_capacity(opts.block_cache_bytes)
+            .with_max_memtable_size(opts.memtable_bytes)
+            .build()
+            .map_err(kv_err)?;
         let tree = Arc::new(tree);
         let (sync_tx, sync_rx) = mpsc::channel::<SyncWaiter>(SYNC_QUEUE);
         let failed = Arc::new(Mutex::new(None));

@@ -71,6 +71,7 @@ async fn group(dir: &std::path::Path, consistency: ReadConsistency) -> Vec<Arc<R
             cluster_id: "bench".into(),
             secret: "bench-secret".into(),
             join: false,
+            kv: Default::default(),
         };
         let b = dir.join(format!("n{id}"));
         out.push(RaftKv::start(cfg, &b.join("kv"), &b.join("raft")).await.unwrap());

@@ -52,6 +52,8 @@ pub struct ReplicationConfig {
     /// Join an existing group (added with `add-node`) instead of starting one: the node
     /// waits for the leader to send it a snapshot.
     pub join: bool,
+    /// The sizes of this node's state-machine store (its KV caches).
+    pub kv: metadata::KvOptions,
 }
 
 impl std::fmt::Debug for ReplicationConfig {
@@ -64,6 +66,7 @@ impl std::fmt::Debug for ReplicationConfig {
             .field("read_consistency", &self.read_consistency)
             .field("cluster_id", &self.cluster_id)
             .field("join", &self.join)
+            .field("kv", &self.kv)
             .finish_non_exhaustive()
     }
 }

@@ -198,7 +198,7 @@ impl RaftKv {
     ) -> Result<Arc<Self>> {
         cfg.validate()?;
         let rt = tokio::runtime::Handle::current();
-        let sm = Arc::new(StateMachine::open(kv_dir)?);
+        let sm = Arc::new(StateMachine::open(kv_dir, cfg.kv)?);
         let log = {
             let (p, h) = (log_dir.to_path_buf(), rt.clone());
             tokio::task::spawn_blocking(move || LogStore::open(&p, h))

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use metadata::LocalKv;
+use metadata::{KvOptions, LocalKv};
 
 use crate::error::{ReplError, Result};
 
@@ -33,13 +33,14 @@ fn sync_dir(p: &Path) {
 
 pub struct StateMachine {
     dir: PathBuf,
+    opts: KvOptions,
     current: RwLock<Arc<LocalKv>>,
 }
 
 impl StateMachine {
     /// Opens the store at `dir`, first finishing or dropping an interrupted install. Must run
     /// inside a tokio runtime (surrealkv starts tasks).
-    pub fn open(dir: &Path) -> Result<Self> {
+    pub fn open(dir: &Path, opts: KvOptions) -> Result<Self> {
         let incoming = sibling(dir, ".incoming");
         let old = sibling(dir, ".old");
         if incoming.exists() {
@@ -59,8 +60,8 @@ impl StateMachine {
             }
         }
         let _ = std::fs::remove_dir_all(&old);
-        let kv = LocalKv::open(dir)?;
-        Ok(Self { dir: dir.to_path_buf(), current: RwLock::new(Arc::new(kv)) })
+        let kv = LocalKv::open_with(dir, opts)?;
+        Ok(Self { dir: dir.to_path_buf(), opts, current: RwLock::new(Arc::new(kv)) })
     }
 
     pub fn current(&self) -> Arc<LocalKv> {
@@ -73,7 +74,7 @@ impl StateMachine {
         if incoming.exists() {
             std::fs::remove_dir_all(&incoming).map_err(err)?;
         }
-        let kv = LocalKv::open(&incoming)?;
+        let kv = LocalKv::open_with(&incoming, self.opts)?;
         Ok((incoming, kv))
     }
 
@@ -98,7 +99,7 @@ impl StateMachine {
             sync_dir(p);
         }
         let _ = std::fs::remove_file(self.dir.join(COMPLETE));
-        let fresh = Arc::new(LocalKv::open(&self.dir)?);
+        let fresh = Arc::new(LocalKv::open_with(&self.dir, self.opts)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         let _ = std::fs::remove_dir_all(&old);
         Ok(())

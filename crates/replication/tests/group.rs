@@ -30,6 +30,7 @@ fn cfg(g: &Group, id: u64) -> ReplicationConfig {
         cluster_id: "test".into(),
         secret: "cluster-secret".into(),
         join: false,
+        kv: Default::default(),
     }
 }
 
