@@ -450,24 +450,28 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                     Op::Put => put(&c, &a.bucket, &format!("bench/put-{w}-{i}"), data.slice(0..a.size as usize))
                         .await
                         .map(|()| a.size),
-                    Op::Get => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
-                    Op::Head => head(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
+                    Op::Get => {
+                        get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await
+                    }
+                    Op::Head => {
+                        head(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await
+                    }
                     Op::Mixed if i % 4 == 0 => {
                         let k = key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders);
                         put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
                     }
-                    Op::Mixed => get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await,
+                    Op::Mixed => {
+                        get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await
+                    }
                     Op::List => list_all(&c, &a.bucket, a.prefix.as_deref(), a.delimiter.as_deref()).await.map(|n| {
                         listed += n;
                         0
                     }),
                     Op::Md5 | Op::Fill => Ok(0),
-                    Op::ListPage => {
-                        list_page(&c, &a, a.delimiter.as_deref(), &mut rng).await.map(|n| {
-                            listed += n;
-                            0
-                        })
-                    }
+                    Op::ListPage => list_page(&c, &a, a.delimiter.as_deref(), &mut rng).await.map(|n| {
+                        listed += n;
+                        0
+                    }),
                     Op::Multipart => multipart(&c, &a.bucket, &format!("bench/mp-{w}-{i}"), a.size, a.part_size, &data)
                         .await
                         .map(|()| a.size),

@@ -226,6 +226,8 @@ impl KvLifecycle for LocalKv {
 impl Kv for LocalKv {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let started = Instant::now();
+        // The async read: a table block missed by the cache is read on surrealkv's I/O pool
+        // (a synchronous `get` on a blocking thread measured 0.62x of this at 2M objects).
         let tx = self.tree.begin_with_mode(Mode::ReadOnly).map_err(kv_err)?;
         let res = tx.get_async(key).await.map_err(kv_err);
         self.metrics.read(started);

@@ -52,6 +52,21 @@ impl LocalDisk {
         &self.root
     }
 
+    /// `DiskIo::commit` of a file already closed (written by another process or through the
+    /// shard RPC): moved to `to` and made durable, with its folders, in a shared flush.
+    pub fn commit_closed(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.commit_closed_abs(&self.abs(from)?, &self.abs(to)?)
+    }
+
+    fn commit_closed_abs(&self, from_abs: &Path, to_abs: &Path) -> io::Result<()> {
+        let dir = to_abs.parent().unwrap_or(&self.root).to_path_buf();
+        create_dirs(Some(&self.root), &dir, false)?;
+        fs::rename(from_abs, to_abs)?;
+        // The file's pages, its inode, the new folders and both folder entries are all in
+        // this file system's next flush.
+        self.flusher_for(&dir)?.flush()
+    }
+
     fn abs(&self, rel: &Path) -> io::Result<PathBuf> {
         check_rel(rel)?;
         Ok(self.root.join(rel))
@@ -176,12 +191,7 @@ impl DiskIo for LocalDisk {
     fn commit(&self, file: Box<dyn FileSink>, from: &Path, to: &Path) -> io::Result<()> {
         let (from_abs, to_abs) = (self.abs(from)?, self.abs(to)?);
         file.close()?;
-        let dir = to_abs.parent().unwrap_or(&self.root).to_path_buf();
-        create_dirs(Some(&self.root), &dir, false)?;
-        fs::rename(&from_abs, &to_abs)?;
-        // The file's pages, its inode, the new folders and both folder entries are all in
-        // this file system's next flush.
-        self.flusher_for(&dir)?.flush()
+        self.commit_closed_abs(&from_abs, &to_abs)
     }
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {

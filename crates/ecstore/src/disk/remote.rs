@@ -125,6 +125,8 @@ impl RemoteDisk {
 enum SinkMsg {
     Data(Vec<u8>),
     Sync,
+    /// The last append is sent: end without a sync (a commit follows).
+    Close,
 }
 
 /// A file being written: `Create`, then its `Append`s in order, then `Sync`, sent by a task
@@ -147,6 +149,7 @@ async fn pump(disk: RemoteDisk, path: String, mut rx: tokio::sync::mpsc::Receive
                 offset += len;
             }
             SinkMsg::Sync => return disk.done_async(Op::Sync { path }).await,
+            SinkMsg::Close => return Ok(()),
         }
     }
     // Dropped without a sync: the file is abandoned (its tmp folder is removed by the writer).
@@ -198,12 +201,23 @@ impl FileSink for RemoteSink {
         Ok(())
     }
 
-    fn sync(mut self: Box<Self>) -> io::Result<()> {
+    fn sync(self: Box<Self>) -> io::Result<()> {
+        self.finish(SinkMsg::Sync)
+    }
+
+    fn close(self: Box<Self>) -> io::Result<()> {
+        self.finish(SinkMsg::Close)
+    }
+}
+
+impl RemoteSink {
+    /// Sends what is buffered and then `last`, and waits for the pump to answer them all.
+    fn finish(mut self: Box<Self>, last: SinkMsg) -> io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = std::mem::take(&mut self.buf);
             self.send(SinkMsg::Data(chunk))?;
         }
-        self.send(SinkMsg::Sync)?;
+        self.send(last)?;
         self.tx = None;
         let Some(t) = self.task.take() else { return Err(self.failure()) };
         match self.disk.wait(t) {
@@ -299,6 +313,22 @@ impl DiskIo for RemoteDisk {
         let path = rel(p);
         let d = self.clone();
         Some(Box::pin(async move { d.open_remote(path?).await }))
+    }
+
+    /// The peer moves the file and flushes its file system once for every commit in flight
+    /// there; a peer that predates `Commit` syncs the file and moves it durably instead.
+    fn commit(&self, file: Box<dyn FileSink>, from: &Path, to: &Path) -> io::Result<()> {
+        // Closed first: a refused path leaves the file whole, as on a local drive.
+        file.close()?;
+        let (from, to) = (rel(from)?, rel(to)?);
+        super::check_rel(Path::new(&to))?;
+        match self.done(Op::Commit { from: from.clone(), to: to.clone() }) {
+            Err(e) if wire::predates(&e) => {
+                self.done(Op::Sync { path: from.clone() })?;
+                self.done(Op::RenameDurable { from, to })
+            }
+            r => r,
+        }
     }
 
     fn rename_durable(&self, from: &Path, to: &Path) -> io::Result<()> {

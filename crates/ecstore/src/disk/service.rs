@@ -111,6 +111,10 @@ fn run(d: &LocalDisk, op: Op) -> io::Result<Reply> {
             d.remove_durable(Path::new(&path))?;
             Reply::Done
         }
+        Op::Commit { from, to } => {
+            d.commit_closed(Path::new(&from), Path::new(&to))?;
+            Reply::Done
+        }
         Op::Walk { path, query } => {
             // A walk answers at most one page; the caller asks again after its last entry.
             let query = super::walk::WalkQuery { limit: query.limit.min(MAX_WALK), ..query };

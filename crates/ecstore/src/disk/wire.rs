@@ -1,7 +1,8 @@
 //! The shard RPC's messages (format 1, msgpack via rmp-serde): a request names a drive by its
 //! path as configured on the serving node, and one operation of `DiskIo`; an answer is a
 //! reply or an I/O error kind with its message. Stateless: a write is `Create`, `Append`s at
-//! explicit offsets (a retried append rewrites the same bytes), then `Sync`; a read is
+//! explicit offsets (a retried append rewrites the same bytes), then `Sync` (or `Commit`,
+//! which moves the file into place in a flush the peer shares among writes); a read is
 //! `ReadAt` on a path. So a node that dies mid-write leaves only a temporary file, which the
 //! tmp sweep removes, and no server keeps per-client handles.
 //! This module must never change the meaning of a message of format 1: a new operation is
@@ -89,6 +90,13 @@ pub enum Op {
         path: String,
         query: super::walk::WalkQuery,
     },
+    /// `DiskIo::commit` of a file written by `Create` and `Append`s (not synced): moved to
+    /// `to` and made durable with its folders in a flush shared with the node's other
+    /// commits. A node older than this variant cannot decode it (see `predates`).
+    Commit {
+        from: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,9 +148,17 @@ pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     rmp_serde::to_vec(v).unwrap_or_default()
 }
 
+/// How a node names a message it cannot decode.
+const UNDECODABLE: &str = "shard RPC message: ";
+
 pub fn decode<T: for<'de> Deserialize<'de>>(raw: &[u8]) -> io::Result<T> {
-    rmp_serde::from_slice(raw)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("shard RPC message: {e}")))
+    rmp_serde::from_slice(raw).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{UNDECODABLE}{e}")))
+}
+
+/// Whether `e` is a peer's answer that it could not decode the request: a node that
+/// predates the operation sent (a variant added at the end since).
+pub fn predates(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData && e.to_string().starts_with(UNDECODABLE)
 }
 
 #[cfg(test)]
@@ -163,5 +179,35 @@ mod tests {
         let back: io::Error = WireError::from(&e).into();
         assert_eq!((back.kind(), back.to_string()), (io::ErrorKind::NotFound, "gone".to_string()));
         assert!(decode::<Request>(&[0xc1, 0]).is_err());
+    }
+
+    /// A node of before `Commit` fails to decode it as an unknown variant, and the caller
+    /// tells that answer from other errors.
+    #[test]
+    fn an_operation_a_peer_predates_is_recognised() {
+        #[derive(Deserialize)]
+        enum OldOp {
+            Create {
+                #[allow(dead_code)]
+                path: String,
+            },
+        }
+        #[derive(Deserialize)]
+        struct OldRequest {
+            #[allow(dead_code)]
+            format: u8,
+            #[allow(dead_code)]
+            drive: String,
+            #[allow(dead_code)]
+            op: OldOp,
+        }
+        let req = Request { format: FORMAT, drive: "/d".into(), op: Op::Commit { from: "a".into(), to: "b".into() } };
+        let Err(e) = decode::<OldRequest>(&encode(&req)) else { panic!("an old node decoded Commit") };
+        // The error crosses the wire as the old node answers it.
+        let back: io::Error = WireError::from(&e).into();
+        assert!(predates(&back));
+        assert!(!predates(&io::Error::new(io::ErrorKind::InvalidData, "bad frame")));
+        let create = Request { format: FORMAT, drive: "/d".into(), op: Op::Create { path: "a".into() } };
+        assert!(decode::<OldRequest>(&encode(&create)).is_ok());
     }
 }
