@@ -170,6 +170,21 @@ impl RemoteSink {
         }
     }
 
+    /// Sends what is buffered and then `last`, and waits for the pump to answer them all.
+    fn finish(&mut self, last: SinkMsg) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.send(SinkMsg::Data(chunk))?;
+        }
+        self.send(last)?;
+        self.tx = None;
+        let Some(t) = self.task.take() else { return Err(self.failure()) };
+        match self.disk.wait(t) {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(format!("{}: {e}", self.disk.location))),
+        }
+    }
+
     fn send(&mut self, m: SinkMsg) -> io::Result<()> {
         let Some(tx) = self.tx.clone() else { return Err(self.failure()) };
         match self.disk.wait(tx.send(m)) {
@@ -201,29 +216,12 @@ impl FileSink for RemoteSink {
         Ok(())
     }
 
-    fn sync(self: Box<Self>) -> io::Result<()> {
+    fn sync(mut self: Box<Self>) -> io::Result<()> {
         self.finish(SinkMsg::Sync)
     }
 
-    fn close(self: Box<Self>) -> io::Result<()> {
+    fn close(mut self: Box<Self>) -> io::Result<()> {
         self.finish(SinkMsg::Close)
-    }
-}
-
-impl RemoteSink {
-    /// Sends what is buffered and then `last`, and waits for the pump to answer them all.
-    fn finish(mut self: Box<Self>, last: SinkMsg) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let chunk = std::mem::take(&mut self.buf);
-            self.send(SinkMsg::Data(chunk))?;
-        }
-        self.send(last)?;
-        self.tx = None;
-        let Some(t) = self.task.take() else { return Err(self.failure()) };
-        match self.disk.wait(t) {
-            Ok(r) => r,
-            Err(e) => Err(io::Error::other(format!("{}: {e}", self.disk.location))),
-        }
     }
 }
 
