@@ -36,9 +36,8 @@ impl LocalDisk {
         Self { root, location, flusher: Default::default() }
     }
 
-    /// The flusher of the file system holding `dir` (which exists).
-    fn flusher_for(&self, dir: &Path) -> io::Result<Arc<Flusher>> {
-        let dev = fs::metadata(dir)?.dev();
+    /// The flusher of file system `dev`, which holds `dir` (an existing folder).
+    fn flusher_for(&self, dev: u64, dir: &Path) -> io::Result<Arc<Flusher>> {
         let mut cached = self.flusher.lock().map_err(|_| io::Error::other("flusher cache poisoned"))?;
         if let Some(f) = cached.as_ref().filter(|f| f.dev() == dev) {
             return Ok(Arc::clone(f));
@@ -60,11 +59,11 @@ impl LocalDisk {
 
     fn commit_closed_abs(&self, from_abs: &Path, to_abs: &Path) -> io::Result<()> {
         let dir = to_abs.parent().unwrap_or(&self.root).to_path_buf();
-        create_dirs(Some(&self.root), &dir, false)?;
+        let dev = create_dirs(Some(&self.root), &dir, false)?;
         fs::rename(from_abs, to_abs)?;
         // The file's pages, its inode, the new folders and both folder entries are all in
         // this file system's next flush.
-        self.flusher_for(&dir)?.flush()
+        self.flusher_for(dev, &dir)?.flush()
     }
 
     fn abs(&self, rel: &Path) -> io::Result<PathBuf> {
@@ -92,19 +91,22 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// `stop`, never creates `stop` itself or anything above it (a drive folder that vanished is
 /// not silently recreated on another file system).
 pub fn create_dirs_durable(stop: Option<&Path>, dir: &Path) -> io::Result<()> {
-    create_dirs(stop, dir, true)
+    create_dirs(stop, dir, true).map(|_| ())
 }
 
 /// `create_dirs_durable`, where `durable: false` leaves making the new entries durable to a
-/// later flush of the file system.
-fn create_dirs(stop: Option<&Path>, dir: &Path, durable: bool) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
+/// later flush of the file system. Returns the id of the file system `dir` is on (that of
+/// its nearest existing folder: the new ones are made there), found with one `stat` of each
+/// folder looked at.
+fn create_dirs(stop: Option<&Path>, dir: &Path, durable: bool) -> io::Result<u64> {
     let mut missing = Vec::new();
     let mut cur = Some(dir);
+    let mut dev = None;
     while let Some(c) = cur {
-        if c.is_dir() {
+        if let Ok(m) = fs::metadata(c)
+            && m.is_dir()
+        {
+            dev = Some(m.dev());
             break;
         }
         if stop.is_some_and(|s| c == s || !c.starts_with(s)) {
@@ -125,7 +127,11 @@ fn create_dirs(stop: Option<&Path>, dir: &Path, durable: bool) -> io::Result<()>
             sync_dir(parent)?;
         }
     }
-    Ok(())
+    match dev {
+        Some(dev) => Ok(dev),
+        // Made from the file system's root down (a relative path with no existing folder).
+        None => Ok(fs::metadata(dir)?.dev()),
+    }
 }
 
 /// Writes `body` to `path` atomically and durably (a temporary file beside it, fsync, rename,
