@@ -110,6 +110,28 @@ pub struct Report {
     pub keys_per_sec: Option<f64>,
 }
 
+impl Report {
+    /// The report of a run: `hist` holds the latency (µs) of each operation that succeeded.
+    fn of(op: Op, size: u64, concurrency: usize, hist: &Histogram<u64>, errors: u64, secs: f64, bytes: u64) -> Self {
+        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            op,
+            size,
+            concurrency,
+            ops: hist.len(),
+            errors,
+            seconds: secs,
+            ops_per_sec: hist.len() as f64 / secs,
+            mib_per_sec: bytes as f64 / secs / (1 << 20) as f64,
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: hist.max() as f64 / 1000.0,
+            keys_per_sec: None,
+        }
+    }
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -252,8 +274,8 @@ async fn multipart(c: &AdminClient, bucket: &str, k: &str, size: u64, part: u64,
     }
 }
 
-/// One page of at most 1,000 keys after a random key of the `n` written (with a
-/// delimiter: inside a random one of the 100 folders).
+/// One page of at most 1,000 keys after a random key of the `objects` written (with a
+/// delimiter: inside a random one of the `folders`), full wherever the keys allow.
 async fn list_page(
     c: &AdminClient,
     a: &BenchArgs,
@@ -280,7 +302,7 @@ async fn list_page(
 
 /// Writes keys `start..start + n` with `conc` writers, printing the rate of each window of
 /// `every` objects on stderr.
-async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64, Histogram<u64>), String> {
+async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(Histogram<u64>, u64), String> {
     let next = Arc::new(AtomicU64::new(a.start));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -330,30 +352,17 @@ async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(u64, u64,
     for t in tasks {
         hist.add(&t.await.map_err(|e| e.to_string())??).map_err(|e| e.to_string())?;
     }
-    Ok((done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), hist))
+    Ok((hist, errors.load(Ordering::Relaxed)))
 }
 
-/// Writes `n` objects of `size` bytes with `conc` writers.
-async fn populate(c: &AdminClient, bucket: &str, n: u64, size: u64, conc: usize, folders: u64) -> Result<(), String> {
-    let next = Arc::new(AtomicU64::new(0));
-    let body = Bytes::from(vec![0x5a; size as usize]);
-    let mut tasks = Vec::new();
-    for _ in 0..conc.max(8) {
-        let (c, bucket, next, body) = (c.clone(), bucket.to_string(), next.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<_, String>(());
-                }
-                put(&c, &bucket, &key(i, folders), body.clone()).await?;
-            }
-        }));
+/// Writes the run's `objects` keys (`size` bytes each, `conc` writers) before it starts:
+/// a quiet fill that fails on the first PUT that did.
+async fn populate(c: &AdminClient, a: &BenchArgs, data: &Bytes, size: u64, conc: usize) -> Result<(), String> {
+    let quiet = BenchArgs { start: 0, size, concurrency: conc, report_every: 0, ..a.clone() };
+    match fill(c, &quiet, data).await? {
+        (_, 0) => Ok(()),
+        (_, errors) => Err(format!("{errors} PUTs failed while writing the keys to read")),
     }
-    for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
-    }
-    Ok(())
 }
 
 /// Hashes `size`-byte buffers with MD5 on one thread for the run's duration (or count).
@@ -373,22 +382,7 @@ fn md5_rate(a: &BenchArgs) -> Result<Report, String> {
     }
     std::hint::black_box(sink);
     let secs = start.elapsed().as_secs_f64();
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-    Ok(Report {
-        op: Op::Md5,
-        size: a.size,
-        concurrency: 1,
-        ops: n,
-        errors: 0,
-        seconds: secs,
-        ops_per_sec: n as f64 / secs,
-        mib_per_sec: (n * data.len() as u64) as f64 / secs / (1 << 20) as f64,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: hist.max() as f64 / 1000.0,
-        keys_per_sec: None,
-    })
+    Ok(Report::of(Op::Md5, a.size, 1, &hist, 0, secs, n * data.len() as u64))
 }
 
 pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
@@ -403,29 +397,14 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     if a.op == Op::Fill {
         let t0 = Instant::now();
-        let (ops, errors, hist) = fill(c, a, &data).await?;
+        let (hist, errors) = fill(c, a, &data).await?;
         let secs = t0.elapsed().as_secs_f64();
-        let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
-        return Ok(Report {
-            op: Op::Fill,
-            size: a.size,
-            concurrency: a.concurrency,
-            ops,
-            errors,
-            seconds: secs,
-            ops_per_sec: ops as f64 / secs,
-            mib_per_sec: (ops * a.size) as f64 / secs / (1 << 20) as f64,
-            p50_ms: ms(0.5),
-            p99_ms: ms(0.99),
-            p999_ms: ms(0.999),
-            max_ms: hist.max() as f64 / 1000.0,
-            keys_per_sec: None,
-        });
+        return Ok(Report::of(Op::Fill, a.size, a.concurrency, &hist, errors, secs, hist.len() * a.size));
     }
     match a.op {
         _ if a.no_fill => {}
-        Op::Get | Op::Head | Op::Mixed => populate(c, &a.bucket, a.objects, a.size, a.concurrency, a.folders).await?,
-        Op::List | Op::ListPage => populate(c, &a.bucket, a.objects, a.size.min(1024), 32, a.folders).await?,
+        Op::Get | Op::Head | Op::Mixed => populate(c, a, &data, a.size, a.concurrency.max(8)).await?,
+        Op::List | Op::ListPage => populate(c, a, &data, a.size.min(1024), 32).await?,
         _ => {}
     }
     let deadline = Instant::now() + Duration::from_secs(a.duration);
@@ -503,21 +482,9 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
         listed += l;
     }
     let secs = start.elapsed().as_secs_f64();
-    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     Ok(Report {
-        op: a.op,
-        size: a.size,
-        concurrency: a.concurrency,
-        ops: hist.len(),
-        errors,
-        seconds: secs,
-        ops_per_sec: hist.len() as f64 / secs,
-        mib_per_sec: bytes as f64 / secs / (1 << 20) as f64,
-        p50_ms: ms(0.5),
-        p99_ms: ms(0.99),
-        p999_ms: ms(0.999),
-        max_ms: hist.max() as f64 / 1000.0,
         keys_per_sec: matches!(a.op, Op::List | Op::ListPage).then(|| listed as f64 / secs),
+        ..Report::of(a.op, a.size, a.concurrency, &hist, errors, secs, bytes)
     })
 }
 
