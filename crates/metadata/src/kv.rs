@@ -22,6 +22,15 @@ pub enum Op {
     Delete(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
+impl Op {
+    /// The key the operation writes.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(k, _) | Op::Delete(k) => k,
+        }
+    }
+}
+
 /// Writes applied all together or not at all, after every condition held.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriteBatch {

@@ -144,11 +144,48 @@ pub async fn no_lost_updates(kv: Arc<dyn Kv>, p: &[u8], tasks: usize, rounds: us
     Ok(())
 }
 
+/// One writer sets a key to 1, 2, ... `rounds` while `readers` read it: a read never returns
+/// less than what a write acknowledged before the read started (no stale cached value).
+pub async fn reads_follow_writes(kv: Arc<dyn Kv>, p: &[u8], readers: usize, rounds: u64) -> Check {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let key = k(p, b"seq");
+    let acked = Arc::new(AtomicU64::new(0));
+    let decode = |v: Option<Vec<u8>>| v.map_or(0u64, |v| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])));
+    let mut handles = Vec::new();
+    for _ in 0..readers {
+        let (kv, key, acked) = (kv.clone(), key.clone(), acked.clone());
+        handles.push(tokio::spawn(async move {
+            loop {
+                let floor = acked.load(Ordering::SeqCst);
+                let n = decode(kv.get(&key).await.map_err(|e| e.to_string())?);
+                if n < floor {
+                    return Err(format!("read {n} after write {floor} was acknowledged"));
+                }
+                if floor == rounds {
+                    return Ok::<(), String>(());
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for n in 1..=rounds {
+        let mut b = WriteBatch::new();
+        b.put(key.clone(), n.to_be_bytes().to_vec());
+        ensure!(write(kv.as_ref(), b).await? == WriteOutcome::Applied, "a put applies");
+        acked.store(n, Ordering::SeqCst);
+    }
+    for h in handles {
+        h.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
 /// Every check, each under its own prefix below `prefix`.
 pub async fn run_all(kv: Arc<dyn Kv>, prefix: &[u8]) -> Check {
     point_reads(kv.as_ref(), &k(prefix, b"point/")).await?;
     scans(kv.as_ref(), &k(prefix, b"scan/")).await?;
     conditions(kv.as_ref(), &k(prefix, b"cond/")).await?;
-    no_lost_updates(kv, &k(prefix, b"cas/"), 8, 25).await?;
+    no_lost_updates(kv.clone(), &k(prefix, b"cas/"), 8, 25).await?;
+    reads_follow_writes(kv, &k(prefix, b"seq/"), 4, 50).await?;
     Ok(())
 }

@@ -38,6 +38,9 @@ pub const SYSTEM: &[u8] = b"s/";
 pub const PENDING: &[u8] = b"q/";
 /// Reserved for the replicated `Kv`'s own state (see the table above).
 pub const REPLICATION: &[u8] = b"r/";
+/// The families nearly every request reads and almost nothing writes: a `LocalKv` keeps
+/// their keys in memory (`hot_cache`). Not a format: changing it changes no byte on disk.
+pub const HOT_FAMILIES: &[&[u8]] = &[BUCKET, BUCKET_SETTINGS];
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = vec![FORMAT_V1];

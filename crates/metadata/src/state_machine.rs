@@ -96,6 +96,7 @@ impl LocalKv {
 
     /// Writes one page of a snapshot being installed into this (fresh) store.
     pub async fn load_pairs(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let _hot = self.hot_write(pairs.iter().map(|(k, _)| k.as_slice()));
         let mut tx = self.tree().begin_with_mode(Mode::WriteOnly).map_err(kv_err)?;
         tx.set_durability(Durability::Eventual);
         for (k, v) in pairs {
@@ -133,6 +134,7 @@ impl LocalKv {
     /// The outcomes are in the entries' order.
     pub async fn apply_entries(&self, entries: &[(u64, Option<&WriteBatch>)]) -> Result<Vec<WriteOutcome>> {
         let Some(&(last, _)) = entries.last() else { return Ok(Vec::new()) };
+        let _hot = self.hot_write(entries.iter().filter_map(|(_, b)| *b).flat_map(|b| b.ops.iter().map(Op::key)));
         let mut tx = self.tree().begin_with_mode(Mode::ReadWrite).map_err(kv_err)?;
         tx.set_durability(Durability::Eventual);
         let mut outcomes = Vec::with_capacity(entries.len());
