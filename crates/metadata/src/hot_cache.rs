@@ -119,12 +119,14 @@ impl HotCache {
         Some(WriteGuard { inner: self.inner.clone() })
     }
 
-    /// Keys cached now (for tests and metrics).
-    pub fn len(&self) -> usize {
+    /// Keys cached now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         lock(&self.inner).map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -10,7 +10,7 @@ pub mod clock;
 pub mod data_mgmt;
 pub mod dualtrack;
 pub mod error;
-pub mod hot_cache;
+mod hot_cache;
 pub mod iam;
 pub mod kv;
 pub mod kv_store;
