@@ -143,9 +143,21 @@ impl LocalKv {
         rx.await.map_err(|_| "group-commit syncer stopped".to_string())?
     }
 
-    async fn try_apply(&self, batch: &WriteBatch) -> std::result::Result<WriteOutcome, surrealkv::Error> {
-        let _hot = self.hot_write(batch.ops.iter().map(Op::key));
-        let mut tx = self.tree.begin_with_mode(Mode::ReadWrite)?;
+    /// One attempt at applying `batch`, on a task of its own: a caller that gives up (a
+    /// dropped request) cannot stop it between surrealkv accepting the commit and the commit
+    /// becoming visible, so the hot-cache guard is held until the write really is visible.
+    async fn try_apply(&self, batch: &Arc<WriteBatch>) -> std::result::Result<WriteOutcome, surrealkv::Error> {
+        let (tree, hot, batch) = (Arc::clone(&self.tree), self.hot.clone(), Arc::clone(batch));
+        tokio::spawn(async move {
+            let _hot = hot.begin_write(batch.ops.iter().map(Op::key));
+            Self::apply_once(&tree, &batch).await
+        })
+        .await
+        .map_err(|e| surrealkv::Error::Other(e.to_string()))?
+    }
+
+    async fn apply_once(tree: &Tree, batch: &WriteBatch) -> std::result::Result<WriteOutcome, surrealkv::Error> {
+        let mut tx = tree.begin_with_mode(Mode::ReadWrite)?;
         tx.set_durability(Durability::Eventual);
         for cond in &batch.conditions {
             let Condition::Equals(key, expected) = cond;
@@ -284,6 +296,7 @@ impl Kv for LocalKv {
 
     async fn write(&self, batch: WriteBatch) -> Result<WriteOutcome> {
         let started = Instant::now();
+        let batch = Arc::new(batch);
         for attempt in 0..MAX_CONFLICT_RETRIES {
             if let Some(why) = self.read_only_reason() {
                 return Err(MetaError::Unavailable(format!("metadata store is read-only: {why}")));
