@@ -5,7 +5,10 @@
 # longest PUT (stalls of the KV's flushes and compactions show there), a GET rate over every
 # key written, the latency of one LIST page of 1,000 keys (flat, and inside a folder with a
 # delimiter), the server's RSS and the KV's bytes on disk per object; at the end the restart
-# time. Prints one table row per checkpoint and the ratios of the last row to the first.
+# time. Right after a fill the KV still compacts what it wrote, and GET competes with that;
+# so each checkpoint also waits until the server is idle (under 5% of a core over 2 s, at most
+# SETTLE_MAX seconds, default 1800) and measures GET again: the steady state of a bucket that
+# size. Prints one table row per checkpoint and the ratios of the last row to the first.
 # Usage: scripts/bench_scale.sh [total, default 10000000] [size, default 1KiB] [seconds per measurement, default 5]
 # The KV's cache and memtable sizes: RUSTFS_KV_CACHE_MB, RUSTFS_KV_MEMTABLE_MB (server defaults).
 set -euo pipefail
@@ -24,11 +27,26 @@ checkpoints+=("$total")
 
 start scale
 pid=${pids[-1]}
+settle_max=${SETTLE_MAX:-1800}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+settle() { # pid -> waits until the server is idle; prints the seconds it took
+  local t0 a b hz idle
+  hz=$(getconf CLK_TCK)
+  idle=$((hz * 2 / 20))
+  t0=$(date +%s)
+  while [ $(($(date +%s) - t0)) -lt "$settle_max" ]; do
+    a=$(cpu_ticks "$1")
+    sleep 2
+    b=$(cpu_ticks "$1")
+    [ $((b - a)) -le "$idle" ] && break
+  done
+  echo $(($(date +%s) - t0))
+}
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 rows="$root/rows"
 : >"$rows"
-printf '%10s %8s %9s %9s %8s %11s %11s %8s %11s\n' objects "PUT/s" "PUT p999" "PUT max" "GET/s" \
-  "LIST p50" "LIST/d p50" "RSS MiB" "KV B/obj"
+printf '%10s %8s %9s %9s %8s %8s %10s %11s %11s %8s %11s\n' objects "PUT/s" "PUT p999" "PUT max" "GET/s" \
+  "settle s" "GET/s idle" "LIST p50" "LIST/d p50" "RSS MiB" "KV B/obj"
 prev=0
 b=(--bucket scale --folders 10)
 for n in "${checkpoints[@]}"; do
@@ -38,11 +56,14 @@ for n in "${checkpoints[@]}"; do
   p999=$(json p999_ms <"$root/fill.json")
   pmax=$(json max_ms <"$root/fill.json")
   get=$(bench --json --op get --no-fill --size "$size" -c 32 --duration "$secs" "${b[@]}" --objects "$n" | json ops_per_sec)
+  waited=$(settle "$pid")
+  gets=$(bench --json --op get --no-fill --size "$size" -c 32 --duration "$secs" "${b[@]}" --objects "$n" | json ops_per_sec)
   list=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" "${b[@]}" --objects "$n" | json p50_ms)
   listd=$(bench --json --op list-page --no-fill -c 1 --duration "$secs" "${b[@]}" --objects "$n" --delimiter / | json p50_ms)
   rss=$(awk '/VmRSS/ {print $2 / 1024}' "/proc/$pid/status")
   kv=$(du -sb "$root/scale/meta" 2>/dev/null | awk '{print $1}')
-  printf '%10d %8.0f %9.1f %9.1f %8.0f %11.3f %11.3f %8.0f %11.0f\n' "$n" "$put" "$p999" "$pmax" "$get" "$list" "$listd" \
+  printf '%10d %8.0f %9.1f %9.1f %8.0f %8d %10.0f %11.3f %11.3f %8.0f %11.0f\n' "$n" "$put" "$p999" "$pmax" "$get" \
+    "$waited" "$gets" "$list" "$listd" \
     "$rss" "$((${kv:-0} / n))" | tee -a "$rows"
   prev=$n
 done
@@ -50,8 +71,9 @@ python3 - "$rows" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 a, b = rows[0], rows[-1]
-print(f"at {int(b[0]):,} against {int(a[0]):,}: PUT {float(b[1]) / float(a[1]):.2f}x, GET {float(b[4]) / float(a[4]):.2f}x, "
-      f"LIST page {float(b[5]) / float(a[5]):.2f}x, LIST page with delimiter {float(b[6]) / float(a[6]):.2f}x the latency")
+print(f"at {int(b[0]):,} against {int(a[0]):,}: PUT {float(b[1]) / float(a[1]):.2f}x, GET {float(b[4]) / float(a[4]):.2f}x "
+      f"(idle server: {float(b[6]) / float(a[6]):.2f}x), "
+      f"LIST page {float(b[7]) / float(a[7]):.2f}x, LIST page with delimiter {float(b[8]) / float(a[8]):.2f}x the latency")
 PY
 kill "$pid"
 wait "$pid" 2>/dev/null || true

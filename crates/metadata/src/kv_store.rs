@@ -182,6 +182,26 @@ impl KvStore {
         }
     }
 
+    /// Checks the store's format record (`s/schema`, see `schema`), writing this build's in a
+    /// store that has none: a store of a newer format is refused before anything reads it.
+    async fn check_format(&self) -> Result<()> {
+        let key = schema::system_key(schema::FORMAT_RECORD);
+        for _ in 0..MAX_ATTEMPTS {
+            match self.read::<u8>(key.clone()).await? {
+                Some(r) if r.value > schema::STORE_FORMAT => return Err(MetaError::UnsupportedFormat(r.value)),
+                Some(_) => return Ok(()),
+                None => {
+                    let mut b = WriteBatch::new();
+                    b.require(key.clone(), None).put(key.clone(), encode(&schema::STORE_FORMAT));
+                    if self.commit(b).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
+    }
+
     /// Reads the current state of `obj`'s key and plans the batch that commits `obj`.
     async fn plan_put(&self, obj: &mut ObjectVersion, cond: &PutCondition) -> Result<PutPlan> {
         let bucket = self.read_bucket(&obj.bucket).await?;
@@ -825,6 +845,7 @@ impl MetadataStore for KvStore {
     }
 
     async fn recover(&self) -> Result<Vec<String>> {
+        self.check_format().await?;
         let mut marked = Vec::new();
         let mut without_id = Vec::new();
         self.scan_prefix(schema::BUCKET, |k, v| {

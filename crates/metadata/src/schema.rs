@@ -13,12 +13,18 @@
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
-//! | system | `s/<name>` | system records: `s/schema` = format version, `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report, `s/heal-wanted` = a cluster's heal mark and `s/heal-progress` = its last heal walk (both `ecstore::heal_mark`) |
+//! | system | `s/<name>` | system records: `s/schema` = the store's format version (`STORE_FORMAT`, a `u8`; see below), `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report, `s/heal-wanted` = a cluster's heal mark and `s/heal-progress` = its last heal walk (both `ecstore::heal_mark`) |
 //! | IAM | `i/...` | users, access keys, groups, policies and a change counter (see `iam`) |
 //! | replication | `r/<name>` | reserved for the replicated `Kv`'s own state, written in the same batch as the entries it applies (e.g. the applied index); never read or written by `KvStore` |
 //!
 //! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so
 //! fields can be added with `#[serde(default)]` without a new format.
+//!
+//! The store's format version, `s/schema`, is written when a store is first recovered
+//! (`MetadataStore::recover`, at start-up) and checked at every start: a build refuses a store
+//! whose version is above its `STORE_FORMAT`, so that a change of the key schema or of what a
+//! value means (format 2 onwards) can never be read by a build that would misread it. Version
+//! 1 is this table; stores made before the record existed are version 1.
 //! This module must never perform I/O.
 
 use serde::Serialize;
@@ -27,6 +33,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{MetaError, Result};
 
 pub const FORMAT_V1: u8 = 1;
+/// The store format this build writes and the newest it reads (`s/schema`).
+pub const STORE_FORMAT: u8 = 1;
+/// The name of the store's format record under the system family.
+pub const FORMAT_RECORD: &str = "schema";
 
 pub const BUCKET: &[u8] = b"b/";
 pub const BUCKET_SETTINGS: &[u8] = b"c/";

@@ -453,3 +453,28 @@ async fn a_cancelled_bucket_write_leaves_no_stale_copy() {
     assert_eq!(kv.get(&key).await.unwrap(), Some(scanned[0].1.clone()), "the copy agrees with the tree");
     KvLifecycle::close(kv.as_ref()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_records_its_format_and_refuses_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kv, s) = store(dir.path()).await;
+    let record = schema::system_key(schema::FORMAT_RECORD);
+    // A store made before the record existed holds data and no record: it is format 1.
+    s.create_bucket(bucket("b", Versioning::Unversioned)).await.unwrap();
+    s.put_object(obj("b", "k", NULL_VERSION, "e1"), PutCondition::None).await.unwrap();
+    assert_eq!(kv.get(&record).await.unwrap(), None);
+    s.recover().await.unwrap();
+    let written = kv.get(&record).await.unwrap().expect("recover writes the record");
+    assert_eq!(schema::decode::<u8>(&record, &written).unwrap(), schema::STORE_FORMAT);
+    // Checked again at every start, unchanged.
+    s.recover().await.unwrap();
+    assert_eq!(kv.get(&record).await.unwrap(), Some(written));
+    // A newer build's store is refused, and nothing in it is touched.
+    let mut newer = WriteBatch::new();
+    let bumped = schema::encode(&(schema::STORE_FORMAT + 1));
+    newer.put(record.clone(), bumped.clone());
+    kv.write(newer).await.unwrap();
+    assert!(matches!(s.recover().await, Err(MetaError::UnsupportedFormat(v)) if v == schema::STORE_FORMAT + 1));
+    assert_eq!(kv.get(&record).await.unwrap(), Some(bumped));
+    assert_eq!(s.get_object("b", "k", None).await.unwrap().etag, "e1");
+}
