@@ -25,6 +25,7 @@
 //! whose version is above its `STORE_FORMAT`, so that a change of the key schema or of what a
 //! value means (format 2 onwards) can never be read by a build that would misread it. Version
 //! 1 is this table; stores made before the record existed are version 1.
+//!
 //! This module must never perform I/O.
 
 use serde::Serialize;
