@@ -35,13 +35,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         crate::waiting::serve_until_ready(&listener, kv.life.clone()).await;
     }
     let app = App::open_with(cfg.clone(), kv).await?;
-    let repaired = app.meta.recover().await.map_err(|e| match e {
-        metadata::MetaError::UnsupportedFormat(v) => format!(
-            "the metadata store is in format {v}, newer than this build reads ({}): run the build that wrote it, or a newer one",
-            metadata::schema::STORE_FORMAT
-        ),
-        e => format!("metadata recovery failed: {e}"),
-    })?;
+    let repaired = app.meta.recover().await.map_err(|e| format!("metadata recovery failed: {e}"))?;
     if !repaired.is_empty() {
         tracing::warn!(buckets = ?repaired, "finished bucket deletes a crash had interrupted");
     }

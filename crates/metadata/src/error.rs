@@ -63,6 +63,12 @@ pub enum MetaError {
     /// coordination is moving): nothing was done; ask the coordinator.
     #[error("this node is not the DualTrack coordinator: {0}")]
     NotCoordinator(String),
+    /// The store's format record (`schema::STORE_FORMAT`) says a newer build wrote it: this
+    /// build would misread it, so it reads none of it.
+    #[error(
+        "the metadata store is in format {found}, newer than this build reads ({supported}): run the build that wrote it, or a newer one"
+    )]
+    NewerStore { found: u8, supported: u8 },
 }
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

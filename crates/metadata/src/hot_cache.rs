@@ -5,11 +5,11 @@
 //! and its settings that way before it read the object.
 //!
 //! Coherence with the tree: a write that changes a hot key holds a `WriteGuard` from before
-//! its transaction starts until after it committed (and visible: `LocalKv` runs the commit on
-//! a task of its own, so a caller that gives up cannot drop the guard before that). While any guard is held, nothing is
-//! cached (every read goes to the tree), and every guard's start and end empty the cache and
-//! move its generation, so a value read from the tree before or during a write is never put
-//! in the cache after it (a reader caches only when the generation it saw before reading is
+//! its transaction starts until after it committed and is visible (`LocalKv` runs such a
+//! commit on a task of its own, so a caller that gives up cannot drop the guard before that).
+//! While any guard is held, nothing is cached (every read goes to the tree), and every
+//! guard's start and end empty the cache and move its generation, so a value read from the
+//! tree before or during a write is never put in the cache after it (a reader caches only when the generation it saw before reading is
 //! still current and no write is in flight). Hence once a write returned, no read that
 //! starts later returns what it replaced, and a read never returns a value the tree never
 //! held.
@@ -53,7 +53,6 @@ impl Inner {
     }
 }
 
-#[derive(Clone)]
 pub struct HotCache {
     families: &'static [&'static [u8]],
     inner: Arc<Mutex<Inner>>,

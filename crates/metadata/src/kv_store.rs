@@ -188,7 +188,9 @@ impl KvStore {
         let key = schema::system_key(schema::FORMAT_RECORD);
         for _ in 0..MAX_ATTEMPTS {
             match self.read::<u8>(key.clone()).await? {
-                Some(r) if r.value > schema::STORE_FORMAT => return Err(MetaError::UnsupportedFormat(r.value)),
+                Some(r) if r.value > schema::STORE_FORMAT => {
+                    return Err(MetaError::NewerStore { found: r.value, supported: schema::STORE_FORMAT });
+                }
                 Some(_) => return Ok(()),
                 None => {
                     let mut b = WriteBatch::new();

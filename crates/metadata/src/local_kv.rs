@@ -143,13 +143,18 @@ impl LocalKv {
         rx.await.map_err(|_| "group-commit syncer stopped".to_string())?
     }
 
-    /// One attempt at applying `batch`, on a task of its own: a caller that gives up (a
-    /// dropped request) cannot stop it between surrealkv accepting the commit and the commit
-    /// becoming visible, so the hot-cache guard is held until the write really is visible.
+    /// One attempt at applying `batch`. A batch that writes a hot key runs on a task of its
+    /// own, holding the hot-cache guard: a caller that gives up (a dropped request) cannot
+    /// stop it between surrealkv accepting the commit and the commit becoming visible, so the
+    /// guard is held until the write really is visible. Other batches (object writes) need no
+    /// guard and run here.
     async fn try_apply(&self, batch: &Arc<WriteBatch>) -> std::result::Result<WriteOutcome, surrealkv::Error> {
-        let (tree, hot, batch) = (Arc::clone(&self.tree), self.hot.clone(), Arc::clone(batch));
+        let Some(guard) = self.hot_write(batch.ops.iter().map(Op::key)) else {
+            return Self::apply_once(&self.tree, batch).await;
+        };
+        let (tree, batch) = (Arc::clone(&self.tree), Arc::clone(batch));
         tokio::spawn(async move {
-            let _hot = hot.begin_write(batch.ops.iter().map(Op::key));
+            let _hot = guard;
             Self::apply_once(&tree, &batch).await
         })
         .await

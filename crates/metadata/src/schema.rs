@@ -22,9 +22,10 @@
 //!
 //! The store's format version, `s/schema`, is written when a store is first recovered
 //! (`MetadataStore::recover`, at start-up) and checked at every start: a build refuses a store
-//! whose version is above its `STORE_FORMAT`, so that a change of the key schema or of what a
-//! value means (format 2 onwards) can never be read by a build that would misread it. Version
-//! 1 is this table; stores made before the record existed are version 1.
+//! whose version is above its `STORE_FORMAT` (`MetaError::NewerStore`), so that a change of
+//! the key schema or of what a value means (format 2 onwards) can never be read by a build
+//! that would misread it. Version 1 is this table; stores made before the record existed are
+//! version 1.
 //!
 //! This module must never perform I/O.
 

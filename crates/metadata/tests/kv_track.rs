@@ -474,7 +474,7 @@ async fn a_store_records_its_format_and_refuses_a_newer_one() {
     let bumped = schema::encode(&(schema::STORE_FORMAT + 1));
     newer.put(record.clone(), bumped.clone());
     kv.write(newer).await.unwrap();
-    assert!(matches!(s.recover().await, Err(MetaError::UnsupportedFormat(v)) if v == schema::STORE_FORMAT + 1));
+    assert!(matches!(s.recover().await, Err(MetaError::NewerStore { found, .. }) if found == schema::STORE_FORMAT + 1));
     assert_eq!(kv.get(&record).await.unwrap(), Some(bumped));
     assert_eq!(s.get_object("b", "k", None).await.unwrap().etag, "e1");
 }

@@ -15,14 +15,16 @@ use rustfs_e2e_sdk::{binary, free_port};
 const ACCESS: &str = "format-root";
 const SECRET: &str = "format-root-secret";
 
-fn spawn(data: &Path, port: u16) -> Child {
+/// Starts the server; `stderr` piped only for a start expected to exit (a running server's
+/// log would fill a pipe nobody reads).
+fn spawn(data: &Path, port: u16, stderr: Stdio) -> Child {
     Command::new(binary())
         .args(["server", "--address", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
         .env("RUSTFS_ACCESS_KEY", ACCESS)
         .env("RUSTFS_SECRET_KEY", SECRET)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -59,7 +61,7 @@ async fn a_data_folder_of_a_newer_format_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = free_port();
-    let mut server = spawn(&data, port);
+    let mut server = spawn(&data, port, Stdio::null());
     wait_listening(&mut server, port);
     let c = rustfs_e2e_sdk::client(port, ACCESS, SECRET, true);
     c.create_bucket().bucket("kept").send().await.unwrap();
@@ -67,7 +69,7 @@ async fn a_data_folder_of_a_newer_format_is_refused_at_start() {
     stop(server);
 
     assert_eq!(set_format(&data, schema::STORE_FORMAT + 1).await, schema::STORE_FORMAT);
-    let refused = spawn(&data, port);
+    let refused = spawn(&data, port, Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(30);
     let out = tokio::task::spawn_blocking(move || refused.wait_with_output().unwrap());
     let out = tokio::time::timeout_at(deadline.into(), out).await.expect("the server did not exit").unwrap();
@@ -79,7 +81,7 @@ async fn a_data_folder_of_a_newer_format_is_refused_at_start() {
     );
 
     assert_eq!(set_format(&data, schema::STORE_FORMAT).await, schema::STORE_FORMAT + 1, "the refused start kept it");
-    let mut server = spawn(&data, port);
+    let mut server = spawn(&data, port, Stdio::null());
     wait_listening(&mut server, port);
     let got = c.get_object().bucket("kept").key("k").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"held");
