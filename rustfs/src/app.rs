@@ -217,7 +217,13 @@ impl App {
         } else {
             (Arc::new(HealJobs::default()), None)
         };
-        let kv_store = Arc::new(KvStore::new(kv.clone()));
+        // A replicated group's members may run older builds (a rolling upgrade): its store
+        // keeps its format; a single node's takes this build's at start.
+        let kv_store = Arc::new(if cfg.replication.is_some() {
+            KvStore::replicated(kv.clone())
+        } else {
+            KvStore::new(kv.clone())
+        });
         let persisted =
             MigrationState::load(kv.as_ref()).await.map_err(|e| format!("cannot read the migration state: {e}"))?;
         let m = &cfg.migration;

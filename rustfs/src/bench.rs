@@ -300,6 +300,22 @@ async fn list_page(
     Ok(body.matches("<Key>").count() as u64 + body.matches("<CommonPrefixes>").count() as u64)
 }
 
+/// Random bytes to cut object bodies from: `size` plus 1 MiB, so that each object gets bytes
+/// of its own (`body_of`). Incompressible and distinct, as most stored data is: a store that
+/// compresses its records must not look faster here than it is.
+fn payload_pool(size: u64) -> Bytes {
+    let mut data = vec![0u8; size as usize + (1 << 20)];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut data);
+    Bytes::from(data)
+}
+
+/// The body of the `i`th object: `size` bytes of `pool` from a place that depends on `i`.
+fn body_of(pool: &Bytes, i: u64, size: usize) -> Bytes {
+    let places = (pool.len() - size + 1) as u64;
+    let at = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24) % places;
+    pool.slice(at as usize..at as usize + size)
+}
+
 /// Writes keys `start..start + n` with `conc` writers, printing the rate of each window of
 /// `every` objects on stderr.
 async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(Histogram<u64>, u64), String> {
@@ -308,11 +324,11 @@ async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(Histogram
     let errors = Arc::new(AtomicU64::new(0));
     let end = a.start + a.objects;
     let folders = a.folders;
-    let body = data.slice(0..a.size as usize);
+    let size = a.size as usize;
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
-        let (c, bucket, next, done, errors, body) =
-            (c.clone(), a.bucket.clone(), next.clone(), done.clone(), errors.clone(), body.clone());
+        let (c, bucket, next, done, errors, data) =
+            (c.clone(), a.bucket.clone(), next.clone(), done.clone(), errors.clone(), data.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
             loop {
@@ -321,7 +337,7 @@ async fn fill(c: &AdminClient, a: &BenchArgs, data: &Bytes) -> Result<(Histogram
                     return Ok::<_, String>(hist);
                 }
                 let t0 = Instant::now();
-                match put(&c, &bucket, &key(i, folders), body.clone()).await {
+                match put(&c, &bucket, &key(i, folders), body_of(&data, i, size)).await {
                     Ok(()) => {
                         hist.saturating_record(t0.elapsed().as_micros() as u64);
                         done.fetch_add(1, Ordering::Relaxed);
@@ -394,7 +410,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
     if !mk.status.is_success() && mk.status != http::StatusCode::CONFLICT {
         return Err(format!("cannot create bucket {}: {}", a.bucket, mk.status));
     }
-    let data = Bytes::from((0..a.size.max(a.part_size)).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let data = payload_pool(a.size.max(a.part_size));
     if a.op == Op::Fill {
         let t0 = Instant::now();
         let (hist, errors) = fill(c, a, &data).await?;
@@ -426,7 +442,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                 }
                 let t0 = Instant::now();
                 let res = match a.op {
-                    Op::Put => put(&c, &a.bucket, &format!("bench/put-{w}-{i}"), data.slice(0..a.size as usize))
+                    Op::Put => put(&c, &a.bucket, &format!("bench/put-{w}-{i}"), body_of(&data, i, a.size as usize))
                         .await
                         .map(|()| a.size),
                     Op::Get => {
@@ -437,7 +453,7 @@ pub async fn run(c: &AdminClient, a: &BenchArgs) -> Result<Report, String> {
                     }
                     Op::Mixed if i % 4 == 0 => {
                         let k = key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders);
-                        put(&c, &a.bucket, &k, data.slice(0..a.size as usize)).await.map(|()| a.size)
+                        put(&c, &a.bucket, &k, body_of(&data, i, a.size as usize)).await.map(|()| a.size)
                     }
                     Op::Mixed => {
                         get(&c, &a.bucket, &key(rand::Rng::random_range(&mut rng, 0..a.objects), a.folders)).await

@@ -2,8 +2,16 @@
 //! of `schema.rs`. Every mutation is one conditional batch (optimistic concurrency: read,
 //! build the batch with conditions on what was read, retry on conflict), so it stays
 //! correct when the `Kv` is replicated. This module must never touch object data.
+//!
+//! The layout of format 2 (`schema`): when the store's format record says 2, every write
+//! that makes a small inline version current stores it whole under `d/` (its `v/` value
+//! then has no bytes, and `l/` says so), and every write that makes it non-current puts its
+//! bytes back into `v/` and deletes `d/`. Reads follow what `l/` and the values say, so they
+//! read format-1 keys as well; a store at format 1 (a cluster's) is written as format 1 and
+//! has no `d/` at all.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use async_trait::async_trait;
 
@@ -24,6 +32,12 @@ pub struct KvStore {
     /// Reads go through `planning_get`/`planning_scan` (see `Kv`): only a write's planning
     /// uses such a store, and its answers other than a committed batch are confirmed.
     planning: bool,
+    /// The store's format as `recover` found (or raised) it: decides the layout writes use.
+    /// Format 1 until then, which every build reads.
+    format: Arc<AtomicU8>,
+    /// Whether `recover` raises a store of an older format to `schema::STORE_FORMAT`: only
+    /// where every writer of the store is this process (see `new` and `replicated`).
+    raise_format: bool,
 }
 
 /// A value as read, with the raw bytes that a condition must compare against.
@@ -33,49 +47,73 @@ struct Read<T> {
     value: T,
 }
 
-/// The value of the `latest` family: the current version without its inline bytes, which
-/// stay in the version family, so that listings never read object data.
+/// The value of the `latest` family: the current version without its inline bytes (kept in
+/// the version family, or with the whole version under `d/`), so that listings read little
+/// object data.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Latest {
     /// The current version; `data` is `ObjectData::None` when the bytes are inline.
     version: ObjectVersion,
-    /// The bytes are inline in the version family's value.
+    /// The bytes are inline (in the version family's value, or under `d/`).
     #[serde(default)]
     inline: bool,
+    /// The version is also stored whole under `d/`, and its `v/` value has no bytes
+    /// (format 2; a format-1 build ignores the field and then fails on that value).
+    #[serde(default)]
+    whole: bool,
 }
 
 impl Latest {
-    fn of(obj: &ObjectVersion) -> Self {
-        let (data, inline) = match &obj.data {
-            ObjectData::Inline(_) => (ObjectData::None, true),
-            d => (d.clone(), false),
-        };
-        let version = ObjectVersion {
-            bucket: obj.bucket.clone(),
-            key: obj.key.clone(),
-            version_id: obj.version_id.clone(),
-            delete_marker: obj.delete_marker,
-            size: obj.size,
-            etag: obj.etag.clone(),
-            mtime_ns: obj.mtime_ns,
-            content_type: obj.content_type.clone(),
-            headers: obj.headers.clone(),
-            user_meta: obj.user_meta.clone(),
-            checksums: obj.checksums.clone(),
-            data,
-            acl: obj.acl.clone(),
-            tags: obj.tags.clone(),
-            retention: obj.retention,
-            legal_hold: obj.legal_hold,
-            sse: obj.sse.clone(),
-        };
-        Self { version, inline }
+    fn of(obj: &ObjectVersion, whole: bool) -> Self {
+        let inline = matches!(obj.data, ObjectData::Inline(_));
+        Self { version: without_bytes(obj), inline, whole }
+    }
+
+    /// This is the version stored under `v`.
+    fn is(&self, v: &ObjectVersion) -> bool {
+        self.version.version_id == v.version_id && self.version.mtime_ns == v.mtime_ns
     }
 
     fn version_key(&self) -> Vec<u8> {
         let v = &self.version;
         schema::version_key(&v.bucket, &v.key, v.mtime_ns, &v.version_id)
     }
+}
+
+/// `obj` without its inline bytes (other data, an erasure layout, is kept).
+fn without_bytes(obj: &ObjectVersion) -> ObjectVersion {
+    let data = match &obj.data {
+        ObjectData::Inline(_) => ObjectData::None,
+        d => d.clone(),
+    };
+    ObjectVersion {
+        bucket: obj.bucket.clone(),
+        key: obj.key.clone(),
+        version_id: obj.version_id.clone(),
+        delete_marker: obj.delete_marker,
+        size: obj.size,
+        etag: obj.etag.clone(),
+        mtime_ns: obj.mtime_ns,
+        content_type: obj.content_type.clone(),
+        headers: obj.headers.clone(),
+        user_meta: obj.user_meta.clone(),
+        checksums: obj.checksums.clone(),
+        data,
+        acl: obj.acl.clone(),
+        tags: obj.tags.clone(),
+        retention: obj.retention,
+        legal_hold: obj.legal_hold,
+        sse: obj.sse.clone(),
+    }
+}
+
+/// A version value as read: the version, and whether it was stored without its inline bytes
+/// (they are then in the key's `d/` record).
+type Stored = (ObjectVersion, bool);
+
+/// `w`, read from `d/`, is the version stored under `v`.
+fn same_version(w: &ObjectVersion, v: &ObjectVersion) -> bool {
+    w.version_id == v.version_id && w.mtime_ns == v.mtime_ns
 }
 
 /// The planned writes of a put, and the versions it replaces.
@@ -85,14 +123,77 @@ struct PutPlan {
 }
 
 impl KvStore {
+    /// A store that this process alone writes (a single node's): `recover` raises its format
+    /// to this build's.
     pub fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv, planning: false }
+        Self { kv, planning: false, format: Arc::new(AtomicU8::new(1)), raise_format: true }
+    }
+
+    /// A store that other processes write too (a replicated group's, whose members may run
+    /// older builds during a rolling upgrade): `recover` keeps its format as it is, and
+    /// writes follow it.
+    pub fn replicated(kv: Arc<dyn Kv>) -> Self {
+        Self { raise_format: false, ..Self::new(kv) }
     }
 
     /// The store to plan a conditional write with: reads that may be stale where the `Kv`
     /// has cheaper ones (a follower's local copy), else `None` (plan with this store).
     fn planner(&self) -> Option<KvStore> {
-        self.kv.planning_reads_may_be_stale().then(|| KvStore { kv: self.kv.clone(), planning: true })
+        self.kv.planning_reads_may_be_stale().then(|| KvStore {
+            kv: self.kv.clone(),
+            planning: true,
+            format: self.format.clone(),
+            raise_format: self.raise_format,
+        })
+    }
+
+    /// The store's format, as the last `recover` found or made it.
+    pub fn format(&self) -> u8 {
+        self.format.load(Ordering::Relaxed)
+    }
+
+    /// Writes `obj` as the key's current version, in this store's layout: its `v/` value,
+    /// its `l/` record, and its `d/` record (written, or deleted when `was_whole`, i.e. the
+    /// `l/` record it replaces says there is one).
+    fn put_current(&self, batch: &mut WriteBatch, obj: &ObjectVersion, was_whole: bool) {
+        let whole = self.format() >= schema::FORMAT_WHOLE_CURRENT
+            && matches!(&obj.data, ObjectData::Inline(b) if b.len() <= schema::WHOLE_BYTES_MAX);
+        let (bucket, key) = (&obj.bucket, &obj.key);
+        let version = if whole {
+            batch.put(schema::whole_key(bucket, key), encode(obj));
+            schema::encode_bytes_in_whole(&without_bytes(obj))
+        } else {
+            if was_whole {
+                batch.delete(schema::whole_key(bucket, key));
+            }
+            encode(obj)
+        };
+        batch.put(schema::version_key(bucket, key, obj.mtime_ns, &obj.version_id), version);
+        batch.put(schema::latest_key(bucket, key), encode(&Latest::of(obj, whole)));
+    }
+
+    /// The key's `d/` record, read when its `l/` record says there is one.
+    async fn read_whole(&self, latest: &Latest) -> Result<Option<Read<ObjectVersion>>> {
+        if !latest.whole {
+            return Ok(None);
+        }
+        let v = &latest.version;
+        self.read(schema::whole_key(&v.bucket, &v.key)).await
+    }
+
+    /// `read_whole`, for a write: `batch` requires the record as read.
+    async fn whole_for(
+        &self,
+        latest: Option<&Read<Latest>>,
+        batch: &mut WriteBatch,
+    ) -> Result<Option<Read<ObjectVersion>>> {
+        let Some(l) = latest.filter(|l| l.value.whole) else {
+            return Ok(None);
+        };
+        let w = self.read_whole(&l.value).await?;
+        let v = &l.value.version;
+        batch.require(schema::whole_key(&v.bucket, &v.key), w.as_ref().map(|w| w.raw.clone()));
+        Ok(w)
     }
 
     async fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -153,11 +254,11 @@ impl KvStore {
         }
     }
 
-    async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<Read<ObjectVersion>>> {
+    async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<Read<Stored>>> {
         let mut found = None;
         self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-            let ov: ObjectVersion = decode(k, v)?;
-            if ov.version_id == version_id {
+            let ov: Stored = schema::decode_version(k, v)?;
+            if ov.0.version_id == version_id {
                 found = Some(Read { key: k.to_vec(), raw: v.to_vec(), value: ov });
                 return Ok(false);
             }
@@ -167,18 +268,28 @@ impl KvStore {
         Ok(found)
     }
 
-    /// The full current version a `latest` entry stands for.
-    async fn full(&self, latest: Latest) -> Result<ObjectVersion> {
-        if !latest.inline {
-            return Ok(latest.version);
+    async fn read_version(&self, key: Vec<u8>) -> Result<Option<Read<Stored>>> {
+        match self.kv_get(&key).await? {
+            Some(raw) => {
+                let value = schema::decode_version(&key, &raw)?;
+                Ok(Some(Read { key, raw, value }))
+            }
+            None => Ok(None),
         }
-        let key = latest.version_key();
-        match self.read::<ObjectVersion>(key.clone()).await? {
-            Some(v) => Ok(v.value),
-            None => Err(MetaError::Corrupt {
-                key: String::from_utf8_lossy(&key).into_owned(),
-                reason: "the current version is missing from the version family".into(),
-            }),
+    }
+
+    /// The full current version a `latest` entry stands for; `None` when the other records
+    /// no longer agree with it (a write landed between the reads: read again).
+    async fn full(&self, latest: Latest) -> Result<Option<ObjectVersion>> {
+        if !latest.inline {
+            return Ok(Some(latest.version));
+        }
+        if latest.whole {
+            return Ok(self.read_whole(&latest).await?.map(|w| w.value).filter(|w| same_version(w, &latest.version)));
+        }
+        match self.read_version(latest.version_key()).await? {
+            Some(Read { value: (v, false), .. }) => Ok(Some(v)),
+            _ => Ok(None),
         }
     }
 
@@ -186,20 +297,29 @@ impl KvStore {
     /// store that has none: a store of a newer format is refused before anything reads it.
     async fn check_format(&self) -> Result<()> {
         let key = schema::system_key(schema::FORMAT_RECORD);
+        // A store nobody else writes takes this build's format; a shared one keeps its own
+        // (and a new shared one starts at 1, which every member's build reads).
+        let wanted = if self.raise_format { schema::STORE_FORMAT } else { 1 };
         for _ in 0..MAX_ATTEMPTS {
-            match self.read::<u8>(key.clone()).await? {
+            let found = self.read::<u8>(key.clone()).await?;
+            let format = match &found {
                 Some(r) if r.value > schema::STORE_FORMAT => {
                     return Err(MetaError::NewerStore { found: r.value, supported: schema::STORE_FORMAT });
                 }
-                Some(_) => return Ok(()),
-                None => {
+                Some(r) if r.value >= wanted => r.value,
+                _ => {
+                    // No record yet, or an older format to raise: a store of an older format
+                    // is valid in this one (see `schema`), so the record is all that changes.
                     let mut b = WriteBatch::new();
-                    b.require(key.clone(), None).put(key.clone(), encode(&schema::STORE_FORMAT));
-                    if self.commit(b).await? {
-                        return Ok(());
+                    b.require(key.clone(), found.map(|r| r.raw)).put(key.clone(), encode(&wanted));
+                    if !self.commit(b).await? {
+                        continue;
                     }
+                    wanted
                 }
-            }
+            };
+            self.format.store(format, Ordering::Relaxed);
+            return Ok(());
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
@@ -232,20 +352,38 @@ impl KvStore {
                 obj.mtime_ns = cur.value.version.mtime_ns + 1;
             }
         }
+        // The current version stored whole: its bytes are there, not in its `v/` value.
+        let was_whole = current.as_ref().is_some_and(|c| c.value.whole);
+        let whole = self.whole_for(current.as_ref(), &mut batch).await?;
+        let mut current_replaced = false;
         if obj.is_null_version() {
             let old_null = match &current {
-                Some(cur) if cur.value.version.is_null_version() => self.read(cur.value.version_key()).await?,
+                Some(cur) if cur.value.version.is_null_version() => {
+                    current_replaced = true;
+                    self.read_version(cur.value.version_key()).await?
+                }
                 Some(_) => self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION).await?,
                 None => None,
             };
             if let Some(old) = old_null {
                 batch.require(old.key.clone(), Some(old.raw));
                 batch.delete(old.key);
-                replaced.push(old.value);
+                // Without its bytes, it is the current version stored whole (else the reads
+                // disagree, and the conditions fail the batch).
+                replaced.push(match (old.value, &whole) {
+                    ((v, true), Some(w)) if same_version(&w.value, &v) => w.value.clone(),
+                    ((v, _), _) => v,
+                });
             }
         }
-        batch.put(schema::version_key(&obj.bucket, &obj.key, obj.mtime_ns, &obj.version_id), encode(&*obj));
-        batch.put(latest_key, encode(&Latest::of(obj)));
+        // The version this one succeeds gets its bytes back into its own value.
+        if let (Some(w), false) = (&whole, current_replaced) {
+            batch.put(
+                schema::version_key(&obj.bucket, &obj.key, w.value.mtime_ns, &w.value.version_id),
+                encode(&w.value),
+            );
+        }
+        self.put_current(&mut batch, obj, was_whole);
         Ok(PutPlan { batch, replaced })
     }
 
@@ -520,29 +658,50 @@ impl MetadataStore for KvStore {
     }
 
     async fn get_object(&self, bucket: &str, key: &str, version_id: Option<&str>) -> Result<ObjectVersion> {
-        let latest = self.read::<Latest>(schema::latest_key(bucket, key)).await?;
-        let no_key = || MetaError::NoSuchKey { bucket: bucket.into(), key: key.into() };
-        match version_id {
-            None => match latest {
-                Some(l) => self.full(l.value).await,
-                None => {
+        // The one-lookup GET: a small current version stored whole (format 2).
+        if self.format() >= schema::FORMAT_WHOLE_CURRENT
+            && let Some(w) = self.read::<ObjectVersion>(schema::whole_key(bucket, key)).await?
+            && version_id.is_none_or(|vid| w.value.version_id == vid)
+        {
+            return Ok(w.value);
+        }
+        let lkey = schema::latest_key(bucket, key);
+        // The `l/` record and a version value are two reads: a write between them makes them
+        // disagree, and the pair is read again.
+        for _ in 0..MAX_ATTEMPTS {
+            let latest = self.read::<Latest>(lkey.clone()).await?;
+            match (version_id, latest) {
+                (None, Some(l)) => match self.full(l.value).await? {
+                    Some(v) => return Ok(v),
+                    None => continue,
+                },
+                (None, None) => {
                     self.read_bucket(bucket).await?;
-                    Err(no_key())
+                    return Err(MetaError::NoSuchKey { bucket: bucket.into(), key: key.into() });
                 }
-            },
-            Some(vid) => {
-                if let Some(l) = latest.filter(|l| l.value.version.version_id == vid) {
-                    return self.full(l.value).await;
-                }
-                match self.find_version(bucket, key, vid).await? {
-                    Some(v) => Ok(v.value),
+                (Some(vid), Some(l)) if l.value.version.version_id == vid => match self.full(l.value).await? {
+                    Some(v) => return Ok(v),
+                    None => continue,
+                },
+                (Some(vid), _) => match self.find_version(bucket, key, vid).await? {
+                    Some(Read { value: (v, false), .. }) => return Ok(v),
+                    // Without its bytes: it became the current version since `l/` was read.
+                    Some(_) => continue,
                     None => {
                         self.read_bucket(bucket).await?;
-                        Err(MetaError::NoSuchVersion { bucket: bucket.into(), key: key.into(), version_id: vid.into() })
+                        return Err(MetaError::NoSuchVersion {
+                            bucket: bucket.into(),
+                            key: key.into(),
+                            version_id: vid.into(),
+                        });
                     }
-                }
+                },
             }
         }
+        Err(MetaError::Corrupt {
+            key: String::from_utf8_lossy(&lkey).into_owned(),
+            reason: "the current version and the version family keep disagreeing".into(),
+        })
     }
 
     async fn update_version(
@@ -561,16 +720,32 @@ impl MetadataStore for KvStore {
                     version_id: version_id.into(),
                 });
             };
-            let mut v = found.value;
-            change.apply(&mut v);
+            let lkey = schema::latest_key(bucket, key);
+            let latest = self.read::<Latest>(lkey.clone()).await?;
+            let (stored, without_bytes) = found.value;
+            let current = latest.as_ref().filter(|l| l.value.is(&stored));
             let mut b = WriteBatch::new();
-            b.require(found.key.clone(), Some(found.raw)).put(found.key, encode(&v));
-            // The current version is also kept, without inline bytes, as the key's latest.
-            if let Some(l) = self.read::<Latest>(schema::latest_key(bucket, key)).await?
-                && l.value.version.version_id == version_id
-                && l.value.version.mtime_ns == v.mtime_ns
-            {
-                b.require(l.key.clone(), Some(l.raw)).put(l.key, encode(&Latest::of(&v)));
+            // The key's current version, read with this one, is a condition either way: a
+            // version that became current since would otherwise leave `l/` describing it
+            // as it was.
+            b.require(lkey.clone(), latest.as_ref().map(|l| l.raw.clone()));
+            b.require(found.key.clone(), Some(found.raw));
+            let whole = self.whole_for(current, &mut b).await?;
+            let mut v = match (without_bytes, whole) {
+                (true, Some(w)) if same_version(&w.value, &stored) => w.value,
+                // Without its bytes, yet not stored whole: a write landed in between.
+                (true, _) => continue,
+                (false, _) => stored,
+            };
+            change.apply(&mut v);
+            match current {
+                // The current version is also the key's `l/` (and maybe `d/`) record.
+                Some(l) => {
+                    self.put_current(&mut b, &v, l.value.whole);
+                }
+                None => {
+                    b.put(found.key, encode(&v));
+                }
             }
             if self.commit(b).await? {
                 return Ok(v);
@@ -610,24 +785,42 @@ impl MetadataStore for KvStore {
             let mut batch = WriteBatch::new();
             batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
             batch.require(target.key.clone(), Some(target.raw.clone())).delete(target.key.clone());
-            if current.as_ref().is_some_and(|c| c.value.version.version_id == version_id) {
+            let is_current = current.as_ref().is_some_and(|c| c.value.version.version_id == version_id);
+            let was_whole = is_current && current.as_ref().is_some_and(|c| c.value.whole);
+            let whole = if is_current { self.whole_for(current.as_ref(), &mut batch).await? } else { None };
+            let removed = match (target.value, whole) {
+                ((v, true), Some(w)) if same_version(&w.value, &v) => w.value,
+                ((_, true), _) => continue,
+                ((v, false), _) => v,
+            };
+            if is_current {
                 // The next newest version, if any, becomes current.
                 let mut next = None;
                 self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
                     if k != target.key.as_slice() {
-                        next = Some(decode::<ObjectVersion>(k, v)?);
+                        next = Some((k.to_vec(), v.to_vec(), schema::decode_version::<ObjectVersion>(k, v)?));
                         return Ok(false);
                     }
                     Ok(true)
                 })
                 .await?;
                 match next {
-                    Some(n) => batch.put(latest_key, encode(&Latest::of(&n))),
-                    None => batch.delete(latest_key),
-                };
+                    Some((nkey, nraw, (n, false))) => {
+                        batch.require(nkey, Some(nraw));
+                        self.put_current(&mut batch, &n, was_whole);
+                    }
+                    // A non-current version without its bytes: a write landed in between.
+                    Some((_, _, (_, true))) => continue,
+                    None => {
+                        batch.delete(latest_key);
+                        if was_whole {
+                            batch.delete(schema::whole_key(bucket, key));
+                        }
+                    }
+                }
             }
             if self.commit(batch).await? {
-                return Ok(Some(target.value));
+                return Ok(Some(removed));
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
@@ -679,7 +872,11 @@ impl MetadataStore for KvStore {
         };
         let end = family_end(&base, &q.prefix, &pos_of);
         self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, |k, v| {
-            let ov: ObjectVersion = decode(k, v)?;
+            // A listing shows no object data (a current version's bytes may be under `d/`).
+            let (mut ov, _): Stored = schema::decode_version(k, v)?;
+            if let ObjectData::Inline(_) = ov.data {
+                ov.data = ObjectData::None;
+            }
             Ok((ov.key.clone(), Some(ov)))
         })
         .await
@@ -783,13 +980,35 @@ impl MetadataStore for KvStore {
 
     async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
         self.read_bucket(bucket).await?;
-        let mut out = Vec::new();
-        self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-            out.push(decode::<ObjectVersion>(k, v)?);
-            Ok(true)
-        })
-        .await?;
-        Ok(out)
+        let lkey = schema::latest_key(bucket, key);
+        // The current version's bytes may be under `d/`: read first, then the versions; a
+        // version without bytes that `d/` does not hold means a write landed in between.
+        for _ in 0..MAX_ATTEMPTS {
+            let whole = match self.read::<Latest>(lkey.clone()).await? {
+                Some(l) => self.read_whole(&l.value).await?,
+                None => None,
+            };
+            let mut out = Vec::new();
+            let mut agree = true;
+            self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
+                match schema::decode_version::<ObjectVersion>(k, v)? {
+                    (v, false) => out.push(v),
+                    (v, true) => match whole.as_ref().filter(|w| same_version(&w.value, &v)) {
+                        Some(w) => out.push(w.value.clone()),
+                        None => {
+                            agree = false;
+                            return Ok(false);
+                        }
+                    },
+                }
+                Ok(true)
+            })
+            .await?;
+            if agree {
+                return Ok(out);
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
     async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
@@ -805,24 +1024,32 @@ impl MetadataStore for KvStore {
             .await?;
             let mut batch = WriteBatch::new();
             batch.require(b.key, Some(b.raw));
-            batch.require(latest_key.clone(), current.map(|c| c.raw));
-            let new: Vec<(Vec<u8>, Vec<u8>)> = versions
-                .iter()
-                .map(|v| (schema::version_key(bucket, key, v.mtime_ns, &v.version_id), encode(v)))
-                .collect();
+            batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
+            let was_whole = current.as_ref().is_some_and(|c| c.value.whole);
+            self.whole_for(current.as_ref(), &mut batch).await?;
+            let new: Vec<Vec<u8>> =
+                versions.iter().map(|v| schema::version_key(bucket, key, v.mtime_ns, &v.version_id)).collect();
             for (k, raw) in existing {
                 batch.require(k.clone(), Some(raw));
-                if !new.iter().any(|(nk, _)| *nk == k) {
+                if !new.contains(&k) {
                     batch.delete(k);
                 }
             }
-            for (k, v) in new {
-                batch.put(k, v);
+            // The first is the current version: it takes this store's layout.
+            match versions.split_first() {
+                Some((first, rest)) => {
+                    self.put_current(&mut batch, first, was_whole);
+                    for v in rest {
+                        batch.put(schema::version_key(bucket, key, v.mtime_ns, &v.version_id), encode(v));
+                    }
+                }
+                None => {
+                    batch.delete(latest_key);
+                    if was_whole {
+                        batch.delete(schema::whole_key(bucket, key));
+                    }
+                }
             }
-            match versions.first() {
-                Some(first) => batch.put(latest_key, encode(&Latest::of(first))),
-                None => batch.delete(latest_key),
-            };
             if self.commit(batch).await? {
                 return Ok(());
             }

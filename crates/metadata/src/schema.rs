@@ -1,5 +1,6 @@
-//! The KV track's key schema and value codec (format version 1). Documented here because it
-//! is an on-disk format: changing it needs a new format version and a migration.
+//! The KV track's key schema and value codec (store format 2; what format 1 differs in is
+//! said below). Documented here because it is an on-disk format: changing it needs a new
+//! format version and a migration.
 //!
 //! Keys (bucket names never contain `/` or NUL; `esc(k)` is an order-preserving escape of an
 //! object key: NUL becomes `00 FF` and the key ends with `00 01`):
@@ -8,8 +9,9 @@
 //! | --- | --- | --- |
 //! | bucket | `b/<bucket>` | `BucketInfo` without its settings |
 //! | bucket settings | `c/<bucket>` | `BucketSettings` (`bucket_settings`): the policy, ACL, tags, CORS rules, object lock configuration, lifecycle rules and default encryption, absent when none is set; kept apart so the bucket record every write requires stays small |
-//! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, and whether it has any |
-//! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key |
+//! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, whether it has any, and whether it is also stored whole under `d/` |
+//! | whole current | `d/<bucket>/<key>` | format 2: the current version whole, inline bytes included, when they are at most `WHOLE_BYTES_MAX` long; present exactly when the key's `l/` record says so |
+//! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key; the value of a version stored whole under `d/` has no bytes, and the format byte `FORMAT_V2_BYTES_IN_WHOLE` |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
@@ -18,14 +20,25 @@
 //! | replication | `r/<name>` | reserved for the replicated `Kv`'s own state, written in the same batch as the entries it applies (e.g. the applied index); never read or written by `KvStore` |
 //!
 //! Values are one format byte (`FORMAT_V1`) followed by MessagePack with named fields, so
-//! fields can be added with `#[serde(default)]` without a new format.
+//! fields can be added with `#[serde(default)]` without a new format. A version value whose
+//! inline bytes are in the key's `d/` record has the format byte `FORMAT_V2_BYTES_IN_WHOLE`
+//! instead (then the same MessagePack, with no data): a build that does not know where those
+//! bytes are fails to decode it, and so never serves such a version without them.
+//!
+//! Format 2 (the one-lookup GET): a GET of a small object reads the key's `d/` record and
+//! nothing else, while a listing still reads the small `l/` records only. Every batch that
+//! writes a key's `l/` record writes or deletes its `d/` record with it, so `d/` is never
+//! stale; a build that does not know `d/` must therefore never write a format-2 store (the
+//! format record refuses it at start; builds older than the record do not check it). In
+//! format 1 there was no `d/` and every version value was `FORMAT_V1`: a format-1 store is
+//! valid format 2, so a store is raised from 1 to 2 by rewriting its record alone, and its
+//! keys take the new layout as they are written. Which stores are raised: see `KvStore`.
 //!
 //! The store's format version, `s/schema`, is written when a store is first recovered
 //! (`MetadataStore::recover`, at start-up) and checked at every start: a build refuses a store
 //! whose version is above its `STORE_FORMAT` (`MetaError::NewerStore`), so that a change of
 //! the key schema or of what a value means (format 2 onwards) can never be read by a build
-//! that would misread it. Version 1 is this table; stores made before the record existed are
-//! version 1.
+//! that would misread it. Stores made before the record existed are version 1.
 //!
 //! This module must never perform I/O.
 
@@ -35,14 +48,25 @@ use serde::de::DeserializeOwned;
 use crate::error::{MetaError, Result};
 
 pub const FORMAT_V1: u8 = 1;
+/// The format byte of a version value stored without its inline bytes, which are in the
+/// key's `d/` record (format 2).
+pub const FORMAT_V2_BYTES_IN_WHOLE: u8 = 2;
 /// The store format this build writes and the newest it reads (`s/schema`).
-pub const STORE_FORMAT: u8 = 1;
+pub const STORE_FORMAT: u8 = 2;
+/// The first store format with the `d/` family.
+pub const FORMAT_WHOLE_CURRENT: u8 = 2;
+/// A current version with at most this many inline bytes is stored whole under `d/` (format
+/// 2), so its GET reads one record. Larger ones are not: their bytes would be written twice
+/// or moved at every overwrite for a saving that their transfer dwarfs. A writer's choice,
+/// not a format: readers follow what `l/` says.
+pub const WHOLE_BYTES_MAX: usize = 4096;
 /// The name of the store's format record under the system family.
 pub const FORMAT_RECORD: &str = "schema";
 
 pub const BUCKET: &[u8] = b"b/";
 pub const BUCKET_SETTINGS: &[u8] = b"c/";
 pub const LATEST: &[u8] = b"l/";
+pub const WHOLE: &[u8] = b"d/";
 pub const VERSION: &[u8] = b"v/";
 pub const UPLOAD: &[u8] = b"u/";
 pub const PART: &[u8] = b"p/";
@@ -61,15 +85,40 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
+/// Encodes a version value whose inline bytes are in the key's `d/` record: `value` must
+/// hold no data.
+pub fn encode_bytes_in_whole<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = encode(value);
+    out[0] = FORMAT_V2_BYTES_IN_WHOLE;
+    out
+}
+
 pub fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
     match value.first() {
-        Some(&FORMAT_V1) => rmp_serde::from_slice(&value[1..])
-            .map_err(|e| MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: e.to_string() }),
+        Some(&FORMAT_V1) => body(key, value),
         Some(&v) => Err(MetaError::UnsupportedFormat(v)),
-        None => {
-            Err(MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: "empty value".into() })
-        }
+        None => Err(empty(key)),
     }
+}
+
+/// Decodes a version value, and says whether it is stored without its inline bytes (they are
+/// then in the key's `d/` record).
+pub fn decode_version<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<(T, bool)> {
+    match value.first() {
+        Some(&FORMAT_V1) => Ok((body(key, value)?, false)),
+        Some(&FORMAT_V2_BYTES_IN_WHOLE) => Ok((body(key, value)?, true)),
+        Some(&v) => Err(MetaError::UnsupportedFormat(v)),
+        None => Err(empty(key)),
+    }
+}
+
+fn body<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
+    rmp_serde::from_slice(&value[1..])
+        .map_err(|e| MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: e.to_string() })
+}
+
+fn empty(key: &[u8]) -> MetaError {
+    MetaError::Corrupt { key: String::from_utf8_lossy(key).into_owned(), reason: "empty value".into() }
 }
 
 fn family(prefix: &[u8], bucket: &str) -> Vec<u8> {
@@ -112,6 +161,12 @@ pub fn latest_base(bucket: &str) -> Vec<u8> {
 
 pub fn latest_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = latest_base(bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn whole_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = family(WHOLE, bucket);
     k.extend_from_slice(key.as_bytes());
     k
 }
@@ -225,5 +280,16 @@ mod tests {
         assert!(matches!(decode::<String>(b"k", &[9, 1]), Err(MetaError::UnsupportedFormat(9))));
         assert!(matches!(decode::<String>(b"k", &[FORMAT_V1, 0xc1]), Err(MetaError::Corrupt { .. })));
         assert!(decode::<String>(b"k", &[]).is_err());
+    }
+
+    #[test]
+    fn a_version_without_its_bytes_is_marked_and_refused_by_the_plain_decoder() {
+        let v = encode_bytes_in_whole(&"meta".to_string());
+        assert_eq!(v[0], FORMAT_V2_BYTES_IN_WHOLE);
+        assert_eq!(decode_version::<String>(b"k", &v).unwrap(), ("meta".to_string(), true));
+        assert_eq!(decode_version::<String>(b"k", &encode(&"meta".to_string())).unwrap(), ("meta".to_string(), false));
+        // What a format-1 reader does with it: an error, never a version without its bytes.
+        assert!(matches!(decode::<String>(b"k", &v), Err(MetaError::UnsupportedFormat(FORMAT_V2_BYTES_IN_WHOLE))));
+        assert!(matches!(decode_version::<String>(b"k", &[3, 0xa0]), Err(MetaError::UnsupportedFormat(3))));
     }
 }

@@ -64,7 +64,11 @@ fn upload(bucket: &str, key: &str, id: &str) -> MultipartUpload {
 
 async fn store(dir: &std::path::Path) -> (Arc<LocalKv>, KvStore) {
     let kv = Arc::new(LocalKv::open(dir).unwrap());
-    (kv.clone(), KvStore::new(kv))
+    let s = KvStore::new(kv.clone());
+    // As at start: the store takes this build's format, and writes its layout.
+    s.recover().await.unwrap();
+    assert_eq!(s.format(), schema::STORE_FORMAT);
+    (kv, s)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +461,8 @@ async fn a_cancelled_bucket_write_leaves_no_stale_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_records_its_format_and_refuses_a_newer_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (kv, s) = store(dir.path()).await;
+    let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
+    let s = KvStore::new(kv.clone());
     let record = schema::system_key(schema::FORMAT_RECORD);
     // A store made before the record existed holds data and no record: it is format 1.
     s.create_bucket(bucket("b", Versioning::Unversioned)).await.unwrap();
@@ -477,4 +482,233 @@ async fn a_store_records_its_format_and_refuses_a_newer_one() {
     assert!(matches!(s.recover().await, Err(MetaError::NewerStore { found, .. }) if found == schema::STORE_FORMAT + 1));
     assert_eq!(kv.get(&record).await.unwrap(), Some(bumped));
     assert_eq!(s.get_object("b", "k", None).await.unwrap().etag, "e1");
+}
+
+/// The format byte of a version's stored value.
+async fn value_format(kv: &LocalKv, s: &KvStore, b: &str, k: &str, vid: &str) -> u8 {
+    let v = s.key_versions(b, k).await.unwrap().into_iter().find(|v| v.version_id == vid).unwrap();
+    kv.get(&schema::version_key(b, k, v.mtime_ns, vid)).await.unwrap().unwrap()[0]
+}
+
+fn sized(b: &str, vid: &str, fill: u8, len: usize) -> ObjectVersion {
+    let mut o = obj(b, "k", vid, vid);
+    o.data = ObjectData::Inline(vec![fill; len]);
+    o.size = len as u64;
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_1_store_is_raised_to_2_and_its_keys_take_the_whole_current_layout_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
+    let bytes = |v: ObjectVersion| match v.data {
+        ObjectData::Inline(b) => b,
+        d => panic!("no inline bytes: {d:?}"),
+    };
+    // Written as a format-1 store: a replicated group's store keeps the format it has, and
+    // a new one starts at 1.
+    let old = KvStore::replicated(kv.clone());
+    old.recover().await.unwrap();
+    assert_eq!(old.format(), 1);
+    old.create_bucket(bucket("u", Versioning::Enabled)).await.unwrap();
+    old.put_object(sized("u", "v1", 1, 1000), PutCondition::None).await.unwrap();
+    old.put_object(sized("u", "v2", 2, 1024), PutCondition::None).await.unwrap();
+    assert_eq!(value_format(&kv, &old, "u", "k", "v2").await, schema::FORMAT_V1, "format 1 keeps bytes in v/");
+
+    let s = KvStore::new(kv.clone());
+    s.recover().await.unwrap();
+    assert_eq!(s.format(), 2);
+    let record = schema::system_key(schema::FORMAT_RECORD);
+    assert_eq!(schema::decode::<u8>(&record, &kv.get(&record).await.unwrap().unwrap()).unwrap(), 2);
+    // What format 1 wrote reads the same.
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![2; 1024]);
+    assert_eq!(bytes(s.get_object("u", "k", Some("v1")).await.unwrap()), vec![1; 1000]);
+
+    // A new current version: stored whole under d/, its own value has no bytes.
+    let whole = |b: &str| schema::whole_key(b, "k");
+    assert_eq!(kv.get(&whole("u")).await.unwrap(), None, "format 1 has no d/");
+    s.put_object(sized("u", "v3", 3, 1024), PutCondition::None).await.unwrap();
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    let stored: ObjectVersion = schema::decode(&whole("u"), &kv.get(&whole("u")).await.unwrap().unwrap()).unwrap();
+    assert_eq!((stored.version_id.as_str(), bytes(stored.clone())), ("v3", vec![3; 1024]));
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![3; 1024]);
+    assert_eq!(bytes(s.get_object("u", "k", Some("v3")).await.unwrap()), vec![3; 1024]);
+    // A format-1 reader of that value: an error, never the version without its bytes.
+    let v3 = s.get_object("u", "k", None).await.unwrap();
+    let v3_key = schema::version_key("u", "k", v3.mtime_ns, "v3");
+    let raw = kv.get(&v3_key).await.unwrap().unwrap();
+    assert!(matches!(schema::decode::<ObjectVersion>(&v3_key, &raw), Err(MetaError::UnsupportedFormat(2))));
+
+    // Its successor puts v3's bytes back into v3's own value.
+    s.put_object(sized("u", "v4", 4, 10), PutCondition::None).await.unwrap();
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V1);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v4").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(bytes(s.get_object("u", "k", Some("v3")).await.unwrap()), vec![3; 1024]);
+    let all: Vec<_> = s.key_versions("u", "k").await.unwrap().into_iter().map(bytes).collect();
+    assert_eq!(all, [vec![4; 10], vec![3; 1024], vec![2; 1024], vec![1; 1000]]);
+
+    // Longer than WHOLE_BYTES_MAX: the bytes stay in v/ only, and d/ goes.
+    let big = schema::WHOLE_BYTES_MAX + 1;
+    s.put_object(sized("u", "v5", 5, big), PutCondition::None).await.unwrap();
+    assert_eq!(kv.get(&whole("u")).await.unwrap(), None);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v5").await, schema::FORMAT_V1);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v4").await, schema::FORMAT_V1);
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![5; big]);
+
+    // Deleting the current version makes v4 current, in the layout.
+    assert_eq!(bytes(s.delete_version("u", "k", "v5").await.unwrap().unwrap()), vec![5; big]);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v4").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![4; 10]);
+
+    // Changing the current version's tags keeps its bytes, and so does a non-current one's.
+    let tags = VersionUpdate { legal_hold: Some(true), ..Default::default() };
+    let v4 = s.update_version("u", "k", "v4", &tags).await.unwrap();
+    assert_eq!(bytes(v4), vec![4; 10]);
+    let cur = s.get_object("u", "k", None).await.unwrap();
+    assert!(cur.legal_hold);
+    assert_eq!(bytes(cur), vec![4; 10]);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v4").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(bytes(s.update_version("u", "k", "v3", &tags).await.unwrap()), vec![3; 1024]);
+    assert!(s.get_object("u", "k", Some("v3")).await.unwrap().legal_hold);
+
+    // Removing the current version gives it back with its bytes; v3 becomes current.
+    assert_eq!(bytes(s.delete_version("u", "k", "v4").await.unwrap().unwrap()), vec![4; 10]);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![3; 1024]);
+
+    // A delete marker ends the whole record; removing it brings v3 back whole.
+    let mut marker = obj("u", "k", "dm", "");
+    marker.data = ObjectData::None;
+    marker.delete_marker = true;
+    s.put_object(marker, PutCondition::None).await.unwrap();
+    assert_eq!(kv.get(&whole("u")).await.unwrap(), None);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V1);
+    assert!(s.get_object("u", "k", None).await.unwrap().delete_marker);
+    s.delete_version("u", "k", "dm").await.unwrap();
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(bytes(s.get_object("u", "k", None).await.unwrap()), vec![3; 1024]);
+
+    // Listings show no bytes, wherever they are kept.
+    let page = s.list_objects("u", &ListQuery { max_keys: 10, ..Default::default() }).await.unwrap();
+    assert!(page.objects().all(|o| o.data == ObjectData::None));
+    let page = s.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(page.objects().count(), 3);
+    assert!(page.objects().all(|o| o.data == ObjectData::None));
+
+    // A key rewritten whole (a DualTrack sync) takes the layout, and reads back the same.
+    let versions = s.key_versions("u", "k").await.unwrap();
+    s.replace_key("u", "k", versions.clone()).await.unwrap();
+    assert_eq!(s.key_versions("u", "k").await.unwrap(), versions);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v3").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+
+    // An unversioned overwrite reports the version it replaced with its bytes.
+    s.create_bucket(bucket("n", Versioning::Unversioned)).await.unwrap();
+    let mut first = sized("n", NULL_VERSION, 7, 7);
+    first.key = "k".into();
+    s.put_object(first, PutCondition::None).await.unwrap();
+    assert_eq!(value_format(&kv, &s, "n", "k", NULL_VERSION).await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    let replaced = s.put_object(sized("n", NULL_VERSION, 8, 8), PutCondition::None).await.unwrap();
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(bytes(replaced[0].clone()), vec![7; 7]);
+    assert_eq!(bytes(s.get_object("n", "k", None).await.unwrap()), vec![8; 8]);
+    assert_eq!(s.key_versions("n", "k").await.unwrap().len(), 1);
+    // Removing the last version removes the key's every record.
+    s.delete_version("n", "k", NULL_VERSION).await.unwrap();
+    assert_eq!(kv.get(&whole("n")).await.unwrap(), None);
+    assert!(matches!(s.get_object("n", "k", None).await, Err(MetaError::NoSuchKey { .. })));
+    s.delete_bucket("n").await.unwrap();
+    // Emptied by a rewrite, the same.
+    s.replace_key("u", "k", Vec::new()).await.unwrap();
+    assert_eq!(kv.get(&whole("u")).await.unwrap(), None);
+    assert!(kv.scan(b"d/", b"d0", 10).await.unwrap().is_empty());
+
+    // The raised store stays at 2 for every later start, shared or not.
+    old.recover().await.unwrap();
+    assert_eq!(old.format(), 2);
+    KvLifecycle::close(kv.as_ref()).await.unwrap();
+}
+
+/// Writers that put, delete and retag versions of one key race readers of it: every read
+/// returns a version with its own bytes (each version's bytes are derived from its id), never
+/// another's and never none, wherever the layout keeps them at that moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writers_never_make_a_read_return_other_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kv, s) = store(dir.path()).await;
+    let s = Arc::new(s);
+    s.create_bucket(bucket("r", Versioning::Enabled)).await.unwrap();
+    let bytes_of = |vid: &str| vid.as_bytes().repeat(40);
+    let check = move |v: &ObjectVersion| {
+        if v.delete_marker {
+            return;
+        }
+        assert_eq!(v.data, ObjectData::Inline(bytes_of(&v.version_id)), "version {}", v.version_id);
+    };
+    let mut tasks = Vec::new();
+    for w in 0..2u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..150u32 {
+                let vid = format!("w{w}-{i:04}");
+                let mut o = obj("r", "k", &vid, &vid);
+                o.data = ObjectData::Inline(vid.as_bytes().repeat(40));
+                s.put_object(o, PutCondition::None).await.unwrap();
+                let current = || async {
+                    match s.get_object("r", "k", None).await {
+                        Ok(v) => Some(v),
+                        Err(MetaError::NoSuchKey { .. }) => None, // every version removed
+                        Err(e) => panic!("{e}"),
+                    }
+                };
+                if i % 3 == 0
+                    && let Some(cur) = current().await
+                {
+                    // Remove the current version (often this writer's own), making an older one current.
+                    s.delete_version("r", "k", &cur.version_id).await.unwrap();
+                }
+                if i % 5 == 0
+                    && let Some(cur) = current().await
+                {
+                    let change = VersionUpdate { legal_hold: Some(i % 2 == 0), ..Default::default() };
+                    match s.update_version("r", "k", &cur.version_id, &change).await {
+                        Ok(v) => assert_eq!(v.data, ObjectData::Inline(cur.version_id.as_bytes().repeat(40))),
+                        Err(MetaError::NoSuchVersion { .. }) => {} // deleted by the other writer meanwhile
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..300 {
+                match s.get_object("r", "k", None).await {
+                    Ok(v) => {
+                        check(&v);
+                        match s.get_object("r", "k", Some(&v.version_id)).await {
+                            Ok(again) => {
+                                assert_eq!(again.version_id, v.version_id);
+                                check(&again);
+                            }
+                            Err(MetaError::NoSuchVersion { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    Err(MetaError::NoSuchKey { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                for v in s.key_versions("r", "k").await.unwrap() {
+                    check(&v);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = s.key_versions("r", "k").await.unwrap();
+    assert!(!all.is_empty());
+    all.iter().for_each(check);
+    KvLifecycle::close(kv.as_ref()).await.unwrap();
 }

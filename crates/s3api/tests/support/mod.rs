@@ -44,6 +44,8 @@ pub async fn env(free_delay: Duration) -> Env {
     ec.start_workers(&runner);
     let kv = Arc::new(LocalKv::open(&dir.path().join("meta")).unwrap());
     let store = Arc::new(KvStore::new(kv.clone()));
+    // As the server does at start: the store takes this build's format (and its layout).
+    store.recover().await.unwrap();
     let gate = Arc::new(Gate::new(store.clone()));
     let users =
         [rustfs_s3api::User { access_key: ROOT.into(), secret_key: "unused-secret".into(), display_name: ROOT.into() }];
