@@ -30,14 +30,14 @@ serve() { # binary name -> starts it on $root/name, sets $ep and $pid
 }
 halt() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-b=(--bucket ab --folders 10 --objects "$objects")
+b=(--bucket abtest --folders 10 --objects "$objects")
 results="$root/results"
 : >"$results"
 for side in other this; do
   bin=$other
   [ "$side" = this ] && bin=$this
   serve "$bin" "$side"
-  put=$(bench --json --op fill --size "$size" -c 32 --bucket ab --folders 10 --start 0 --objects "$objects" | json ops_per_sec)
+  put=$(bench --json --op fill --size "$size" -c 32 --bucket abtest --folders 10 --start 0 --objects "$objects" | json ops_per_sec)
   echo "$side fill $put" | tee -a "$results"
   halt
 done
