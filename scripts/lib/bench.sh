@@ -16,7 +16,7 @@ migration:
     enabled: false
 CFG
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$root"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$root"' EXIT
 
 start() { # name [server arguments...] -> sets $ep (https when $BENCH_CA names the CA to trust)
   local name=$1 port scheme=http curl_ca=()
