@@ -9,10 +9,10 @@
 //! commit on a task of its own, so a caller that gives up cannot drop the guard before that).
 //! While any guard is held, nothing is cached (every read goes to the tree), and every
 //! guard's start and end empty the cache and move its generation, so a value read from the
-//! tree before or during a write is never put in the cache after it (a reader caches only when the generation it saw before reading is
-//! still current and no write is in flight). Hence once a write returned, no read that
-//! starts later returns what it replaced, and a read never returns a value the tree never
-//! held.
+//! tree before or during a write is never put in the cache after it (a reader caches only
+//! when the generation it saw before reading is still current and no write is in flight).
+//! Hence once a write returned, no read that starts later returns what it replaced, and a
+//! read never returns a value the tree never held.
 //!
 //! Bounded: at most `MAX_ENTRIES` keys (absent keys included, as `None`); a full cache is
 //! emptied before it takes another. This module must never hand out a value without this

@@ -64,16 +64,6 @@ struct Latest {
 }
 
 impl Latest {
-    fn of(obj: &ObjectVersion, whole: bool) -> Self {
-        let inline = matches!(obj.data, ObjectData::Inline(_));
-        Self { version: without_bytes(obj), inline, whole }
-    }
-
-    /// This is the version stored under `v`.
-    fn is(&self, v: &ObjectVersion) -> bool {
-        self.version.version_id == v.version_id && self.version.mtime_ns == v.mtime_ns
-    }
-
     fn version_key(&self) -> Vec<u8> {
         let v = &self.version;
         schema::version_key(&v.bucket, &v.key, v.mtime_ns, &v.version_id)
@@ -111,7 +101,7 @@ fn without_bytes(obj: &ObjectVersion) -> ObjectVersion {
 /// (they are then in the key's `d/` record).
 type Stored = (ObjectVersion, bool);
 
-/// `w`, read from `d/`, is the version stored under `v`.
+/// `w` (read from `l/` or `d/`) is the version stored under `v`.
 fn same_version(w: &ObjectVersion, v: &ObjectVersion) -> bool {
     w.version_id == v.version_id && w.mtime_ns == v.mtime_ns
 }
@@ -156,12 +146,14 @@ impl KvStore {
     /// its `l/` record, and its `d/` record (written, or deleted when `was_whole`, i.e. the
     /// `l/` record it replaces says there is one).
     fn put_current(&self, batch: &mut WriteBatch, obj: &ObjectVersion, was_whole: bool) {
+        let inline = matches!(obj.data, ObjectData::Inline(_));
         let whole = self.format() >= schema::FORMAT_WHOLE_CURRENT
             && matches!(&obj.data, ObjectData::Inline(b) if b.len() <= schema::WHOLE_BYTES_MAX);
         let (bucket, key) = (&obj.bucket, &obj.key);
+        let meta = without_bytes(obj);
         let version = if whole {
             batch.put(schema::whole_key(bucket, key), encode(obj));
-            schema::encode_bytes_in_whole(&without_bytes(obj))
+            schema::encode_bytes_in_whole(&meta)
         } else {
             if was_whole {
                 batch.delete(schema::whole_key(bucket, key));
@@ -169,7 +161,15 @@ impl KvStore {
             encode(obj)
         };
         batch.put(schema::version_key(bucket, key, obj.mtime_ns, &obj.version_id), version);
-        batch.put(schema::latest_key(bucket, key), encode(&Latest::of(obj, whole)));
+        batch.put(schema::latest_key(bucket, key), encode(&Latest { version: meta, inline, whole }));
+    }
+
+    /// Deletes the key's current records: its `l/`, and its `d/` when `was_whole`.
+    fn delete_current(batch: &mut WriteBatch, bucket: &str, key: &str, was_whole: bool) {
+        batch.delete(schema::latest_key(bucket, key));
+        if was_whole {
+            batch.delete(schema::whole_key(bucket, key));
+        }
     }
 
     /// The key's `d/` record, read when its `l/` record says there is one.
@@ -723,7 +723,7 @@ impl MetadataStore for KvStore {
             let lkey = schema::latest_key(bucket, key);
             let latest = self.read::<Latest>(lkey.clone()).await?;
             let (stored, without_bytes) = found.value;
-            let current = latest.as_ref().filter(|l| l.value.is(&stored));
+            let current = latest.as_ref().filter(|l| same_version(&l.value.version, &stored));
             let mut b = WriteBatch::new();
             // The key's current version, read with this one, is a condition either way: a
             // version that became current since would otherwise leave `l/` describing it
@@ -811,12 +811,7 @@ impl MetadataStore for KvStore {
                     }
                     // A non-current version without its bytes: a write landed in between.
                     Some((_, _, (_, true))) => continue,
-                    None => {
-                        batch.delete(latest_key);
-                        if was_whole {
-                            batch.delete(schema::whole_key(bucket, key));
-                        }
-                    }
+                    None => Self::delete_current(&mut batch, bucket, key, was_whole),
                 }
             }
             if self.commit(batch).await? {
@@ -1043,12 +1038,7 @@ impl MetadataStore for KvStore {
                         batch.put(schema::version_key(bucket, key, v.mtime_ns, &v.version_id), encode(v));
                     }
                 }
-                None => {
-                    batch.delete(latest_key);
-                    if was_whole {
-                        batch.delete(schema::whole_key(bucket, key));
-                    }
-                }
+                None => Self::delete_current(&mut batch, bucket, key, was_whole),
             }
             if self.commit(batch).await? {
                 return Ok(());
