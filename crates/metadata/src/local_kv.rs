@@ -37,9 +37,10 @@ const BLOCK_SIZE: usize = 8 * 1024;
 /// stall at three times as many. surrealkv's default is 4. Object keys arrive in a few
 /// ascending streams (one per folder being filled), so every flushed table spans most of
 /// level 1's key range and each of these compactions rewrites most of level 1: twice as
-/// many tables per compaction is half as many rewrites. Measured at 2M objects of 1 KiB
-/// (`rustfs-admin bench --op fill`): fill +5%, and the compactions keep up with it, so the
-/// first 10 s of GET right after the fill ran at 25,000/s, against 20,600/s with 4.
+/// many tables per compaction is half as many rewrites. Measured on fresh fills of 2M
+/// objects of 1 KiB, 4 and 8 alternated twice on one build: fill 9,486 and 9,197 PUT/s
+/// against 10,001 and 9,668 (+5%); GET in the first 10 s after the fill, while compactions
+/// still run, 22,627 and 21,549 against 24,585 and 23,552 (+9%).
 const L0_COMPACTION_FILES: usize = 8;
 
 /// How much memory a local tree may use: its caches, sized by configuration.
