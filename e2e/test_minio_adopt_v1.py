@@ -19,9 +19,16 @@ from test_minio_adopt import adopted_server, read_all, read_model
 
 
 def meta_files(dep, bucket, key):
-    drives = dep.set_drives(dep.set_of(key))
-    return [sorted(os.listdir(md.object_dir(d, bucket, key))) if os.path.isdir(md.object_dir(d, bucket, key)) else None
-            for d in drives]
+    """The files of the object's folder on each drive of its set (None where there is no folder,
+    including one the server removes while this reads it)."""
+
+    def listing(d):
+        try:
+            return sorted(os.listdir(md.object_dir(d, bucket, key)))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    return [listing(d) for d in dep.set_drives(dep.set_of(key))]
 
 
 def eventually(check, what, timeout=15):
