@@ -5,6 +5,9 @@
 //! concurrent commits share one fsync instead of paying one each; waiting takes no thread
 //! (the queue to the syncer is async and bounded).
 //!
+//! surrealkv's own flushes and compactions run on a runtime of the store's (`Background`),
+//! never on the caller's, whose workers serve requests.
+//!
 //! A failed sync: the batches it covered are applied (readers may see them) but may not be
 //! on disk, so their writers get `CommitUnknown` (they must not free anything those batches
 //! reference), and the store turns read-only: every later write fails with `Unavailable`
