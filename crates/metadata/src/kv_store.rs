@@ -3,12 +3,14 @@
 //! build the batch with conditions on what was read, retry on conflict), so it stays
 //! correct when the `Kv` is replicated. This module must never touch object data.
 //!
-//! The layout of format 2 (`schema`): when the store's format record says 2, every write
-//! that makes a small inline version current stores it whole under `d/` (its `v/` value
-//! then has no bytes, and `l/` says so), and every write that makes it non-current puts its
-//! bytes back into `v/` and deletes `d/`. Reads follow what `l/` and the values say, so they
-//! read format-1 keys as well; a store at format 1 (a cluster's) is written as format 1 and
-//! has no `d/` at all.
+//! The layout of formats 2 and 3 (`schema`): when the store's format record says 2 or more,
+//! every write that makes a small inline version current stores it whole under `d/` (`l/`
+//! says so), with no `v/` record in format 3 and a `v/` value without bytes in format 2, and
+//! every write that makes it non-current writes its full `v/` value and deletes `d/`. Reads
+//! follow what `l/` and the values say, so they read the older formats' keys as well: a
+//! key's versions are the `v/` scan with the whole current version merged in (`scan_key`,
+//! and `Versions` for a bucket's). A store at format 1 (a cluster's) is written as
+//! format 1 and has no `d/` at all.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -35,9 +37,9 @@ pub struct KvStore {
     /// The store's format as `recover` found (or raised) it: decides the layout writes use.
     /// Format 1 until then, which every build reads.
     format: Arc<AtomicU8>,
-    /// Whether `recover` raises a store of an older format to `schema::STORE_FORMAT`: only
-    /// where every writer of the store is this process (see `new` and `replicated`).
-    raise_format: bool,
+    /// The format `recover` raises a store of an older one to: `schema::STORE_FORMAT` only
+    /// where every writer of the store is this process, else 1 (see `new` and `replicated`).
+    raise_to: u8,
 }
 
 /// A value as read, with the raw bytes that a condition must compare against.
@@ -57,8 +59,9 @@ struct Latest {
     /// The bytes are inline (in the version family's value, or under `d/`).
     #[serde(default)]
     inline: bool,
-    /// The version is also stored whole under `d/`, and its `v/` value has no bytes
-    /// (format 2; a format-1 build ignores the field and then fails on that value).
+    /// The version is also stored whole under `d/`, and has no `v/` record (format 3) or a
+    /// `v/` value without bytes (format 2; a format-1 build ignores the field and then fails
+    /// on that value).
     #[serde(default)]
     whole: bool,
 }
@@ -101,6 +104,55 @@ fn without_bytes(obj: &ObjectVersion) -> ObjectVersion {
 /// (they are then in the key's `d/` record).
 type Stored = (ObjectVersion, bool);
 
+/// The current records of a key as one enumeration of its versions read them: the batch of
+/// a write planned on that enumeration requires both as read.
+struct KeyRead {
+    latest: Option<Read<Latest>>,
+    /// The `d/` record, read when `l/` says there is one (and then of the same version).
+    whole: Option<Read<ObjectVersion>>,
+}
+
+impl KeyRead {
+    /// Makes `batch` require the key's current records as read.
+    fn require(&self, batch: &mut WriteBatch, bucket: &str, key: &str) {
+        batch.require(schema::latest_key(bucket, key), self.latest.as_ref().map(|l| l.raw.clone()));
+        if let Some(w) = &self.whole {
+            batch.require(schema::whole_key(bucket, key), Some(w.raw.clone()));
+        }
+    }
+
+    /// Whether `v` is the key's current version.
+    fn is_current(&self, v: &ObjectVersion) -> bool {
+        self.latest.as_ref().is_some_and(|l| same_version(&l.value.version, v))
+    }
+
+    /// Whether the key's current version is stored whole under `d/`.
+    fn was_whole(&self) -> bool {
+        self.latest.as_ref().is_some_and(|l| l.value.whole)
+    }
+}
+
+/// One version of a key, from its `v/` record or from its `d/` one.
+struct Found {
+    /// Its `v/` key.
+    vkey: Vec<u8>,
+    /// Its `v/` record as read; `None` for a current version stored whole without one
+    /// (format 3). A batch requires it as read.
+    raw: Option<Vec<u8>>,
+    /// The version, with its bytes wherever they are kept.
+    version: ObjectVersion,
+}
+
+impl Found {
+    /// Makes `batch` require this version's `v/` record as read, and deletes it.
+    fn require_and_delete(&self, batch: &mut WriteBatch) {
+        batch.require(self.vkey.clone(), self.raw.clone());
+        if self.raw.is_some() {
+            batch.delete(self.vkey.clone());
+        }
+    }
+}
+
 /// `w` (read from `l/` or `d/`) is the version stored under `v`.
 fn same_version(w: &ObjectVersion, v: &ObjectVersion) -> bool {
     w.version_id == v.version_id && w.mtime_ns == v.mtime_ns
@@ -116,14 +168,25 @@ impl KvStore {
     /// A store that this process alone writes (a single node's): `recover` raises its format
     /// to this build's.
     pub fn new(kv: Arc<dyn Kv>) -> Self {
-        Self { kv, planning: false, format: Arc::new(AtomicU8::new(1)), raise_format: true }
+        Self::raised_to(kv, schema::STORE_FORMAT)
+    }
+
+    /// `new`, raising a store to `format` at most (an older format's layout, which this build
+    /// still reads: how tests write the stores older builds left).
+    pub fn raised_to(kv: Arc<dyn Kv>, format: u8) -> Self {
+        Self {
+            kv,
+            planning: false,
+            format: Arc::new(AtomicU8::new(1)),
+            raise_to: format.clamp(1, schema::STORE_FORMAT),
+        }
     }
 
     /// A store that other processes write too (a replicated group's, whose members may run
     /// older builds during a rolling upgrade): `recover` keeps its format as it is, and
     /// writes follow it.
     pub fn replicated(kv: Arc<dyn Kv>) -> Self {
-        Self { raise_format: false, ..Self::new(kv) }
+        Self::raised_to(kv, 1)
     }
 
     /// The store to plan a conditional write with: reads that may be stale where the `Kv`
@@ -133,7 +196,7 @@ impl KvStore {
             kv: self.kv.clone(),
             planning: true,
             format: self.format.clone(),
-            raise_format: self.raise_format,
+            raise_to: self.raise_to,
         })
     }
 
@@ -142,25 +205,31 @@ impl KvStore {
         self.format.load(Ordering::Relaxed)
     }
 
-    /// Writes `obj` as the key's current version, in this store's layout: its `v/` value,
+    /// Writes `obj` as the key's current version, in this store's layout: its `v/` record,
     /// its `l/` record, and its `d/` record (written, or deleted when `was_whole`, i.e. the
-    /// `l/` record it replaces says there is one).
-    fn put_current(&self, batch: &mut WriteBatch, obj: &ObjectVersion, was_whole: bool) {
+    /// `l/` record it replaces says there is one). Stored whole, it gets a `v/` value
+    /// without bytes in format 2, and in format 3 only if it had a `v/` record
+    /// (`had_version_record`: a non-current version made current, or a format-2 key):
+    /// a listing that reads `l/` before `v/` while the version moves then still finds it in
+    /// one of the two (see `Versions`).
+    fn put_current(&self, batch: &mut WriteBatch, obj: &ObjectVersion, was_whole: bool, had_version_record: bool) {
         let inline = matches!(obj.data, ObjectData::Inline(_));
         let whole = self.format() >= schema::FORMAT_WHOLE_CURRENT
             && matches!(&obj.data, ObjectData::Inline(b) if b.len() <= schema::WHOLE_BYTES_MAX);
         let (bucket, key) = (&obj.bucket, &obj.key);
         let meta = without_bytes(obj);
-        let version = if whole {
+        let vkey = schema::version_key(bucket, key, obj.mtime_ns, &obj.version_id);
+        if whole {
             batch.put(schema::whole_key(bucket, key), encode(obj));
-            schema::encode_bytes_in_whole(&meta)
+            if self.format() < schema::FORMAT_WHOLE_ONLY || had_version_record {
+                batch.put(vkey, schema::encode_bytes_in_whole(&meta));
+            }
         } else {
             if was_whole {
                 batch.delete(schema::whole_key(bucket, key));
             }
-            encode(obj)
-        };
-        batch.put(schema::version_key(bucket, key, obj.mtime_ns, &obj.version_id), version);
+            batch.put(vkey, encode(obj));
+        }
         batch.put(schema::latest_key(bucket, key), encode(&Latest { version: meta, inline, whole }));
     }
 
@@ -254,18 +323,83 @@ impl KvStore {
         }
     }
 
-    async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<Read<Stored>>> {
-        let mut found = None;
-        self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-            let ov: Stored = schema::decode_version(k, v)?;
-            if ov.0.version_id == version_id {
-                found = Some(Read { key: k.to_vec(), raw: v.to_vec(), value: ov });
-                return Ok(false);
+    /// Enumerates the versions of a key, newest first, with their bytes, calling `f` until it
+    /// returns `false`: the `v/` scan, with the current version stored whole taken from `d/`
+    /// at its position (it has no `v/` record in format 3, one without bytes in format 2).
+    /// `None` when a write changed the key's current version during the reads (`l/` read
+    /// before and after differ, or the records disagree): enumerate again.
+    async fn scan_key(&self, bucket: &str, key: &str, mut f: impl FnMut(Found) -> bool) -> Result<Option<KeyRead>> {
+        let lkey = schema::latest_key(bucket, key);
+        let latest = self.read::<Latest>(lkey.clone()).await?;
+        let whole = match &latest {
+            Some(l) => match self.read_whole(&l.value).await? {
+                Some(w) if same_version(&w.value, &l.value.version) => Some(w),
+                Some(_) => return Ok(None),
+                None if l.value.whole => return Ok(None),
+                None => None,
+            },
+            None => None,
+        };
+        let mut pending = whole.as_ref().map(|w| {
+            let v = &w.value;
+            (schema::version_key(bucket, key, v.mtime_ns, &v.version_id), v)
+        });
+        let mut agree = true;
+        let mut more = true;
+        self.scan_prefix(&schema::versions_of(bucket, key), |k, raw| {
+            if let Some((pk, w)) = pending.take_if(|(pk, _)| pk.as_slice() < k) {
+                more = f(Found { vkey: pk, raw: None, version: w.clone() });
+                if !more {
+                    return Ok(false);
+                }
             }
-            Ok(true)
+            let (v, without_bytes) = schema::decode_version::<ObjectVersion>(k, raw)?;
+            let version = match (without_bytes, pending.take_if(|(pk, _)| pk.as_slice() == k)) {
+                // A format-2 value of the version stored whole.
+                (true, Some((_, w))) => w.clone(),
+                (false, None) => v,
+                // Without bytes yet not the whole current one, or the whole current one with
+                // its full value: a write landed between the reads.
+                _ => {
+                    agree = false;
+                    return Ok(false);
+                }
+            };
+            more = f(Found { vkey: k.to_vec(), raw: Some(raw.to_vec()), version });
+            Ok(more)
         })
         .await?;
-        Ok(found)
+        if let (true, true, Some((pk, w))) = (agree, more, pending) {
+            f(Found { vkey: pk, raw: None, version: w.clone() });
+        }
+        // The records a write moves between the families disagree when read across it (a
+        // version made non-current has its full value where `d/` was expected, one made
+        // current keeps a value without bytes); a rewrite of the whole key (`replace_key`)
+        // may leave none that does, but it changes `l/`.
+        let again = self.kv_get(&lkey).await?;
+        if !agree || again != latest.as_ref().map(|l| l.raw.clone()) {
+            return Ok(None);
+        }
+        Ok(Some(KeyRead { latest, whole }))
+    }
+
+    /// The version `version_id` of a key, with the key's current records as read with it.
+    async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<(KeyRead, Found)>> {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut found = None;
+            let read = self
+                .scan_key(bucket, key, |v| {
+                    if v.version.version_id == version_id {
+                        found = Some(v);
+                    }
+                    found.is_none()
+                })
+                .await?;
+            if let Some(read) = read {
+                return Ok(found.map(|f| (read, f)));
+            }
+        }
+        Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 
     async fn read_version(&self, key: Vec<u8>) -> Result<Option<Read<Stored>>> {
@@ -276,6 +410,22 @@ impl KvStore {
             }
             None => Ok(None),
         }
+    }
+
+    /// The current version `latest` stands for, as a `Found` (`whole`: its `d/` record as
+    /// read). When the records disagree (a write landed between the reads), what it returns
+    /// is not the version, but the batch built on it fails its conditions.
+    async fn current_found(&self, latest: &Latest, whole: Option<&Read<ObjectVersion>>) -> Result<Found> {
+        let vkey = latest.version_key();
+        let stored = self.read_version(vkey.clone()).await?;
+        let whole = whole.map(|w| &w.value).filter(|w| same_version(w, &latest.version));
+        let (raw, version) = match (stored, whole) {
+            (Some(r), Some(w)) => (Some(r.raw), w.clone()),
+            (Some(r), None) => (Some(r.raw), r.value.0),
+            (None, Some(w)) => (None, w.clone()),
+            (None, None) => (None, latest.version.clone()),
+        };
+        Ok(Found { vkey, raw, version })
     }
 
     /// The full current version a `latest` entry stands for; `None` when the other records
@@ -299,7 +449,7 @@ impl KvStore {
         let key = schema::system_key(schema::FORMAT_RECORD);
         // A store nobody else writes takes this build's format; a shared one keeps its own
         // (and a new shared one starts at 1, which every member's build reads).
-        let wanted = if self.raise_format { schema::STORE_FORMAT } else { 1 };
+        let wanted = self.raise_to;
         for _ in 0..MAX_ATTEMPTS {
             let found = self.read::<u8>(key.clone()).await?;
             let format = match &found {
@@ -360,20 +510,15 @@ impl KvStore {
             let old_null = match &current {
                 Some(cur) if cur.value.version.is_null_version() => {
                     current_replaced = true;
-                    self.read_version(cur.value.version_key()).await?
+                    Some(self.current_found(&cur.value, whole.as_ref()).await?)
                 }
-                Some(_) => self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION).await?,
+                // A null version that is not current has a full `v/` record.
+                Some(_) => self.find_version(&obj.bucket, &obj.key, crate::model::NULL_VERSION).await?.map(|(_, f)| f),
                 None => None,
             };
             if let Some(old) = old_null {
-                batch.require(old.key.clone(), Some(old.raw));
-                batch.delete(old.key);
-                // Without its bytes, it is the current version stored whole (else the reads
-                // disagree, and the conditions fail the batch).
-                replaced.push(match (old.value, &whole) {
-                    ((v, true), Some(w)) if same_version(&w.value, &v) => w.value.clone(),
-                    ((v, _), _) => v,
-                });
+                old.require_and_delete(&mut batch);
+                replaced.push(old.version);
             }
         }
         // The version this one succeeds gets its bytes back into its own value.
@@ -383,7 +528,8 @@ impl KvStore {
                 encode(&w.value),
             );
         }
-        self.put_current(&mut batch, obj, was_whole);
+        // A new version sorts first: nothing is stored at its `v/` key.
+        self.put_current(&mut batch, obj, was_whole, false);
         Ok(PutPlan { batch, replaced })
     }
 
@@ -421,8 +567,8 @@ impl KvStore {
     }
 
     /// Lists one key family with prefix/delimiter semantics. `pos_of` maps an object-key
-    /// byte string to its position in the family; `item_of` decodes an entry into its object
-    /// key and the item to show (`None` hides it, e.g. a delete marker in a plain listing).
+    /// byte string to its position in the family; `source` reads its entries as object keys
+    /// and the items to show (`None` hides one, e.g. a delete marker in a plain listing).
     #[allow(clippy::too_many_arguments)]
     async fn list_family<T>(
         &self,
@@ -432,7 +578,7 @@ impl KvStore {
         max: usize,
         pos_of: impl Fn(&[u8]) -> Vec<u8>,
         end: Vec<u8>,
-        item_of: impl Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>,
+        source: impl Source<T>,
     ) -> Result<ListPage<T>> {
         let mut page = ListPage { items: Vec::new(), truncated: false };
         let delimiter = delimiter.filter(|d| !d.is_empty());
@@ -444,13 +590,10 @@ impl KvStore {
             let cap = if after_skip { 16 } else { 1000 };
             let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, cap);
             after_skip = false;
-            let chunk = self.kv_scan(&pos, &end, want).await?;
-            let Some((last, _)) = chunk.last() else { break };
-            let mut next = last.clone();
-            next.push(0);
-            let full = chunk.len() == want;
-            for (k, v) in &chunk {
-                let (okey, item) = item_of(k, v)?;
+            let chunk = source.chunk(self, &pos, &end, want).await?;
+            for entry in &chunk.entries {
+                // Decoded one by one: a page often ends, or skips a common prefix, mid-chunk.
+                let (okey, item) = source.item(entry)?;
                 if let Some(d) = delimiter
                     && let Some(rest) = okey.strip_prefix(prefix)
                     && let Some(i) = rest.find(d)
@@ -479,12 +622,132 @@ impl KvStore {
                     page.items.push(ListItem::Object(item));
                 }
             }
-            if !full {
-                break;
+            match chunk.next {
+                Some(next) => pos = next,
+                None => break,
             }
-            pos = next;
         }
         Ok(page)
+    }
+}
+
+/// One chunk of a listed family, in order.
+struct Chunk<E> {
+    entries: Vec<E>,
+    /// Where the next chunk starts; `None` when the family ends here.
+    next: Option<Vec<u8>>,
+}
+
+/// What `list_family` reads a family's entries with.
+trait Source<T> {
+    type Entry;
+    /// The entries from `pos` (included) to `end` (excluded), `want` of them or about.
+    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<Self::Entry>>;
+    /// An entry's object key and the item to show (`None` hides it).
+    fn item(&self, entry: &Self::Entry) -> Result<(String, Option<T>)>;
+}
+
+/// A family listed as its entries are: `item_of` decodes one into its object key and item.
+struct Entries<F>(F);
+
+fn entries<T, F: Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>>(item_of: F) -> Entries<F> {
+    Entries(item_of)
+}
+
+impl<T, F: Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>> Source<T> for Entries<F> {
+    type Entry = (Vec<u8>, Vec<u8>);
+
+    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<Self::Entry>> {
+        let entries = store.kv_scan(pos, end, want).await?;
+        let next = match entries.last() {
+            Some((k, _)) if entries.len() == want => Some([k.as_slice(), &[0]].concat()),
+            _ => None,
+        };
+        Ok(Chunk { entries, next })
+    }
+
+    fn item(&self, (k, v): &Self::Entry) -> Result<(String, Option<T>)> {
+        (self.0)(k, v)
+    }
+}
+
+/// An entry of a bucket's version listing: a `v/` record, or a current version stored whole
+/// without one (read from `l/`, without bytes).
+enum VersionEntry {
+    Record(Vec<u8>, Vec<u8>),
+    Whole(Box<ObjectVersion>),
+}
+
+/// A bucket's versions (positions in its `v/` family): the `v/` scan with, merged in, the
+/// current versions stored whole that have no `v/` record (format 3), read from `l/` in step.
+/// A listing shows no object data, so an entry of either is shown as it is, without bytes.
+struct Versions<'a> {
+    bucket: &'a str,
+}
+
+impl Source<ObjectVersion> for Versions<'_> {
+    type Entry = VersionEntry;
+
+    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<VersionEntry>> {
+        let (lpos, lend) = (schema::latest_bound(self.bucket, pos), schema::latest_bound(self.bucket, end));
+        // `l/` first: a version that stops being current in between has its full `v/` value
+        // by the time `v/` is read, and one made current keeps a `v/` record (`put_current`),
+        // so neither goes missing; one in both shows once.
+        let latest = store.kv_scan(&lpos, &lend, want).await?;
+        let versions = store.kv_scan(pos, end, want).await?;
+        // What both scans covered: up to the last entry of a full one (a full `l/` scan
+        // covers every `v/` position of the keys up to its last).
+        let mut cut: Option<Vec<u8>> = None;
+        if versions.len() == want
+            && let Some((k, _)) = versions.last()
+        {
+            cut = Some([k.as_slice(), &[0]].concat());
+        }
+        if latest.len() == want
+            && let Some((k, _)) = latest.last()
+        {
+            let key = String::from_utf8_lossy(&k[schema::latest_base(self.bucket).len()..]).into_owned();
+            let after = after_escaped_key(&schema::version_base(self.bucket), &key);
+            cut = Some(match cut {
+                Some(c) => c.min(after),
+                None => after,
+            });
+        }
+        let within = |k: &[u8]| k >= pos && k < end && cut.as_deref().is_none_or(|c| k < c);
+        let mut whole = Vec::new();
+        for (k, v) in &latest {
+            let l: Latest = decode(k, v)?;
+            let vkey = l.version_key();
+            if l.whole && within(vkey.as_slice()) {
+                whole.push((vkey, l.version));
+            }
+        }
+        let mut entries = Vec::with_capacity(versions.len() + whole.len());
+        let mut whole = whole.into_iter().peekable();
+        for (k, v) in versions.into_iter().filter(|(k, _)| within(k.as_slice())) {
+            while let Some((_, w)) = whole.next_if(|(wk, _)| wk.as_slice() < k.as_slice()) {
+                entries.push(VersionEntry::Whole(Box::new(w)));
+            }
+            // A format-2 value without bytes of a version stored whole: the same version.
+            whole.next_if(|(wk, _)| *wk == k);
+            entries.push(VersionEntry::Record(k, v));
+        }
+        entries.extend(whole.map(|(_, w)| VersionEntry::Whole(Box::new(w))));
+        Ok(Chunk { entries, next: cut })
+    }
+
+    fn item(&self, entry: &VersionEntry) -> Result<(String, Option<ObjectVersion>)> {
+        let ov = match entry {
+            VersionEntry::Record(k, v) => {
+                let (mut ov, _): Stored = schema::decode_version(k, v)?;
+                if let ObjectData::Inline(_) = ov.data {
+                    ov.data = ObjectData::None;
+                }
+                ov
+            }
+            VersionEntry::Whole(w) => (**w).clone(),
+        };
+        Ok((ov.key.clone(), Some(ov)))
     }
 }
 
@@ -601,7 +864,8 @@ impl MetadataStore for KvStore {
             return Err(MetaError::Conflict(1));
         }
         let mut empty = true;
-        for base in [schema::version_base(name), schema::upload_base(name)] {
+        // A key whose only version is stored whole has no `v/` record (format 3): `l/` too.
+        for base in [schema::latest_base(name), schema::version_base(name), schema::upload_base(name)] {
             self.scan_prefix(&base, |_, _| {
                 empty = false;
                 Ok(false)
@@ -684,9 +948,7 @@ impl MetadataStore for KvStore {
                     None => continue,
                 },
                 (Some(vid), _) => match self.find_version(bucket, key, vid).await? {
-                    Some(Read { value: (v, false), .. }) => return Ok(v),
-                    // Without its bytes: it became the current version since `l/` was read.
-                    Some(_) => continue,
+                    Some((_, found)) => return Ok(found.version),
                     None => {
                         self.read_bucket(bucket).await?;
                         return Err(MetaError::NoSuchVersion {
@@ -712,7 +974,7 @@ impl MetadataStore for KvStore {
         change: &VersionUpdate,
     ) -> Result<ObjectVersion> {
         for _ in 0..MAX_ATTEMPTS {
-            let Some(found) = self.find_version(bucket, key, version_id).await? else {
+            let Some((read, found)) = self.find_version(bucket, key, version_id).await? else {
                 self.read_bucket(bucket).await?;
                 return Err(MetaError::NoSuchVersion {
                     bucket: bucket.into(),
@@ -720,32 +982,20 @@ impl MetadataStore for KvStore {
                     version_id: version_id.into(),
                 });
             };
-            let lkey = schema::latest_key(bucket, key);
-            let latest = self.read::<Latest>(lkey.clone()).await?;
-            let (stored, without_bytes) = found.value;
-            let current = latest.as_ref().filter(|l| same_version(&l.value.version, &stored));
             let mut b = WriteBatch::new();
-            // The key's current version, read with this one, is a condition either way: a
+            // The key's current records, read with this version, are conditions either way: a
             // version that became current since would otherwise leave `l/` describing it
             // as it was.
-            b.require(lkey.clone(), latest.as_ref().map(|l| l.raw.clone()));
-            b.require(found.key.clone(), Some(found.raw));
-            let whole = self.whole_for(current, &mut b).await?;
-            let mut v = match (without_bytes, whole) {
-                (true, Some(w)) if same_version(&w.value, &stored) => w.value,
-                // Without its bytes, yet not stored whole: a write landed in between.
-                (true, _) => continue,
-                (false, _) => stored,
-            };
+            read.require(&mut b, bucket, key);
+            b.require(found.vkey.clone(), found.raw.clone());
+            let current = read.is_current(&found.version);
+            let mut v = found.version;
             change.apply(&mut v);
-            match current {
+            if current {
                 // The current version is also the key's `l/` (and maybe `d/`) record.
-                Some(l) => {
-                    self.put_current(&mut b, &v, l.value.whole);
-                }
-                None => {
-                    b.put(found.key, encode(&v));
-                }
+                self.put_current(&mut b, &v, read.was_whole(), found.raw.is_some());
+            } else {
+                b.put(found.vkey, encode(&v));
             }
             if self.commit(b).await? {
                 return Ok(v);
@@ -777,45 +1027,43 @@ impl MetadataStore for KvStore {
     async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<ObjectVersion>> {
         for _ in 0..MAX_ATTEMPTS {
             self.read_bucket(bucket).await?;
-            let latest_key = schema::latest_key(bucket, key);
-            let current = self.read::<Latest>(latest_key.clone()).await?;
-            let Some(target) = self.find_version(bucket, key, version_id).await? else {
+            // The version, and the one after it: the next newest, should it be the current
+            // one that goes.
+            let (mut target, mut next) = (None, None);
+            let Some(read) = self
+                .scan_key(bucket, key, |v| {
+                    if target.is_none() && v.version.version_id == version_id {
+                        target = Some(v);
+                        return true;
+                    }
+                    if target.is_some() {
+                        next = Some(v);
+                        return false;
+                    }
+                    true
+                })
+                .await?
+            else {
+                continue;
+            };
+            let Some(target) = target else {
                 return Ok(None);
             };
             let mut batch = WriteBatch::new();
-            batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
-            batch.require(target.key.clone(), Some(target.raw.clone())).delete(target.key.clone());
-            let is_current = current.as_ref().is_some_and(|c| c.value.version.version_id == version_id);
-            let was_whole = is_current && current.as_ref().is_some_and(|c| c.value.whole);
-            let whole = if is_current { self.whole_for(current.as_ref(), &mut batch).await? } else { None };
-            let removed = match (target.value, whole) {
-                ((v, true), Some(w)) if same_version(&w.value, &v) => w.value,
-                ((_, true), _) => continue,
-                ((v, false), _) => v,
-            };
-            if is_current {
+            read.require(&mut batch, bucket, key);
+            target.require_and_delete(&mut batch);
+            if read.is_current(&target.version) {
                 // The next newest version, if any, becomes current.
-                let mut next = None;
-                self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-                    if k != target.key.as_slice() {
-                        next = Some((k.to_vec(), v.to_vec(), schema::decode_version::<ObjectVersion>(k, v)?));
-                        return Ok(false);
-                    }
-                    Ok(true)
-                })
-                .await?;
                 match next {
-                    Some((nkey, nraw, (n, false))) => {
-                        batch.require(nkey, Some(nraw));
-                        self.put_current(&mut batch, &n, was_whole);
+                    Some(n) => {
+                        batch.require(n.vkey.clone(), n.raw.clone());
+                        self.put_current(&mut batch, &n.version, read.was_whole(), n.raw.is_some());
                     }
-                    // A non-current version without its bytes: a write landed in between.
-                    Some((_, _, (_, true))) => continue,
-                    None => Self::delete_current(&mut batch, bucket, key, was_whole),
+                    None => Self::delete_current(&mut batch, bucket, key, read.was_whole()),
                 }
             }
             if self.commit(batch).await? {
-                return Ok(Some(removed));
+                return Ok(Some(target.version));
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
@@ -835,12 +1083,12 @@ impl MetadataStore for KvStore {
         };
         let end = family_end(&base, &q.prefix, pos_of);
         let blen = base.len();
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, pos_of, end, |k, v| {
+        let source = entries(|k, v| {
             let okey = String::from_utf8_lossy(&k[blen..]).into_owned();
             let l: Latest = decode(k, v)?;
             Ok((okey, (!l.version.delete_marker).then_some(l.version)))
-        })
-        .await
+        });
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, pos_of, end, source).await
     }
 
     async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
@@ -849,8 +1097,8 @@ impl MetadataStore for KvStore {
         let pos_of = escaped_pos(&base);
         let start = match (&q.key_marker, &q.version_id_marker) {
             (Some(km), Some(vm)) if !vm.is_empty() => match self.find_version(bucket, km, vm).await? {
-                Some(v) => {
-                    let mut p = v.key;
+                Some((_, found)) => {
+                    let mut p = found.vkey;
                     p.push(0);
                     p
                 }
@@ -866,15 +1114,8 @@ impl MetadataStore for KvStore {
             _ => base.clone(),
         };
         let end = family_end(&base, &q.prefix, &pos_of);
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, |k, v| {
-            // A listing shows no object data (a current version's bytes may be under `d/`).
-            let (mut ov, _): Stored = schema::decode_version(k, v)?;
-            if let ObjectData::Inline(_) = ov.data {
-                ov.data = ObjectData::None;
-            }
-            Ok((ov.key.clone(), Some(ov)))
-        })
-        .await
+        let source = Versions { bucket };
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, source).await
     }
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
@@ -937,11 +1178,11 @@ impl MetadataStore for KvStore {
             _ => base.clone(),
         };
         let end = family_end(&base, &q.prefix, &pos_of);
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_uploads, &pos_of, end, |k, v| {
+        let source = entries(|k, v| {
             let up: MultipartUpload = decode(k, v)?;
             Ok((up.key.clone(), Some(up)))
-        })
-        .await
+        });
+        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_uploads, &pos_of, end, source).await
     }
 
     async fn complete_upload(
@@ -975,31 +1216,15 @@ impl MetadataStore for KvStore {
 
     async fn key_versions(&self, bucket: &str, key: &str) -> Result<Vec<ObjectVersion>> {
         self.read_bucket(bucket).await?;
-        let lkey = schema::latest_key(bucket, key);
-        // The current version's bytes may be under `d/`: read first, then the versions; a
-        // version without bytes that `d/` does not hold means a write landed in between.
         for _ in 0..MAX_ATTEMPTS {
-            let whole = match self.read::<Latest>(lkey.clone()).await? {
-                Some(l) => self.read_whole(&l.value).await?,
-                None => None,
-            };
             let mut out = Vec::new();
-            let mut agree = true;
-            self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-                match schema::decode_version::<ObjectVersion>(k, v)? {
-                    (v, false) => out.push(v),
-                    (v, true) => match whole.as_ref().filter(|w| same_version(&w.value, &v)) {
-                        Some(w) => out.push(w.value.clone()),
-                        None => {
-                            agree = false;
-                            return Ok(false);
-                        }
-                    },
-                }
-                Ok(true)
-            })
-            .await?;
-            if agree {
+            let read = self
+                .scan_key(bucket, key, |v| {
+                    out.push(v.version);
+                    true
+                })
+                .await?;
+            if read.is_some() {
                 return Ok(out);
             }
         }
@@ -1009,36 +1234,38 @@ impl MetadataStore for KvStore {
     async fn replace_key(&self, bucket: &str, key: &str, versions: Vec<ObjectVersion>) -> Result<()> {
         for _ in 0..MAX_ATTEMPTS {
             let b = self.read_bucket(bucket).await?;
-            let latest_key = schema::latest_key(bucket, key);
-            let current = self.read::<Latest>(latest_key.clone()).await?;
             let mut existing = Vec::new();
-            self.scan_prefix(&schema::versions_of(bucket, key), |k, v| {
-                existing.push((k.to_vec(), v.to_vec()));
-                Ok(true)
-            })
-            .await?;
+            let Some(read) = self
+                .scan_key(bucket, key, |v| {
+                    existing.push(v);
+                    true
+                })
+                .await?
+            else {
+                continue;
+            };
             let mut batch = WriteBatch::new();
             batch.require(b.key, Some(b.raw));
-            batch.require(latest_key.clone(), current.as_ref().map(|c| c.raw.clone()));
-            let was_whole = current.as_ref().is_some_and(|c| c.value.whole);
-            self.whole_for(current.as_ref(), &mut batch).await?;
+            read.require(&mut batch, bucket, key);
             let new: Vec<Vec<u8>> =
                 versions.iter().map(|v| schema::version_key(bucket, key, v.mtime_ns, &v.version_id)).collect();
-            for (k, raw) in existing {
-                batch.require(k.clone(), Some(raw));
-                if !new.contains(&k) {
-                    batch.delete(k);
+            for f in &existing {
+                if new.contains(&f.vkey) {
+                    batch.require(f.vkey.clone(), f.raw.clone());
+                } else {
+                    f.require_and_delete(&mut batch);
                 }
             }
             // The first is the current version: it takes this store's layout.
             match versions.split_first() {
                 Some((first, rest)) => {
-                    self.put_current(&mut batch, first, was_whole);
+                    let had_record = existing.iter().any(|f| f.vkey == new[0] && f.raw.is_some());
+                    self.put_current(&mut batch, first, read.was_whole(), had_record);
                     for v in rest {
                         batch.put(schema::version_key(bucket, key, v.mtime_ns, &v.version_id), encode(v));
                     }
                 }
-                None => Self::delete_current(&mut batch, bucket, key, was_whole),
+                None => Self::delete_current(&mut batch, bucket, key, read.was_whole()),
             }
             if self.commit(batch).await? {
                 return Ok(());
@@ -1087,7 +1314,7 @@ impl MetadataStore for KvStore {
         let mut repaired = Vec::new();
         for (key, raw, mut b) in marked {
             let mut empty = true;
-            for base in [schema::version_base(&b.name), schema::upload_base(&b.name)] {
+            for base in [schema::latest_base(&b.name), schema::version_base(&b.name), schema::upload_base(&b.name)] {
                 self.scan_prefix(&base, |_, _| {
                     empty = false;
                     Ok(false)

@@ -1,5 +1,5 @@
-//! The KV track's key schema and value codec (store format 2; what format 1 differs in is
-//! said below). Documented here because it is an on-disk format: changing it needs a new
+//! The KV track's key schema and value codec (store format 3; what formats 1 and 2 differ in
+//! is said below). Documented here because it is an on-disk format: changing it needs a new
 //! format version and a migration.
 //!
 //! Keys (bucket names never contain `/` or NUL; `esc(k)` is an order-preserving escape of an
@@ -11,7 +11,7 @@
 //! | bucket settings | `c/<bucket>` | `BucketSettings` (`bucket_settings`): the policy, ACL, tags, CORS rules, object lock configuration, lifecycle rules and default encryption, absent when none is set; kept apart so the bucket record every write requires stays small |
 //! | latest | `l/<bucket>/<key>` | `Latest`: the current version of a key (may be a delete marker) without its inline bytes, whether it has any, and whether it is also stored whole under `d/` |
 //! | whole current | `d/<bucket>/<key>` | format 2: the current version whole, inline bytes included, when they are at most `WHOLE_BYTES_MAX` long; present exactly when the key's `l/` record says so |
-//! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key; the value of a version stored whole under `d/` has no bytes, and the format byte `FORMAT_V2_BYTES_IN_WHOLE` |
+//! | version | `v/<bucket>/<esc(key)><!mtime_ns BE 8><version_id>` | every `ObjectVersion`, newest first per key, except a current version stored whole under `d/`: format 3 writes no `v/` record for a new one, and a value without its bytes (the format byte `FORMAT_V2_BYTES_IN_WHOLE`, as format 2 did for every one) for one that had a `v/` record |
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
@@ -34,6 +34,21 @@
 //! valid format 2, so a store is raised from 1 to 2 by rewriting its record alone, and its
 //! keys take the new layout as they are written. Which stores are raised: see `KvStore`.
 //!
+//! Format 3 (one record fewer per small PUT): a current version stored whole has no `v/`
+//! record; `l/` and `d/` are all there is of it. So whatever enumerates a key's versions, or
+//! a bucket's, takes the current one from `l/`/`d/` where `l/` says it is whole, and merges
+//! it into the `v/` scan at the position its `v/` key would have (`version_key`; escaped and
+//! raw keys sort alike, see `latest_bound`); a format-2 `v/` value without bytes at that
+//! position is the same version. The writer that makes such a version non-current writes its
+//! full `v/` value; the one that makes a non-current version current and whole replaces its
+//! `v/` value by one without bytes (format 2's), so that no reader of `l/` then `v/` misses
+//! it. A bucket with objects may have no `v/` record at all, so emptiness is checked
+//! on `l/` too. A format-2 store is valid format 3 (its leftover `v/` values without bytes
+//! are read as said), so it is raised by rewriting its record alone, as 1 to 2 was; a
+//! format-2 build must never write a format-3 store (it would write a stripped `v/` value
+//! and leave the `d/` version listed twice, or lose it from enumerations), and its record
+//! check refuses it.
+//!
 //! The store's format version, `s/schema`, is written when a store is first recovered
 //! (`MetadataStore::recover`, at start-up) and checked at every start: a build refuses a store
 //! whose version is above its `STORE_FORMAT` (`MetaError::NewerStore`), so that a change of
@@ -52,9 +67,11 @@ pub const FORMAT_V1: u8 = 1;
 /// key's `d/` record (format 2).
 pub const FORMAT_V2_BYTES_IN_WHOLE: u8 = 2;
 /// The store format this build writes and the newest it reads (`s/schema`).
-pub const STORE_FORMAT: u8 = 2;
+pub const STORE_FORMAT: u8 = 3;
 /// The first store format with the `d/` family.
 pub const FORMAT_WHOLE_CURRENT: u8 = 2;
+/// The first store format where a current version stored whole has no `v/` record.
+pub const FORMAT_WHOLE_ONLY: u8 = 3;
 /// A current version with at most this many inline bytes is stored whole under `d/` (format
 /// 2), so its GET reads one record. Larger ones are not: their bytes would be written twice
 /// or moved at every overwrite for a saving that their transfer dwarfs. A writer's choice,
@@ -232,6 +249,39 @@ pub fn system_key(name: &str) -> Vec<u8> {
     k
 }
 
+/// Maps a position in a bucket's `v/` family to one in its `l/` family, for scanning both
+/// families in step. As a start: every key with a `v/` key at or after `vpos` has its `l/`
+/// key at or after the result (a scan from there filters its entries by their `v/` keys).
+/// As an exclusive end, for a position between keys (a family's or a prefix's end, with no
+/// key's terminator in it): every key whose `v/` keys are all before `vpos` has its `l/` key
+/// before the result, and no other. It rests on the escape keeping order: raw keys and
+/// escaped ones sort alike, and a key sorts before every longer key it begins.
+pub fn latest_bound(bucket: &str, vpos: &[u8]) -> Vec<u8> {
+    let vbase = version_base(bucket);
+    let mut out = latest_base(bucket);
+    let Some(rest) = vpos.strip_prefix(vbase.as_slice()) else {
+        // Before the family: its start; after it: past the whole `l/` family of the bucket.
+        return if vpos < vbase.as_slice() { out } else { prefix_end(&out).unwrap_or(out) };
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        match (rest[i], rest.get(i + 1)) {
+            (0, Some(0xFF)) => {
+                out.push(0);
+                i += 2;
+            }
+            // The key ends here (its terminator, or a position among or after its own
+            // entries): a start at the key itself, whose entries the scan then filters.
+            (0, _) => return out,
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The smallest byte string greater than every string that starts with `prefix`
 /// (`None` when there is none, i.e. `prefix` is all `0xFF`).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -264,6 +314,39 @@ mod tests {
         let new = version_key("b", "k", 200, "a");
         assert!(new < old);
         assert!(old.starts_with(&versions_of("b", "k")));
+    }
+
+    #[test]
+    fn latest_bounds_keep_every_key_on_its_side() {
+        let keys = ["", "a", "a\0", "a\0b", "a/", "a/b", "ab", "b", "\u{ff}"];
+        let vpositions: Vec<Vec<u8>> = keys
+            .iter()
+            .flat_map(|k| {
+                let mut after = versions_of("bk", k);
+                after.pop();
+                after.push(2);
+                let mut esc = version_base("bk");
+                push_escaped(&mut esc, k.as_bytes());
+                [esc, versions_of("bk", k), version_key("bk", k, 5, "x"), after]
+            })
+            .chain([b"v/bk".to_vec(), b"v/bk0".to_vec(), b"a".to_vec(), b"z".to_vec()])
+            .collect();
+        for p in &vpositions {
+            let l = latest_bound("bk", p);
+            for k in keys {
+                let (vk, lk) = (version_key("bk", k, 5, "x"), latest_key("bk", k));
+                if vk >= *p {
+                    assert!(lk >= l, "start {p:?}: key {k:?} would be skipped");
+                }
+                let at_key_end = p.len() > version_base("bk").len() && p.starts_with(&version_base("bk")) && {
+                    let rest = &p[version_base("bk").len()..];
+                    rest.windows(2).any(|w| w[0] == 0 && w[1] != 0xFF) || rest.last() == Some(&0)
+                };
+                if !at_key_end {
+                    assert_eq!(versions_of("bk", k) < *p, lk < l, "end {p:?}, key {k:?}");
+                }
+            }
+        }
     }
 
     #[test]

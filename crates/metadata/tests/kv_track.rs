@@ -486,8 +486,13 @@ async fn a_store_records_its_format_and_refuses_a_newer_one() {
 
 /// The format byte of a version's stored value.
 async fn value_format(kv: &LocalKv, s: &KvStore, b: &str, k: &str, vid: &str) -> u8 {
+    version_record(kv, s, b, k, vid).await.expect("a v/ record")
+}
+
+/// The format byte of a version's `v/` record, `None` when it has none.
+async fn version_record(kv: &LocalKv, s: &KvStore, b: &str, k: &str, vid: &str) -> Option<u8> {
     let v = s.key_versions(b, k).await.unwrap().into_iter().find(|v| v.version_id == vid).unwrap();
-    kv.get(&schema::version_key(b, k, v.mtime_ns, vid)).await.unwrap().unwrap()[0]
+    kv.get(&schema::version_key(b, k, v.mtime_ns, vid)).await.unwrap().map(|raw| raw[0])
 }
 
 fn sized(b: &str, vid: &str, fill: u8, len: usize) -> ObjectVersion {
@@ -499,6 +504,7 @@ fn sized(b: &str, vid: &str, fill: u8, len: usize) -> ObjectVersion {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_format_1_store_is_raised_to_2_and_its_keys_take_the_whole_current_layout_as_written() {
+    // Format 2 as the builds that wrote it did (this one raises to 3: see the next test).
     let dir = tempfile::tempdir().unwrap();
     let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
     let bytes = |v: ObjectVersion| match v.data {
@@ -515,7 +521,7 @@ async fn a_format_1_store_is_raised_to_2_and_its_keys_take_the_whole_current_lay
     old.put_object(sized("u", "v2", 2, 1024), PutCondition::None).await.unwrap();
     assert_eq!(value_format(&kv, &old, "u", "k", "v2").await, schema::FORMAT_V1, "format 1 keeps bytes in v/");
 
-    let s = KvStore::new(kv.clone());
+    let s = KvStore::raised_to(kv.clone(), 2);
     s.recover().await.unwrap();
     assert_eq!(s.format(), 2);
     let record = schema::system_key(schema::FORMAT_RECORD);
@@ -628,6 +634,244 @@ async fn a_format_1_store_is_raised_to_2_and_its_keys_take_the_whole_current_lay
     KvLifecycle::close(kv.as_ref()).await.unwrap();
 }
 
+fn inline_bytes(v: ObjectVersion) -> Vec<u8> {
+    match v.data {
+        ObjectData::Inline(b) => b,
+        d => panic!("no inline bytes: {d:?}"),
+    }
+}
+
+/// Every `v/` record of a bucket.
+async fn version_records(kv: &LocalKv, b: &str) -> usize {
+    let base = schema::version_base(b);
+    kv.scan(&base, &schema::prefix_end(&base).unwrap(), 10_000).await.unwrap().len()
+}
+
+fn version_ids(p: &ListPage<ObjectVersion>) -> Vec<String> {
+    p.objects().map(|o| format!("{}@{}", o.key, o.version_id)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_2_store_is_raised_to_3_and_a_current_version_stored_whole_loses_its_version_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
+    // What a format-2 build left: current versions stored whole, with v/ values without bytes.
+    let old = KvStore::raised_to(kv.clone(), 2);
+    old.recover().await.unwrap();
+    assert_eq!(old.format(), 2);
+    old.create_bucket(bucket("u", Versioning::Enabled)).await.unwrap();
+    old.put_object(sized("u", "v1", 1, 100), PutCondition::None).await.unwrap();
+    old.put_object(sized("u", "v2", 2, 200), PutCondition::None).await.unwrap();
+    old.create_bucket(bucket("n", Versioning::Unversioned)).await.unwrap();
+    for i in 0..5u8 {
+        let mut o = sized("n", NULL_VERSION, i, 10);
+        o.key = format!("k{i}");
+        old.put_object(o, PutCondition::None).await.unwrap();
+    }
+    assert_eq!(value_format(&kv, &old, "u", "k", "v2").await, schema::FORMAT_V2_BYTES_IN_WHOLE);
+    assert_eq!(version_records(&kv, "n").await, 5);
+    let listed_before =
+        version_ids(&old.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap());
+
+    let s = KvStore::new(kv.clone());
+    s.recover().await.unwrap();
+    assert_eq!(s.format(), 3);
+    let record = schema::system_key(schema::FORMAT_RECORD);
+    assert_eq!(schema::decode::<u8>(&record, &kv.get(&record).await.unwrap().unwrap()).unwrap(), 3);
+    // Format 2's keys read the same: every version once, with its bytes.
+    let listed =
+        version_ids(&s.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap());
+    assert_eq!(listed, listed_before);
+    assert_eq!(listed, ["k@v2", "k@v1"]);
+    let all: Vec<_> = s.key_versions("u", "k").await.unwrap().into_iter().map(inline_bytes).collect();
+    assert_eq!(all, [vec![2; 200], vec![1; 100]]);
+    assert_eq!(inline_bytes(s.get_object("u", "k", Some("v2")).await.unwrap()), vec![2; 200]);
+    let page = s.list_versions("n", &VersionQuery { max_keys: 3, ..Default::default() }).await.unwrap();
+    assert_eq!(version_ids(&page), ["k0@null", "k1@null", "k2@null"]);
+
+    // Retagging the current version keeps its v/ value without bytes, retagged too.
+    let hold = VersionUpdate { legal_hold: Some(true), ..Default::default() };
+    assert_eq!(inline_bytes(s.update_version("u", "k", "v2", &hold).await.unwrap()), vec![2; 200]);
+    assert_eq!(version_record(&kv, &s, "u", "k", "v2").await, Some(schema::FORMAT_V2_BYTES_IN_WHOLE));
+    assert!(s.get_object("u", "k", None).await.unwrap().legal_hold);
+    let listed = s.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap();
+    assert!(listed.objects().next().unwrap().legal_hold);
+    // A new current version has none either; its predecessor gets its full value back.
+    s.put_object(sized("u", "v3", 3, 300), PutCondition::None).await.unwrap();
+    assert_eq!(version_record(&kv, &s, "u", "k", "v3").await, None);
+    assert_eq!(value_format(&kv, &s, "u", "k", "v2").await, schema::FORMAT_V1);
+    assert_eq!(inline_bytes(s.get_object("u", "k", Some("v2")).await.unwrap()), vec![2; 200]);
+    assert_eq!(version_records(&kv, "u").await, 2, "v2 and v1");
+    let listed =
+        version_ids(&s.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap());
+    assert_eq!(listed, ["k@v3", "k@v2", "k@v1"]);
+    // Removing it makes v2 current and whole again: its v/ value loses its bytes.
+    assert_eq!(inline_bytes(s.delete_version("u", "k", "v3").await.unwrap().unwrap()), vec![3; 300]);
+    assert_eq!(version_record(&kv, &s, "u", "k", "v2").await, Some(schema::FORMAT_V2_BYTES_IN_WHOLE));
+    assert_eq!(inline_bytes(s.get_object("u", "k", None).await.unwrap()), vec![2; 200]);
+    assert_eq!(version_records(&kv, "u").await, 2, "v2 without bytes, and v1");
+    // A delete marker: v2 goes back to v/ whole, and loses its bytes there again after.
+    let mut marker = obj("u", "k", "dm", "");
+    marker.data = ObjectData::None;
+    marker.delete_marker = true;
+    s.put_object(marker, PutCondition::None).await.unwrap();
+    assert_eq!(value_format(&kv, &s, "u", "k", "v2").await, schema::FORMAT_V1);
+    s.delete_version("u", "k", "dm").await.unwrap();
+    assert_eq!(version_record(&kv, &s, "u", "k", "v2").await, Some(schema::FORMAT_V2_BYTES_IN_WHOLE));
+    assert_eq!(inline_bytes(s.get_object("u", "k", None).await.unwrap()), vec![2; 200]);
+    // A key rewritten whole (a DualTrack sync) reads back the same; rewritten without its
+    // current version's v/ record, it has none.
+    let versions = s.key_versions("u", "k").await.unwrap();
+    s.replace_key("u", "k", versions.clone()).await.unwrap();
+    assert_eq!(s.key_versions("u", "k").await.unwrap(), versions);
+    s.replace_key("u", "k", Vec::new()).await.unwrap();
+    assert!(s.key_versions("u", "k").await.unwrap().is_empty());
+    assert_eq!(version_records(&kv, "u").await, 0);
+    s.replace_key("u", "k", versions.clone()).await.unwrap();
+    assert_eq!(s.key_versions("u", "k").await.unwrap(), versions);
+    assert_eq!(version_record(&kv, &s, "u", "k", "v2").await, None);
+    let listed =
+        version_ids(&s.list_versions("u", &VersionQuery { max_keys: 10, ..Default::default() }).await.unwrap());
+    assert_eq!(listed, ["k@v2", "k@v1"]);
+
+    // The unversioned bucket: an overwrite reports the version it replaced, with its bytes,
+    // and leaves the key no v/ record.
+    let mut o = sized("n", NULL_VERSION, 9, 9);
+    o.key = "k0".into();
+    let replaced = s.put_object(o, PutCondition::None).await.unwrap();
+    assert_eq!(replaced.into_iter().map(inline_bytes).collect::<Vec<_>>(), [vec![0; 10]]);
+    assert_eq!(version_record(&kv, &s, "n", "k0", NULL_VERSION).await, None);
+    assert_eq!(version_records(&kv, "n").await, 4);
+    // Written in format 3 alone, a bucket of small objects has no v/ record at all, and it is
+    // not empty: neither a delete nor a start that finds its delete interrupted removes it.
+    s.create_bucket(bucket("f", Versioning::Unversioned)).await.unwrap();
+    let mut o = sized("f", NULL_VERSION, 5, 5);
+    o.key = "only".into();
+    s.put_object(o.clone(), PutCondition::None).await.unwrap();
+    let replaced = s.put_object(o, PutCondition::None).await.unwrap();
+    assert_eq!(replaced.into_iter().map(inline_bytes).collect::<Vec<_>>(), [vec![5; 5]]);
+    assert_eq!(version_records(&kv, "f").await, 0);
+    assert!(matches!(s.delete_bucket("f").await, Err(MetaError::BucketNotEmpty(_))));
+    let mut marked = s.get_bucket("f").await.unwrap();
+    marked.deleting = true;
+    let mut batch = WriteBatch::new();
+    batch.put(schema::bucket_key("f"), schema::encode(&marked));
+    kv.write(batch).await.unwrap();
+    assert_eq!(s.recover().await.unwrap(), ["f"]);
+    assert_eq!(inline_bytes(s.get_object("f", "only", None).await.unwrap()), vec![5; 5]);
+    assert_eq!(s.delete_version("f", "only", NULL_VERSION).await.unwrap().map(inline_bytes), Some(vec![5; 5]));
+    assert!(kv.scan(b"d/f/", b"d/f0", 10).await.unwrap().is_empty());
+    s.delete_bucket("f").await.unwrap();
+    KvLifecycle::close(kv.as_ref()).await.unwrap();
+}
+
+/// Pages through a bucket's versions `max` at a time, as a client does with the markers.
+async fn all_versions(s: &KvStore, b: &str, prefix: &str, delimiter: Option<&str>, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut key_marker, mut version_id_marker) = (None, None);
+    loop {
+        let q = VersionQuery {
+            prefix: prefix.into(),
+            delimiter: delimiter.map(Into::into),
+            key_marker: key_marker.clone(),
+            version_id_marker: version_id_marker.clone(),
+            max_keys: max,
+        };
+        let page = s.list_versions(b, &q).await.unwrap();
+        assert!(page.items.len() <= max);
+        for item in &page.items {
+            match item {
+                ListItem::Object(o) => {
+                    assert_eq!(o.data, ObjectData::None, "a listing shows no bytes");
+                    out.push(format!("{}@{}", o.key, o.version_id));
+                    key_marker = Some(o.key.clone());
+                    version_id_marker = Some(o.version_id.clone());
+                }
+                ListItem::CommonPrefix(c) => {
+                    out.push(format!("[{c}]"));
+                    key_marker = Some(c.clone());
+                    version_id_marker = None;
+                }
+            }
+        }
+        if !page.truncated {
+            return out;
+        }
+    }
+}
+
+/// A bucket's version listing in format 3 merges the current versions stored whole (no `v/`
+/// record) into the `v/` scan: every version once, in order, on every page size, with and
+/// without a prefix and delimiter, across the scan chunks of both families.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_listings_merge_whole_current_versions_at_every_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kv, s) = store(dir.path()).await;
+    s.create_bucket(bucket("m", Versioning::Enabled)).await.unwrap();
+    let mut expected: Vec<(String, Vec<String>)> = Vec::new();
+    for i in 0..400u32 {
+        // Keys in and out of folders, one with a NUL, sizes on both sides of whole.
+        let key = match i % 7 {
+            0 => format!("d{}/x{i:04}", i % 3),
+            1 => format!("d{}/y/{i:04}", i % 3),
+            2 => format!("k{i:04}\0z"),
+            _ => format!("k{i:04}"),
+        };
+        let mut vids = Vec::new();
+        for n in 0..(1 + i % 3) {
+            let vid = format!("v{i:04}-{n}");
+            let mut o = sized("m", &vid, n as u8, if (i + n) % 11 == 0 { schema::WHOLE_BYTES_MAX + 1 } else { 20 });
+            o.key = key.clone();
+            if i % 13 == 0 && n == 1 {
+                o.data = ObjectData::None;
+                o.delete_marker = true;
+            }
+            s.put_object(o, PutCondition::None).await.unwrap();
+            vids.insert(0, vid);
+        }
+        expected.push((key, vids));
+    }
+    expected.sort();
+    let flat = |prefix: &str| -> Vec<String> {
+        expected
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(k, vids)| vids.iter().map(move |v| format!("{k}@{v}")))
+            .collect()
+    };
+    for max in [1, 3, 16, 17, 255, 1000] {
+        assert_eq!(all_versions(&s, "m", "", None, max).await, flat(""), "max {max}");
+        assert_eq!(all_versions(&s, "m", "d1/", None, max).await, flat("d1/"), "max {max}");
+    }
+    let mut folders: Vec<String> = vec!["[d0/]".into(), "[d1/]".into(), "[d2/]".into()];
+    folders.extend(flat("k"));
+    for max in [1, 2, 5, 1000] {
+        assert_eq!(all_versions(&s, "m", "", Some("/"), max).await, folders, "max {max}");
+    }
+    let inner: Vec<String> = flat("d2/x").into_iter().chain(["[d2/y/]".to_string()]).collect();
+    assert_eq!(all_versions(&s, "m", "d2/", Some("/"), 4).await, inner);
+    // Every version reads back with its own bytes, from wherever it is kept.
+    for (key, vids) in &expected {
+        let got: Vec<String> = s.key_versions("m", key).await.unwrap().into_iter().map(|v| v.version_id).collect();
+        assert_eq!(&got, vids, "{key}");
+    }
+
+    // An unversioned bucket of small objects, a few large: `l/` is dense and `v/` sparse, so
+    // the `l/` scan is the one that bounds a chunk.
+    s.create_bucket(bucket("s", Versioning::Unversioned)).await.unwrap();
+    let mut keys = Vec::new();
+    for i in 0..300u32 {
+        let mut o = sized("s", NULL_VERSION, 1, if i % 50 == 7 { schema::WHOLE_BYTES_MAX + 1 } else { 10 });
+        o.key = format!("o{i:04}");
+        s.put_object(o, PutCondition::None).await.unwrap();
+        keys.push(format!("o{i:04}@null"));
+    }
+    assert_eq!(version_records(&kv, "s").await, 6);
+    for max in [1, 7, 16, 100, 1000] {
+        assert_eq!(all_versions(&s, "s", "", None, max).await, keys, "max {max}");
+    }
+}
+
 /// Writers that put, delete and retag versions of one key race readers of it: every read
 /// returns a version with its own bytes (each version's bytes are derived from its id), never
 /// another's and never none, wherever the layout keeps them at that moment.
@@ -698,9 +942,19 @@ async fn racing_writers_never_make_a_read_return_other_bytes() {
                     Err(MetaError::NoSuchKey { .. }) => {}
                     Err(e) => panic!("{e}"),
                 }
-                for v in s.key_versions("r", "k").await.unwrap() {
-                    check(&v);
-                }
+                let versions = s.key_versions("r", "k").await.unwrap();
+                versions.iter().for_each(check);
+                // Each version once, newest first, wherever it is kept at that moment.
+                let once = |ids: &[(i64, String)]| {
+                    let unique: std::collections::HashSet<_> = ids.iter().map(|i| &i.1).collect();
+                    unique.len() == ids.len() && ids.windows(2).all(|w| w[0].0 >= w[1].0)
+                };
+                let ids: Vec<_> = versions.iter().map(|v| (v.mtime_ns, v.version_id.clone())).collect();
+                assert!(once(&ids), "{ids:?}");
+                let q = VersionQuery { max_keys: 1000, ..Default::default() };
+                let page = s.list_versions("r", &q).await.unwrap();
+                let listed: Vec<_> = page.objects().map(|v| (v.mtime_ns, v.version_id.clone())).collect();
+                assert!(once(&listed), "{listed:?}");
             }
         }));
     }
