@@ -9,7 +9,7 @@
 //! every write that makes it non-current writes its full `v/` value and deletes `d/`. Reads
 //! follow what `l/` and the values say, so they read the older formats' keys as well: a
 //! key's versions are the `v/` scan with the whole current version merged in (`scan_key`,
-//! and `Versions` for a bucket's). A store at format 1 (a cluster's) is written as
+//! and `kv_listing::Versions` for a bucket's). A store at format 1 (a cluster's) is written as
 //! format 1 and has no `d/` at all.
 
 use std::sync::Arc;
@@ -20,11 +20,12 @@ use async_trait::async_trait;
 use crate::bucket_settings::BucketSettings;
 use crate::error::{MetaError, Result};
 use crate::kv::{Kv, WriteBatch, WriteOutcome};
+use crate::kv_listing::{
+    Scan, Versions, after_escaped_key, entries, escaped_pos, family_end, list_family, resume_after,
+};
 use crate::model::{BucketInfo, MultipartUpload, ObjectData, ObjectVersion, UploadedPart, VersionUpdate};
 use crate::schema::{self, decode, encode};
-use crate::store::{
-    CompleteOutcome, ListItem, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery, VersionQuery,
-};
+use crate::store::{CompleteOutcome, ListPage, ListQuery, MetadataStore, PutCondition, UploadQuery, VersionQuery};
 
 const MAX_ATTEMPTS: u32 = 32;
 const SCAN_CHUNK: usize = 256;
@@ -98,6 +99,13 @@ fn without_bytes(obj: &ObjectVersion) -> ObjectVersion {
         legal_hold: obj.legal_hold,
         sse: obj.sse.clone(),
     }
+}
+
+/// Decodes an `l/` entry into the `v/` key and the version (without bytes) of a current
+/// version stored whole (`kv_listing::Versions`); `None` for any other.
+fn whole_of(k: &[u8], v: &[u8]) -> Result<Option<(Vec<u8>, ObjectVersion)>> {
+    let l: Latest = decode(k, v)?;
+    Ok(l.whole.then(|| (l.version_key(), l.version)))
 }
 
 /// A version value as read: the version, and whether it was stored without its inline bytes
@@ -565,231 +573,12 @@ impl KvStore {
         .await?;
         Ok(parts)
     }
+}
 
-    /// Lists one key family with prefix/delimiter semantics. `pos_of` maps an object-key
-    /// byte string to its position in the family; `source` reads its entries as object keys
-    /// and the items to show (`None` hides one, e.g. a delete marker in a plain listing).
-    #[allow(clippy::too_many_arguments)]
-    async fn list_family<T>(
-        &self,
-        start: Vec<u8>,
-        prefix: &str,
-        delimiter: Option<&str>,
-        max: usize,
-        pos_of: impl Fn(&[u8]) -> Vec<u8>,
-        end: Vec<u8>,
-        source: impl Source<T>,
-    ) -> Result<ListPage<T>> {
-        let mut page = ListPage { items: Vec::new(), truncated: false };
-        let delimiter = delimiter.filter(|d| !d.is_empty());
-        let mut pos = start.max(pos_of(prefix.as_bytes()));
-        // After a common prefix is skipped, the next entries often roll up too: read small
-        // chunks there, large ones while plain keys keep coming.
-        let mut after_skip = false;
-        'outer: loop {
-            let cap = if after_skip { 16 } else { 1000 };
-            let want = (max.saturating_sub(page.items.len()) + 1).clamp(16, cap);
-            after_skip = false;
-            let chunk = source.chunk(self, &pos, &end, want).await?;
-            for entry in &chunk.entries {
-                // Decoded one by one: a page often ends, or skips a common prefix, mid-chunk.
-                let (okey, item) = source.item(entry)?;
-                if let Some(d) = delimiter
-                    && let Some(rest) = okey.strip_prefix(prefix)
-                    && let Some(i) = rest.find(d)
-                {
-                    if page.items.len() >= max {
-                        page.truncated = true;
-                        break 'outer;
-                    }
-                    let cp = okey[..prefix.len() + i + d.len()].to_string();
-                    let skip = schema::prefix_end(cp.as_bytes()).map(|e| pos_of(&e));
-                    page.items.push(ListItem::CommonPrefix(cp));
-                    match skip {
-                        Some(p) => {
-                            pos = p;
-                            after_skip = true;
-                            continue 'outer;
-                        }
-                        None => break 'outer,
-                    }
-                }
-                if let Some(item) = item {
-                    if page.items.len() >= max {
-                        page.truncated = true;
-                        break 'outer;
-                    }
-                    page.items.push(ListItem::Object(item));
-                }
-            }
-            match chunk.next {
-                Some(next) => pos = next,
-                None => break,
-            }
-        }
-        Ok(page)
+impl Scan for KvStore {
+    async fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.kv_scan(start, end, limit).await
     }
-}
-
-/// One chunk of a listed family, in order.
-struct Chunk<E> {
-    entries: Vec<E>,
-    /// Where the next chunk starts; `None` when the family ends here.
-    next: Option<Vec<u8>>,
-}
-
-/// What `list_family` reads a family's entries with.
-trait Source<T> {
-    type Entry;
-    /// The entries from `pos` (included) to `end` (excluded), `want` of them or about.
-    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<Self::Entry>>;
-    /// An entry's object key and the item to show (`None` hides it).
-    fn item(&self, entry: &Self::Entry) -> Result<(String, Option<T>)>;
-}
-
-/// A family listed as its entries are: `item_of` decodes one into its object key and item.
-struct Entries<F>(F);
-
-fn entries<T, F: Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>>(item_of: F) -> Entries<F> {
-    Entries(item_of)
-}
-
-impl<T, F: Fn(&[u8], &[u8]) -> Result<(String, Option<T>)>> Source<T> for Entries<F> {
-    type Entry = (Vec<u8>, Vec<u8>);
-
-    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<Self::Entry>> {
-        let entries = store.kv_scan(pos, end, want).await?;
-        let next = match entries.last() {
-            Some((k, _)) if entries.len() == want => Some([k.as_slice(), &[0]].concat()),
-            _ => None,
-        };
-        Ok(Chunk { entries, next })
-    }
-
-    fn item(&self, (k, v): &Self::Entry) -> Result<(String, Option<T>)> {
-        (self.0)(k, v)
-    }
-}
-
-/// An entry of a bucket's version listing: a `v/` record, or a current version stored whole
-/// without one (read from `l/`, without bytes).
-enum VersionEntry {
-    Record(Vec<u8>, Vec<u8>),
-    Whole(Box<ObjectVersion>),
-}
-
-/// A bucket's versions (positions in its `v/` family): the `v/` scan with, merged in, the
-/// current versions stored whole that have no `v/` record (format 3), read from `l/` in step.
-/// A listing shows no object data, so an entry of either is shown as it is, without bytes.
-struct Versions<'a> {
-    bucket: &'a str,
-}
-
-impl Source<ObjectVersion> for Versions<'_> {
-    type Entry = VersionEntry;
-
-    async fn chunk(&self, store: &KvStore, pos: &[u8], end: &[u8], want: usize) -> Result<Chunk<VersionEntry>> {
-        let (lpos, lend) = (schema::latest_bound(self.bucket, pos), schema::latest_bound(self.bucket, end));
-        // `l/` first: a version that stops being current in between has its full `v/` value
-        // by the time `v/` is read, and one made current keeps a `v/` record (`put_current`),
-        // so neither goes missing; one in both shows once.
-        let latest = store.kv_scan(&lpos, &lend, want).await?;
-        let versions = store.kv_scan(pos, end, want).await?;
-        // What both scans covered: up to the last entry of a full one (a full `l/` scan
-        // covers every `v/` position of the keys up to its last).
-        let mut cut: Option<Vec<u8>> = None;
-        if versions.len() == want
-            && let Some((k, _)) = versions.last()
-        {
-            cut = Some([k.as_slice(), &[0]].concat());
-        }
-        if latest.len() == want
-            && let Some((k, _)) = latest.last()
-        {
-            let key = String::from_utf8_lossy(&k[schema::latest_base(self.bucket).len()..]).into_owned();
-            let after = after_escaped_key(&schema::version_base(self.bucket), &key);
-            cut = Some(match cut {
-                Some(c) => c.min(after),
-                None => after,
-            });
-        }
-        let within = |k: &[u8]| k >= pos && k < end && cut.as_deref().is_none_or(|c| k < c);
-        let mut whole = Vec::new();
-        for (k, v) in &latest {
-            let l: Latest = decode(k, v)?;
-            let vkey = l.version_key();
-            if l.whole && within(vkey.as_slice()) {
-                whole.push((vkey, l.version));
-            }
-        }
-        let mut entries = Vec::with_capacity(versions.len() + whole.len());
-        let mut whole = whole.into_iter().peekable();
-        for (k, v) in versions.into_iter().filter(|(k, _)| within(k.as_slice())) {
-            while let Some((_, w)) = whole.next_if(|(wk, _)| wk.as_slice() < k.as_slice()) {
-                entries.push(VersionEntry::Whole(Box::new(w)));
-            }
-            // A format-2 value without bytes of a version stored whole: the same version.
-            whole.next_if(|(wk, _)| *wk == k);
-            entries.push(VersionEntry::Record(k, v));
-        }
-        entries.extend(whole.map(|(_, w)| VersionEntry::Whole(Box::new(w))));
-        Ok(Chunk { entries, next: cut })
-    }
-
-    fn item(&self, entry: &VersionEntry) -> Result<(String, Option<ObjectVersion>)> {
-        let ov = match entry {
-            VersionEntry::Record(k, v) => {
-                let (mut ov, _): Stored = schema::decode_version(k, v)?;
-                if let ObjectData::Inline(_) = ov.data {
-                    ov.data = ObjectData::None;
-                }
-                ov
-            }
-            VersionEntry::Whole(w) => (**w).clone(),
-        };
-        Ok((ov.key.clone(), Some(ov)))
-    }
-}
-
-fn family_end(base: &[u8], prefix: &str, pos_of: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    match schema::prefix_end(prefix.as_bytes()) {
-        Some(e) if !prefix.is_empty() => pos_of(&e),
-        // `base` ends with '/', so its prefix end bounds the whole family.
-        _ => schema::prefix_end(base).unwrap_or_default(),
-    }
-}
-
-fn escaped_pos(base: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
-    move |s| {
-        let mut k = base.to_vec();
-        schema::push_escaped(&mut k, s);
-        k
-    }
-}
-
-/// The first position after every entry of `key` in an escaped family.
-fn after_escaped_key(base: &[u8], key: &str) -> Vec<u8> {
-    let mut k = base.to_vec();
-    schema::push_escaped(&mut k, key.as_bytes());
-    k.extend_from_slice(&[0, 2]);
-    k
-}
-
-/// Where a listing resumes after `marker`, skipping a whole common prefix when the marker
-/// is one (or lies inside one).
-fn resume_after(marker: &str, prefix: &str, delimiter: Option<&str>, pos_of: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
-    if let Some(d) = delimiter.filter(|d| !d.is_empty())
-        && let Some(rest) = marker.strip_prefix(prefix)
-        && let Some(i) = rest.find(d)
-    {
-        let cp = &marker[..prefix.len() + i + d.len()];
-        if let Some(e) = schema::prefix_end(cp.as_bytes()) {
-            return pos_of(&e);
-        }
-    }
-    let mut p = pos_of(marker.as_bytes());
-    p.push(0);
-    p
 }
 
 #[async_trait]
@@ -1088,7 +877,7 @@ impl MetadataStore for KvStore {
             let l: Latest = decode(k, v)?;
             Ok((okey, (!l.version.delete_marker).then_some(l.version)))
         });
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, pos_of, end, source).await
+        list_family(self, start, &q.prefix, q.delimiter.as_deref(), q.max_keys, pos_of, end, source).await
     }
 
     async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<ListPage<ObjectVersion>> {
@@ -1114,8 +903,8 @@ impl MetadataStore for KvStore {
             _ => base.clone(),
         };
         let end = family_end(&base, &q.prefix, &pos_of);
-        let source = Versions { bucket };
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, source).await
+        let source = Versions { bucket, whole_of };
+        list_family(self, start, &q.prefix, q.delimiter.as_deref(), q.max_keys, &pos_of, end, source).await
     }
 
     async fn create_upload(&self, upload: MultipartUpload) -> Result<()> {
@@ -1182,7 +971,7 @@ impl MetadataStore for KvStore {
             let up: MultipartUpload = decode(k, v)?;
             Ok((up.key.clone(), Some(up)))
         });
-        self.list_family(start, &q.prefix, q.delimiter.as_deref(), q.max_uploads, &pos_of, end, source).await
+        list_family(self, start, &q.prefix, q.delimiter.as_deref(), q.max_uploads, &pos_of, end, source).await
     }
 
     async fn complete_upload(

@@ -13,6 +13,7 @@ pub mod error;
 mod hot_cache;
 pub mod iam;
 pub mod kv;
+mod kv_listing;
 pub mod kv_store;
 pub mod kv_suite;
 pub mod local_kv;
