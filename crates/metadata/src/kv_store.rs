@@ -560,6 +560,18 @@ impl KvStore {
         Ok((batch, old.map(|o| o.value)))
     }
 
+    /// Whether a bucket holds no object version and no upload. A key whose only version is
+    /// stored whole has no `v/` record (format 3), so `l/` is checked too.
+    async fn bucket_is_empty(&self, name: &str) -> Result<bool> {
+        for base in [schema::latest_base(name), schema::version_base(name), schema::upload_base(name)] {
+            let Some(end) = schema::prefix_end(&base) else { continue };
+            if !self.kv_scan(&base, &end, 1).await?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     async fn commit(&self, batch: WriteBatch) -> Result<bool> {
         Ok(self.kv.write(batch).await? == WriteOutcome::Applied)
     }
@@ -652,15 +664,7 @@ impl MetadataStore for KvStore {
         if !self.commit(batch).await? {
             return Err(MetaError::Conflict(1));
         }
-        let mut empty = true;
-        // A key whose only version is stored whole has no `v/` record (format 3): `l/` too.
-        for base in [schema::latest_base(name), schema::version_base(name), schema::upload_base(name)] {
-            self.scan_prefix(&base, |_, _| {
-                empty = false;
-                Ok(false)
-            })
-            .await?;
-        }
+        let empty = self.bucket_is_empty(name).await?;
         let mut batch = WriteBatch::new();
         batch.require(cur.key.clone(), Some(marked_raw));
         if empty {
@@ -1102,14 +1106,7 @@ impl MetadataStore for KvStore {
         }
         let mut repaired = Vec::new();
         for (key, raw, mut b) in marked {
-            let mut empty = true;
-            for base in [schema::latest_base(&b.name), schema::version_base(&b.name), schema::upload_base(&b.name)] {
-                self.scan_prefix(&base, |_, _| {
-                    empty = false;
-                    Ok(false)
-                })
-                .await?;
-            }
+            let empty = self.bucket_is_empty(&b.name).await?;
             let mut batch = WriteBatch::new();
             batch.require(key.clone(), Some(raw));
             if empty {
