@@ -147,8 +147,11 @@ struct Found {
     /// Its `v/` record as read; `None` for a current version stored whole without one
     /// (format 3). A batch requires it as read.
     raw: Option<Vec<u8>>,
-    /// The version, with its bytes wherever they are kept.
+    /// The version, with its bytes wherever they are kept, unless `in_whole`.
     version: ObjectVersion,
+    /// The version is the current one stored whole, as its `l/` record describes it: its
+    /// bytes are in the key's `d/` record, not read yet (`KvStore::complete`).
+    in_whole: bool,
 }
 
 impl Found {
@@ -331,41 +334,31 @@ impl KvStore {
         }
     }
 
-    /// Enumerates the versions of a key, newest first, with their bytes, calling `f` until it
-    /// returns `false`: the `v/` scan, with the current version stored whole taken from `d/`
-    /// at its position (it has no `v/` record in format 3, one without bytes in format 2).
-    /// `None` when a write changed the key's current version during the reads (`l/` read
-    /// before and after differ, or the records disagree): enumerate again.
+    /// Enumerates the versions of a key, newest first, calling `f` until it returns `false`:
+    /// the `v/` scan, with the current version stored whole placed at its position from
+    /// `l/` (it has no `v/` record in format 3, one without bytes in format 2). That version
+    /// comes without its bytes (`Found::in_whole`): `complete` reads them, for the versions
+    /// a caller keeps, so that a caller after an older version reads no `d/`. `None` when a
+    /// write changed the key's current version during the reads (`l/` read before and after
+    /// differ, or the records disagree): enumerate again.
     async fn scan_key(&self, bucket: &str, key: &str, mut f: impl FnMut(Found) -> bool) -> Result<Option<KeyRead>> {
         let lkey = schema::latest_key(bucket, key);
         let latest = self.read::<Latest>(lkey.clone()).await?;
-        let whole = match &latest {
-            Some(l) => match self.read_whole(&l.value).await? {
-                Some(w) if same_version(&w.value, &l.value.version) => Some(w),
-                Some(_) => return Ok(None),
-                None if l.value.whole => return Ok(None),
-                None => None,
-            },
-            None => None,
-        };
-        let mut pending = whole.as_ref().map(|w| {
-            let v = &w.value;
-            (schema::version_key(bucket, key, v.mtime_ns, &v.version_id), v)
-        });
+        let mut pending = latest.as_ref().filter(|l| l.value.whole).map(|l| (l.value.version_key(), &l.value.version));
         let mut agree = true;
         let mut more = true;
         self.scan_prefix(&schema::versions_of(bucket, key), |k, raw| {
             if let Some((pk, w)) = pending.take_if(|(pk, _)| pk.as_slice() < k) {
-                more = f(Found { vkey: pk, raw: None, version: w.clone() });
+                more = f(Found { vkey: pk, raw: None, version: w.clone(), in_whole: true });
                 if !more {
                     return Ok(false);
                 }
             }
             let (v, without_bytes) = schema::decode_version::<ObjectVersion>(k, raw)?;
-            let version = match (without_bytes, pending.take_if(|(pk, _)| pk.as_slice() == k)) {
+            let in_whole = match (without_bytes, pending.take_if(|(pk, _)| pk.as_slice() == k)) {
                 // A format-2 value of the version stored whole.
-                (true, Some((_, w))) => w.clone(),
-                (false, None) => v,
+                (true, Some(_)) => true,
+                (false, None) => false,
                 // Without bytes yet not the whole current one, or the whole current one with
                 // its full value: a write landed between the reads.
                 _ => {
@@ -373,25 +366,49 @@ impl KvStore {
                     return Ok(false);
                 }
             };
-            more = f(Found { vkey: k.to_vec(), raw: Some(raw.to_vec()), version });
+            more = f(Found { vkey: k.to_vec(), raw: Some(raw.to_vec()), version: v, in_whole });
             Ok(more)
         })
         .await?;
         if let (true, true, Some((pk, w))) = (agree, more, pending) {
-            f(Found { vkey: pk, raw: None, version: w.clone() });
+            f(Found { vkey: pk, raw: None, version: w.clone(), in_whole: true });
         }
         // The records a write moves between the families disagree when read across it (a
-        // version made non-current has its full value where `d/` was expected, one made
+        // version made non-current has its full value where `l/` said it is whole, one made
         // current keeps a value without bytes); a rewrite of the whole key (`replace_key`)
         // may leave none that does, but it changes `l/`.
         let again = self.kv_get(&lkey).await?;
         if !agree || again != latest.as_ref().map(|l| l.raw.clone()) {
             return Ok(None);
         }
-        Ok(Some(KeyRead { latest, whole }))
+        Ok(Some(KeyRead { latest, whole: None }))
     }
 
-    /// The version `version_id` of a key, with the key's current records as read with it.
+    /// Gives a version that `scan_key` found without its bytes (`in_whole`) its bytes, from
+    /// the key's `d/` record, which `read` then holds (read once, and required by a batch
+    /// planned on `read`). `false` when that record no longer holds the version (a write
+    /// landed since the enumeration: enumerate again).
+    async fn complete(&self, read: &mut KeyRead, found: &mut Found) -> Result<bool> {
+        if !found.in_whole {
+            return Ok(true);
+        }
+        if read.whole.is_none()
+            && let Some(l) = &read.latest
+        {
+            read.whole = self.read_whole(&l.value).await?;
+        }
+        match &read.whole {
+            Some(w) if same_version(&w.value, &found.version) => {
+                found.version = w.value.clone();
+                found.in_whole = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The version `version_id` of a key, with its bytes, and the key's current records as
+    /// read with it.
     async fn find_version(&self, bucket: &str, key: &str, version_id: &str) -> Result<Option<(KeyRead, Found)>> {
         for _ in 0..MAX_ATTEMPTS {
             let mut found = None;
@@ -403,8 +420,14 @@ impl KvStore {
                     found.is_none()
                 })
                 .await?;
-            if let Some(read) = read {
-                return Ok(found.map(|f| (read, f)));
+            let Some(mut read) = read else { continue };
+            match found {
+                None => return Ok(None),
+                Some(mut f) => {
+                    if self.complete(&mut read, &mut f).await? {
+                        return Ok(Some((read, f)));
+                    }
+                }
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
@@ -433,7 +456,7 @@ impl KvStore {
             (None, Some(w)) => (None, w.clone()),
             (None, None) => (None, latest.version.clone()),
         };
-        Ok(Found { vkey, raw, version })
+        Ok(Found { vkey, raw, version, in_whole: false })
     }
 
     /// The full current version a `latest` entry stands for; `None` when the other records
@@ -823,7 +846,7 @@ impl MetadataStore for KvStore {
             // The version, and the one after it: the next newest, should it be the current
             // one that goes.
             let (mut target, mut next) = (None, None);
-            let Some(read) = self
+            let Some(mut read) = self
                 .scan_key(bucket, key, |v| {
                     if target.is_none() && v.version.version_id == version_id {
                         target = Some(v);
@@ -839,9 +862,18 @@ impl MetadataStore for KvStore {
             else {
                 continue;
             };
-            let Some(target) = target else {
+            let Some(mut target) = target else {
                 return Ok(None);
             };
+            // The version deleted is returned whole, and the next newest is written whole.
+            if !self.complete(&mut read, &mut target).await? {
+                continue;
+            }
+            if let Some(n) = &mut next
+                && !self.complete(&mut read, n).await?
+            {
+                continue;
+            }
             let mut batch = WriteBatch::new();
             read.require(&mut batch, bucket, key);
             target.require_and_delete(&mut batch);
@@ -1013,12 +1045,21 @@ impl MetadataStore for KvStore {
             let mut out = Vec::new();
             let read = self
                 .scan_key(bucket, key, |v| {
-                    out.push(v.version);
+                    out.push(v);
                     true
                 })
                 .await?;
-            if read.is_some() {
-                return Ok(out);
+            let Some(mut read) = read else { continue };
+            let n = out.len();
+            let mut versions = Vec::with_capacity(n);
+            for mut f in out {
+                if !self.complete(&mut read, &mut f).await? {
+                    break;
+                }
+                versions.push(f.version);
+            }
+            if versions.len() == n {
+                return Ok(versions);
             }
         }
         Err(MetaError::Conflict(MAX_ATTEMPTS))
