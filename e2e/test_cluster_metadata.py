@@ -2,8 +2,8 @@
 port, authenticated with the cluster secret): writes through every node, small (inline)
 objects read back bit-exact through every node, listings that agree, a node that waits for
 its peers and says why, kill -9 of the leader under a stream of writes with no
-acknowledged write lost, 503 SlowDown without a majority, and a node with a wrong secret
-kept out."""
+acknowledged write lost, 503 SlowDown without a majority, a node with a wrong secret
+kept out, and the raise of the group's store format (refused while a node is down)."""
 
 import json
 import os
@@ -21,7 +21,7 @@ SECRET = "e2e-cluster-secret"
 
 
 class Cluster(Nodes):
-    def __init__(self, n=3, secret=SECRET, election_ms=500):
+    def __init__(self, n=3, secret=SECRET, election_ms=500, extra_env=None):
         self.ports = [free_port() for _ in range(n)]
         peers = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(self.ports))
         self.nodes = []
@@ -32,6 +32,7 @@ class Cluster(Nodes):
                 "RUSTFS_CLUSTER_SECRET": secret,
                 "RUSTFS_RAFT_ELECTION_TIMEOUT_MS": str(election_ms),
                 "RUSTFS_RAFT_HEARTBEAT_INTERVAL_MS": str(election_ms // 10),
+                **(extra_env or {}),
             }
             self.nodes.append(Server(env=env))
 
@@ -398,3 +399,87 @@ def test_a_partitioned_node_commits_nothing_and_converges_after():
             p.close()
         for x in nodes:
             x.cleanup()
+
+
+def formats(node):
+    return json.loads(node.admin("--json", "metadata", "format").stdout)
+
+
+def test_the_store_format_is_raised_only_while_every_node_says_its_build_reads_it():
+    announce_ms = 300
+    c = Cluster(extra_env={"RUSTFS_METADATA_FORMAT_ANNOUNCE_MS": str(announce_ms)}).start()
+    try:
+        n1, n2, n3 = c.nodes
+        s3 = n1.client()
+        s3.create_bucket(Bucket="fmt")
+        s3.put_bucket_versioning(Bucket="fmt", VersioningConfiguration={"Status": "Enabled"})
+        bodies = {}  # key -> [(version id, body)], newest last
+
+        def put_everywhere(tag):
+            for i, n in enumerate(c.nodes):
+                for j in range(3):
+                    key, body = f"k{j}", os.urandom(300 + 50 * i + j)
+                    vid = n.client().put_object(Bucket="fmt", Key=key, Body=body)["VersionId"]
+                    bodies.setdefault(key, []).append((vid, body))
+                    single = f"{tag}/n{i}-{j}"
+                    body = os.urandom(900)
+                    vid = n.client().put_object(Bucket="fmt", Key=single, Body=body)["VersionId"]
+                    bodies[single] = [(vid, body)]
+
+        def check_everywhere():
+            for n in c.nodes:
+                cl = n.client()
+                for key, versions in bodies.items():
+                    got = cl.get_object(Bucket="fmt", Key=key)["Body"].read()
+                    assert sha256(got) == sha256(versions[-1][1]), (n.endpoint, key)
+                    for vid, body in versions:
+                        got = cl.get_object(Bucket="fmt", Key=key, VersionId=vid)["Body"].read()
+                        assert sha256(got) == sha256(body), (n.endpoint, key, vid)
+                listed = cl.list_object_versions(Bucket="fmt")["Versions"]
+                want = sorted((k, vid) for k, vs in bodies.items() for vid, _ in vs)
+                assert sorted((v["Key"], v["VersionId"]) for v in listed) == want, n.endpoint
+                latest = {v["Key"]: v["VersionId"] for v in listed if v["IsLatest"]}
+                assert latest == {k: vs[-1][0] for k, vs in bodies.items()}, n.endpoint
+
+        put_everywhere("before")
+        f = formats(n1)
+        assert f["format"] == 1 and f["writes"] == 1 and f["supported"] >= 3, f
+        newest = f["supported"]
+
+        # Node 3 down: its record grows old, and the raise is refused, changing nothing.
+        n3.kill9()
+        time.sleep(4 * announce_ms / 1000)
+        c.leader(among=[n1, n2])
+        p = n1.admin("metadata", "raise-format", check=False)
+        assert p.returncode != 0, p.stdout
+        assert b"node 3" in p.stdout + p.stderr, p.stdout + p.stderr
+        assert formats(n2)["format"] == 1
+        p = n1.admin("metadata", "raise-format", "--to", str(newest + 1), check=False)
+        assert p.returncode != 0 and b"up to" in p.stdout + p.stderr, p.stdout + p.stderr
+
+        # Back, it says so again: the raise goes through any node.
+        n3.start(wait=False)
+        n3.wait_ready(timeout=60)
+        deadline = time.time() + 30
+        while True:
+            p = n2.admin("metadata", "raise-format", check=False)
+            if p.returncode == 0:
+                break
+            assert time.time() < deadline, p.stdout + p.stderr
+            time.sleep(announce_ms / 1000)
+        assert f"raised from 1 to {newest}".encode() in p.stdout, p.stdout
+        # Every node writes the raised format within its next announce.
+        for n in c.nodes:
+            deadline = time.time() + 30
+            while formats(n)["writes"] != newest:
+                assert time.time() < deadline, formats(n)
+                time.sleep(0.1)
+        table = n1.admin("metadata", "format").stdout.decode()
+        assert f"store format {newest}" in table, table
+        # Objects of both layouts, overwritten and read through every node.
+        put_everywhere("after")
+        check_everywhere()
+        p = n3.admin("metadata", "raise-format")
+        assert b"already" in p.stdout, p.stdout
+    finally:
+        c.cleanup()

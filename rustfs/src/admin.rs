@@ -8,8 +8,9 @@
 //! - `GET  /rustfs/admin/v1/metrics/sample`: this node's cumulative S3 counters (see `gates`)
 //! - `GET  /rustfs/admin/v1/workers`: every background worker's state, units of work and errors
 //! - `GET  /rustfs/admin/v1/metadata/status`: the metadata group as this node sees it
-//! - `POST /rustfs/admin/v1/metadata/{add-node,remove-node,transfer-leadership,snapshot}`:
-//!   membership and log compaction (see `cluster_admin`)
+//! - `GET  /rustfs/admin/v1/metadata/format`: the store's format and each member's build's
+//! - `POST /rustfs/admin/v1/metadata/{add-node,remove-node,transfer-leadership,snapshot,raise-format}`:
+//!   membership, log compaction, the store format (see `cluster_admin`)
 //! - migration, validation, cleanup and rebuild-kv: see `migration_admin`
 //! - users, access keys, groups and policies: see `iam_admin`
 
@@ -191,9 +192,14 @@ impl S3Route for AdminRoute {
             (Method::GET, "workers") => json(StatusCode::OK, &app.runner.workers()),
             (Method::GET, "lifecycle") => json(StatusCode::OK, &app.lifecycle.status()),
             (Method::GET, "metadata/status") => json(StatusCode::OK, &app.kv_life.status()),
+            (Method::GET, "metadata/format") => crate::cluster_admin::format(app).await,
             (
                 Method::POST,
-                "metadata/add-node" | "metadata/remove-node" | "metadata/transfer-leadership" | "metadata/snapshot",
+                "metadata/add-node"
+                | "metadata/remove-node"
+                | "metadata/transfer-leadership"
+                | "metadata/snapshot"
+                | "metadata/raise-format",
             ) => crate::cluster_admin::handle(app, path.trim_end_matches('/'), &req.uri).await,
             (Method::POST, "gc") => {
                 let r =

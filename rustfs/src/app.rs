@@ -33,6 +33,8 @@ pub struct App {
     pub kv: Arc<dyn Kv>,
     pub kv_life: Arc<dyn KvLifecycle>,
     pub meta: Arc<dyn MetadataStore>,
+    /// The KV track's store under `meta` (its format record: `cluster_admin`).
+    pub kv_store: Arc<KvStore>,
     /// The legacy track's store when it is in use (heal also restores its xl.meta files).
     pub legacy: Option<Arc<ecstore::legacy::store::LegacyStore>>,
     /// Set when the deployment runs DualTrack (engine legacy, or a persisted migration state).
@@ -306,7 +308,7 @@ impl App {
                 };
                 (meta, Some(d))
             }
-            _ => (Arc::new(metadata::Timed::new(kv_store, metadata::metrics::TrackLabel::Kv)), None),
+            _ => (Arc::new(metadata::Timed::new(kv_store.clone(), metadata::metrics::TrackLabel::Kv)), None),
         };
         // On an adopted deployment, new objects stay in MinIO's format until the migration
         // completes, so that MinIO can still be started on the drives until then.
@@ -339,6 +341,7 @@ impl App {
             kv,
             kv_life,
             meta,
+            kv_store,
             legacy,
             dual,
             started: Instant::now(),

@@ -1,5 +1,6 @@
-//! `rustfs-admin metadata status|lag`: the metadata group as the node asked sees it, as a
-//! table or JSON (`metadata::GroupStatus`, the struct the server sends). This module only
+//! `rustfs-admin metadata status|lag|format|raise-format` and the membership changes: the
+//! metadata group as the node asked sees it, as a table or JSON (`metadata::GroupStatus`,
+//! `metadata::kv_store::FormatStatus`, the structs the server sends). This module only
 //! prints what the admin API returns.
 
 use std::io::Write;
@@ -123,5 +124,44 @@ pub async fn change(c: &AdminClient, cmd: crate::migration_cli::MetadataCmd, jso
         let s = fetch(c).await?;
         out(&format!("{}\n", serde_json::json!({"done": r.done, "index": r.index, "status": s})));
     }
+    Ok(())
+}
+
+fn print_format(s: &metadata::kv_store::FormatStatus) {
+    out(&format!("store format {}  this node writes {}  its build reads up to {}\n", s.format, s.writes, s.supported));
+    out(&format!("{:<6} {:>14} {:>8} {:>12}\n", "id", "build reads", "writes", "said"));
+    for m in &s.members {
+        let (reads, writes) = match &m.said {
+            Some(f) => (format!("up to {}", f.supported), f.writes.to_string()),
+            None => ("never said".to_string(), "-".to_string()),
+        };
+        let age = m.age_ms.map_or("-".to_string(), |a| format!("{:.1} s ago", a as f64 / 1000.0));
+        out(&format!("{:<6} {:>14} {:>8} {:>12}\n", m.id, reads, writes, age));
+    }
+}
+
+pub async fn format(c: &AdminClient, json: bool) -> Result<(), String> {
+    let v = c.json("GET", &format!("{PREFIX}metadata/format")).await?;
+    if json {
+        out(&format!("{v}\n"));
+        return Ok(());
+    }
+    let s: metadata::kv_store::FormatStatus =
+        serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    print_format(&s);
+    Ok(())
+}
+
+pub async fn raise_format(c: &AdminClient, to: Option<u8>, json: bool) -> Result<(), String> {
+    let q = to.map(|t| format!("?to={t}")).unwrap_or_default();
+    let v = c.json("POST", &format!("{PREFIX}metadata/raise-format{q}")).await?;
+    if json {
+        out(&format!("{v}\n"));
+        return Ok(());
+    }
+    let r: crate::cluster_admin::RaiseResult =
+        serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    out(&format!("{}\n", r.done));
+    print_format(&r.format);
     Ok(())
 }

@@ -110,6 +110,11 @@ pub struct ServerArgs {
     /// MiB a metadata KV memtable fills before it is written out as a table.
     #[arg(long, env = "RUSTFS_KV_MEMTABLE_MB")]
     pub kv_memtable_mb: Option<u64>,
+    /// Milliseconds between a replicated group member's records of which store formats its
+    /// build reads (`rustfs-admin metadata raise-format` wants them fresh: at most three of
+    /// these old).
+    #[arg(long, env = "RUSTFS_METADATA_FORMAT_ANNOUNCE_MS")]
+    pub metadata_format_announce_ms: Option<u64>,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
     #[command(flatten)]
@@ -155,6 +160,7 @@ pub struct FileConfig {
     pub inventory_interval_secs: Option<u64>,
     pub kv_cache_mb: Option<u64>,
     pub kv_memtable_mb: Option<u64>,
+    pub metadata_format_announce_ms: Option<u64>,
     /// Limits and timeouts (see `limits`).
     #[serde(default)]
     pub limits: crate::limits::LimitFile,
@@ -229,6 +235,8 @@ pub struct Config {
     pub telemetry: crate::telemetry::TelemetryConfig,
     pub metrics_access: crate::metrics::Access,
     pub inventory_interval: std::time::Duration,
+    /// How often a replicated group member says which store formats its build reads.
+    pub format_announce: std::time::Duration,
     pub limits: crate::limits::Limits,
     /// The metadata group this node belongs to (`None`: a local KV).
     pub replication: Option<replication::ReplicationConfig>,
@@ -465,6 +473,9 @@ impl Config {
             telemetry,
             metrics_access,
             inventory_interval,
+            format_announce: std::time::Duration::from_millis(
+                args.metadata_format_announce_ms.or(file.metadata_format_announce_ms).unwrap_or(10_000).max(100),
+            ),
             limits,
             replication,
             adoption,

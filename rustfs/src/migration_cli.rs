@@ -111,6 +111,15 @@ pub enum MetadataCmd {
         #[command(subcommand)]
         cmd: SnapshotCmd,
     },
+    /// The metadata store's format, and which formats each member's build reads.
+    Format,
+    /// Raise a replicated metadata store's format (after every node runs a build that reads
+    /// it): refused, changing nothing, while a member has not said so recently.
+    RaiseFormat {
+        /// The format to raise to (default: the newest this build writes).
+        #[arg(long)]
+        to: Option<u8>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -75,6 +75,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         let st = d.router.state();
         tracing::info!(phase = %st.phase, ratio = st.ratio, level = ?st.level, "DualTrack migration state");
     }
+    if let Some(r) = &cfg.replication {
+        // Says which store formats this build reads, and learns of a raise of the group's.
+        app.runner.spawn(metadata::kv_store::FormatWorker::new(app.kv_store.clone(), r.node_id, cfg.format_announce));
+    }
     app.runner.spawn(ecstore::workers::GcWorker::new(&app.ec, app.reference_stores(), cfg.gc_interval, cfg.gc_grace));
     let api = s3api::S3Api::new(
         app.ec.clone(),

@@ -69,6 +69,10 @@ pub enum MetaError {
         "the metadata store is in format {found}, newer than this build reads ({supported}): run the build that wrote it, or a newer one"
     )]
     NewerStore { found: u8, supported: u8 },
+    /// A raise of a replicated store's format was refused (a member whose build may not read
+    /// the new format): nothing was changed.
+    #[error("the store format was not raised: {0}")]
+    FormatRaiseRefused(String),
 }
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;

@@ -15,7 +15,7 @@
 //! | upload | `u/<bucket>/<esc(key)><upload_id>` | `MultipartUpload` |
 //! | part | `p/<upload_id>/<part number BE 4>` | `UploadedPart` |
 //! | shadow pending | `q/<bucket>/<key>` | ns since the epoch when a DualTrack write marked the key: its shadow track may lag until the key is synced (see `dualtrack::shadow`) |
-//! | system | `s/<name>` | system records: `s/schema` = the store's format version (`STORE_FORMAT`, a `u8`; see below), `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report, `s/heal-wanted` = a cluster's heal mark and `s/heal-progress` = its last heal walk (both `ecstore::heal_mark`) |
+//! | system | `s/<name>` | system records: `s/schema` = the store's format version (`STORE_FORMAT`, a `u8`; see below), `s/migration` = `MigrationState`, `s/migrator` = the migrator's checkpoint, `s/validation` = the last validation report, `s/heal-wanted` = a cluster's heal mark and `s/heal-progress` = its last heal walk (both `ecstore::heal_mark`), `s/member-format/<node id>` = what a member of a replicated group last said of its build (`kv_store::MemberFormat`: the newest format it reads, the one it writes, when) |
 //! | IAM | `i/...` | users, access keys, groups, policies and a change counter (see `iam`) |
 //! | replication | `r/<name>` | reserved for the replicated `Kv`'s own state, written in the same batch as the entries it applies (e.g. the applied index); never read or written by `KvStore` |
 //!
@@ -247,6 +247,12 @@ pub fn system_key(name: &str) -> Vec<u8> {
     let mut k = SYSTEM.to_vec();
     k.extend_from_slice(name.as_bytes());
     k
+}
+
+/// The record in which member `node_id` of a replicated group says which store formats its
+/// build reads (`kv_store::MemberFormat`).
+pub fn member_format_key(node_id: u64) -> Vec<u8> {
+    system_key(&format!("member-format/{node_id}"))
 }
 
 /// Maps a position in a bucket's `v/` family to one in its `l/` family, for scanning both

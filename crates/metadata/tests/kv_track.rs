@@ -1024,3 +1024,78 @@ async fn a_replaced_key_is_enumerated_before_or_after_the_rewrite_never_across_i
     assert!(saw_a > 0 && saw_b > 0, "{saw_a} {saw_b}");
     KvLifecycle::close(kv.as_ref()).await.unwrap();
 }
+
+/// A replicated store keeps format 1 until an operator raises it, which is refused while a
+/// member has not said recently that its build reads the new format; after the raise, a
+/// member that has not read the record again still writes format 1, and every member reads
+/// what the others wrote in either layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_store_is_raised_only_once_every_member_said_its_build_reads_the_format() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(LocalKv::open(dir.path()).unwrap());
+    // Two members of one group, over the one (replicated) KV.
+    let (n1, n2) = (KvStore::replicated(kv.clone()), KvStore::replicated(kv.clone()));
+    n1.recover().await.unwrap();
+    n2.recover().await.unwrap();
+    assert_eq!((n1.format(), n2.format()), (1, 1));
+    let members = [1, 2];
+    let day = Duration::from_secs(86_400);
+    let refused = |r: Result<u8>, why: &str| match r {
+        Err(MetaError::FormatRaiseRefused(m)) => assert!(m.contains(why), "{m}"),
+        other => panic!("{other:?}"),
+    };
+    let to = schema::STORE_FORMAT;
+    refused(n1.raise_format(to + 1, &members, day).await, "up to");
+    refused(n1.raise_format(to, &members, day).await, "node 1 never said");
+    n1.announce_format(1).await.unwrap();
+    refused(n1.raise_format(to, &members, day).await, "node 2 never said");
+    // A member whose build reads less, or that said so too long ago.
+    let say = |supported: u8, at_ms: u64| {
+        let mut b = WriteBatch::new();
+        b.put(schema::member_format_key(2), schema::encode(&kv_store::MemberFormat { supported, writes: 1, at_ms }));
+        b
+    };
+    kv.write(say(to - 1, clock::now_ns() as u64 / 1_000_000)).await.unwrap();
+    refused(n1.raise_format(to, &members, day).await, "node 2 runs a build that reads store formats up to");
+    kv.write(say(to, 1)).await.unwrap();
+    refused(n1.raise_format(to, &members, day).await, "node 2 last said");
+    n1.create_bucket(bucket("b", Versioning::Enabled)).await.unwrap();
+    n2.put_object(obj("b", "old", "v1", "e1"), PutCondition::None).await.unwrap();
+    let status = n1.format_status(&members).await.unwrap();
+    assert_eq!((status.format, status.writes), (1, 1));
+    assert_eq!(status.members[1].said.as_ref().unwrap().at_ms, 1);
+
+    n2.announce_format(2).await.unwrap();
+    assert_eq!(n1.raise_format(to, &members, day).await.unwrap(), to);
+    assert_eq!((n1.format(), n2.format()), (to, 1), "n2 has not read the record again");
+    // A raise to the format the store has is a no-op.
+    assert_eq!(n1.raise_format(to, &members, day).await.unwrap(), to);
+    // Each writes in its layout; each reads the other's.
+    n1.put_object(obj("b", "new", "v2", "e2"), PutCondition::None).await.unwrap();
+    n2.put_object(obj("b", "new", "v3", "e3"), PutCondition::None).await.unwrap();
+    n1.put_object(obj("b", "old", "v4", "e4"), PutCondition::None).await.unwrap();
+    assert!(kv.get(&schema::whole_key("b", "old")).await.unwrap().is_some(), "n1 writes format {to}");
+    assert!(kv.get(&schema::whole_key("b", "new")).await.unwrap().is_none(), "n2 writes format 1");
+    for n in [&n1, &n2] {
+        for (k, want) in [("old", vec!["v4", "v1"]), ("new", vec!["v3", "v2"])] {
+            let vs = n.key_versions("b", k).await.unwrap();
+            assert_eq!(vs.iter().map(|v| v.version_id.as_str()).collect::<Vec<_>>(), want);
+            assert!(vs.iter().all(|v| v.data == ObjectData::Inline(b"abc".to_vec())));
+            assert_eq!(n.get_object("b", k, None).await.unwrap().version_id, want[0]);
+            assert_eq!(n.get_object("b", k, Some(want[1])).await.unwrap().data, ObjectData::Inline(b"abc".to_vec()));
+        }
+        let q = VersionQuery { max_keys: 1000, ..Default::default() };
+        assert_eq!(n.list_versions("b", &q).await.unwrap().objects().count(), 4);
+    }
+    // The next announce makes n2 write the raised format; a new member takes it at start.
+    n2.announce_format(2).await.unwrap();
+    assert_eq!(n2.format(), to);
+    let n3 = KvStore::replicated(kv.clone());
+    n3.recover().await.unwrap();
+    assert_eq!(n3.format(), to);
+    let status = n2.format_status(&members).await.unwrap();
+    assert_eq!((status.format, status.writes, status.supported), (to, to, to));
+    assert!(status.members.iter().all(|m| m.said.as_ref().is_some_and(|s| s.supported == to)));
+    KvLifecycle::close(kv.as_ref()).await.unwrap();
+}

@@ -467,6 +467,12 @@ async fn main() -> std::process::ExitCode {
             rustfs::cluster_cli::status(&c, cli.json).await
         }
         Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::Lag } => rustfs::cluster_cli::lag(&c, cli.json).await,
+        Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::Format } => {
+            rustfs::cluster_cli::format(&c, cli.json).await
+        }
+        Cmd::Metadata { cmd: rustfs::migration_cli::MetadataCmd::RaiseFormat { to } } => {
+            rustfs::cluster_cli::raise_format(&c, to, cli.json).await
+        }
         Cmd::Metadata { cmd } => rustfs::cluster_cli::change(&c, cmd, cli.json).await,
         Cmd::Bench(args) => rustfs::bench::run(&c, &args).await.map(|r| {
             if cli.json {

@@ -1,6 +1,7 @@
 //! The store itself: its `Kv`, the reads and scans every operation plans with (fresh, or a
-//! write's possibly stale planning reads), the commit of a batch, and the store's format
-//! record. Must never know a family's value layout beyond the bucket record.
+//! write's possibly stale planning reads), the commit of a batch, and the format its writes
+//! take (`format` reads and raises the record). Must never know a family's value layout
+//! beyond the bucket record.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -9,7 +10,7 @@ use crate::error::{MetaError, Result};
 use crate::kv::{Kv, WriteBatch, WriteOutcome};
 use crate::kv_listing::Scan;
 use crate::model::BucketInfo;
-use crate::schema::{self, decode, encode};
+use crate::schema::{self, decode};
 
 pub(super) const MAX_ATTEMPTS: u32 = 32;
 const SCAN_CHUNK: usize = 256;
@@ -68,6 +69,16 @@ impl KvStore {
             format: self.format.clone(),
             raise_to: self.raise_to,
         })
+    }
+
+    /// This store's writes take format `format` from now on.
+    pub(super) fn set_format(&self, format: u8) {
+        self.format.store(format, Ordering::Relaxed);
+    }
+
+    /// The format `recover` raises a store of an older one to.
+    pub(super) fn raise_to(&self) -> u8 {
+        self.raise_to
     }
 
     /// The store's format, as the last `recover` found or made it.
@@ -139,37 +150,6 @@ impl KvStore {
 
     pub(super) async fn commit(&self, batch: WriteBatch) -> Result<bool> {
         Ok(self.kv.write(batch).await? == WriteOutcome::Applied)
-    }
-
-    /// Checks the store's format record (`s/schema`, see `schema`), writing this build's in a
-    /// store that has none: a store of a newer format is refused before anything reads it.
-    pub(super) async fn check_format(&self) -> Result<()> {
-        let key = schema::system_key(schema::FORMAT_RECORD);
-        // A store nobody else writes takes this build's format; a shared one keeps its own
-        // (and a new shared one starts at 1, which every member's build reads).
-        let wanted = self.raise_to;
-        for _ in 0..MAX_ATTEMPTS {
-            let found = self.read::<u8>(key.clone()).await?;
-            let format = match &found {
-                Some(r) if r.value > schema::STORE_FORMAT => {
-                    return Err(MetaError::NewerStore { found: r.value, supported: schema::STORE_FORMAT });
-                }
-                Some(r) if r.value >= wanted => r.value,
-                _ => {
-                    // No record yet, or an older format to raise: a store of an older format
-                    // is valid in this one (see `schema`), so the record is all that changes.
-                    let mut b = WriteBatch::new();
-                    b.require(key.clone(), found.map(|r| r.raw)).put(key.clone(), encode(&wanted));
-                    if !self.commit(b).await? {
-                        continue;
-                    }
-                    wanted
-                }
-            };
-            self.format.store(format, Ordering::Relaxed);
-            return Ok(());
-        }
-        Err(MetaError::Conflict(MAX_ATTEMPTS))
     }
 }
 

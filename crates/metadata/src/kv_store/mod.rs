@@ -12,14 +12,16 @@
 //! (`KvStore::scan_key`, and `kv_listing::Versions` for a bucket's). A store at format 1 (a
 //! cluster's) is written as format 1 and has no `d/` at all.
 //!
-//! The files, each importing only those above it: `base` (the store, its reads and commits,
-//! its format record), `records` (the values of `l/` and `d/`, the reads of a key's records
-//! and the layout a current version is written in), `key` (one key's versions: enumeration,
-//! lookup by id, the current one), then one file per operation family (`buckets`,
-//! `objects`, `uploads`, `lists`); this file maps the `MetadataStore` contract onto them.
+//! The files, each importing only those above it: `base` (the store, its reads and commits),
+//! `format` (its format record, and the raise of a replicated store's), `records` (the values
+//! of `l/` and `d/`, what a reader of a key found in them, and the layout a current version
+//! is written in), `key` (one key's versions: enumeration, lookup by id, the current one),
+//! then one file per operation family (`buckets`, `objects`, `uploads`, `lists`); this file
+//! maps the `MetadataStore` contract onto them.
 
 mod base;
 mod buckets;
+mod format;
 mod key;
 mod lists;
 mod objects;
@@ -29,6 +31,7 @@ mod uploads;
 use async_trait::async_trait;
 
 pub use base::KvStore;
+pub use format::{FormatStatus, FormatWorker, MemberFormat, MemberFormatEntry};
 
 use crate::error::Result;
 use crate::model::{BucketInfo, MultipartUpload, ObjectVersion, UploadedPart, VersionUpdate};
