@@ -9,7 +9,8 @@
 //!   build's), refused unless every member said recently that its build reads it
 //!
 //! Any node takes them (changes go to the leader). This module translates requests and
-//! answers; the work lives in the replication crate, behind `KvLifecycle`.
+//! answers; the work lives in the replication crate, behind `KvLifecycle`, and for the
+//! format in the metadata crate (`KvStore::raise_format`).
 
 use http::{StatusCode, Uri};
 use metadata::MetaError;
@@ -72,7 +73,6 @@ async fn raise_format(app: &App, uri: &Uri) -> S3Result<S3Response<Body>> {
     let before = app.kv_store.format_status(&members).await.map_err(refused)?.format;
     let after = app.kv_store.raise_format(to, &members, 3 * app.cfg.format_announce).await.map_err(refused)?;
     let done = if after > before {
-        tracing::info!(from = before, to = after, "metadata store format raised");
         format!("store format raised from {before} to {after}; every member writes it within its next announce")
     } else {
         format!("the store is at format {after} already")
