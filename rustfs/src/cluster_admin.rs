@@ -96,6 +96,10 @@ pub async fn handle(app: &App, path: &str, uri: &Uri) -> S3Result<S3Response<Bod
         "metadata/remove-node" => {
             let q = MemberQuery::parse(uri, "id", false).map_err(bad)?;
             life.remove_member(q.id).await.map_err(refused)?;
+            // What it said of its build no longer matters to a raise of the store's format.
+            if let Err(e) = app.kv_store.forget_member_format(q.id).await {
+                tracing::warn!(node = q.id, error = %e, "cannot delete the removed node's format record");
+            }
             tracing::info!(node = q.id, "metadata group: node removed");
             (format!("node {} removed", q.id), None)
         }

@@ -1097,5 +1097,9 @@ async fn a_replicated_store_is_raised_only_once_every_member_said_its_build_read
     let status = n2.format_status(&members).await.unwrap();
     assert_eq!((status.format, status.writes, status.supported), (to, to, to));
     assert!(status.members.iter().all(|m| m.said.as_ref().is_some_and(|s| s.supported == to)));
+    // A member removed from the group: its record goes.
+    n1.forget_member_format(2).await.unwrap();
+    assert!(kv.get(&schema::member_format_key(2)).await.unwrap().is_none());
+    assert!(n1.format_status(&members).await.unwrap().members[1].said.is_none());
     KvLifecycle::close(kv.as_ref()).await.unwrap();
 }

@@ -123,6 +123,14 @@ impl KvStore {
         Ok(())
     }
 
+    /// Deletes what member `node_id` said of its build (it left the group).
+    pub async fn forget_member_format(&self, node_id: u64) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(schema::member_format_key(node_id));
+        self.commit(b).await?;
+        Ok(())
+    }
+
     async fn member_formats(&self, members: &[u64]) -> Result<Vec<(u64, Option<Read<MemberFormat>>)>> {
         let mut out = Vec::with_capacity(members.len());
         for &id in members {
