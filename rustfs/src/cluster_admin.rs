@@ -70,7 +70,7 @@ async fn raise_format(app: &App, uri: &Uri) -> S3Result<S3Response<Body>> {
         None => metadata::schema::STORE_FORMAT,
     };
     let members = member_ids(app);
-    let before = app.kv_store.format_status(&members).await.map_err(refused)?.format;
+    let before = app.kv_store.refresh_format().await.map_err(refused)?;
     let after = app.kv_store.raise_format(to, &members, 3 * app.cfg.format_announce).await.map_err(refused)?;
     let done = if after > before {
         format!("store format raised from {before} to {after}; every member writes it within its next announce")
